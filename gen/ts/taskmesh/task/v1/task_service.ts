@@ -130,8 +130,9 @@ export interface UpdateTaskRequest {
     | Task
     | undefined;
   /**
-   * Fields to update: title, description, status, priority, assignees, labels, due_time, archived;
-   * every writable field present in task when empty. Naming list or position is INVALID_ARGUMENT.
+   * Fields to update: title, description, status, priority, assignees, labels, due_time, archived. When
+   * empty, every one of those present in task (list and output-only fields are then ignored). Naming list,
+   * position or an output-only field is INVALID_ARGUMENT.
    */
   updateMask?: string[] | undefined;
 }
