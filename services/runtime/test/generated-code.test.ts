@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,12 +21,17 @@ describe('gen/ is what buf generates from proto/', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'taskmesh-gen-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('has the same TypeScript files, byte for byte', () => {
+  // Every directory buf.gen.yaml writes into: ts-proto's code, the typed REST client, the OpenAPI document.
+  const outputs = ['gen/ts', 'gen/client', 'gen/openapi'];
+
+  it('has the same generated files (TypeScript, REST client, OpenAPI), byte for byte', () => {
     execFileSync(buf, ['generate', '-o', scratch], { cwd: root, stdio: 'pipe' });
-    const fresh = listFiles(scratch).map((f) => relative(scratch, f)).sort();
-    const committed = listFiles(join(root, 'gen', 'ts'))
-      .map((f) => join('gen', 'ts', relative(join(root, 'gen', 'ts'), f)))
+    const fresh = listFiles(join(scratch, 'gen')).map((f) => relative(scratch, f)).sort();
+    const committed = outputs
+      .flatMap((dir) => (existsSync(join(root, dir)) ? listFiles(join(root, dir)) : []))
+      .map((f) => relative(root, f))
       .sort();
+    for (const dir of outputs) expect(fresh.some((f) => f.startsWith(`${dir}/`)), `buf generate wrote nothing into ${dir}`).toBe(true);
     expect(committed).toEqual(fresh);
     for (const file of fresh) {
       expect(readFileSync(join(root, file), 'utf8'), `${file} is stale: run npm run generate`).toBe(
