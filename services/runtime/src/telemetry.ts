@@ -1,0 +1,105 @@
+// Telemetry bootstrap: OpenTelemetry tracing of gRPC, PostgreSQL (pg) and HTTP, exported over OTLP/HTTP
+// only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+//
+// How an entry point must start it (ESM: the order is the whole point):
+//
+//   // services/<name>/src/main.ts
+//   import { startTelemetry } from '@taskmesh/runtime/telemetry';
+//   await startTelemetry({ serviceName: '<name>' });
+//   await import('./run.js'); // everything else: grpc-js, pg, the ORM, the service itself
+//
+// main.ts statically imports nothing but this module. Static imports are linked and evaluated before any
+// module body runs, so a grpc-js or pg reached through a static import of main.ts loads before the loader
+// hook below exists and is never wrapped for its ESM importers: the gRPC client goes unrecorded, the server
+// span starts its own trace, pg is not traced (all measured; test/telemetry.test.ts keeps that case as a
+// control). For the same reason this module statically imports only `node:module` and types: even the SDK
+// is imported after the hook, because @opentelemetry/sdk-node statically imports @grpc/grpc-js (through
+// its OTLP/gRPC log exporter).
+//
+// Works as is under `tsx services/<name>/src/main.ts` (tsx's loader and the import-in-the-middle hook
+// chain; see test/telemetry.test.ts, which proves it in a fresh tsx process).
+import { register } from 'node:module';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+
+export interface TelemetryOptions {
+  /** resource `service.name`; the embedded launcher passes "taskmesh" once for all its services */
+  serviceName: string;
+  /** replaces the default processors (tests inject an in-memory exporter) */
+  spanProcessors?: SpanProcessor[];
+}
+
+/** What the instrumentations below patch, by import specifier (built-ins also match as `node:<name>`). */
+const instrumentedModules = ['@grpc/grpc-js', 'pg', 'pg-pool', 'http', 'https'];
+
+let started: Promise<{ shutdown(): Promise<void> }> | undefined;
+let stopped: Promise<void> | undefined;
+
+/**
+ * Starts tracing once per process. Later calls (several services in one embedded process) return the
+ * first start and ignore their options.
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<void> {
+  started ??= start(options);
+  await started;
+}
+
+/** Flushes pending spans and stops the SDK; safe to call more than once or without a start. */
+export async function shutdownTelemetry(): Promise<void> {
+  if (started === undefined) return;
+  stopped ??= started.then((sdk) => sdk.shutdown());
+  await stopped;
+}
+
+async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<void> }> {
+  // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
+  // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
+  // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
+  register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: instrumentedModules } });
+
+  // Constructing an instrumentation enables it.
+  const [{ GrpcInstrumentation }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
+    import('@opentelemetry/instrumentation-grpc'),
+    import('@opentelemetry/instrumentation-http'),
+    import('@opentelemetry/instrumentation-pg'),
+  ]);
+  const instrumentations: Instrumentation[] = [
+    new GrpcInstrumentation(),
+    // The edge's REST server; elsewhere it only sees the odd outgoing HTTP request.
+    new HttpInstrumentation(),
+    // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
+    new PgInstrumentation({ requireParentSpan: true }),
+  ];
+
+  const [{ NodeSDK }, { NoopSpanProcessor }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/sdk-trace'),
+  ]);
+  const spanProcessors = options.spanProcessors ?? (await defaultSpanProcessors());
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    instrumentations,
+    spanProcessors,
+    // Left to the environment, the SDK would push metrics and logs to localhost:4318 unasked.
+    metricReaders: [],
+    logRecordProcessors: [],
+    // textMapPropagator and contextManager stay at the SDK defaults: W3C trace-context + baggage
+    // (unless OTEL_PROPAGATORS says otherwise) and AsyncLocalStorage.
+  });
+  sdk.start();
+  return sdk;
+
+  async function defaultSpanProcessors(): Promise<SpanProcessor[]> {
+    if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+      // No exporter and no network, but spans still get ids, so logs carry trace ids and incoming
+      // trace context is continued.
+      return [new NoopSpanProcessor()];
+    }
+    const [{ OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/sdk-trace'),
+    ]);
+    // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _TRACES_ENDPOINT, _HEADERS) itself.
+    return [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })];
+  }
+}
