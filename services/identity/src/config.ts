@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+
+export const identityConfigSchema = z.object({
+  ...commonConfigShape,
+  IDENTITY_PORT: env.port(50051),
+  JWT_ISSUER: z.string().default('taskmesh-identity'),
+  JWT_AUDIENCE: z.string().default('taskmesh'),
+  ACCESS_TOKEN_TTL_SECONDS: env.positiveInt(900),
+  REFRESH_TOKEN_TTL_DAYS: env.positiveInt(30),
+  RESET_TOKEN_TTL_MINUTES: env.positiveInt(30),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: env.positiveInt(5),
+  LOGIN_MAX_ATTEMPTS_PER_ADDRESS: env.positiveInt(30),
+  LOGIN_THROTTLE_WINDOW_SECONDS: env.positiveInt(900),
+  // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+  ARGON2_MEMORY_KIB: env.positiveInt(19_456),
+  ARGON2_ITERATIONS: env.positiveInt(2),
+  ARGON2_PARALLELISM: env.positiveInt(1),
+  APP_BASE_URL: z.url().default('http://127.0.0.1:8080'),
+  SMTP_URL: z.string().startsWith('smtp').optional(),
+});
+
+export type IdentityConfig = z.infer<typeof identityConfigSchema>;
+
+export function loadIdentityConfig(source: NodeJS.ProcessEnv = process.env): IdentityConfig {
+  return parseConfig(identityConfigSchema, source);
+}

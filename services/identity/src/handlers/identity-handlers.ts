@@ -1,0 +1,119 @@
+import {
+  IdentityServiceService,
+  type SignUpResponse,
+} from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import type { User } from '@taskmesh/gen/taskmesh/identity/v1/user.js';
+import type { AccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { InvalidArgumentError } from '@taskmesh/runtime/errors';
+import type { AsyncService, CallContext } from '@taskmesh/runtime/grpc-server';
+import type { UserRecord } from '../db/entities.ts';
+import type { Identity, SignedIn } from '../identity.ts';
+import type { SigningKeys } from '../signing-keys.ts';
+
+export function toUserMessage(user: UserRecord): User {
+  return {
+    name: `users/${user.id}`,
+    email: user.email,
+    displayName: user.displayName,
+    createTime: user.createdAt,
+    updateTime: user.updatedAt,
+  };
+}
+
+function toSignedInMessage(result: SignedIn): SignUpResponse {
+  return {
+    user: toUserMessage(result.user),
+    accessToken: result.accessToken,
+    refreshToken: result.refreshToken,
+    expiresIn: result.expiresIn,
+  };
+}
+
+/**
+ * The client address for log-in throttling: the rightmost x-forwarded-for entry, which is the one the edge
+ * (ours or Envoy) appended from the socket; entries to its left came from the client and are not trusted.
+ * A direct gRPC caller without the header is keyed by its peer address.
+ */
+export function clientAddressOf(ctx: CallContext): string {
+  const forwarded = ctx.metadata.get('x-forwarded-for').map(String).join(',');
+  const entries = forwarded.split(',').map((s) => s.trim()).filter(Boolean);
+  const last = entries.at(-1);
+  if (last) return last;
+  return ctx.peer.replace(/:\d+$/, '').replace(/^ipv[46]:/, '');
+}
+
+const USER_NAME = /^users\/([0-9a-f-]{36})$/;
+const UPDATABLE_USER_FIELDS = new Set(['display_name', 'displayName']);
+
+export function identityHandlers(
+  identity: Identity,
+  keys: SigningKeys,
+  verifier: AccessTokenVerifier,
+): AsyncService<typeof IdentityServiceService> {
+  return {
+    async signUp(req) {
+      return toSignedInMessage(await identity.signUp(req));
+    },
+    async logIn(req, ctx) {
+      return toSignedInMessage(await identity.logIn({ ...req, clientAddress: clientAddressOf(ctx) }));
+    },
+    async refresh(req) {
+      if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });
+      return toSignedInMessage(await identity.refresh(req.refreshToken));
+    },
+    async logOut(req) {
+      if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });
+      await identity.logOut(req.refreshToken);
+      return {};
+    },
+    async requestPasswordReset(req) {
+      await identity.requestPasswordReset(req.email);
+      return {};
+    },
+    async resetPassword(req) {
+      if (!req.token) throw new InvalidArgumentError({ field: 'token', description: 'is required' });
+      await identity.resetPassword(req.token, req.newPassword);
+      return {};
+    },
+    async getCurrentUser(_req, ctx) {
+      const principal = await verifier.authenticate(ctx.metadata);
+      return { user: toUserMessage(await identity.currentUser(principal)) };
+    },
+    async updateCurrentUser(req, ctx) {
+      const principal = await verifier.authenticate(ctx.metadata);
+      if (!req.user) throw new InvalidArgumentError({ field: 'user', description: 'is required' });
+      const paths = req.updateMask ?? [];
+      for (const path of paths) {
+        if (!UPDATABLE_USER_FIELDS.has(path)) {
+          throw new InvalidArgumentError({ field: 'update_mask', description: `field "${path}" cannot be updated` });
+        }
+      }
+      // An empty mask updates every writable field present in the request.
+      const changes = paths.length > 0 || req.user.displayName !== '' ? { displayName: req.user.displayName } : {};
+      return { user: toUserMessage(await identity.updateCurrentUser(principal, changes)) };
+    },
+    async getJwks() {
+      const { keys: jwks } = await keys.jwks();
+      return {
+        keys: jwks.map((k) => ({
+          kty: k.kty ?? '',
+          crv: k.crv ?? '',
+          x: k.x ?? '',
+          kid: k.kid ?? '',
+          alg: k.alg ?? '',
+          use: k.use ?? '',
+        })),
+      };
+    },
+    async batchGetUsers(req) {
+      if (req.names.length > 500) throw new InvalidArgumentError({ field: 'names', description: 'at most 500 names' });
+      const ids: string[] = [];
+      req.names.forEach((name, i) => {
+        const match = USER_NAME.exec(name);
+        if (!match) throw new InvalidArgumentError({ field: `names[${i}]`, description: 'must be users/{user}' });
+        ids.push(match[1]!);
+      });
+      return { users: (await identity.usersByIds(ids)).map(toUserMessage) };
+    },
+  };
+}

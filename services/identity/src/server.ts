@@ -1,0 +1,123 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
+import { OutboxEvent } from '@taskmesh/runtime/outbox';
+import type { IdentityConfig } from './config.ts';
+import {
+  PasswordResetRecord,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from './db/entities.ts';
+import { identityMigrations } from './db/migrations/0001-initial.ts';
+import { identityHandlers } from './handlers/identity-handlers.ts';
+import { Identity } from './identity.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { SigningKeys } from './signing-keys.ts';
+
+export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
+
+export interface IdentityDeps {
+  config: IdentityConfig;
+  log: Logger;
+  /** Overrides the configured mail adapter (tests capture mail with it). */
+  mailer?: Mailer;
+}
+
+export interface RunningIdentity {
+  grpc: RunningGrpcServer;
+  db: Database;
+  identity: Identity;
+  keys: SigningKeys;
+  close(): Promise<void>;
+}
+
+/** Opens the database (migrating it), ensures a signing key, and serves IdentityService + health. */
+export async function startIdentity({ config, log, mailer }: IdentityDeps): Promise<RunningIdentity> {
+  const db = await openDatabase({
+    service: 'identity',
+    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, OutboxEvent],
+    migrations: identityMigrations,
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.TASKMESH_DATA_DIR,
+    log,
+  });
+  try {
+    const keys = new SigningKeys(db.em, {
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+    });
+    await keys.ensureKey();
+    // rate-limiter-flexible uses named prepared statements; PGlite multiplexes every connection onto one
+    // backend, where two connections preparing the same name collide. One connection of its own avoids that.
+    const throttlePool = new pg.Pool({ connectionString: db.url, max: 1 });
+    throttlePool.on('connect', (client) => void client.query(`set role ${APP_ROLE}`).catch(() => undefined));
+    throttlePool.on('error', (err) => log.warn({ err }, 'login throttle pool error'));
+    const pool = throttlePool;
+    const throttle = new LoginThrottle(pool, db.schema, {
+      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxAttemptsPerAddress: config.LOGIN_MAX_ATTEMPTS_PER_ADDRESS,
+      windowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+    });
+    const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
+    const identity = new Identity(
+      db.em,
+      keys,
+      throttle,
+      mail,
+      {
+        accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+        refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
+        resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES,
+        appBaseUrl: config.APP_BASE_URL,
+        argon2: {
+          memoryCost: config.ARGON2_MEMORY_KIB,
+          timeCost: config.ARGON2_ITERATIONS,
+          parallelism: config.ARGON2_PARALLELISM,
+        },
+      },
+      log,
+    );
+    // Identity verifies its own tokens against its own key set, exactly as other services do through JWKS.
+    const verifier = createAccessTokenVerifier({
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      fetchJwks: () => keys.jwks(),
+      minRefreshIntervalMs: 0,
+    });
+    const grpc = await startGrpcServer({
+      host: config.GRPC_HOST,
+      port: config.IDENTITY_PORT,
+      log,
+      services: [
+        {
+          name: IDENTITY_SERVICE_NAME,
+          definition: IdentityServiceService,
+          implementation: bindService(IdentityServiceService, identityHandlers(identity, keys, verifier), log),
+        },
+      ],
+    });
+    log.info({ address: grpc.address }, 'identity service listening');
+    return {
+      grpc,
+      db,
+      identity,
+      keys,
+      async close() {
+        await grpc.shutdown();
+        mail.close();
+        await throttlePool.end();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

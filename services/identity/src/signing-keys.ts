@@ -1,0 +1,79 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
+import { SigningKeyRecord } from './db/entities.ts';
+
+export interface AccessTokenClaims {
+  userId: string;
+  sessionId: string;
+}
+
+/**
+ * Ed25519 signing keys with a kid. The newest key signs; a superseded key stays in the JWKS until every
+ * token it signed has expired, so rotating never logs anyone out. Keys live in the database so that every
+ * replica signs with the same key set.
+ */
+export class SigningKeys {
+  private active: { kid: string; key: CryptoKey } | undefined;
+  private loadedAt = 0;
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly settings: { issuer: string; audience: string; accessTokenTtlSeconds: number; reloadIntervalMs?: number },
+  ) {}
+
+  /** Creates the first key when there is none. */
+  async ensureKey(): Promise<void> {
+    const em = this.em.fork();
+    const count = await em.count(SigningKeyRecord, { supersededAt: null });
+    if (count === 0) await this.rotate();
+    else await this.reload();
+  }
+
+  /** Makes a new signing key current; the previous one keeps verifying until its tokens have expired. */
+  async rotate(): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const kid = randomBytes(12).toString('base64url');
+    const now = new Date();
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' };
+    await this.em.fork().transactional(async (em) => {
+      await em.nativeUpdate(SigningKeyRecord, { supersededAt: null }, { supersededAt: now });
+      em.create(SigningKeyRecord, { kid, privateJwk, publicJwk, createdAt: now, supersededAt: null });
+    });
+    await this.reload();
+    return kid;
+  }
+
+  private async reload(): Promise<void> {
+    const em = this.em.fork();
+    const current = await em.findOne(SigningKeyRecord, { supersededAt: null }, { orderBy: { createdAt: 'desc' } });
+    if (!current) throw new Error('no signing key');
+    this.active = { kid: current.kid, key: (await importJWK(current.privateJwk, 'EdDSA')) as CryptoKey };
+    this.loadedAt = Date.now();
+  }
+
+  /** Public keys that may still have valid tokens out there. */
+  async jwks(): Promise<JSONWebKeySet> {
+    const horizon = new Date(Date.now() - (this.settings.accessTokenTtlSeconds + 60) * 1000);
+    const records = await this.em
+      .fork()
+      .find(SigningKeyRecord, { $or: [{ supersededAt: null }, { supersededAt: { $gt: horizon } }] }, { orderBy: { createdAt: 'desc' } });
+    return { keys: records.map((r) => r.publicJwk) };
+  }
+
+  async sign(claims: AccessTokenClaims): Promise<string> {
+    // Other replicas may have rotated: pick up the current key now and then.
+    if (!this.active || Date.now() - this.loadedAt > (this.settings.reloadIntervalMs ?? 60_000)) await this.reload();
+    const { kid, key } = this.active!;
+    return new SignJWT({ sid: claims.sessionId })
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setSubject(claims.userId)
+      .setIssuedAt()
+      .setExpirationTime(`${this.settings.accessTokenTtlSeconds}s`)
+      .setJti(randomUUID())
+      .sign(key);
+  }
+}

@@ -1,0 +1,15 @@
+import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
+import { createLogger } from '@taskmesh/runtime/logger';
+import { shutdownTelemetry } from '@taskmesh/runtime/telemetry';
+import { loadIdentityConfig } from './config.ts';
+import { startIdentity } from './server.ts';
+
+/** The identity service alone, configured from the environment (how Kubernetes runs it). */
+export async function runStandalone(): Promise<void> {
+  const log = createLogger('identity');
+  const running = await startIdentity({ config: loadIdentityConfig(), log });
+  onShutdownSignal(async () => {
+    await running.close();
+    await shutdownTelemetry();
+  }, log);
+}

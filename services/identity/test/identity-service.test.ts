@@ -1,0 +1,345 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
+import { statusDetailsOf } from '@taskmesh/runtime/errors';
+import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
+import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import pino from 'pino';
+import { identityConfigSchema } from '../src/config.ts';
+import { SigningKeyRecord } from '../src/db/entities.ts';
+import { startIdentity, type RunningIdentity } from '../src/server.ts';
+
+let testDb: TestDatabase;
+let running: RunningIdentity;
+let client: IdentityServiceClient;
+
+function call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, metadata: Metadata = new Metadata()): Promise<Res> {
+  return callUnary(client, method, req, { metadata });
+}
+async function failure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+const bearer = (token: string) => {
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+};
+const fromAddress = (address: string) => {
+  const md = new Metadata();
+  md.set('x-forwarded-for', `203.0.113.99, ${address}`);
+  return md;
+};
+let addressCounter = 0;
+const freshAddress = () => `198.51.100.${++addressCounter}`;
+let emailCounter = 0;
+const freshEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery';
+
+const signUp = (email = freshEmail(), password = PASSWORD) =>
+  call(client.signUp, { email, password, displayName: 'Ada Lovelace' });
+const logIn = (email: string, password: string, address = freshAddress()) =>
+  call(client.logIn, { email, password }, fromAddress(address));
+
+function violationsOf(err: ServiceError): string[] {
+  const details = statusDetailsOf(err)?.details ?? [];
+  const bad = details.find((d) => d.typeUrl.endsWith('google.rpc.BadRequest'));
+  return bad ? BadRequest.decode(bad.value).fieldViolations.map((v) => v.field) : [];
+}
+function reasonOf(err: ServiceError): string | undefined {
+  const info = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.ErrorInfo'));
+  return info ? ErrorInfo.decode(info.value).reason : undefined;
+}
+function mailsTo(address: string): string[] {
+  const dir = join(testDb.dataDir, 'mail');
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return files
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .filter((m) => m.includes(`To: ${address}`));
+}
+async function waitForMail(address: string, count = 1): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const mails = mailsTo(address);
+    if (mails.length >= count) return mails[count - 1]!;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail to ${address}`);
+}
+const resetTokenIn = (mail: string) => /reset token: ([A-Za-z0-9_-]{43})/.exec(mail.replace(/=\n/g, ''))?.[1];
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  const config = identityConfigSchema.parse({
+    DATABASE_URL: testDb.databaseUrl,
+    TASKMESH_DATA_DIR: testDb.dataDir,
+    IDENTITY_PORT: '0',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '6',
+  });
+  running = await startIdentity({ config, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
+});
+
+afterAll(async () => {
+  client?.close();
+  await running?.close();
+  await testDb?.drop();
+});
+
+describe(`identity service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'PostgreSQL required' : 'PostgreSQL or PGlite'})`, () => {
+  it('runs against the database kind the environment asks for', () => {
+    if (process.env.TASKMESH_REQUIRE_POSTGRES === '1') expect(testDb.kind).toBe('postgres');
+    expect(['postgres', 'pglite']).toContain(testDb.kind);
+  });
+
+  describe('sign-up', () => {
+    it('creates the user and returns a 15-minute EdDSA access token with the required claims', async () => {
+      const email = freshEmail();
+      const res = await signUp(email);
+      expect(res.user?.name).toMatch(/^users\/[0-9a-f-]{36}$/);
+      expect(res.user?.email).toBe(email);
+      expect(res.user?.displayName).toBe('Ada Lovelace');
+      expect(res.expiresIn).toBe(900);
+      const header = decodeProtectedHeader(res.accessToken);
+      expect(header.alg).toBe('EdDSA');
+      expect(header.kid).toBeTruthy();
+      const claims = decodeJwt(res.accessToken);
+      expect(claims.iss).toBe('taskmesh-identity');
+      expect(claims.aud).toBe('taskmesh');
+      expect(`users/${claims.sub}`).toBe(res.user?.name);
+      expect(claims.sid).toBeTruthy();
+      expect(claims.jti).toBeTruthy();
+      expect(claims.exp! - claims.iat!).toBe(900);
+      expect(Buffer.from(res.refreshToken, 'base64url')).toHaveLength(32);
+    });
+
+    it('rejects an invalid e-mail with a field violation', async () => {
+      const err = await failure(signUp('not-an-email'));
+      expect(err.code).toBe(status.INVALID_ARGUMENT);
+      expect(violationsOf(err)).toEqual(['email']);
+    });
+
+    it('rejects a password shorter than 10 characters or equal to the e-mail', async () => {
+      const short = await failure(signUp(freshEmail(), 'short'));
+      expect(short.code).toBe(status.INVALID_ARGUMENT);
+      expect(violationsOf(short)).toEqual(['password']);
+      const email = freshEmail();
+      const same = await failure(signUp(email, email.toUpperCase()));
+      expect(same.code).toBe(status.INVALID_ARGUMENT);
+      expect(violationsOf(same)).toEqual(['password']);
+    });
+
+    it('treats e-mail addresses case-insensitively: a duplicate in another case is ALREADY_EXISTS', async () => {
+      const email = freshEmail();
+      await signUp(email);
+      const err = await failure(signUp(email.toUpperCase()));
+      expect(err.code).toBe(status.ALREADY_EXISTS);
+      expect((await logIn(email.toUpperCase(), PASSWORD)).user?.email).toBe(email);
+    });
+  });
+
+  describe('log-in', () => {
+    it('answers a wrong password and an unknown e-mail with the same error', async () => {
+      const email = freshEmail();
+      await signUp(email);
+      const wrong = await failure(logIn(email, 'wrong password!'));
+      const unknown = await failure(logIn(freshEmail(), PASSWORD));
+      expect(wrong.code).toBe(status.UNAUTHENTICATED);
+      expect(unknown.code).toBe(status.UNAUTHENTICATED);
+      expect(wrong.details).toBe(unknown.details);
+      expect(reasonOf(wrong)).toBe(reasonOf(unknown));
+    });
+
+    it('throttles an account after repeated failures, even with the right password afterwards', async () => {
+      const email = freshEmail();
+      await signUp(email);
+      for (let i = 0; i < 3; i++) expect((await failure(logIn(email, 'wrong password!'))).code).toBe(status.UNAUTHENTICATED);
+      const err = await failure(logIn(email, PASSWORD));
+      expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(reasonOf(err)).toBe('LOGIN_THROTTLED');
+      const retry = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.RetryInfo'));
+      expect(retry).toBeDefined();
+    });
+
+    it('throttles a client address (the rightmost x-forwarded-for entry) across accounts', async () => {
+      const address = freshAddress();
+      for (let i = 0; i < 6; i++) await failure(logIn(freshEmail(), PASSWORD, address));
+      const email = freshEmail();
+      await signUp(email);
+      expect((await failure(logIn(email, PASSWORD, address))).code).toBe(status.RESOURCE_EXHAUSTED);
+      // The same account from another address still gets in: the limit was the address's.
+      expect((await logIn(email, PASSWORD, freshAddress())).accessToken).toBeTruthy();
+    });
+  });
+
+  describe('refresh tokens', () => {
+    it('rotates: the new token works once, and the old one is spent', async () => {
+      const first = await signUp();
+      const second = await call(client.refresh, { refreshToken: first.refreshToken });
+      expect(second.refreshToken).not.toBe(first.refreshToken);
+      expect(decodeJwt(second.accessToken).sid).toBe(decodeJwt(first.accessToken).sid);
+      const third = await call(client.refresh, { refreshToken: second.refreshToken });
+      expect(third.accessToken).toBeTruthy();
+    });
+
+    it('revokes the whole session when a spent token is presented again (reuse detection)', async () => {
+      const first = await signUp();
+      const second = await call(client.refresh, { refreshToken: first.refreshToken });
+      const reuse = await failure(call(client.refresh, { refreshToken: first.refreshToken }));
+      expect(reuse.code).toBe(status.UNAUTHENTICATED);
+      // The legitimate holder's newer token died with the session.
+      expect((await failure(call(client.refresh, { refreshToken: second.refreshToken }))).code).toBe(status.UNAUTHENTICATED);
+      expect((await failure(call(client.getCurrentUser, {}, bearer(second.accessToken)))).code).toBe(status.UNAUTHENTICATED);
+    });
+
+    it('lets exactly one of two concurrent refreshes with the same token win', async () => {
+      const first = await signUp();
+      const results = await Promise.allSettled([
+        call(client.refresh, { refreshToken: first.refreshToken }),
+        call(client.refresh, { refreshToken: first.refreshToken }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    });
+
+    it('rejects unknown tokens and ends the session on log-out', async () => {
+      expect((await failure(call(client.refresh, { refreshToken: 'x'.repeat(43) }))).code).toBe(status.UNAUTHENTICATED);
+      expect((await failure(call(client.refresh, { refreshToken: '' }))).code).toBe(status.INVALID_ARGUMENT);
+      const session = await signUp();
+      await call(client.logOut, { refreshToken: session.refreshToken });
+      expect((await failure(call(client.refresh, { refreshToken: session.refreshToken }))).code).toBe(status.UNAUTHENTICATED);
+    });
+  });
+
+  describe('access tokens', () => {
+    it('authenticates GetCurrentUser and rejects a missing token', async () => {
+      const session = await signUp();
+      const me = await call(client.getCurrentUser, {}, bearer(session.accessToken));
+      expect(me.user?.name).toBe(session.user?.name);
+      expect((await failure(call(client.getCurrentUser, {}))).code).toBe(status.UNAUTHENTICATED);
+      expect((await failure(call(client.getCurrentUser, {}, bearer('garbage')))).code).toBe(status.UNAUTHENTICATED);
+    });
+
+    it('rejects expired, forged, alg:none and wrong-audience tokens', async () => {
+      const session = await signUp();
+      const claims = decodeJwt(session.accessToken);
+      const kid = decodeProtectedHeader(session.accessToken).kid!;
+      const record = await running.db.em.fork().findOneOrFail(SigningKeyRecord, { kid });
+      const realKey = await importJWK(record.privateJwk, 'EdDSA');
+      const base = () =>
+        new SignJWT({ sid: claims.sid })
+          .setIssuer('taskmesh-identity')
+          .setSubject(claims.sub!)
+          .setJti('test')
+          .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' });
+
+      const expired = await base().setAudience('taskmesh').setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 1800).sign(realKey);
+      const wrongAudience = await base().setAudience('someone-else').setIssuedAt().setExpirationTime('5m').sign(realKey);
+      const { privateKey: otherKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+      const forged = await base().setAudience('taskmesh').setIssuedAt().setExpirationTime('5m').sign(otherKey);
+      const unsignedPayload = Buffer.from(JSON.stringify({ ...claims, exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url');
+      const algNone = `${Buffer.from(JSON.stringify({ alg: 'none', kid, typ: 'at+jwt' })).toString('base64url')}.${unsignedPayload}.`;
+      const valid = await base().setAudience('taskmesh').setIssuedAt().setExpirationTime('5m').sign(realKey);
+
+      expect((await call(client.getCurrentUser, {}, bearer(valid))).user?.name).toBe(session.user?.name);
+      for (const token of [expired, wrongAudience, forged, algNone]) {
+        const err = await failure(call(client.getCurrentUser, {}, bearer(token)));
+        expect(err.code).toBe(status.UNAUTHENTICATED);
+      }
+      expect(reasonOf(await failure(call(client.getCurrentUser, {}, bearer(expired))))).toBe('TOKEN_EXPIRED');
+      void exportJWK;
+    });
+
+    it('publishes public keys only, and rotation keeps existing tokens valid', async () => {
+      const before = await signUp();
+      const jwks = await call(client.getJwks, {});
+      expect(jwks.keys.length).toBeGreaterThanOrEqual(1);
+      for (const key of jwks.keys) {
+        expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+        expect(key).not.toHaveProperty('d');
+      }
+      const newKid = await running.keys.rotate();
+      const after = await logIn(before.user!.email, PASSWORD);
+      expect(decodeProtectedHeader(after.accessToken).kid).toBe(newKid);
+      expect(decodeProtectedHeader(before.accessToken).kid).not.toBe(newKid);
+      // Old and new tokens both verify: nobody is logged out by a rotation.
+      expect((await call(client.getCurrentUser, {}, bearer(before.accessToken))).user?.name).toBe(before.user?.name);
+      expect((await call(client.getCurrentUser, {}, bearer(after.accessToken))).user?.name).toBe(before.user?.name);
+      const kids = (await call(client.getJwks, {})).keys.map((k) => k.kid);
+      expect(kids).toContain(newKid);
+      expect(kids).toContain(decodeProtectedHeader(before.accessToken).kid);
+    });
+  });
+
+  describe('profile', () => {
+    it('updates the display name, and refuses other fields in the mask', async () => {
+      const session = await signUp();
+      const updated = await call(
+        client.updateCurrentUser,
+        { user: { name: '', email: '', displayName: 'Grace Hopper' }, updateMask: ['display_name'] },
+        bearer(session.accessToken),
+      );
+      expect(updated.user?.displayName).toBe('Grace Hopper');
+      const err = await failure(
+        call(client.updateCurrentUser, { user: { name: '', email: 'x@example.com', displayName: '' }, updateMask: ['email'] }, bearer(session.accessToken)),
+      );
+      expect(err.code).toBe(status.INVALID_ARGUMENT);
+      expect(violationsOf(err)).toEqual(['update_mask']);
+    });
+
+    it('looks users up in batch for other services', async () => {
+      const a = await signUp();
+      const b = await signUp();
+      const res = await call(client.batchGetUsers, { names: [b.user!.name, a.user!.name, 'users/00000000-0000-0000-0000-000000000000'] });
+      expect(res.users.map((u) => u.name)).toEqual([b.user!.name, a.user!.name]);
+    });
+  });
+
+  describe('password reset', () => {
+    it('mails a single-use token; resetting revokes every session and the new password works', async () => {
+      const email = freshEmail();
+      const session = await signUp(email);
+      await call(client.requestPasswordReset, { email: email.toUpperCase() });
+      const token = resetTokenIn(await waitForMail(email));
+      expect(token).toBeDefined();
+      await call(client.resetPassword, { token: token!, newPassword: 'a brand new secret' });
+      expect((await failure(call(client.refresh, { refreshToken: session.refreshToken }))).code).toBe(status.UNAUTHENTICATED);
+      expect((await failure(call(client.getCurrentUser, {}, bearer(session.accessToken)))).code).toBe(status.UNAUTHENTICATED);
+      expect((await failure(logIn(email, PASSWORD))).code).toBe(status.UNAUTHENTICATED);
+      expect((await logIn(email, 'a brand new secret')).accessToken).toBeTruthy();
+      const reuse = await failure(call(client.resetPassword, { token: token!, newPassword: 'yet another secret' }));
+      expect(reuse.code).toBe(status.INVALID_ARGUMENT);
+      expect(violationsOf(reuse)).toEqual(['token']);
+    });
+
+    it('answers the same for an unknown e-mail and sends nothing', async () => {
+      const email = freshEmail();
+      await expect(call(client.requestPasswordReset, { email })).resolves.toEqual({});
+      await new Promise((r) => setTimeout(r, 200));
+      expect(mailsTo(email)).toHaveLength(0);
+    });
+
+    it('refuses an expired token', async () => {
+      const email = freshEmail();
+      await signUp(email);
+      await call(client.requestPasswordReset, { email });
+      const token = resetTokenIn(await waitForMail(email))!;
+      await running.db.em.fork().getConnection().execute(`update password_resets set expires_at = now() - interval '1 minute'`);
+      const err = await failure(call(client.resetPassword, { token, newPassword: 'a brand new secret' }));
+      expect(err.code).toBe(status.INVALID_ARGUMENT);
+    });
+  });
+});

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * Parses process configuration once, from the environment only, failing fast with the variable's name.
+ * Every service declares its variables as a zod object whose keys are the environment variable names.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    input[key] = value === '' ? undefined : value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Reusable field parsers for environment values. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  optionalUrl: () => z.url().optional(),
+  bool: (fallback: boolean) =>
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+};
+
+/** Settings every service shares: where its data lives when embedded, and the real database when not. */
+export const commonConfigShape = {
+  DATABASE_URL: z.string().startsWith('postgres').optional(),
+  TASKMESH_DATA_DIR: z.string().default('.data'),
+  GRPC_HOST: z.string().default('127.0.0.1'),
+};

@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Server,
+  ServerCredentials,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { toServiceError } from './errors.ts';
+
+/** What a handler knows about the call it serves, besides the request message. */
+export interface CallContext {
+  readonly method: string;
+  readonly metadata: Metadata;
+  /** Remote address as grpc-js reports it (the edge's, when the call came through it). */
+  readonly peer: string;
+  /** From the x-request-id header, generated when absent. */
+  readonly requestId: string;
+  readonly log: Logger;
+  /** Aborted when the client cancels or the deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+export interface ServerStream<Res> {
+  write(message: Res): void;
+}
+
+/** A service implemented as async functions, typed from ts-proto's generated grpc-js service definition. */
+export type AsyncService<D> = {
+  [K in keyof D]: D[K] extends {
+    requestDeserialize: (value: Buffer) => infer Req;
+    responseDeserialize: (value: Buffer) => infer Res;
+    responseStream: infer Streaming;
+  }
+    ? Streaming extends true
+      ? (request: Req, ctx: CallContext, stream: ServerStream<Res>) => Promise<void>
+      : (request: Req, ctx: CallContext) => Promise<Res>
+    : never;
+};
+
+export interface Interceptor {
+  /** Runs before every handler; may throw a DomainError to reject the call. */
+  (request: unknown, ctx: CallContext): Promise<void> | void;
+}
+
+function contextFor(
+  method: string,
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  log: Logger,
+): CallContext {
+  const incoming = call.metadata.get('x-request-id')[0];
+  const requestId = typeof incoming === 'string' && incoming.length > 0 && incoming.length <= 200 ? incoming : randomUUID();
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return {
+    method,
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    requestId,
+    log: log.child({ requestId, method }),
+    signal: controller.signal,
+  };
+}
+
+/**
+ * Adapts async handlers to grpc-js callbacks. Every error goes through the one mapper in errors.ts, so a
+ * handler never decides status codes and nothing internal reaches the caller.
+ */
+export function bindService<D extends ServiceDefinition>(
+  definition: D,
+  handlers: AsyncService<D>,
+  log: Logger,
+  interceptors: Interceptor[] = [],
+): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
+  for (const [key, method] of Object.entries(definition)) {
+    const handler = (handlers as Record<string, unknown>)[key];
+    if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
+    if (method.responseStream) {
+      implementation[key] = (async (call: ServerWritableStream<unknown, unknown>) => {
+        const ctx = contextFor(method.path, call, log);
+        try {
+          for (const interceptor of interceptors) await interceptor(call.request, ctx);
+          await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
+            write: (message) => call.write(message),
+          });
+          call.end();
+        } catch (err) {
+          call.destroy(toServiceError(err, ctx.log, { method: method.path }) as Error);
+        }
+      }) as handleServerStreamingCall<unknown, unknown>;
+    } else {
+      implementation[key] = (async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const ctx = contextFor(method.path, call, log);
+        try {
+          for (const interceptor of interceptors) await interceptor(call.request, ctx);
+          const response = await (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx);
+          callback(null, response);
+        } catch (err) {
+          callback(toServiceError(err, ctx.log, { method: method.path }));
+        }
+      }) as handleUnaryCall<unknown, unknown>;
+    }
+  }
+  return implementation;
+}
+
+export interface ServiceRegistration {
+  /** Full proto name, e.g. taskmesh.identity.v1.IdentityService (the health check's service name). */
+  name: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export interface RunningGrpcServer {
+  server: Server;
+  health: HealthImplementation;
+  port: number;
+  /** host:port to dial. */
+  address: string;
+  /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then cuts the rest. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts a grpc-js server with grpc.health.v1 on host:port (port 0 picks a free one, as tests do). */
+export async function startGrpcServer(options: {
+  host?: string;
+  port: number;
+  services: ServiceRegistration[];
+  log: Logger;
+}): Promise<RunningGrpcServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const health = new HealthImplementation({ '': 'SERVING' });
+  for (const service of options.services) {
+    server.addService(service.definition, service.implementation);
+    health.setStatus(service.name, 'SERVING');
+  }
+  health.addToServer(server);
+  const host = options.host ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    server,
+    health,
+    port,
+    address: `${host}:${port}`,
+    shutdown(graceMs = 10_000) {
+      stopped ??= new Promise<void>((resolve) => {
+        health.setStatus('', 'NOT_SERVING');
+        for (const service of options.services) health.setStatus(service.name, 'NOT_SERVING');
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return stopped;
+    },
+  };
+}
+
+/** Runs close() once on SIGTERM or SIGINT, then exits; a second signal exits at once. */
+export function onShutdownSignal(close: () => Promise<void>, log: Logger): void {
+  let closing = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (closing) process.exit(1);
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/**
+ * The transactional outbox. A use case records its domain event with recordEvent() on the same
+ * EntityManager, inside the same transaction (or flush), as the change it describes: both commit or
+ * neither does. A relay (events issue) publishes unsent rows in seq order and marks them sent.
+ */
+export const OutboxEvent = defineEntity({
+  name: 'OutboxEvent',
+  tableName: 'outbox',
+  properties: {
+    id: p.uuid().primary(),
+    /** Commit order; the relay publishes in this order, so events of one aggregate keep theirs. */
+    seq: p.bigint('string').autoincrement().nullable(),
+    /** Fully qualified payload message name, e.g. taskmesh.identity.v1.UserSignedUp. */
+    type: p.text(),
+    organization: p.text().default(''),
+    actor: p.text().default(''),
+    resource: p.text(),
+    occurTime: p.datetime(),
+    payload: p.blob(),
+    publishedAt: p.datetime().nullable(),
+  },
+});
+export type OutboxEvent = InferEntity<typeof OutboxEvent>;
+
+/** DDL for the outbox table, used by each service's first migration. */
+export const OUTBOX_TABLE_SQL = `
+create table outbox (
+  id uuid primary key,
+  seq bigint generated always as identity,
+  type text not null,
+  organization text not null default '',
+  actor text not null default '',
+  resource text not null,
+  occur_time timestamptz not null,
+  payload bytea not null,
+  published_at timestamptz null
+);
+create index outbox_unpublished_idx on outbox (seq) where published_at is null;
+`;
+
+export interface DomainEvent {
+  /** Fully qualified name of the payload message. */
+  type: string;
+  payload: Uint8Array;
+  resource: string;
+  organization?: string;
+  actor?: string;
+}
+
+/** A ts-proto message codec. */
+export interface MessageCodec<T> {
+  encode(message: T): { finish(): Uint8Array };
+}
+
+/** Encodes a payload from a service's events.proto; typeName is its fully qualified proto name. */
+export function domainEvent<T>(
+  typeName: string,
+  codec: MessageCodec<T>,
+  payload: T,
+  where: { resource: string; organization?: string; actor?: string },
+): DomainEvent {
+  return { type: typeName, payload: codec.encode(payload).finish(), ...where };
+}
+
+/** Adds the event to the unit of work; it is written by the same flush/transaction as the change. */
+export function recordEvent(em: EntityManager, event: DomainEvent): void {
+  em.create(OutboxEvent, {
+    id: randomUUID(),
+    type: event.type,
+    organization: event.organization ?? '',
+    actor: event.actor ?? '',
+    resource: event.resource,
+    occurTime: new Date(),
+    payload: Buffer.from(event.payload),
+    publishedAt: null,
+  });
+}
