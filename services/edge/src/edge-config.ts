@@ -1,0 +1,57 @@
+import type { EdgeOptions } from './edge.ts';
+
+/** Env var holding the gRPC address of each service the edge fronts. */
+export const upstreamEnv: Record<string, string> = {
+  IDENTITY_ADDR: 'taskmesh.identity.v1.IdentityService',
+  ORG_ADDR: 'taskmesh.org.v1.OrgService',
+  BOARD_ADDR: 'taskmesh.board.v1.BoardService',
+  TASK_ADDR: 'taskmesh.task.v1.TaskService',
+  AUDIT_ADDR: 'taskmesh.audit.v1.AuditService',
+};
+
+export class EdgeConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'EdgeConfigError';
+  }
+}
+
+/**
+ * Reads the standalone edge's configuration once, failing on the first bad value with its name:
+ * EDGE_PORT (8080), EDGE_HOST (0.0.0.0), EDGE_DESCRIPTOR (gen/descriptor.binpb), EDGE_BODY_LIMIT_BYTES
+ * (1 MiB), EDGE_DEADLINE_MS (15000), EDGE_CORS_ORIGINS (comma list; unset = no CORS), EDGE_ACCESS_LOG
+ * (`off` to silence), and one `<SERVICE>_ADDR` per upstream; services without one answer 503.
+ */
+export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
+  const upstreams: Record<string, string> = {};
+  for (const [variable, service] of Object.entries(upstreamEnv)) {
+    const address = env[variable]?.trim();
+    if (!address) continue;
+    if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$|^(dns|unix|ipv4|ipv6):/.test(address)) {
+      throw new EdgeConfigError(variable, `expected host:port, got ${JSON.stringify(address)}`);
+    }
+    upstreams[service] = address;
+  }
+  const options: EdgeOptions = {
+    port: integer(env, 'EDGE_PORT', 8080, 0, 65535),
+    host: env.EDGE_HOST?.trim() || '0.0.0.0',
+    upstreams,
+    bodyLimitBytes: integer(env, 'EDGE_BODY_LIMIT_BYTES', 1024 * 1024, 1, 2 ** 31),
+    deadlineMs: integer(env, 'EDGE_DEADLINE_MS', 15_000, 1, 2 ** 31),
+  };
+  if (env.EDGE_DESCRIPTOR?.trim()) options.descriptorPath = env.EDGE_DESCRIPTOR.trim();
+  const origins = env.EDGE_CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean);
+  if (origins?.length) options.cors = { allowOrigins: origins };
+  if (env.EDGE_ACCESS_LOG === 'off') options.accessLog = false;
+  return options;
+}
+
+function integer(env: NodeJS.ProcessEnv, variable: string, fallback: number, min: number, max: number): number {
+  const text = env[variable]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new EdgeConfigError(variable, `expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}

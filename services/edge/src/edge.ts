@@ -1,0 +1,442 @@
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { FileRegistry } from '@bufbuild/protobuf';
+import type * as grpc from '@grpc/grpc-js';
+import { stdoutAccessLog } from './access-log.ts';
+import type { AccessLogEntry, AccessLogSink } from './access-log.ts';
+import { applyCors } from './cors.ts';
+import type { CorsOptions } from './cors.ts';
+import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
+import type { HttpBinding } from './http-bindings.ts';
+import { encodeRequestMessage } from './request-message.ts';
+import { clientAddress, requestIdOf, requestMetadata } from './request-metadata.ts';
+import { encodeResponseMessage } from './response-message.ts';
+import { RouteTable } from './route-table.ts';
+import { errorBody, GrpcCode, httpStatusForGrpcCode } from './status-mapping.ts';
+import { TranscodingError } from './transcoding-error.ts';
+import { UpstreamChannels } from './upstream-channels.ts';
+
+export type { CorsOptions } from './cors.ts';
+export type { AccessLogEntry, AccessLogSink } from './access-log.ts';
+
+/** The descriptor set `npm run generate` writes (`buf build -o gen/descriptor.binpb`). */
+export const defaultDescriptorPath = fileURLToPath(new URL('../../../gen/descriptor.binpb', import.meta.url));
+
+export interface EdgeOptions {
+  /** TCP port; 0 picks a free one (see the returned `port`). */
+  port: number;
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /**
+   * gRPC address (`host:port`) per full service name, e.g.
+   * `{ 'taskmesh.identity.v1.IdentityService': '127.0.0.1:50051' }`. Routes of HTTP-bound services
+   * without an address answer 503 UNAVAILABLE; only the services listed here count for /healthz.
+   */
+  upstreams: Record<string, string>;
+  /** FileDescriptorSet with the services and their google.api.http rules; default gen/descriptor.binpb. */
+  descriptorPath?: string;
+  /** Largest request body accepted; larger ones get 413. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Deadline for each unary upstream call; expiry answers 504. Server streams have none. Default 15 s. */
+  deadlineMs?: number;
+  /** Cross-origin policy; absent means no CORS headers and OPTIONS answers 404. */
+  cors?: CorsOptions;
+  /** Where the JSON access log goes; default one line per request on stdout; `false` turns it off. */
+  accessLog?: AccessLogSink | false;
+  /** Query parameters ignored instead of mapped (Envoy's ignored_query_parameters). */
+  ignoredQueryParameters?: string[];
+}
+
+export interface Edge {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  port: number;
+  /** Stops accepting, ends open server streams, waits for in-flight requests, closes the gRPC channels. */
+  close(): Promise<void>;
+}
+
+/** A handler for /openapi.json and /docs; true when it answered the request. */
+type DocsHandler = (request: IncomingMessage, response: ServerResponse) => boolean | void | Promise<boolean | void>;
+
+const defaultBodyLimit = 1024 * 1024;
+const defaultDeadlineMs = 15_000;
+const healthTimeoutMs = 2_000;
+
+/**
+ * Starts the REST/JSON edge: every google.api.http binding in the descriptor set is served, each request
+ * transcoded to gRPC with the semantics of Envoy's grpc_json_transcoder as envoy/envoy.yaml configures it
+ * (convert_grpc_status, reject unknown methods and query parameters, always_print_primitive_fields,
+ * newline-delimited server streams). Also serves GET /healthz (200 only when every configured upstream's
+ * grpc.health.v1 reports SERVING) and, when services/edge/src/docs.ts exists, /openapi.json and /docs.
+ */
+export async function startEdge(options: EdgeOptions): Promise<Edge> {
+  const descriptorPath = options.descriptorPath ?? defaultDescriptorPath;
+  const registry = loadDescriptorSet(descriptorPath);
+  for (const service of Object.keys(options.upstreams)) {
+    if (!registry.getService(service)) throw new Error(`startEdge: upstream for ${service}, which is not in ${descriptorPath}`);
+  }
+  const routes = new RouteTable<HttpBinding>();
+  for (const binding of collectHttpBindings(registry)) routes.add(binding.httpMethod, binding.template, binding);
+
+  const context: RequestContext = {
+    registry,
+    routes,
+    upstreams: new Map(Object.entries(options.upstreams)),
+    channels: new UpstreamChannels(),
+    bodyLimit: options.bodyLimitBytes ?? defaultBodyLimit,
+    deadlineMs: options.deadlineMs ?? defaultDeadlineMs,
+    cors: options.cors,
+    ignoredQueryParameters: new Set(options.ignoredQueryParameters ?? []),
+    docs: await mountDocs(registry, descriptorPath),
+    openStreams: new Set(),
+  };
+  const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
+
+  const sockets = new Set<Socket>();
+  const server = createServer((request, response) => {
+    const exchange = new Exchange(request, response);
+    response.on('close', () => accessLog?.(exchange.logEntry()));
+    handle(context, exchange).catch((error: unknown) => {
+      // Only a bug in the edge gets here: answer 500 without details and keep serving.
+      process.stderr.write(`edge: unexpected error for ${request.method} ${exchange.path}: ${String((error as Error)?.stack ?? error)}\n`);
+      if (!response.headersSent) exchange.sendError(500, GrpcCode.INTERNAL, 'internal error in the edge', registry);
+      else response.destroy();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const stream of context.openStreams) stream.cancel();
+        server.closeIdleConnections();
+        // Requests still in flight get until their own deadline; then connections are cut.
+        const cutoff = setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, context.deadlineMs);
+        cutoff.unref();
+        await closed;
+        clearTimeout(cutoff);
+        context.channels.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+interface RequestContext {
+  registry: FileRegistry;
+  routes: RouteTable<HttpBinding>;
+  upstreams: Map<string, string>;
+  channels: UpstreamChannels;
+  bodyLimit: number;
+  deadlineMs: number;
+  cors: CorsOptions | undefined;
+  ignoredQueryParameters: ReadonlySet<string>;
+  docs: DocsHandler | undefined;
+  openStreams: Set<grpc.ClientReadableStream<Buffer>>;
+}
+
+/** One HTTP request and its response, with what the access log needs. */
+class Exchange {
+  readonly started = Date.now();
+  readonly requestId: string;
+  readonly path: string;
+  readonly rawQuery: string;
+  bytesReceived = 0;
+  bytesSent = 0;
+  grpcStatus: number | undefined;
+  grpcMethod: string | undefined;
+
+  constructor(
+    readonly request: IncomingMessage,
+    readonly response: ServerResponse,
+  ) {
+    this.requestId = requestIdOf(request);
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q >= 0 ? url.slice(0, q) : url;
+    this.rawQuery = q >= 0 ? url.slice(q + 1) : '';
+    response.setHeader('x-request-id', this.requestId);
+  }
+
+  send(status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    this.bytesSent += bytes.byteLength;
+    this.response.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': String(bytes.byteLength) });
+    this.response.end(bytes);
+  }
+
+  sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, detailsBin?: Uint8Array, headers: Record<string, string> = {}): void {
+    const body = errorBody(code, message, detailsBin, registry);
+    this.grpcStatus ??= code;
+    // Envoy keeps the gRPC status in headers next to the converted body.
+    this.send(httpStatus, 'application/json', JSON.stringify(body), { ...headers, 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
+  }
+
+  logEntry(): AccessLogEntry {
+    const userAgent = this.request.headers['user-agent'];
+    return {
+      time: new Date(this.started).toISOString(),
+      requestId: this.requestId,
+      method: this.request.method ?? '',
+      path: this.path,
+      status: this.response.statusCode,
+      ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}),
+      ...(this.grpcMethod ? { grpcMethod: this.grpcMethod } : {}),
+      durationMs: Date.now() - this.started,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      remoteAddress: clientAddress(this.request),
+      ...(typeof userAgent === 'string' ? { userAgent } : {}),
+    };
+  }
+}
+
+async function handle(context: RequestContext, exchange: Exchange): Promise<void> {
+  const { request, response } = exchange;
+  const { registry } = context;
+  if (applyCors(context.cors, request, response)) return;
+  const method = request.method ?? 'GET';
+
+  if (exchange.path === '/healthz' && (method === 'GET' || method === 'HEAD')) {
+    await sendHealth(context, exchange);
+    return;
+  }
+  // ── Mount point: services/edge/src/docs.ts (OpenAPI document and the /docs viewer, written separately).
+  if (context.docs && (exchange.path === '/openapi.json' || exchange.path === '/docs' || exchange.path.startsWith('/docs/'))) {
+    if ((await context.docs(request, response)) !== false) return;
+  }
+
+  const match = context.routes.lookup(method, exchange.path);
+  if (!match) {
+    request.resume();
+    exchange.sendError(404, GrpcCode.NOT_FOUND, `no method is bound to ${method} ${exchange.path}`, registry);
+    return;
+  }
+  const binding = match.route;
+  exchange.grpcMethod = binding.grpcPath;
+
+  let bodyText: string | undefined;
+  try {
+    bodyText = await readBody(exchange, context.bodyLimit);
+    if (binding.body !== undefined && bodyText !== '') checkContentType(request);
+  } catch (error) {
+    if (!(error instanceof TranscodingError)) throw error;
+    // The rest of an oversized body is not read; the connection cannot be reused.
+    if (error.httpStatus === 413) response.setHeader('connection', 'close');
+    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    return;
+  }
+
+  const service = binding.method.parent.typeName;
+  const address = context.upstreams.get(service);
+  if (!address) {
+    exchange.sendError(503, GrpcCode.UNAVAILABLE, `${service} is not available at this edge`, registry);
+    return;
+  }
+  if (binding.method.methodKind === 'client_streaming' || binding.method.methodKind === 'bidi_streaming') {
+    exchange.sendError(501, GrpcCode.UNIMPLEMENTED, `${binding.grpcPath} streams requests, which this edge does not transcode`, registry);
+    return;
+  }
+
+  let message: Uint8Array;
+  try {
+    message = encodeRequestMessage({
+      binding,
+      registry,
+      pathBindings: match.bindings,
+      rawQuery: exchange.rawQuery,
+      bodyText: binding.body === undefined ? undefined : bodyText,
+      ignoredQueryParameters: context.ignoredQueryParameters,
+    });
+  } catch (error) {
+    if (!(error instanceof TranscodingError)) throw error;
+    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    return;
+  }
+
+  const metadata = requestMetadata(request, exchange.requestId);
+  if (binding.method.methodKind === 'server_streaming') {
+    streamResponses(context, exchange, binding, address, message, metadata);
+    return;
+  }
+  try {
+    const result = await context.channels.unary(address, binding.grpcPath, message, metadata, new Date(Date.now() + context.deadlineMs));
+    exchange.grpcStatus = GrpcCode.OK;
+    const encoded = encodeResponseMessage(binding, result.bytes, registry);
+    exchange.send(200, encoded.contentType, encoded.body, forwardableHeaders(result.headers));
+  } catch (error) {
+    sendUpstreamError(exchange, error as grpc.ServiceError, registry);
+  }
+}
+
+function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registry: FileRegistry): void {
+  const code = typeof error.code === 'number' ? error.code : GrpcCode.UNKNOWN;
+  const detailsBin = error.metadata?.get('grpc-status-details-bin')[0];
+  exchange.grpcStatus = code;
+  exchange.sendError(
+    httpStatusForGrpcCode(code),
+    code,
+    error.details ?? '',
+    registry,
+    typeof detailsBin === 'string' ? undefined : detailsBin,
+    error.metadata ? forwardableHeaders(error.metadata) : {},
+  );
+}
+
+/**
+ * Server streaming as Envoy frames it with print_options.stream_newline_delimited: each message is one
+ * line of JSON. Status and headers are sent with the first message; a stream that fails before any
+ * message gets an ordinary error response. A failure after that can only end the stream: the gRPC status
+ * then goes in HTTP trailers (grpc-status, grpc-message), as Envoy leaves it.
+ */
+function streamResponses(context: RequestContext, exchange: Exchange, binding: HttpBinding, address: string, message: Uint8Array, metadata: grpc.Metadata): void {
+  const { response, request } = exchange;
+  const call = context.channels.serverStream(address, binding.grpcPath, message, metadata, undefined);
+  context.openStreams.add(call);
+  let initial: grpc.Metadata | undefined;
+  let done = false;
+  const start = () => {
+    if (response.headersSent) return;
+    response.writeHead(200, {
+      ...(initial ? forwardableHeaders(initial) : {}),
+      'content-type': 'application/json',
+      trailer: 'grpc-status, grpc-message',
+    });
+  };
+  call.on('metadata', (received: grpc.Metadata) => {
+    initial = received;
+  });
+  call.on('data', (chunk: Buffer) => {
+    let line: string;
+    try {
+      const encoded = encodeResponseMessage(binding, chunk, context.registry);
+      line = typeof encoded.body === 'string' ? encoded.body : Buffer.from(encoded.body).toString('base64');
+    } catch {
+      call.cancel();
+      return;
+    }
+    start();
+    const bytes = Buffer.from(`${line}\n`);
+    exchange.bytesSent += bytes.byteLength;
+    response.write(bytes);
+  });
+  call.on('error', (error: grpc.ServiceError) => {
+    done = true;
+    context.openStreams.delete(call);
+    if (response.destroyed) return;
+    if (!response.headersSent) {
+      sendUpstreamError(exchange, error, context.registry);
+      return;
+    }
+    exchange.grpcStatus = error.code;
+    response.addTrailers({ 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.details ?? '') });
+    response.end();
+  });
+  call.on('end', () => {
+    if (done) return;
+    done = true;
+    context.openStreams.delete(call);
+    exchange.grpcStatus = GrpcCode.OK;
+    if (response.destroyed) return;
+    start();
+    response.addTrailers({ 'grpc-status': '0', 'grpc-message': '' });
+    response.end();
+  });
+  // A client that goes away cancels the upstream stream.
+  request.socket.on('close', () => {
+    if (!done) call.cancel();
+  });
+  response.on('close', () => {
+    if (!done) call.cancel();
+  });
+}
+
+async function sendHealth(context: RequestContext, exchange: Exchange): Promise<void> {
+  const entries = [...context.upstreams.entries()];
+  const statuses = await Promise.all(entries.map(([, address]) => context.channels.health(address, healthTimeoutMs)));
+  const upstreams = Object.fromEntries(entries.map(([service], i) => [service, statuses[i]!]));
+  const serving = statuses.every((s) => s === 'SERVING');
+  exchange.send(serving ? 200 : 503, 'application/json', JSON.stringify({ status: serving ? 'SERVING' : 'NOT_SERVING', upstreams }));
+}
+
+function checkContentType(request: IncomingMessage): void {
+  const type = request.headers['content-type'];
+  if (type === undefined) return;
+  const mediaType = type.split(';')[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) {
+    throw new TranscodingError(415, GrpcCode.INVALID_ARGUMENT, `content type ${JSON.stringify(mediaType)} is not supported; send application/json`);
+  }
+}
+
+/** Reads the whole body as UTF-8, refusing (413) past the limit without buffering the excess. */
+function readBody(exchange: Exchange, limit: number): Promise<string> {
+  const { request } = exchange;
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    return Promise.reject(new TranscodingError(413, GrpcCode.INVALID_ARGUMENT, `request body of ${declared} bytes is over the limit of ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      exchange.bytesReceived = size;
+      if (size > limit) {
+        request.off('data', onData);
+        request.pause();
+        reject(new TranscodingError(413, GrpcCode.INVALID_ARGUMENT, `request body is over the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('error', reject);
+  });
+}
+
+const unforwardedResponseHeaders = new Set(['content-type', 'content-length', 'date', 'connection', 'transfer-encoding', 'trailer', 'te', 'keep-alive', 'x-request-id']);
+
+/** Service metadata that becomes response headers, as Envoy passes it through: no grpc-*, no binary. */
+function forwardableHeaders(metadata: grpc.Metadata): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (key.startsWith('grpc-') || key.endsWith('-bin') || key.startsWith(':') || unforwardedResponseHeaders.has(key)) continue;
+    headers[key] = String(value);
+  }
+  return headers;
+}
+
+/** Loads services/edge/src/docs.ts when it is there; it may export `docsHandler`, `createDocsHandler` or a default. */
+async function mountDocs(registry: FileRegistry, descriptorPath: string): Promise<DocsHandler | undefined> {
+  const file = new URL('./docs.ts', import.meta.url);
+  if (!existsSync(file)) return undefined;
+  const module = (await import(file.href)) as Record<string, unknown>;
+  if (typeof module.createDocsHandler === 'function') {
+    return (await (module.createDocsHandler as (c: unknown) => unknown)({ registry, descriptorPath })) as DocsHandler;
+  }
+  const handler = module.docsHandler ?? module.default;
+  return typeof handler === 'function' ? (handler as DocsHandler) : undefined;
+}

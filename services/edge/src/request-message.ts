@@ -1,0 +1,173 @@
+import { create, fromJson, mergeFromJson, toBinary, ScalarType } from '@bufbuild/protobuf';
+import type { DescField, DescMessage, JsonObject, JsonValue, Registry } from '@bufbuild/protobuf';
+import { resolveFieldPath } from './http-bindings.ts';
+import type { HttpBinding } from './http-bindings.ts';
+import { TranscodingError } from './transcoding-error.ts';
+import { MalformedEscapeError, unescapeQueryComponent } from './url-escaping.ts';
+
+/**
+ * Builds the gRPC request message of a matched HTTP binding the way Envoy weaves it: the body first
+ * (`*` → the whole message, `field` → that field), then query parameters, then path variables, so a
+ * value bound by the path wins over the same field in the query or body.
+ */
+export function encodeRequestMessage(input: {
+  binding: HttpBinding;
+  registry: Registry;
+  pathBindings: { fieldPath: string[]; value: string }[];
+  rawQuery: string;
+  bodyText: string | undefined;
+  /** Query parameters dropped before mapping (Envoy's ignored_query_parameters). */
+  ignoredQueryParameters?: ReadonlySet<string>;
+}): Uint8Array {
+  const { binding, registry } = input;
+  const schema = binding.method.input;
+  const message = decodeBody(binding, registry, input.bodyText);
+  for (const [name, values] of parseQuery(input.rawQuery)) {
+    if (input.ignoredQueryParameters?.has(name)) continue;
+    const fields = resolveFieldPath(schema, name.split('.'));
+    if (!fields) throw new TranscodingError(400, 3, `unknown query parameter ${JSON.stringify(name)} for ${schema.typeName}`);
+    merge(schema, message, fields, values, registry, `query parameter ${JSON.stringify(name)}`);
+  }
+  for (const { fieldPath, value } of input.pathBindings) {
+    const fields = resolveFieldPath(schema, fieldPath)!;
+    merge(schema, message, fields, [value], registry, `path variable ${fieldPath.join('.')}`);
+  }
+  return toBinary(schema, message);
+}
+
+function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string | undefined) {
+  const schema = binding.method.input;
+  if (binding.body === undefined) return create(schema);
+  let json: JsonValue | undefined;
+  if (bodyText !== undefined && bodyText.trim() !== '') {
+    try {
+      json = JSON.parse(bodyText) as JsonValue;
+    } catch (error) {
+      throw new TranscodingError(400, 3, `request body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  try {
+    if (binding.body === '*') {
+      if (json !== undefined && (typeof json !== 'object' || json === null || Array.isArray(json))) {
+        throw new TranscodingError(400, 3, `request body must be a JSON object (${schema.typeName})`);
+      }
+      return fromJson(schema, json ?? {}, { registry });
+    }
+    const message = create(schema);
+    if (json !== undefined) mergeFromJson(schema, message, { [binding.body.jsonName]: json }, { registry });
+    return message;
+  } catch (error) {
+    if (error instanceof TranscodingError) throw error;
+    throw new TranscodingError(400, 3, `request body does not match ${schema.typeName}: ${(error as Error).message}`);
+  }
+}
+
+/** Splits a raw query string into decoded names with all their values, in order of first appearance. */
+export function parseQuery(rawQuery: string): Map<string, string[]> {
+  const params = new Map<string, string[]>();
+  for (const pair of rawQuery.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    let name: string;
+    let value: string;
+    try {
+      name = unescapeQueryComponent(eq >= 0 ? pair.slice(0, eq) : pair);
+      value = eq >= 0 ? unescapeQueryComponent(pair.slice(eq + 1)) : '';
+    } catch (error) {
+      if (error instanceof MalformedEscapeError) throw new TranscodingError(400, 3, error.message);
+      throw error;
+    }
+    if (name === '') continue;
+    const list = params.get(name);
+    if (list) list.push(value);
+    else params.set(name, [value]);
+  }
+  return params;
+}
+
+function merge(schema: DescMessage, message: ReturnType<typeof create>, fields: DescField[], values: string[], registry: Registry, what: string): void {
+  for (const field of fields.slice(0, -1)) {
+    if (field.fieldKind !== 'message') throw new TranscodingError(400, 3, `${what}: ${field.name} is not a singular message`);
+  }
+  const leaf = fields[fields.length - 1]!;
+  let json: JsonValue = leafJson(leaf, values, what);
+  for (const field of [...fields].reverse()) json = { [field.jsonName]: json } as JsonObject;
+  try {
+    mergeFromJson(schema, message, json, { registry });
+  } catch (error) {
+    throw new TranscodingError(400, 3, `${what}: ${(error as Error).message}`);
+  }
+}
+
+function leafJson(field: DescField, values: string[], what: string): JsonValue {
+  const last = values[values.length - 1]!;
+  switch (field.fieldKind) {
+    case 'scalar':
+      return scalarJson(field.scalar, last, what);
+    case 'enum':
+      return enumJson(last);
+    case 'message':
+      return messageJson(field.message, last, what);
+    case 'list':
+      switch (field.listKind) {
+        case 'scalar':
+          return values.map((v) => scalarJson(field.scalar, v, what));
+        case 'enum':
+          return values.map(enumJson);
+        case 'message':
+          return values.map((v) => messageJson(field.message, v, what));
+      }
+      break;
+    case 'map':
+      break;
+  }
+  throw new TranscodingError(400, 3, `${what}: map fields cannot be set from the URL`);
+}
+
+function enumJson(value: string): JsonValue {
+  return /^-?\d+$/.test(value) ? Number(value) : value;
+}
+
+function scalarJson(type: ScalarType, value: string, what: string): JsonValue {
+  switch (type) {
+    case ScalarType.BOOL:
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      throw new TranscodingError(400, 3, `${what}: ${JSON.stringify(value)} is not a boolean`);
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+    case ScalarType.INT32:
+    case ScalarType.UINT32:
+    case ScalarType.SINT32:
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+      // Numbers stay strings when they are not plain decimals so the JSON reader reports them.
+      return /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(value) ? Number(value) : value;
+    default:
+      // 64-bit integers are strings in JSON; strings and bytes (base64) pass as they are.
+      return value;
+  }
+}
+
+/** Well-known types whose JSON form is a string or a scalar can be set from one URL value. */
+function messageJson(message: DescMessage, value: string, what: string): JsonValue {
+  switch (message.typeName) {
+    case 'google.protobuf.FieldMask':
+    case 'google.protobuf.Timestamp':
+    case 'google.protobuf.Duration':
+    case 'google.protobuf.StringValue':
+    case 'google.protobuf.BytesValue':
+    case 'google.protobuf.Int64Value':
+    case 'google.protobuf.UInt64Value':
+    case 'google.protobuf.Value':
+      return value;
+    case 'google.protobuf.BoolValue':
+      return scalarJson(ScalarType.BOOL, value, what);
+    case 'google.protobuf.Int32Value':
+    case 'google.protobuf.UInt32Value':
+    case 'google.protobuf.FloatValue':
+    case 'google.protobuf.DoubleValue':
+      return scalarJson(ScalarType.DOUBLE, value, what);
+  }
+  throw new TranscodingError(400, 3, `${what}: message field of type ${message.typeName} cannot be set from the URL`);
+}

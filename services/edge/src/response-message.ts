@@ -1,0 +1,43 @@
+import { fromBinary, toJson } from '@bufbuild/protobuf';
+import type { DescMessage, JsonObject, Registry } from '@bufbuild/protobuf';
+import type { HttpBinding } from './http-bindings.ts';
+
+/** What goes back to the HTTP client for one response message. */
+export interface EncodedResponse {
+  contentType: string;
+  body: string | Uint8Array;
+}
+
+/**
+ * Renders a response message as Envoy does with the print options envoy.yaml sets: lowerCamelCase
+ * names, enums as names, 64-bit integers as strings, fields without presence printed even when unset
+ * (always_print_primitive_fields), compact. `response_body` selects one field; google.api.HttpBody is
+ * sent raw with its own content type.
+ */
+export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, registry: Registry): EncodedResponse {
+  const schema = binding.method.output;
+  const message = fromBinary(schema, bytes) as unknown as Record<string, unknown>;
+  const field = binding.responseBody;
+  if (field) {
+    if (field.fieldKind === 'message' && isHttpBody(field.message)) {
+      return httpBody(message[field.localName] as HttpBodyShape | undefined);
+    }
+    const json = toJson(schema, message as never, { alwaysEmitImplicit: true, registry }) as JsonObject;
+    return { contentType: 'application/json', body: JSON.stringify(json[field.jsonName] ?? (field.fieldKind === 'message' ? {} : null)) };
+  }
+  if (isHttpBody(schema)) return httpBody(message as unknown as HttpBodyShape);
+  return { contentType: 'application/json', body: JSON.stringify(toJson(schema, message as never, { alwaysEmitImplicit: true, registry })) };
+}
+
+interface HttpBodyShape {
+  contentType: string;
+  data: Uint8Array;
+}
+
+function isHttpBody(message: DescMessage): boolean {
+  return message.typeName === 'google.api.HttpBody';
+}
+
+function httpBody(body: HttpBodyShape | undefined): EncodedResponse {
+  return { contentType: body?.contentType || 'application/octet-stream', body: body?.data ?? new Uint8Array() };
+}

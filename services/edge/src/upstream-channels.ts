@@ -1,0 +1,99 @@
+import * as grpc from '@grpc/grpc-js';
+
+const passThrough = (bytes: Buffer): Buffer => bytes;
+
+/** Result of a unary call: the response bytes and the service's initial metadata. */
+export interface UnaryResult {
+  bytes: Buffer;
+  headers: grpc.Metadata;
+}
+
+/**
+ * gRPC channels to the upstream services, one per distinct address, carrying raw message bytes (the
+ * edge encodes and decodes with the descriptor set, so grpc-js only frames them).
+ */
+export class UpstreamChannels {
+  private readonly clients = new Map<string, grpc.Client>();
+
+  private client(address: string): grpc.Client {
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new grpc.Client(address, grpc.credentials.createInsecure());
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  unary(address: string, path: string, request: Uint8Array, metadata: grpc.Metadata, deadline: Date | undefined): Promise<UnaryResult> {
+    return new Promise((resolve, reject) => {
+      let headers = new grpc.Metadata();
+      const call = this.client(address).makeUnaryRequest<Buffer, Buffer>(
+        path,
+        passThrough,
+        passThrough,
+        Buffer.from(request.buffer, request.byteOffset, request.byteLength),
+        metadata,
+        deadline ? { deadline } : {},
+        (error, response) => {
+          if (error) reject(error);
+          else resolve({ bytes: response ?? Buffer.alloc(0), headers });
+        },
+      );
+      call.on('metadata', (received: grpc.Metadata) => {
+        headers = received;
+      });
+    });
+  }
+
+  serverStream(address: string, path: string, request: Uint8Array, metadata: grpc.Metadata, deadline: Date | undefined): grpc.ClientReadableStream<Buffer> {
+    return this.client(address).makeServerStreamRequest<Buffer, Buffer>(
+      path,
+      passThrough,
+      passThrough,
+      Buffer.from(request.buffer, request.byteOffset, request.byteLength),
+      metadata,
+      deadline ? { deadline } : {},
+    );
+  }
+
+  /**
+   * grpc.health.v1.Health/Check for the server as a whole (service ""), the name Kubernetes probes and
+   * Envoy's grpc_health_check use. Resolves to the status name; a failed call reads as NOT_SERVING.
+   */
+  async health(address: string, timeoutMs: number): Promise<string> {
+    try {
+      const { bytes } = await this.unary(address, '/grpc.health.v1.Health/Check', new Uint8Array(), new grpc.Metadata(), new Date(Date.now() + timeoutMs));
+      return healthStatusName(bytes);
+    } catch {
+      return 'NOT_SERVING';
+    }
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}
+
+const healthStatusNames = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
+
+/** Decodes grpc.health.v1.HealthCheckResponse { ServingStatus status = 1; } without a schema. */
+function healthStatusName(bytes: Buffer): string {
+  let status = 0;
+  let i = 0;
+  while (i < bytes.length) {
+    const tag = bytes[i++]!;
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = bytes[i++] ?? 0;
+      value |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80 && i < bytes.length);
+    // Only field 1 as a varint is expected; anything else means the reply is not a health response.
+    if (tag !== 0x08) return 'UNKNOWN';
+    status = value;
+  }
+  return healthStatusNames[status] ?? 'UNKNOWN';
+}
