@@ -224,7 +224,7 @@ export class OpenApiBuilder {
           name,
           in: 'path',
           required: true,
-          description: `${segment === '**' ? 'Trailing segments' : 'One segment'} of \`${fieldPath}\` (${pattern}).${fieldDoc ? ` ${fieldDoc}` : ''}`,
+          description: `${segment === '**' ? 'Trailing segments' : 'One segment'} of \`${fieldPath}\` (\`${pattern}\`).${fieldDoc ? ` ${fieldDoc}` : ''}`,
           schema: { type: 'string' },
         });
         return `{${name}}`;
