@@ -292,6 +292,12 @@ class JsonArraySplitter {
         continue;
       }
       this.element += ch;
+      // An object is complete at its closing brace: waiting for the "," would hold every message of a
+      // live stream back until the next one arrives.
+      if (this.depth === 1 && (ch === '}' || ch === ']')) {
+        done.push(this.element);
+        this.element = '';
+      }
     }
     return done;
   }
