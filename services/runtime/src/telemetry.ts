@@ -32,23 +32,30 @@ export interface TelemetryOptions {
 /** What the instrumentations below patch, by import specifier (built-ins also match as `node:<name>`). */
 const instrumentedModules = ['@grpc/grpc-js', 'pg', 'pg-pool', 'http', 'https'];
 
-let started: Promise<{ shutdown(): Promise<void> }> | undefined;
-let stopped: Promise<void> | undefined;
+interface TelemetryState {
+  started?: Promise<{ shutdown(): Promise<void> }>;
+  stopped?: Promise<void>;
+}
+// Per process, not per module instance: a second copy of this module (another resolution path, a test
+// runner's own loader) must not register the hook or start an SDK again.
+const state: TelemetryState = ((globalThis as { [key: symbol]: TelemetryState })[
+  Symbol.for('taskmesh.telemetry')
+] ??= {});
 
 /**
  * Starts tracing once per process. Later calls (several services in one embedded process) return the
  * first start and ignore their options.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<void> {
-  started ??= start(options);
-  await started;
+  state.started ??= start(options);
+  await state.started;
 }
 
 /** Flushes pending spans and stops the SDK; safe to call more than once or without a start. */
 export async function shutdownTelemetry(): Promise<void> {
-  if (started === undefined) return;
-  stopped ??= started.then((sdk) => sdk.shutdown());
-  await stopped;
+  if (state.started === undefined) return;
+  state.stopped ??= state.started.then((sdk) => sdk.shutdown());
+  await state.stopped;
 }
 
 async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<void> }> {

@@ -1,10 +1,12 @@
 // Proves the entry-point pattern of telemetry.ts in a fresh tsx process per case (the loader hook must
 // start clean, which a vitest worker is not): real grpc-js server and client, real PostgreSQL.
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SpanKind } from '@opentelemetry/api';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface ReportedSpan {
   name: string;
@@ -26,11 +28,11 @@ interface Report {
 const root = join(import.meta.dirname, '..', '..', '..');
 const bin = join(root, 'node_modules', '.bin');
 
-async function runFixture(name: string): Promise<Report> {
+async function runFixture(name: string, env: Record<string, string> = {}): Promise<Report> {
   const { stdout } = await promisify(execFile)(join(bin, 'tsx'), [join(import.meta.dirname, 'fixtures', name)], {
     cwd: root,
     // tsx's shebang finds `node` on PATH: it must be the Node 24 from node_modules, not the system one.
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, ...env },
     timeout: 60_000,
   });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Report;
@@ -109,3 +111,44 @@ describe('telemetry started by a main.ts that imports the app statically', () =>
     expect(server).toBeUndefined();
   });
 });
+
+describe('telemetry with OTEL_EXPORTER_OTLP_ENDPOINT set and no injected processors', () => {
+  // A stand-in collector: records what the OTLP/HTTP (JSON) exporter posts.
+  const received: { path: string | undefined; body: OtlpTraces }[] = [];
+  const collector = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      received.push({ path: request.url, body: JSON.parse(Buffer.concat(chunks).toString()) as OtlpTraces });
+      response.setHeader('content-type', 'application/json').end('{}');
+    });
+  });
+  beforeAll(async () => {
+    collector.listen(0, '127.0.0.1');
+    await once(collector, 'listening');
+  });
+  afterAll(() => new Promise((resolve) => collector.close(resolve)));
+
+  it('exports the spans to the collector, flushed by shutdownTelemetry, under the service name', async () => {
+    const { port } = collector.address() as { port: number };
+    const report = await runFixture('telemetry-main-otlp.ts', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
+    expect(received.map((post) => post.path)).toContain('/v1/traces');
+    const resourceSpans = received.flatMap((post) => post.body.resourceSpans ?? []);
+    const serviceNames = resourceSpans.map(
+      (entry) => entry.resource?.attributes?.find((attribute) => attribute.key === 'service.name')?.value.stringValue,
+    );
+    expect(new Set(serviceNames)).toEqual(new Set(['telemetry-otlp']));
+    const spans = resourceSpans.flatMap((entry) => entry.scopeSpans?.flatMap((scope) => scope.spans ?? []) ?? []);
+    const inCallerTrace = spans.filter((span) => span.traceId === report.parentTraceId).map((span) => span.name);
+    expect(inCallerTrace).toContain('proof');
+    expect(inCallerTrace.filter((name) => name.endsWith(healthCheck))).toHaveLength(2);
+  });
+});
+
+/** The part of an OTLP/JSON trace export the test reads. */
+interface OtlpTraces {
+  resourceSpans?: {
+    resource?: { attributes?: { key: string; value: { stringValue?: string } }[] };
+    scopeSpans?: { spans?: { traceId: string; name: string }[] }[];
+  }[];
+}
