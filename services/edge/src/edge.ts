@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -9,6 +8,7 @@ import { stdoutAccessLog } from './access-log.ts';
 import type { AccessLogEntry, AccessLogSink } from './access-log.ts';
 import { applyCors } from './cors.ts';
 import type { CorsOptions } from './cors.ts';
+import { createDocsHandler } from './docs.ts';
 import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
 import type { HttpBinding } from './http-bindings.ts';
 import { encodeRequestMessage } from './request-message.ts';
@@ -58,8 +58,8 @@ export interface Edge {
   close(): Promise<void>;
 }
 
-/** A handler for /openapi.json and /docs; true when it answered the request. */
-type DocsHandler = (request: IncomingMessage, response: ServerResponse) => boolean | void | Promise<boolean | void>;
+/** A handler for /openapi.json and /docs (services/edge/src/docs.ts); true when it answered the request. */
+type DocsHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
 
 const defaultBodyLimit = 1024 * 1024;
 const defaultDeadlineMs = 15_000;
@@ -70,7 +70,7 @@ const healthTimeoutMs = 2_000;
  * transcoded to gRPC with the semantics of Envoy's grpc_json_transcoder as envoy/envoy.yaml configures it
  * (convert_grpc_status, reject unknown methods and query parameters, always_print_primitive_fields,
  * newline-delimited server streams). Also serves GET /healthz (200 only when every configured upstream's
- * grpc.health.v1 reports SERVING) and, when services/edge/src/docs.ts exists, /openapi.json and /docs.
+ * grpc.health.v1 reports SERVING), GET /openapi.json and GET /docs (docs.ts).
  */
 export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const descriptorPath = options.descriptorPath ?? defaultDescriptorPath;
@@ -90,7 +90,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     deadlineMs: options.deadlineMs ?? defaultDeadlineMs,
     cors: options.cors,
     ignoredQueryParameters: new Set(options.ignoredQueryParameters ?? []),
-    docs: await mountDocs(registry, descriptorPath),
+    docs: createDocsHandler(),
     openStreams: new Set(),
   };
   const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
@@ -153,7 +153,7 @@ interface RequestContext {
   deadlineMs: number;
   cors: CorsOptions | undefined;
   ignoredQueryParameters: ReadonlySet<string>;
-  docs: DocsHandler | undefined;
+  docs: DocsHandler;
   openStreams: Set<grpc.ClientReadableStream<Buffer>>;
 }
 
@@ -223,9 +223,9 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     await sendHealth(context, exchange);
     return;
   }
-  // ── Mount point: services/edge/src/docs.ts (OpenAPI document and the /docs viewer, written separately).
-  if (context.docs && (exchange.path === '/openapi.json' || exchange.path === '/docs' || exchange.path.startsWith('/docs/'))) {
-    if ((await context.docs(request, response)) !== false) return;
+  // Mount point of docs.ts: the OpenAPI document and the /docs viewer; it declines every other path.
+  if ((exchange.path === '/openapi.json' || exchange.path === '/docs' || exchange.path.startsWith('/docs/')) && context.docs(request, response)) {
+    return;
   }
 
   const match = context.routes.lookup(method, exchange.path);
@@ -427,16 +427,4 @@ function forwardableHeaders(metadata: grpc.Metadata): Record<string, string> {
     headers[key] = String(value);
   }
   return headers;
-}
-
-/** Loads services/edge/src/docs.ts when it is there; it may export `docsHandler`, `createDocsHandler` or a default. */
-async function mountDocs(registry: FileRegistry, descriptorPath: string): Promise<DocsHandler | undefined> {
-  const file = new URL('./docs.ts', import.meta.url);
-  if (!existsSync(file)) return undefined;
-  const module = (await import(file.href)) as Record<string, unknown>;
-  if (typeof module.createDocsHandler === 'function') {
-    return (await (module.createDocsHandler as (c: unknown) => unknown)({ registry, descriptorPath })) as DocsHandler;
-  }
-  const handler = module.docsHandler ?? module.default;
-  return typeof handler === 'function' ? (handler as DocsHandler) : undefined;
 }

@@ -150,3 +150,16 @@ describe('identity API through the edge', () => {
     }
   });
 });
+
+describe('documentation mounted on the edge', () => {
+  it('serves /openapi.json and /docs next to the API', async () => {
+    const document = await fetch(`${edge.url}/openapi.json`);
+    expect(document.status).toBe(200);
+    const body = (await document.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(body.openapi).toMatch(/^3\.1/);
+    expect(Object.keys(body.paths)).toContain('/v1/auth:signUp');
+    const page = await fetch(`${edge.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+});
