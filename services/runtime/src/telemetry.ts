@@ -6,7 +6,7 @@
 //   // services/<name>/src/main.ts
 //   import { startTelemetry } from '@taskmesh/runtime/telemetry';
 //   await startTelemetry({ serviceName: '<name>' });
-//   await import('./run.js'); // everything else: grpc-js, pg, the ORM, the service itself
+//   await import('./run.ts'); // everything else: grpc-js, pg, the ORM, the service itself
 //
 // main.ts statically imports nothing but this module. Static imports are linked and evaluated before any
 // module body runs, so a grpc-js or pg reached through a static import of main.ts loads before the loader
@@ -16,8 +16,12 @@
 // is imported after the hook, because @opentelemetry/sdk-node statically imports @grpc/grpc-js (through
 // its OTLP/gRPC log exporter).
 //
-// Works as is under `tsx services/<name>/src/main.ts` (tsx's loader and the import-in-the-middle hook
-// chain; see test/telemetry.test.ts, which proves it in a fresh tsx process).
+// Runs unchanged under `tsx services/<name>/src/main.ts`, `node --import tsx ...` and
+// `node --import tsx/esm ...`: tsx's loader and the import-in-the-middle hook chain without conflict, so
+// no extra `--import` flag is needed. test/telemetry.test.ts proves the tsx case in a fresh process
+// (without the hook: no gRPC spans at all).
+//
+// Adding an instrumentation means adding the modules it patches to `instrumentedModules`.
 import { register } from 'node:module';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
