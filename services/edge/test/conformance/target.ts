@@ -1,0 +1,60 @@
+import { createTestDatabase } from '@taskmesh/runtime/testing/test-database';
+import type { TestDatabase } from '@taskmesh/runtime/testing/test-database';
+
+/**
+ * What the conformance suite talks to. With TASKMESH_BASE_URL set (e.g. Envoy in a cluster, or a
+ * running `npm start`), that URL, untouched; TASKMESH_EDGE_KIND=envoy marks it as Envoy for the few
+ * cases where services/edge deliberately does more than Envoy. Unset, the suite starts the embedded
+ * stack itself (every service that exists, the TypeScript edge in front) on free ports with a
+ * throwaway database, and stops it afterwards.
+ */
+export interface ConformanceTarget {
+  baseUrl: string;
+  kind: 'envoy' | 'edge';
+  /** True when the suite started the stack itself, so it may rely on its test settings. */
+  local: boolean;
+  close(): Promise<void>;
+}
+
+export async function startConformanceTarget(): Promise<ConformanceTarget> {
+  const external = process.env.TASKMESH_BASE_URL?.trim();
+  if (external) {
+    return {
+      baseUrl: external.replace(/\/+$/, ''),
+      kind: process.env.TASKMESH_EDGE_KIND === 'envoy' ? 'envoy' : 'edge',
+      local: false,
+      close: async () => undefined,
+    };
+  }
+  const database: TestDatabase = await createTestDatabase();
+  // Loaded only when needed, so pointing the suite elsewhere does not require the services' code.
+  const { startStack } = await import('../../../embedded/src/stack.ts');
+  try {
+    const stack = await startStack({
+      DATABASE_URL: database.databaseUrl,
+      TASKMESH_DATA_DIR: database.dataDir,
+      EDGE_HOST: '127.0.0.1',
+      EDGE_PORT: '0',
+      IDENTITY_PORT: '0',
+      ORG_PORT: '0',
+      BOARD_PORT: '0',
+      TASK_PORT: '0',
+      AUDIT_PORT: '0',
+      // Cheap hashing: the suite is about the HTTP surface, not password cost.
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_ITERATIONS: '1',
+    });
+    return {
+      baseUrl: stack.url,
+      kind: 'edge',
+      local: true,
+      async close() {
+        await stack.close();
+        await database.drop();
+      },
+    };
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+}
