@@ -56,8 +56,7 @@ export async function startIdentity({ config, log, mailer }: IdentityDeps): Prom
     await keys.ensureKey();
     // rate-limiter-flexible uses named prepared statements; PGlite multiplexes every connection onto one
     // backend, where two connections preparing the same name collide. One connection of its own avoids that.
-    const throttlePool = new pg.Pool({ connectionString: db.url, max: 1 });
-    throttlePool.on('connect', (client) => void client.query(`set role ${APP_ROLE}`).catch(() => undefined));
+    const throttlePool = new pg.Pool({ connectionString: db.url, max: 1, options: `-c role=${APP_ROLE}` });
     throttlePool.on('error', (err) => log.warn({ err }, 'login throttle pool error'));
     const pool = throttlePool;
     const throttle = new LoginThrottle(pool, db.schema, {
