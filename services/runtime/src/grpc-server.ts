@@ -14,6 +14,7 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { toServiceError } from './errors.ts';
+import { requestLogger } from './logger.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -64,7 +65,7 @@ function contextFor(
     metadata: call.metadata,
     peer: call.getPeer(),
     requestId,
-    log: log.child({ requestId, method }),
+    log: requestLogger(log, { requestId, method }),
     signal: controller.signal,
   };
 }
