@@ -69,10 +69,22 @@ function resolveFieldPath(method: DescMethod, message: DescMessage, path: readon
 export class HttpAnnotations {
   private readonly http: DescExtension | undefined;
   private readonly fieldBehavior: DescExtension | undefined;
+  /** google.api.resource patterns of every message, split into segments, e.g. ["organizations", "{org}"]. */
+  readonly resourcePatterns: readonly (readonly string[])[];
 
   constructor(allFiles: readonly DescFile[]) {
     this.http = findExtension(allFiles, 'google.api.http');
     this.fieldBehavior = findExtension(allFiles, 'google.api.field_behavior');
+    const resource = findExtension(allFiles, 'google.api.resource');
+    const patterns: string[][] = [];
+    const visit = (message: DescMessage) => {
+      if (resource && hasOption(message, resource)) {
+        for (const pattern of (getOption(message, resource) as unknown as { pattern: string[] }).pattern) patterns.push(pattern.split('/'));
+      }
+      message.nestedMessages.forEach(visit);
+    };
+    for (const file of allFiles) file.messages.forEach(visit);
+    this.resourcePatterns = patterns;
   }
 
   bindings(method: DescMethod): HttpBinding[] {

@@ -214,12 +214,19 @@ export class OpenApiBuilder {
       return { text: `{${name}}`, params: [{ name, in: 'path', required: true, ...(fieldDoc ? { description: fieldDoc } : {}), schema: { type: 'string' } }] };
     }
     const params: Schema[] = [];
-    const pattern = variable.part.segments.join('/');
-    const text = variable.part.segments
+    const segments = variable.part.segments;
+    const pattern = segments.join('/');
+    // Name each wildcard after the resource pattern it stands for (organizations/{org}/boards/{board}),
+    // so the paths read like API.md; a crude singular of the collection name when no pattern fits.
+    const resourcePattern = this.annotations.resourcePatterns.find(
+      (p) => p.length >= segments.length && segments.every((s, i) => (s === '*' ? /^\{\w+\}$/.test(p[i]!) : s === p[i])),
+    );
+    const text = segments
       .map((segment, i) => {
         if (segment !== '*' && segment !== '**') return segment;
-        const previous = variable.part.segments[i - 1];
-        const name = uniqueName(previous && previous !== '*' && previous !== '**' ? singular(previous) : fieldPath);
+        const previous = segments[i - 1];
+        const fromPattern = segment === '*' ? resourcePattern?.[i]?.slice(1, -1) : undefined;
+        const name = uniqueName(fromPattern ?? (previous && previous !== '*' && previous !== '**' ? singular(previous) : fieldPath));
         params.push({
           name,
           in: 'path',

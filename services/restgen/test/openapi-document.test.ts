@@ -107,14 +107,14 @@ describe('gen/openapi/openapi.json', () => {
 
   it('splits resource-name variables into path parameters and maps the other fields to query parameters', () => {
     const { path, op } = byId('TaskService_ListTasks');
-    expect(path).toBe('/v1/organizations/{organization}/boards/{board}/tasks');
+    expect(path).toBe('/v1/organizations/{org}/boards/{board}/tasks');
     const params = Object.fromEntries(op.parameters.map((p) => [`${p.in}:${p.name}`, p]));
-    expect(Object.keys(params)).toEqual(['path:organization', 'path:board', 'query:pageSize', 'query:pageToken', 'query:list', 'query:status', 'query:assignee', 'query:label', 'query:showArchived']);
+    expect(Object.keys(params)).toEqual(['path:org', 'path:board', 'query:pageSize', 'query:pageToken', 'query:list', 'query:status', 'query:assignee', 'query:label', 'query:showArchived']);
     expect(params['path:board']!.required).toBe(true);
     expect(params['query:status']!.schema).toMatchObject({ $ref: '#/components/schemas/TaskStatus' });
     expect(document.components.schemas['TaskStatus']!.enum).toContain('TASK_STATUS_IN_PROGRESS');
     const update = byId('TaskService_UpdateTask');
-    expect(update.path).toBe('/v1/organizations/{organization}/boards/{board}/tasks/{task}');
+    expect(update.path).toBe('/v1/organizations/{org}/boards/{board}/tasks/{task}');
     expect(update.op.parameters.find((p) => p.name === 'updateMask')).toMatchObject({ in: 'query', schema: { type: 'string' } });
     expect(update.op.requestBody!.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Task' });
     const search = byId('TaskService_SearchTasks');
@@ -123,13 +123,13 @@ describe('gen/openapi/openapi.json', () => {
 
   it('leaves path-bound fields out of a body "*" schema and shows a server stream as an array', () => {
     const move = byId('TaskService_MoveTask');
-    expect(move.path).toBe('/v1/organizations/{organization}/boards/{board}/tasks/{task}:move');
+    expect(move.path).toBe('/v1/organizations/{org}/boards/{board}/tasks/{task}:move');
     const bodyRef = move.op.requestBody!.content['application/json'].schema['$ref'] as string;
     const body = document.components.schemas[bodyRef.split('/').pop()!]!;
     expect(body.properties!['name']).toBeUndefined();
     expect(body.properties!['list']).toBeDefined();
     const watch = byId('BoardService_WatchBoard');
-    expect([watch.method, watch.path]).toEqual(['get', '/v1/organizations/{organization}/boards/{board}:watch']);
+    expect([watch.method, watch.path]).toEqual(['get', '/v1/organizations/{org}/boards/{board}:watch']);
     expect(watch.op.responses['200']!.content['application/json'].schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/WatchBoardResponse' } });
   });
 });
