@@ -312,7 +312,7 @@ function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registr
  * then goes in HTTP trailers (grpc-status, grpc-message), as Envoy leaves it.
  */
 function streamResponses(context: RequestContext, exchange: Exchange, binding: HttpBinding, address: string, message: Uint8Array, metadata: grpc.Metadata): void {
-  const { response, request } = exchange;
+  const { response } = exchange;
   const call = context.channels.serverStream(address, binding.grpcPath, message, metadata, undefined);
   context.openStreams.add(call);
   let initial: grpc.Metadata | undefined;
@@ -365,9 +365,6 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
     response.end();
   });
   // A client that goes away cancels the upstream stream.
-  request.socket.on('close', () => {
-    if (!done) call.cancel();
-  });
   response.on('close', () => {
     if (!done) call.cancel();
   });

@@ -301,6 +301,28 @@ describe('server streaming', () => {
   });
 });
 
+describe('stream cancellation', () => {
+  it('cancels the upstream stream when the HTTP client goes away', async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${edge.url}/v1/shelves/endless:watch?pageSize=-1`, { signal: abort.signal });
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    expect(JSON.parse(new TextDecoder().decode(first.value)).name).toBe('shelves/endless');
+    abort.abort();
+    await expect.poll(() => probe.cancelledStreams).toContain('shelves/endless');
+  });
+
+  it('ends open streams when the edge closes', async () => {
+    const descriptorPath = buildProbeDescriptor();
+    const second = await startEdge({ port: 0, descriptorPath, upstreams: { 'edgetest.v1.ProbeService': probe.address }, accessLog: false });
+    const response = await fetch(`${second.url}/v1/shelves/closing:watch?pageSize=-1`);
+    const reader = response.body!.getReader();
+    await reader.read();
+    await second.close();
+    await expect.poll(() => probe.cancelledStreams).toContain('shelves/closing');
+  });
+});
+
 describe('headers, CORS, health and the access log', () => {
   it('forwards authorization, trace context, the request id and x-forwarded-for with the peer appended', async () => {
     const r = await call('GET', '/v1/shelves/s1', undefined, {
