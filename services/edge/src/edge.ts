@@ -189,7 +189,6 @@ class Exchange {
 
   sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, detailsBin?: Uint8Array, headers: Record<string, string> = {}): void {
     const body = errorBody(code, message, detailsBin, registry);
-    this.grpcStatus ??= code;
     // Envoy keeps the gRPC status in headers next to the converted body.
     this.send(httpStatus, 'application/json', JSON.stringify(body), { ...headers, 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
   }
