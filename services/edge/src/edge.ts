@@ -18,6 +18,7 @@ import { RouteTable } from './route-table.ts';
 import { errorBody, GrpcCode, httpStatusForGrpcCode } from './status-mapping.ts';
 import { TranscodingError } from './transcoding-error.ts';
 import { UpstreamChannels } from './upstream-channels.ts';
+import { MalformedEscapeError } from './url-escaping.ts';
 
 export type { CorsOptions } from './cors.ts';
 export type { AccessLogEntry, AccessLogSink } from './access-log.ts';
@@ -227,7 +228,15 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     return;
   }
 
-  const match = context.routes.lookup(method, exchange.path);
+  let match: ReturnType<typeof context.routes.lookup>;
+  try {
+    match = context.routes.lookup(method, exchange.path);
+  } catch (error) {
+    if (!(error instanceof MalformedEscapeError)) throw error;
+    request.resume();
+    exchange.sendError(400, GrpcCode.INVALID_ARGUMENT, error.message, registry);
+    return;
+  }
   if (!match) {
     request.resume();
     exchange.sendError(404, GrpcCode.NOT_FOUND, `no method is bound to ${method} ${exchange.path}`, registry);

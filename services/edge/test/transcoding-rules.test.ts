@@ -85,6 +85,12 @@ describe('path templates', () => {
     expect(r.json.name).toBe('shelves/café bar%2Fbaz');
   });
 
+  it('answers 400 for a variable whose escapes are not UTF-8', async () => {
+    const r = await call('GET', '/v1/shelves/%E0%A4');
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe(3);
+  });
+
   it('answers 404 for an unbound path, a wrong method and an unbound RPC', async () => {
     for (const [method, path] of [
       ['GET', '/v1/nowhere'],
