@@ -5,8 +5,9 @@
 // runtime (Node >= 18, browsers, Deno, Bun) provides.
 //
 // It speaks Envoy's grpc_json_transcoder dialect: google.rpc.Status JSON error bodies, query
-// parameters as field paths, and server streams framed as one JSON array written incrementally
-// (newline-delimited and SSE-style framing are understood as well).
+// parameters as field paths, and server streams in any of Envoy's framings: one JSON array written
+// incrementally (the default), newline-delimited (print_options.stream_newline_delimited, which
+// envoy/envoy.yaml uses) or SSE-style.
 
 /** Canonical gRPC status codes, as carried in the "code" member of an error body. */
 export const Code = {
@@ -158,8 +159,9 @@ function withoutPath(message: Record<string, unknown>, path: readonly string[]):
   return copy;
 }
 
-// Envoy keeps "+" literal in query values (query_param_unescape_plus is off), so spaces must be %20,
-// and URLSearchParams (which writes "+") cannot be used. Commas stay readable for field masks.
+// Spaces go as %20 and "+" as %2B, which read the same whether or not the transcoder turns "+" into a
+// space (Envoy's query_param_unescape_plus); URLSearchParams writes "+" for spaces, so it is not used.
+// Commas stay readable for field masks.
 function encodeQueryComponent(text: string): string {
   return encodeURIComponent(text).replace(/%2C/gi, ',');
 }
@@ -404,11 +406,11 @@ export class Transport {
     try {
       for await (const frame of frames(response.body, framing)) yield JSON.parse(frame) as Res;
     } catch (cause) {
-      if (cause instanceof SyntaxError) {
-        // The edge cannot change the HTTP status once the stream started; a broken or cut stream is all we see.
-        throw new ApiError({ code: Code.UNKNOWN, message: `${route.procedure}: ${cause.message}`, httpStatus: response.status, procedure: route.procedure, cause });
-      }
-      throw cause;
+      if (call?.signal?.aborted) throw cause;
+      // Once the stream started the edge cannot change the HTTP status (a late gRPC status travels in HTTP
+      // trailers, which fetch does not expose): a malformed or cut body is all a client gets to see.
+      const code = cause instanceof SyntaxError ? Code.UNKNOWN : Code.UNAVAILABLE;
+      throw new ApiError({ code, message: `${route.procedure}: the stream broke off: ${String(cause instanceof Error ? cause.message : cause)}`, httpStatus: response.status, procedure: route.procedure, cause });
     }
   }
 }

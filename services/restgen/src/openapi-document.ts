@@ -3,6 +3,7 @@ import type { DescEnum, DescField, DescMessage, DescMethod, DescService } from '
 import { protoDoc } from './comments.ts';
 import { FieldBehavior, type HttpAnnotations, type HttpBinding, type PathVariable } from './http-bindings.ts';
 import { isMultiSegment } from './path-template.ts';
+import type { StreamFraming } from './plugin-options.ts';
 import { inlineWellKnownTypes, localTypeName, reachableTypes } from './reachable-types.ts';
 
 // Plain JSON, built in a fixed order so the printed document is byte-for-byte reproducible.
@@ -125,6 +126,7 @@ export class OpenApiBuilder {
     private readonly annotations: HttpAnnotations,
     private readonly bound: readonly BoundService[],
     private readonly publicMethods: ReadonlySet<string>,
+    private readonly streamFraming: StreamFraming = 'json_array',
   ) {
     const types = [...reachableTypes(bound.flatMap(({ methods }) => methods.flatMap(({ method }) => [method.input, method.output])))];
     // Short names where unique; the full proto name (dots are legal in component names) where two packages clash.
@@ -292,6 +294,28 @@ export class OpenApiBuilder {
   }
 
 
+  /** A server stream's 200 response, framed as the edge's print_options say. */
+  private streamResponse(message: Schema): Schema {
+    const open = 'The connection stays open until the stream ends; a failure after the first message ends it with grpc-status in the HTTP trailers.';
+    switch (this.streamFraming) {
+      case 'json_array':
+        return {
+          description: `A server stream: one JSON array whose elements arrive as the server sends them ([{…},{…}]). ${open}`,
+          content: { 'application/json': { schema: { type: 'array', items: message } } },
+        };
+      case 'newline_delimited':
+        return {
+          description: `A server stream, newline-delimited: every line of the body is one JSON message, sent as it happens. ${open}`,
+          content: { 'application/json': { schema: message } },
+        };
+      case 'sse':
+        return {
+          description: `A server stream as server-sent events: every "data:" event is one JSON message. ${open}`,
+          content: { 'text/event-stream': { schema: message } },
+        };
+    }
+  }
+
   private operation(service: DescService, method: DescMethod, binding: HttpBinding, pathParams: Schema[]): Schema {
     const doc = protoDoc(method);
     const output: Schema = binding.responseBodyField ? this.valueSchema(binding.responseBodyField) : this.ref(method.output);
@@ -305,12 +329,7 @@ export class OpenApiBuilder {
       parameters: [...pathParams, ...this.queryParameters(binding)],
       ...(requestBody ? { requestBody } : {}),
       responses: {
-        '200': {
-          description: streaming
-            ? 'A server stream: one JSON array whose elements arrive as the server sends them ([{…},{…}]); the connection stays open until the stream ends.'
-            : 'Success.',
-          content: { 'application/json': { schema: streaming ? { type: 'array', items: output } : output } },
-        },
+        '200': streaming ? this.streamResponse(output) : { description: 'Success.', content: { 'application/json': { schema: output } } },
         default: {
           description: 'An error: a google.rpc.Status; the HTTP status follows its gRPC code (e.g. NOT_FOUND → 404).',
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${errorSchemaName}` } } },

@@ -14,7 +14,7 @@ function generate(schema: Schema<RestPluginOptions>): void {
   for (const name of publicMethods) {
     if (!known.has(name)) throw new Error(`${pluginName}: public_method=${name} names no HTTP-bound RPC`);
   }
-  const document = new OpenApiBuilder(annotations, bound, publicMethods).build();
+  const document = new OpenApiBuilder(annotations, bound, publicMethods, schema.options.streamFraming).build();
   // A plain JSON file: no preamble (JSON has no comments), nothing imported.
   schema.generateFile('openapi.json').print(JSON.stringify(document, null, 2));
 }

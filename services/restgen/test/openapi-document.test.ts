@@ -6,6 +6,7 @@ import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
@@ -32,6 +33,16 @@ const text = readFileSync(join(root, 'gen', 'openapi', 'openapi.json'), 'utf8');
 const document = JSON.parse(text) as Document;
 const operations = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
 const byId = (id: string) => operations.find((o) => o.op.operationId === id)!;
+
+function findKey(value: unknown, key: string): unknown {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (!Array.isArray(value) && key in value) return (value as Record<string, unknown>)[key];
+  for (const inner of Object.values(value)) {
+    const found = findKey(inner, key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 // google.api.http is extension 72295728 of MethodOptions.
 const httpOptionNumber = 72295728;
@@ -121,7 +132,7 @@ describe('gen/openapi/openapi.json', () => {
     expect(search.op.parameters.find((p) => p.name === 'dueBefore')).toMatchObject({ in: 'query', schema: { type: 'string', format: 'date-time' } });
   });
 
-  it('leaves path-bound fields out of a body "*" schema and shows a server stream as an array', () => {
+  it('leaves path-bound fields out of a body "*" schema and frames a server stream as envoy.yaml does', () => {
     const move = byId('TaskService_MoveTask');
     expect(move.path).toBe('/v1/organizations/{org}/boards/{board}/tasks/{task}:move');
     const bodyRef = move.op.requestBody!.content['application/json'].schema['$ref'] as string;
@@ -130,6 +141,17 @@ describe('gen/openapi/openapi.json', () => {
     expect(body.properties!['list']).toBeDefined();
     const watch = byId('BoardService_WatchBoard');
     expect([watch.method, watch.path]).toEqual(['get', '/v1/organizations/{org}/boards/{board}:watch']);
-    expect(watch.op.responses['200']!.content['application/json'].schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/WatchBoardResponse' } });
+    // Framed as envoy/envoy.yaml's transcoder prints streams.
+    const printOptions = findKey(parse(readFileSync(join(root, 'envoy', 'envoy.yaml'), 'utf8')), 'print_options') as Record<string, unknown>;
+    const response = watch.op.responses['200'] as unknown as { description: string; content: Record<string, { schema: unknown }> };
+    const item = { $ref: '#/components/schemas/WatchBoardResponse' };
+    if (printOptions['stream_newline_delimited'] === true) {
+      expect(response.description).toMatch(/newline-delimited/);
+      expect(response.content['application/json']!.schema).toEqual(item);
+    } else if (printOptions['stream_sse_style_delimited'] === true) {
+      expect(response.content['text/event-stream']!.schema).toEqual(item);
+    } else {
+      expect(response.content['application/json']!.schema).toEqual({ type: 'array', items: item });
+    }
   });
 });

@@ -200,38 +200,57 @@ describe('generated REST client', () => {
     expect(error.httpStatus).toBe(0);
   });
 
-  it('yields each WatchBoard message as soon as its array element arrives', async () => {
-    const client = createClient({ baseUrl, token: 't' });
-    const event = (id: string) => ({ event: { id, type: 'taskmesh.task.v1.TaskCreated', organization: 'organizations/o1', actor: 'users/u1', resource: 'organizations/o1/boards/b1/tasks/t1', occurTime: '2026-11-23T10:00:00Z', payload: { '@type': 'type.googleapis.com/taskmesh.task.v1.TaskCreated', title: 'a "quoted" } ] , title' } } });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    responders.push((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write(`[${JSON.stringify(event('e1'))}`);
-      // The rest is only written once the client has handed out the first message.
-      void gate.then(() => {
-        res.write(`,${JSON.stringify(event('e2'))}`);
-        res.end(`,${JSON.stringify(event('e3'))}]`);
-      });
-    });
-    const seen: string[] = [];
-    for await (const message of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) {
-      seen.push(message.event!.id);
-      expect(message).toEqual(event(message.event!.id));
-      if (seen.length === 1) release();
-    }
-    expect(seen).toEqual(['e1', 'e2', 'e3']);
-    const [r] = received;
-    expect(r!.method).toBe('GET');
-    expect(r!.path).toBe('/v1/organizations/o1/boards/b1:watch');
-    expect(r!.headers['authorization']).toBe('Bearer t');
+  const boardEvent = (id: string) => ({
+    event: {
+      id,
+      type: 'taskmesh.task.v1.TaskCreated',
+      organization: 'organizations/o1',
+      actor: 'users/u1',
+      resource: 'organizations/o1/boards/b1/tasks/t1',
+      occurTime: '2026-11-23T10:00:00Z',
+      payload: { '@type': 'type.googleapis.com/taskmesh.task.v1.TaskCreated', title: 'a "quoted" } ] , title\nwith a newline' },
+    },
   });
+
+  // Each framing is written in three pieces; the last two only after the client handed out the first message.
+  const framings = {
+    'newline-delimited, as envoy.yaml frames streams': (m: string[]) => [`${m[0]}\n`, `${m[1]}\n`, `${m[2]}\n`],
+    "Envoy's default, one JSON array written element by element": (m: string[]) => [`[${m[0]}`, `,${m[1]}`, `,${m[2]}]`],
+  };
+
+  for (const [framing, pieces] of Object.entries(framings)) {
+    it(`yields each WatchBoard message as soon as it arrives (${framing})`, async () => {
+      const client = createClient({ baseUrl, token: 't' });
+      const [first, second, third] = pieces(['e1', 'e2', 'e3'].map((id) => JSON.stringify(boardEvent(id))));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      responders.push((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(first);
+        void gate.then(() => {
+          res.write(second);
+          res.end(third);
+        });
+      });
+      const seen: string[] = [];
+      for await (const message of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) {
+        seen.push(message.event!.id);
+        expect(message).toEqual(boardEvent(message.event!.id));
+        if (seen.length === 1) release();
+      }
+      expect(seen).toEqual(['e1', 'e2', 'e3']);
+      const [r] = received;
+      expect(r!.method).toBe('GET');
+      expect(r!.path).toBe('/v1/organizations/o1/boards/b1:watch');
+      expect(r!.headers['authorization']).toBe('Bearer t');
+    });
+  }
 
   it('closes the connection when the caller stops iterating a stream early', async () => {
     const client = createClient({ baseUrl, token: 't' });
     responders.push((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('[{"event":{"id":"e1"}}'); // and never ends, like a live board
+      res.write('{"event":{"id":"e1"}}\n'); // and never ends, like a live board
     });
     for await (const message of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) {
       expect(message.event?.id).toBe('e1');
@@ -240,43 +259,51 @@ describe('generated REST client', () => {
     await closed[0]; // resolves only once the server side sees the connection go away
   });
 
-  it('fails a stream that is cut before its array is closed, and one refused with an error status', async () => {
+  it('fails a stream that is cut off, and one refused with an error status before it started', async () => {
     const client = createClient({ baseUrl, token: 't' });
+    const collect = async () => {
+      const ids: string[] = [];
+      const error = await (async () => {
+        for await (const m of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) ids.push(m.event!.id);
+      })().catch((e: unknown) => e);
+      return { ids, error: error as ApiError | undefined };
+    };
+    // A JSON array that never closes.
     responders.push((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('[{"event":{"id":"e1"}},');
     });
-    const seen: string[] = [];
-    const cut = await (async () => {
-      for await (const m of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) seen.push(m.event!.id);
-    })().catch((e: unknown) => e);
-    expect(seen).toEqual(['e1']);
-    expect(cut).toBeInstanceOf(ApiError);
-    expect((cut as ApiError).code).toBe(Code.UNKNOWN);
-
-    responders.push(answer(403, { code: 7, message: 'not a member of organizations/o1', details: [] }));
-    const refused = await (async () => {
-      for await (const _ of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) expect.unreachable();
-    })().catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(ApiError);
-    expect((refused as ApiError).codeName).toBe('PERMISSION_DENIED');
-    expect((refused as ApiError).httpStatus).toBe(403);
-  });
-
-  it('also reads newline-delimited and SSE-style stream framing', async () => {
-    const client = createClient({ baseUrl, token: 't' });
+    const unclosed = await collect();
+    expect(unclosed.ids).toEqual(['e1']);
+    expect(unclosed.error).toBeInstanceOf(ApiError);
+    expect(unclosed.error!.code).toBe(Code.UNKNOWN);
+    // A connection dropped in the middle of a newline-delimited message.
     responders.push((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"event":{"id":"n1"}}\n{"event":{"id":"n2"}}\n');
+      res.write('{"event":{"id":"e1"}}\n{"event":{"id":');
+      setImmediate(() => res.socket!.destroy());
     });
+    const dropped = await collect();
+    expect(dropped.ids).toEqual(['e1']);
+    expect(dropped.error).toBeInstanceOf(ApiError);
+    expect([Code.UNKNOWN, Code.UNAVAILABLE]).toContain(dropped.error!.code);
+
+    responders.push(answer(403, { code: 7, message: 'not a member of organizations/o1', details: [] }));
+    const refused = await collect();
+    expect(refused.ids).toEqual([]);
+    expect(refused.error).toBeInstanceOf(ApiError);
+    expect(refused.error!.codeName).toBe('PERMISSION_DENIED');
+    expect(refused.error!.httpStatus).toBe(403);
+  });
+
+  it('also reads SSE-style stream framing', async () => {
+    const client = createClient({ baseUrl, token: 't' });
     responders.push((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end('data: {"event":{"id":"s1"}}\n\ndata: {"event":{"id":"s2"}}\n\n');
     });
-    for (const expected of [['n1', 'n2'], ['s1', 's2']]) {
-      const seen: string[] = [];
-      for await (const m of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) seen.push(m.event!.id);
-      expect(seen).toEqual(expected);
-    }
+    const seen: string[] = [];
+    for await (const m of client.board.watchBoard({ name: 'organizations/o1/boards/b1' })) seen.push(m.event!.id);
+    expect(seen).toEqual(['s1', 's2']);
   });
 });
