@@ -381,10 +381,11 @@ export class Transport {
       const token = this.options.getToken ? await this.options.getToken() : this.options.token;
       if (token) headers.set('authorization', `Bearer ${token}`);
     }
-    const doFetch = this.options.fetch ?? fetch;
+    const doFetch = this.options.fetch ?? globalThis.fetch;
     let response: Response;
     try {
-      response = await doFetch(`${this.base}${path}${query}`, { method: route.method, headers, body, signal: call?.signal });
+      // Called on globalThis: a browser's fetch throws "Illegal invocation" when called as a method of `options`.
+      response = await doFetch.call(globalThis, `${this.base}${path}${query}`, { method: route.method, headers, body, signal: call?.signal });
     } catch (cause) {
       if (call?.signal?.aborted) throw cause;
       throw new ApiError({ code: Code.UNAVAILABLE, message: `${route.method} ${path} failed: ${String(cause)}`, httpStatus: 0, procedure: route.procedure, cause });

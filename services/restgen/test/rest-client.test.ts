@@ -104,6 +104,23 @@ describe('generated REST client', () => {
     expect(r!.headers['x-both']).toBe('call');
   });
 
+  it('sends through the fetch given in the options, and a fixed token', async () => {
+    const urls: string[] = [];
+    const client = createClient({
+      baseUrl: `${baseUrl}/edge-prefix`,
+      token: 'fixed',
+      fetch: (input, init) => {
+        urls.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    responders.push(answer(200, { keys: [] }), answer(200, { user }));
+    await client.identity.getJwks();
+    await client.identity.getCurrentUser();
+    expect(urls).toEqual([`${baseUrl}/edge-prefix/v1/jwks`, `${baseUrl}/edge-prefix/v1/users/me`]);
+    expect(received.map((r) => r.headers['authorization'])).toEqual([undefined, 'Bearer fixed']);
+  });
+
   it('fills multi-segment path variables and sends the remaining fields as query parameters (enums by name, %20 for spaces, RFC 3339 times)', async () => {
     const client = createClient({ baseUrl, token: 'static-token' });
     responders.push(answer(200, { tasks: [], nextPageToken: '' }));
