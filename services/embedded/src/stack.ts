@@ -11,6 +11,7 @@ const stackConfigSchema = z.object({
   ...commonConfigShape,
   EDGE_HOST: z.string().default('127.0.0.1'),
   EDGE_PORT: env.port(8080),
+  EDGE_ACCESS_LOG: z.enum(['on', 'off']).default('on'),
 });
 
 export interface RunningStack {
@@ -38,7 +39,12 @@ export async function startStack(overrides: Record<string, string | undefined> =
     closers.push(() => identity.close());
     const services: Record<string, string> = { [IDENTITY_SERVICE_NAME]: identity.grpc.address };
 
-    const edge = await startEdge({ host: config.EDGE_HOST, port: config.EDGE_PORT, upstreams: services });
+    const edge = await startEdge({
+      host: config.EDGE_HOST,
+      port: config.EDGE_PORT,
+      upstreams: services,
+      ...(config.EDGE_ACCESS_LOG === 'off' ? { accessLog: false as const } : {}),
+    });
     closers.push(() => edge.close());
     return { url: edge.url, services, close };
   } catch (err) {

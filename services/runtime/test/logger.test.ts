@@ -1,6 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, requestLogger } from '../src/logger.ts';
 import { shutdownTelemetry, startTelemetry } from '../src/telemetry.ts';
 
@@ -21,6 +21,10 @@ describe('createLogger', () => {
     }),
   );
   afterAll(() => shutdownTelemetry());
+  // The suite runs with LOG_LEVEL=warn (vitest.config.ts); these tests are about the default, info.
+  beforeEach(() => {
+    delete process.env.LOG_LEVEL;
+  });
   afterEach(() => {
     delete process.env.LOG_LEVEL;
   });

@@ -35,6 +35,7 @@ export async function startConformanceTarget(): Promise<ConformanceTarget> {
       TASKMESH_DATA_DIR: database.dataDir,
       EDGE_HOST: '127.0.0.1',
       EDGE_PORT: '0',
+      EDGE_ACCESS_LOG: 'off',
       IDENTITY_PORT: '0',
       ORG_PORT: '0',
       BOARD_PORT: '0',
