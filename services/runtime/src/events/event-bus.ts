@@ -1,0 +1,100 @@
+import type { EventEnvelope, ReceivedEvent } from './envelope.ts';
+
+/** A handler: resolve when the event is fully handled; throw to have it redelivered later. */
+export type EventHandler = (event: ReceivedEvent) => Promise<void>;
+
+/**
+ * A durable consumer. Replicas that subscribe with the same `consumer` name share its deliveries (each event
+ * goes to one of them); different names each get every event.
+ */
+export interface EventSubscription {
+  /** Durable name, unique per purpose: e.g. 'notify', 'audit'. Letters, digits, '-' and '_'. */
+  consumer: string;
+  /** Fully qualified payload types handled, e.g. ['taskmesh.task.v1.TaskAssigned']. */
+  types: readonly string[];
+  handle: EventHandler;
+  /** Deliveries before an event that keeps failing goes to the dead-letter path. Default 5. */
+  maxDeliver?: number;
+  /** Wait before redelivery number n+1 after the n-th failure (the last value repeats). */
+  backoffMs?: readonly number[];
+}
+
+export const DEFAULT_MAX_DELIVER = 5;
+export const DEFAULT_BACKOFF_MS: readonly number[] = [1_000, 5_000, 30_000, 60_000];
+
+export function backoffFor(subscription: EventSubscription, failedDeliveries: number): number {
+  const steps = subscription.backoffMs ?? DEFAULT_BACKOFF_MS;
+  return steps[Math.min(failedDeliveries, steps.length) - 1] ?? 0;
+}
+
+/** Thrown by a handler for an event it can never handle (bad payload, impossible state): dead-lettered at once. */
+export class PermanentEventError extends Error {
+  override name = 'PermanentEventError';
+}
+
+export interface ConsumerStats {
+  /** Deliveries whose handler resolved. */
+  handled: number;
+  /** Deliveries whose handler threw and that will be retried. */
+  failed: number;
+  deadLettered: number;
+}
+
+export interface RunningSubscription {
+  readonly consumer: string;
+  stats(): ConsumerStats;
+  /** Stops taking new events and waits for the one in hand (graceful drain). */
+  stop(): Promise<void>;
+}
+
+/** Where an event ends up when no delivery succeeded. */
+export interface DeadLetter {
+  consumer: string;
+  event: EventEnvelope;
+  reason: string;
+  deliveries: number;
+}
+
+/**
+ * The carrier between outbox relays and consumers: JetStream when NATS_URL is set, in-process otherwise.
+ * Both keep the same contract: at-least-once delivery per consumer, bounded redelivery with backoff, a
+ * dead-letter path; handlers make it effectively-once with processOnce() (processed-events.ts).
+ */
+export interface EventBus {
+  readonly mode: 'jetstream' | 'in-process';
+  /**
+   * Resolves once the event is durably taken over: stored by JetStream (duplicates by id are dropped),
+   * or, in-process, handled (or dead-lettered) by every subscriber of its type. Rejects otherwise, and the
+   * relay keeps the outbox row for the next attempt.
+   */
+  publish(event: EventEnvelope, traceHeaders: Record<string, string>): Promise<void>;
+  subscribe(subscription: EventSubscription): Promise<RunningSubscription>;
+  /**
+   * Call once every consumer of this process has subscribed. The in-process bus delivers nothing before
+   * (the events wait in their outboxes); for JetStream, whose consumers are durable, it changes nothing.
+   */
+  start(): void;
+  /** Stops every subscription (draining) and disconnects. */
+  close(): Promise<void>;
+}
+
+/** Thrown by the in-process bus's publish when a subscriber failed: `retryInMs` is its backoff. */
+export class DeliveryDeferredError extends Error {
+  override name = 'DeliveryDeferredError';
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+  ) {
+    super(message);
+  }
+}
+
+const CONSUMER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function assertSubscription(subscription: EventSubscription): void {
+  if (!CONSUMER_NAME.test(subscription.consumer)) {
+    throw new Error(`consumer name "${subscription.consumer}" must be 1-64 letters, digits, '-' or '_'`);
+  }
+  if (subscription.types.length === 0) throw new Error(`consumer ${subscription.consumer} handles no event type`);
+  if ((subscription.maxDeliver ?? DEFAULT_MAX_DELIVER) < 1) throw new Error('maxDeliver must be at least 1');
+}

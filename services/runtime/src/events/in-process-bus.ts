@@ -1,0 +1,125 @@
+import type { Logger } from 'pino';
+import { extractTraceContext } from '../trace-context.ts';
+import type { EventEnvelope } from './envelope.ts';
+import {
+  assertSubscription,
+  backoffFor,
+  DEFAULT_MAX_DELIVER,
+  DeliveryDeferredError,
+  PermanentEventError,
+  type ConsumerStats,
+  type DeadLetter,
+  type EventBus,
+  type EventSubscription,
+  type RunningSubscription,
+} from './event-bus.ts';
+import { handleInSpan } from './tracing.ts';
+
+interface Registered {
+  subscription: EventSubscription;
+  stats: ConsumerStats;
+  /** Failed deliveries per event id, until the event is handled or dead-lettered. */
+  failures: Map<string, number>;
+  inFlight: Promise<void> | undefined;
+  stopped: boolean;
+}
+
+export interface InProcessBus extends EventBus {
+  readonly mode: 'in-process';
+  /** Events no delivery succeeded for, newest last (also logged at error level with the whole envelope). */
+  deadLetters(): readonly DeadLetter[];
+}
+
+/**
+ * The embedded mode's carrier: every service of the process shares one bus, and a relay's publish hands
+ * the event to each subscriber of its type in turn. publish() resolves only when all of them handled it, so
+ * the relay marks the outbox row sent only then; a failure rejects it and the row is offered again (to
+ * every subscriber: the ones that already handled it skip it as a duplicate, through processOnce). After
+ * maxDeliver failed deliveries a subscriber gives the event up to the dead-letter list, so one poison event
+ * cannot hold the outbox forever. Delivery is at-least-once, as with JetStream; events of one outbox go
+ * out in order. Nothing is delivered before start(), which the launcher calls once every service of the
+ * process has subscribed (an event published earlier could miss a consumer); a stopped subscriber defers
+ * the events of its types instead of missing them.
+ */
+export function createInProcessBus(options: { log: Logger }): InProcessBus {
+  const registered: Registered[] = [];
+  let started = false;
+  const dead: DeadLetter[] = [];
+  const log = options.log.child({ component: 'in-process-bus' });
+
+  async function deliver(entry: Registered, event: EventEnvelope, traceHeaders: Record<string, string>) {
+    const { subscription, stats, failures } = entry;
+    const failed = failures.get(event.id) ?? 0;
+    const received = { ...event, deliveryCount: failed + 1, traceContext: extractTraceContext(traceHeaders) };
+    try {
+      await handleInSpan(subscription.consumer, received, () => subscription.handle(received));
+      failures.delete(event.id);
+      stats.handled++;
+    } catch (err) {
+      const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
+      if (err instanceof PermanentEventError || failed + 1 >= maxDeliver) {
+        failures.delete(event.id);
+        stats.deadLettered++;
+        const letter = { consumer: subscription.consumer, event, reason: String(err), deliveries: failed + 1 };
+        dead.push(letter);
+        log.error(
+          { err, consumer: subscription.consumer, eventId: event.id, eventType: event.type, deliveries: failed + 1,
+            envelope: Buffer.from(JSON.stringify({ ...event, payload: Buffer.from(event.payload).toString('base64') })).toString('base64') },
+          'event dead-lettered',
+        );
+        return;
+      }
+      failures.set(event.id, failed + 1);
+      stats.failed++;
+      const retryInMs = backoffFor(subscription, failed + 1);
+      log.warn({ err, consumer: subscription.consumer, eventId: event.id, deliveries: failed + 1, retryInMs }, 'event handler failed; will redeliver');
+      throw new DeliveryDeferredError(`consumer ${subscription.consumer} failed on event ${event.id}`, retryInMs);
+    }
+  }
+
+  return {
+    mode: 'in-process',
+    start() {
+      started = true;
+    },
+    async publish(event, traceHeaders) {
+      // Until every consumer of the process has subscribed, an event could miss one: keep it in the outbox.
+      if (!started) throw new DeliveryDeferredError('in-process bus not started yet', 200);
+      for (const entry of registered) {
+        if (!entry.subscription.types.includes(event.type)) continue;
+        if (entry.stopped) throw new DeliveryDeferredError(`consumer ${entry.subscription.consumer} is stopped`, 1_000);
+        const delivery = deliver(entry, event, traceHeaders);
+        entry.inFlight = delivery.catch(() => undefined);
+        await delivery;
+      }
+    },
+    async subscribe(subscription) {
+      assertSubscription(subscription);
+      const entry: Registered = {
+        subscription,
+        stats: { handled: 0, failed: 0, deadLettered: 0 },
+        failures: new Map(),
+        inFlight: undefined,
+        stopped: false,
+      };
+      registered.push(entry);
+      const running: RunningSubscription = {
+        consumer: subscription.consumer,
+        stats: () => ({ ...entry.stats }),
+        async stop() {
+          // The entry stays: events of its types are deferred (kept in their outbox), not skipped.
+          entry.stopped = true;
+          await entry.inFlight;
+        },
+      };
+      return running;
+    },
+    async close() {
+      for (const entry of [...registered]) {
+        entry.stopped = true;
+        await entry.inFlight;
+      }
+    },
+    deadLetters: () => [...dead],
+  };
+}

@@ -1,0 +1,198 @@
+import { nanos, headers as newHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { extractTraceContext } from '../trace-context.ts';
+import { decodeEnvelope, filterSubjectFor, type EventEnvelope, type ReceivedEvent } from './envelope.ts';
+import {
+  assertSubscription,
+  backoffFor,
+  DEFAULT_MAX_DELIVER,
+  PermanentEventError,
+  type ConsumerStats,
+  type EventSubscription,
+  type RunningSubscription,
+} from './event-bus.ts';
+import { deadLetterPrefix, type StreamSettings } from './stream.ts';
+import { handleInSpan } from './tracing.ts';
+
+export interface ConsumerTimings {
+  /** How long the server waits for an ack before redelivering (a consumer that died holding an event). */
+  ackWaitMs: number;
+}
+
+/** Headers a dead letter carries besides the original ones. */
+export const DEAD_LETTER_HEADERS = {
+  consumer: 'Taskmesh-Dead-Letter-Consumer',
+  reason: 'Taskmesh-Dead-Letter-Reason',
+  deliveries: 'Taskmesh-Dead-Letter-Deliveries',
+  subject: 'Taskmesh-Original-Subject',
+  sequence: 'Taskmesh-Original-Sequence',
+} as const;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Creates the durable pull consumer, or updates an existing one to this configuration. */
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  settings: StreamSettings,
+  subscription: EventSubscription,
+  timings: ConsumerTimings,
+): Promise<void> {
+  const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  const config = {
+    ack_wait: nanos(timings.ackWaitMs),
+    // Two deliveries of slack over ours: the last delivery's handler may have died before dead-lettering.
+    max_deliver: maxDeliver + 2,
+    max_ack_pending: 1_000,
+    description: `Taskmesh consumer ${subscription.consumer}`,
+  };
+  try {
+    await jsm.consumers.add(settings.stream, {
+      ...config,
+      durable_name: subscription.consumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: filterSubjectFor(settings.subjectPrefix, subscription.types),
+    });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    await jsm.consumers.update(settings.stream, subscription.consumer, config);
+  }
+}
+
+/**
+ * One durable pull consumer: explicit ack after the handler resolved; a failure is nak'ed with the
+ * subscription's backoff; after maxDeliver deliveries (or a PermanentEventError, or an envelope that does not
+ * decode) the message is copied to the dead-letter stream and acked, so it never blocks what follows.
+ * Messages are handled one at a time, in stream order. stop() drains: the message in hand is finished and
+ * acked, nothing more is pulled.
+ */
+export function startJetStreamConsumer(args: {
+  ready: Promise<{ js: JetStreamClient; jsm: JetStreamManager }>;
+  settings: StreamSettings;
+  timings: ConsumerTimings;
+  subscription: EventSubscription;
+  log: Logger;
+}): RunningSubscription {
+  const { settings, subscription, timings } = args;
+  assertSubscription(subscription);
+  const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  const log = args.log.child({ consumer: subscription.consumer });
+  const stats: ConsumerStats = { handled: 0, failed: 0, deadLettered: 0 };
+  const types = new Set(subscription.types);
+  let stopping = false;
+  let current: ConsumerMessages | undefined;
+
+  async function deadLetter(js: JetStreamClient, msg: JsMsg, reason: string, eventId: string | undefined) {
+    const h: MsgHdrs = newHeaders();
+    for (const [key, values] of msg.headers ?? []) {
+      if (key.toLowerCase() !== 'nats-msg-id') for (const value of values) h.append(key, value);
+    }
+    h.set(DEAD_LETTER_HEADERS.consumer, subscription.consumer);
+    h.set(DEAD_LETTER_HEADERS.reason, reason.slice(0, 1_000).replace(/[\r\n]+/g, ' '));
+    h.set(DEAD_LETTER_HEADERS.deliveries, String(msg.info.deliveryCount));
+    h.set(DEAD_LETTER_HEADERS.subject, msg.subject);
+    h.set(DEAD_LETTER_HEADERS.sequence, String(msg.seq));
+    const tail = msg.subject.startsWith(`${settings.subjectPrefix}.`)
+      ? msg.subject.slice(settings.subjectPrefix.length + 1)
+      : msg.subject;
+    await js.publish(`${deadLetterPrefix(settings)}.${subscription.consumer}.${tail}`, msg.data, {
+      msgID: `${subscription.consumer}:${eventId ?? `seq-${msg.seq}`}`,
+      headers: h,
+    });
+    await msg.ackAck();
+    stats.deadLettered++;
+    log.error({ eventId, subject: msg.subject, deliveries: msg.info.deliveryCount, reason }, 'event dead-lettered');
+  }
+
+  async function handleMessage(js: JetStreamClient, msg: JsMsg): Promise<void> {
+    let envelope: EventEnvelope;
+    try {
+      envelope = decodeEnvelope(msg.data);
+    } catch (err) {
+      await deadLetter(js, msg, `undecodable envelope: ${String(err)}`, msg.headers?.get('Nats-Msg-Id') || undefined);
+      return;
+    }
+    // The filter subject may be wider than the handled types (one filter per consumer on nats-server 2.9).
+    if (!types.has(envelope.type)) {
+      await msg.ackAck();
+      return;
+    }
+    const carrier: Record<string, string> = {};
+    for (const [key, values] of msg.headers ?? []) if (values[0] !== undefined) carrier[key.toLowerCase()] = values[0];
+    const event: ReceivedEvent = {
+      ...envelope,
+      deliveryCount: msg.info.deliveryCount,
+      traceContext: extractTraceContext(carrier),
+    };
+    try {
+      await handleInSpan(subscription.consumer, event, () => subscription.handle(event));
+    } catch (err) {
+      if (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver) {
+        await deadLetter(js, msg, String(err), event.id);
+        return;
+      }
+      stats.failed++;
+      const delay = backoffFor(subscription, event.deliveryCount);
+      log.warn({ err, eventId: event.id, deliveries: event.deliveryCount, retryInMs: delay }, 'event handler failed; will redeliver');
+      msg.nak(delay);
+      return;
+    }
+    // If this ack is lost the event comes back after ack_wait and the handler sees it as a duplicate.
+    await msg.ackAck();
+    stats.handled++;
+  }
+
+  const done = (async () => {
+    let ready: { js: JetStreamClient; jsm: JetStreamManager };
+    try {
+      ready = await args.ready;
+    } catch {
+      return;
+    }
+    let consumerReady = false;
+    while (!stopping) {
+      try {
+        if (!consumerReady) {
+          await ensureConsumer(ready.jsm, settings, subscription, timings);
+          consumerReady = true;
+        }
+        const consumer = await ready.js.consumers.get(settings.stream, subscription.consumer);
+        // One message at a time: replicas share the load evenly and a stopped replica holds nothing back.
+        current = await consumer.consume({ max_messages: 1, expires: 5_000 });
+        if (stopping) await current.close();
+        for await (const msg of current) {
+          try {
+            await handleMessage(ready.js, msg);
+          } catch (err) {
+            // Ack or dead-letter publish failed (connection trouble): the server redelivers after ack_wait.
+            log.warn({ err, seq: msg.seq }, 'could not settle message; it will be redelivered');
+          }
+          if (stopping) break;
+        }
+      } catch (err) {
+        if (stopping) break;
+        log.warn({ err }, 'consumer interrupted; resuming');
+        await sleep(1_000);
+      }
+    }
+  })();
+
+  return {
+    consumer: subscription.consumer,
+    stats: () => ({ ...stats }),
+    async stop() {
+      stopping = true;
+      await current?.close();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ReceivedEvent } from './envelope.ts';
+import type { EventHandler } from './event-bus.ts';
+
+/**
+ * DDL for the idempotency record of a consuming service: one row per (consumer, event) handled. Each
+ * consuming service adds it to its own migrations, as producing services add the outbox.
+ */
+export const PROCESSED_EVENTS_TABLE_SQL = `
+create table processed_event (
+  consumer text not null,
+  event_id uuid not null,
+  event_type text not null,
+  processed_at timestamptz not null default now(),
+  primary key (consumer, event_id)
+);
+create index processed_event_processed_at_idx on processed_event (processed_at);
+`;
+
+export interface ProcessOnceOptions {
+  /** Called when a redelivered event is recognised (its handling committed before). */
+  onDuplicate?: (event: ReceivedEvent) => void;
+}
+
+/**
+ * Makes a handler effectively-once: the event id is recorded in processed_event in the same transaction as
+ * everything the handler writes through `tx`, so a redelivery (lost ack, second relay, replay) finds the
+ * row and is skipped, and a handler that failed half-way left nothing behind. Concurrent deliveries of one
+ * event to two replicas serialise on the primary key; the second sees a conflict and skips.
+ *
+ * The handler runs inside that transaction: it must not call the network (no gRPC, no SMTP): on embedded
+ * PGlite every connection shares one backend. Side effects outside the database go through a table of
+ * the service's own that a worker drains (as notify's outgoing mail does).
+ */
+export function processOnce(
+  em: EntityManager,
+  consumer: string,
+  handle: (event: ReceivedEvent, tx: EntityManager) => Promise<void>,
+  options: ProcessOnceOptions = {},
+): EventHandler {
+  return async (event) => {
+    const duplicate = await em.fork().transactional(async (tx) => {
+      const inserted = await tx.execute<{ event_id: string }[]>(
+        'insert into processed_event (consumer, event_id, event_type) values (?, ?, ?) on conflict do nothing returning event_id',
+        [consumer, event.id, event.type],
+      );
+      if (inserted.length === 0) return true;
+      await handle(event, tx);
+      return false;
+    });
+    if (duplicate) options.onDuplicate?.(event);
+  };
+}
+
+/** Forgets processed events older than the stream keeps messages (they can no longer be redelivered). */
+export async function pruneProcessedEvents(em: EntityManager, olderThan: Date): Promise<number> {
+  const deleted = await em.fork().execute<{ event_id: string }[]>(
+    'delete from processed_event where processed_at < ? returning event_id',
+    [olderThan],
+  );
+  return deleted.length;
+}

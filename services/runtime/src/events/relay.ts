@@ -1,0 +1,187 @@
+import { SpanKind } from '@opentelemetry/api';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { injectTraceHeaders } from '../trace-context.ts';
+import type { EventEnvelope } from './envelope.ts';
+import { DeliveryDeferredError, type EventBus } from './event-bus.ts';
+import { inSpan } from './tracing.ts';
+
+export interface OutboxRelayOptions {
+  /** The service's EntityManager (Database.em); the relay forks it. */
+  em: EntityManager;
+  /** Service name, for logs and spans. */
+  service: string;
+  bus: EventBus;
+  log: Logger;
+  /** How often the outbox is polled when not nudged. Default 1 s. */
+  pollIntervalMs?: number;
+  /** Rows read per round. Default 100. */
+  batchSize?: number;
+  /** Nudge on every commit of the ORM (default true), so events go out right after the change. */
+  nudgeOnCommit?: boolean;
+}
+
+export interface OutboxRelay {
+  /** Publish soon, without waiting for the next poll (e.g. right after a commit). */
+  nudge(): void;
+  /** Publishes everything unsent now; resolves with how many rows went out. */
+  flush(): Promise<number>;
+  /** Stops polling after the round in progress, then tries one last flush. */
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  id: string;
+  seq: string;
+  type: string;
+  organization: string;
+  actor: string;
+  resource: string;
+  occur_time: Date;
+  payload: Buffer;
+}
+
+/**
+ * Publishes a service's outbox rows in seq order and marks them sent.
+ *
+ * No transaction is held while publishing (on embedded PGlite it would stall every other connection of the
+ * service, and in-process handlers may write to the same database): a round reads a batch, publishes it
+ * in order, each publish awaited, then marks the published prefix sent. So a row can go out twice — two
+ * relay replicas reading the same batch, or a crash between publish and mark — and consumers never see it
+ * twice, because JetStream drops a repeated Nats-Msg-Id (the event id) within the stream's duplicate window
+ * and every consumer skips an event id it processed. A round stops publishing when it is older than
+ * `maxRoundMs`, well inside that window. Order: a later event of one aggregate was committed after the
+ * earlier one (row locks on the aggregate), so any relay that reads it also reads the earlier one, unsent
+ * and ahead of it or already sent; each event reaches the stream first in outbox order.
+ *
+ * When the bus rejects (NATS down, an in-process handler failing) the rest of the batch waits in the outbox
+ * and the round is retried with backoff; nothing is lost.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { bus, service } = options;
+  const log = options.log.child({ component: 'outbox-relay' });
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const batchSize = options.batchSize ?? 100;
+  const maxRoundMs = 60_000;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  let nudged = false;
+  let failures = 0;
+
+  const nudge = () => {
+    nudged = true;
+    wake?.();
+  };
+
+  if (options.nudgeOnCommit ?? true) {
+    options.em.getEventManager().registerSubscriber({
+      afterFlush: () => nudge(),
+      afterTransactionCommit: () => nudge(),
+    });
+  }
+
+  async function readBatch(): Promise<OutboxRow[]> {
+    return options.em
+      .fork()
+      .execute<OutboxRow[]>(
+        'select id, seq, type, organization, actor, resource, occur_time, payload from outbox where published_at is null order by seq limit ?',
+        [batchSize],
+      );
+  }
+
+  async function markSent(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await options.em
+      .fork()
+      .execute(`update outbox set published_at = now() where published_at is null and id in (${ids.map(() => '?').join(', ')})`, ids);
+  }
+
+  /** One round: returns the rows sent, or throws the bus's error after marking the sent prefix. */
+  async function round(): Promise<number> {
+    const rows = await readBatch();
+    if (rows.length === 0) return 0;
+    const startedAt = Date.now();
+    const sent: string[] = [];
+    try {
+      for (const row of rows) {
+        if (Date.now() - startedAt > maxRoundMs) break;
+        const event: EventEnvelope = {
+          id: row.id,
+          type: row.type,
+          organization: row.organization,
+          actor: row.actor,
+          resource: row.resource,
+          occurTime: new Date(row.occur_time),
+          payload: new Uint8Array(row.payload),
+        };
+        await inSpan(
+          `${row.type} publish`,
+          SpanKind.PRODUCER,
+          { 'messaging.system': 'nats', 'messaging.operation.type': 'send', 'messaging.message.id': row.id, 'taskmesh.service': service },
+          undefined,
+          () => bus.publish(event, injectTraceHeaders({})),
+        );
+        sent.push(row.id);
+      }
+    } finally {
+      await markSent(sent);
+    }
+    return sent.length;
+  }
+
+  async function flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const count = await round();
+      total += count;
+      if (count < batchSize) return total;
+    }
+  }
+
+  let running: Promise<void> = Promise.resolve();
+  const loop = (async () => {
+    while (!stopped) {
+      let delay = pollIntervalMs;
+      try {
+        nudged = false;
+        running = flush().then(() => undefined);
+        await running;
+        failures = 0;
+      } catch (err) {
+        failures++;
+        delay =
+          err instanceof DeliveryDeferredError ? err.retryInMs : Math.min(pollIntervalMs * 2 ** Math.min(failures, 5), 30_000);
+        const level = err instanceof DeliveryDeferredError || failures > 1 ? 'debug' : 'warn';
+        log[level]({ err, failures, retryInMs: delay }, 'outbox relay round failed; events stay in the outbox');
+      }
+      if (stopped) break;
+      if (nudged && failures === 0) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  })();
+
+  return {
+    nudge,
+    flush: async () => {
+      await running.catch(() => undefined);
+      return flush();
+    },
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      try {
+        await flush();
+      } catch (err) {
+        log.info({ err }, 'unsent events stay in the outbox for the next start');
+      }
+    },
+  };
+}

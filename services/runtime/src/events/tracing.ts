@@ -1,0 +1,48 @@
+import { SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import type { ReceivedEvent } from './envelope.ts';
+
+// NATS has no OpenTelemetry instrumentation: the relay opens a PRODUCER span per event and puts its context
+// in the message headers; the consumer continues that trace with a CONSUMER span around the handler.
+export const eventsTracer = trace.getTracer('taskmesh-events');
+
+export async function inSpan<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Record<string, string | number>,
+  parent: Context | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  const run = (span: import('@opentelemetry/api').Span) =>
+    work().then(
+      (result) => {
+        span.end();
+        return result;
+      },
+      (err: unknown) => {
+        span.recordException(err instanceof Error ? err : String(err));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        throw err;
+      },
+    );
+  return parent === undefined
+    ? eventsTracer.startActiveSpan(name, { kind, attributes }, run)
+    : eventsTracer.startActiveSpan(name, { kind, attributes }, parent, run);
+}
+
+/** Runs a consumer's handler in a CONSUMER span parented by the publisher's context. */
+export function handleInSpan(consumer: string, event: ReceivedEvent, handle: () => Promise<void>): Promise<void> {
+  return inSpan(
+    `${event.type} process`,
+    SpanKind.CONSUMER,
+    {
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.consumer.group.name': consumer,
+      'messaging.message.id': event.id,
+      'messaging.message.delivery_count': event.deliveryCount,
+    },
+    event.traceContext,
+    handle,
+  );
+}
