@@ -83,6 +83,10 @@ describe.runIf(runBrowserTest)('/docs in headless Chromium', () => {
       const pageErrors: string[] = [];
       page.on('request', (request) => requested.push(request.url()));
       page.on('pageerror', (error) => pageErrors.push(error.message));
+      // Content-Security-Policy violations and failed loads surface as console errors.
+      page.on('console', (message) => {
+        if (message.type() === 'error') pageErrors.push(message.text());
+      });
       await page.goto(`${origin}/docs`);
       await page.locator('.opblock').first().waitFor({ state: 'visible', timeout: 30_000 });
 
@@ -97,6 +101,10 @@ describe.runIf(runBrowserTest)('/docs in headless Chromium', () => {
       await expect.poll(() => signUp.count()).toBe(1);
       expect(await signUp.locator('.opblock-summary-method').innerText()).toBe('POST');
       expect(await signUp.locator('.opblock-summary-path').innerText()).toContain('/v1/auth:signUp');
+      // Opening an operation renders its parameters, schemas and examples (under the page's CSP).
+      await signUp.locator('.opblock-summary').click();
+      await signUp.locator('.opblock-body').waitFor({ state: 'visible', timeout: 30_000 });
+      await expect.poll(() => signUp.locator('.opblock-body').innerText()).toContain('displayName');
       const shown = await page.locator('.opblock-summary-operation-id').allInnerTexts();
       expect(shown.sort()).toEqual([...operations].sort());
 
