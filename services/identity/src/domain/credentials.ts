@@ -1,25 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { normalizeEmail } from '@taskmesh/runtime/email-addresses';
 import { InvalidArgumentError, type FieldViolation } from '@taskmesh/runtime/errors';
+
+// Shared with the org service's invitations.
+export { emailViolation, normalizeEmail } from '@taskmesh/runtime/email-addresses';
 
 export const MIN_PASSWORD_LENGTH = 10;
 export const MAX_PASSWORD_LENGTH = 1024;
-const MAX_EMAIL_LENGTH = 254;
 const MAX_DISPLAY_NAME_LENGTH = 100;
-// A pragmatic address check: one @, a dot-separated domain with a 2+ letter top label, no spaces.
-const EMAIL_PATTERN = /^[^\s@"<>()[\]\\,;:]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
-
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
-
-export function emailViolation(email: string, field = 'email'): FieldViolation | undefined {
-  const trimmed = email.trim();
-  if (trimmed.length === 0) return { field, description: 'is required' };
-  if (trimmed.length > MAX_EMAIL_LENGTH || !EMAIL_PATTERN.test(trimmed)) {
-    return { field, description: 'must be a valid e-mail address' };
-  }
-  return undefined;
-}
 
 export function passwordViolation(password: string, email: string, field = 'password'): FieldViolation | undefined {
   if ([...password].length < MIN_PASSWORD_LENGTH) {
@@ -49,12 +36,5 @@ export function assertValid(...violations: (FieldViolation | undefined)[]): void
   if (found.length > 0) throw new InvalidArgumentError(found);
 }
 
-/** 256-bit random secret for refresh and reset tokens, URL-safe. */
-export function newSecretToken(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-/** Secrets are stored only as their SHA-256 digest (they are high-entropy, so no slow hash is needed). */
-export function digestToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
+// Shared with the org service's invitation tokens.
+export { digestToken, newSecretToken } from '@taskmesh/runtime/secret-tokens';

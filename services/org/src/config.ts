@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+
+export const orgConfigSchema = z.object({
+  ...commonConfigShape,
+  ORG_PORT: env.port(50052),
+  /** The identity service (host:port): JWKS for verifying access tokens, and BatchGetUsers for profiles. */
+  IDENTITY_ADDR: z.string().min(1),
+  JWT_ISSUER: z.string().default('taskmesh-identity'),
+  JWT_AUDIENCE: z.string().default('taskmesh'),
+  INVITATION_TTL_SECONDS: env.positiveInt(7 * 86_400),
+  /** How long a deleted organization is kept before it is purged for good. */
+  ORG_RETENTION_DAYS: env.positiveInt(30),
+  /** How often the purge of deleted organizations past retention runs. */
+  ORG_PURGE_INTERVAL_SECONDS: env.positiveInt(3_600),
+  /**
+   * Membership cache of the org-context chain in this service. 0 by default: here the lookup is a local query
+   * on the source of truth, and a cache would only delay role changes.
+   */
+  MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(0),
+  APP_BASE_URL: z.url().default('http://127.0.0.1:8080'),
+  SMTP_URL: z.string().startsWith('smtp').optional(),
+});
+
+export type OrgConfig = z.infer<typeof orgConfigSchema>;
+
+export function loadOrgConfig(source: NodeJS.ProcessEnv = process.env): OrgConfig {
+  return parseConfig(orgConfigSchema, source);
+}

@@ -1,0 +1,154 @@
+import type { Invitation } from '@taskmesh/gen/taskmesh/org/v1/invitation.js';
+import { Role, type Member } from '@taskmesh/gen/taskmesh/org/v1/member.js';
+import type { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import type { Organization } from '@taskmesh/gen/taskmesh/org/v1/organization.js';
+import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
+import { roleFromProto, roleToProto, type OrgRole } from '@taskmesh/runtime/membership-lookup';
+import type { TenantAwareService } from '@taskmesh/runtime/org-context';
+import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
+import type { InvitationRecord, OrganizationRecord } from '../db/entities.ts';
+import { etagOf } from '../domain/organization-rules.ts';
+import type { MemberView, Organizations } from '../organizations.ts';
+import type { orgAccessTable } from './access-table.ts';
+
+export function toOrganizationMessage(org: OrganizationRecord): Organization {
+  return {
+    name: `organizations/${org.id}`,
+    displayName: org.displayName,
+    etag: etagOf(org.version),
+    createTime: org.createdAt,
+    updateTime: org.updatedAt,
+  };
+}
+
+export function toMemberMessage({ membership, profile }: MemberView): Member {
+  return {
+    name: `organizations/${membership.orgId}/members/${membership.userId}`,
+    user: `users/${membership.userId}`,
+    email: profile?.email ?? '',
+    displayName: profile?.displayName ?? '',
+    role: roleToProto(membership.role as OrgRole),
+    etag: etagOf(membership.version),
+    createTime: membership.createdAt,
+    updateTime: membership.updatedAt,
+  };
+}
+
+export function toInvitationMessage(invitation: InvitationRecord): Invitation {
+  return {
+    name: `organizations/${invitation.orgId}/invitations/${invitation.id}`,
+    email: invitation.email,
+    role: roleToProto(invitation.role as OrgRole),
+    inviter: `users/${invitation.inviterId}`,
+    createTime: invitation.createdAt,
+    expireTime: invitation.expiresAt,
+  };
+}
+
+/** Update-mask paths accepted per resource, in both spellings (REST clients send lowerCamelCase). */
+function maskedFields(paths: string[] | undefined, allowed: Record<string, string>): Set<string> | undefined {
+  if (!paths || paths.length === 0) return undefined;
+  const fields = new Set<string>();
+  for (const path of paths) {
+    const field = allowed[path];
+    if (!field) throw new InvalidArgumentError({ field: 'update_mask', description: `field "${path}" cannot be updated` });
+    fields.add(field);
+  }
+  return fields;
+}
+
+function requiredRole(role: Role | undefined, field: string): OrgRole {
+  const parsed = role === undefined ? undefined : roleFromProto(role);
+  if (!parsed) throw new InvalidArgumentError({ field, description: 'must be ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER or ROLE_VIEWER' });
+  return parsed;
+}
+
+/** Proto ⇄ domain mapping only; authentication, org and permission are the org-context chain's. */
+export function orgHandlers(orgs: Organizations): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
+  return {
+    async createOrganization(req, { principal }) {
+      const org = await orgs.createOrganization(principal, {
+        displayName: req.organization?.displayName ?? '',
+        requestId: req.requestId,
+      });
+      return { organization: toOrganizationMessage(org) };
+    },
+    async listOrganizations(req, { principal }) {
+      const page = await orgs.listOrganizations(principal, req);
+      return { organizations: page.items.map(toOrganizationMessage), nextPageToken: page.nextPageToken };
+    },
+    async getOrganization(req, tc) {
+      parseName(req.name, 'organizations/{org}');
+      return { organization: toOrganizationMessage(await orgs.getOrganization(tc)) };
+    },
+    async updateOrganization(req, tc) {
+      const organization = req.organization!;
+      parseName(organization.name, 'organizations/{org}', 'organization.name');
+      const fields = maskedFields(req.updateMask, { display_name: 'displayName', displayName: 'displayName' });
+      const changes =
+        (fields ? fields.has('displayName') : organization.displayName !== '') ? { displayName: organization.displayName } : {};
+      return { organization: toOrganizationMessage(await orgs.updateOrganization(tc, changes, organization.etag)) };
+    },
+    async deleteOrganization(req, tc) {
+      parseName(req.name, 'organizations/{org}');
+      await orgs.deleteOrganization(tc, req.etag);
+      return {};
+    },
+    async listMembers(req, tc) {
+      parseName(req.parent, 'organizations/{org}', 'parent');
+      const page = await orgs.listMembers(tc, req);
+      return { members: page.items.map(toMemberMessage), nextPageToken: page.nextPageToken };
+    },
+    async updateMember(req, tc) {
+      const member = req.member!;
+      const { user } = parseName<'org' | 'user'>(member.name, 'organizations/{org}/members/{user}', 'member.name');
+      const fields = maskedFields(req.updateMask, { role: 'role' });
+      if (fields && !fields.has('role')) throw new InvalidArgumentError({ field: 'update_mask', description: 'must include role' });
+      const role = requiredRole(member.role, 'member.role');
+      return { member: toMemberMessage(await orgs.updateMember(tc, user, role, member.etag)) };
+    },
+    async deleteMember(req, tc) {
+      const { user } = parseName<'org' | 'user'>(req.name, 'organizations/{org}/members/{user}');
+      await orgs.deleteMember(tc, user);
+      return {};
+    },
+    async createInvitation(req, tc) {
+      parseName(req.parent, 'organizations/{org}', 'parent');
+      const role = req.invitation?.role ? roleFromProto(req.invitation.role) : undefined;
+      if (req.invitation?.role && !role) throw new InvalidArgumentError({ field: 'invitation.role', description: 'is not a role' });
+      const { invitation, token } = await orgs.createInvitation(tc, {
+        email: req.invitation?.email ?? '',
+        role,
+        requestId: req.requestId,
+      });
+      return { invitation: toInvitationMessage(invitation), token };
+    },
+    async listInvitations(req, tc) {
+      parseName(req.parent, 'organizations/{org}', 'parent');
+      const page = await orgs.listInvitations(tc, req);
+      return { invitations: page.items.map(toInvitationMessage), nextPageToken: page.nextPageToken };
+    },
+    async deleteInvitation(req, tc) {
+      const { invitation } = parseName<'org' | 'invitation'>(req.name, 'organizations/{org}/invitations/{invitation}');
+      await orgs.revokeInvitation(tc, invitation);
+      return {};
+    },
+    async acceptInvitation(req, { principal }) {
+      return { member: toMemberMessage(await orgs.acceptInvitation(principal, req.token)) };
+    },
+    async getMembership(req) {
+      const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');
+      const user = userIdOf(req.user);
+      const role = await orgs.roleOf(org, user);
+      if (!role) throw new NotFoundError(`organizations/${org}/members/${user}`);
+      return {
+        membership: {
+          organization: `organizations/${org}`,
+          user: `users/${user}`,
+          role: roleToProto(role),
+          member: `organizations/${org}/members/${user}`,
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { credentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
+import { cachedMembershipLookup, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
+import { withOrgContext } from '@taskmesh/runtime/org-context';
+import { OutboxEvent } from '@taskmesh/runtime/outbox';
+import { TenantScoped } from '@taskmesh/runtime/tenancy';
+import type { OrgConfig } from './config.ts';
+import { InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { orgMigrations } from './db/migrations/0001-initial.ts';
+import { orgAccessTable } from './handlers/access-table.ts';
+import { orgHandlers } from './handlers/org-handlers.ts';
+import { IdentityDirectory } from './identity-directory.ts';
+import { OrganizationPurge } from './organization-purge.ts';
+import { Organizations } from './organizations.ts';
+
+export const ORG_SERVICE_NAME = 'taskmesh.org.v1.OrgService';
+
+export interface OrgDeps {
+  config: OrgConfig;
+  log: Logger;
+  /** Overrides the configured mail adapter (tests capture mail with it). */
+  mailer?: Mailer;
+}
+
+export interface RunningOrg {
+  grpc: RunningGrpcServer;
+  db: Database;
+  organizations: Organizations;
+  /** The chain's membership cache; the events consumer evicts from it on membership events. */
+  membershipCache: MembershipCache;
+  purge: OrganizationPurge;
+  close(): Promise<void>;
+}
+
+/** Opens the database (migrating it) and serves OrgService + health; identity must be reachable at IDENTITY_ADDR. */
+export async function startOrg({ config, log, mailer }: OrgDeps): Promise<RunningOrg> {
+  const db = await openDatabase({
+    service: 'org',
+    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, OutboxEvent],
+    migrations: orgMigrations,
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.TASKMESH_DATA_DIR,
+    log,
+  });
+  const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
+  const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
+  try {
+    const verifier = createAccessTokenVerifier({
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      fetchJwks: jwksFromIdentity(identityClient),
+    });
+    // Late-bound: the cache's source is the use cases, which evict from the cache on every change.
+    let organizations: Organizations | undefined;
+    const membershipCache = cachedMembershipLookup(
+      { roleOf: (orgId, userId) => organizations!.roleOf(orgId, userId) },
+      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+    );
+    organizations = new Organizations(
+      db.em,
+      new IdentityDirectory(identityClient),
+      mail,
+      membershipCache,
+      { invitationTtlSeconds: config.INVITATION_TTL_SECONDS, appBaseUrl: config.APP_BASE_URL },
+      log,
+    );
+    const implementation = bindService(
+      OrgServiceService,
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers(organizations), {
+        verifier,
+        memberships: membershipCache,
+        em: db.em,
+      }),
+      log,
+    );
+    const purge = new OrganizationPurge(
+      db.em,
+      { retentionDays: config.ORG_RETENTION_DAYS, intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS },
+      log,
+    );
+    const grpc = await startGrpcServer({
+      host: config.GRPC_HOST,
+      port: config.ORG_PORT,
+      log,
+      services: [{ name: ORG_SERVICE_NAME, definition: OrgServiceService, implementation }],
+    });
+    purge.start();
+    log.info({ address: grpc.address }, 'org service listening');
+    return {
+      grpc,
+      db,
+      organizations,
+      membershipCache,
+      purge,
+      async close() {
+        await grpc.shutdown();
+        await purge.stop();
+        identityClient.close();
+        mail.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    identityClient.close();
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,120 @@
+import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
+import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
+import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { callUnary } from './grpc-client.ts';
+
+/** A member's role in an organization; the permission matrix (API.md "Roles") is written in these. */
+export const ORG_ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
+export type OrgRole = (typeof ORG_ROLES)[number];
+
+const FROM_PROTO: Partial<Record<Role, OrgRole>> = {
+  [Role.ROLE_OWNER]: 'OWNER',
+  [Role.ROLE_ADMIN]: 'ADMIN',
+  [Role.ROLE_MEMBER]: 'MEMBER',
+  [Role.ROLE_VIEWER]: 'VIEWER',
+};
+const TO_PROTO: Record<OrgRole, Role> = {
+  OWNER: Role.ROLE_OWNER,
+  ADMIN: Role.ROLE_ADMIN,
+  MEMBER: Role.ROLE_MEMBER,
+  VIEWER: Role.ROLE_VIEWER,
+};
+
+export function roleFromProto(role: Role): OrgRole | undefined {
+  return FROM_PROTO[role];
+}
+export function roleToProto(role: OrgRole): Role {
+  return TO_PROTO[role];
+}
+
+/** Answers "which role has this user in this org?"; undefined when not a member or the org is gone. */
+export interface MembershipLookup {
+  roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
+}
+
+/** The lookup every service but org uses: org's internal GetMembership RPC through its typed stub. */
+export function membershipLookupViaOrgService(client: OrgServiceClient, options: { timeoutMs?: number } = {}): MembershipLookup {
+  return {
+    async roleOf(orgId, userId) {
+      try {
+        const res = await callUnary(
+          client,
+          client.getMembership,
+          { organization: `organizations/${orgId}`, user: `users/${userId}` },
+          { timeoutMs: options.timeoutMs ?? 5_000 },
+        );
+        return res.membership ? roleFromProto(res.membership.role) : undefined;
+      } catch (err) {
+        if ((err as ServiceError).code === GrpcCode.NOT_FOUND) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+export interface MembershipCache extends MembershipLookup {
+  /** Drops the cached membership of one user in one org (ids or resource names); on MemberRoleChanged/MemberRemoved. */
+  evict(org: string, user: string): void;
+  /** Drops every cached membership of an org; on OrganizationDeleted. */
+  evictOrganization(org: string): void;
+  clear(): void;
+}
+
+const idOf = (nameOrId: string) => nameOrId.slice(nameOrId.lastIndexOf('/') + 1);
+
+/**
+ * Caches positive answers per process for ttlMs (at most 30 s: a role change must take effect quickly even
+ * if an eviction event is lost). "Not a member" is never cached, so a user who just accepted an invitation
+ * gets in at once. Concurrent lookups of one key share one call.
+ */
+export function cachedMembershipLookup(
+  source: MembershipLookup,
+  options: { ttlMs: number; maxEntries?: number; now?: () => number },
+): MembershipCache {
+  if (options.ttlMs < 0 || options.ttlMs > 30_000) throw new Error('membership cache ttl must be between 0 and 30000 ms');
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const entries = new Map<string, { role: OrgRole; expiresAt: number }>();
+  const inFlight = new Map<string, Promise<OrgRole | undefined>>();
+  // Bumped by every eviction, so a lookup that started before an eviction doesn't store its stale answer.
+  let generation = 0;
+  const keyOf = (orgId: string, userId: string) => `${orgId}/${userId}`;
+
+  return {
+    async roleOf(orgId, userId) {
+      if (options.ttlMs === 0) return source.roleOf(orgId, userId);
+      const key = keyOf(orgId, userId);
+      const hit = entries.get(key);
+      if (hit && hit.expiresAt > now()) return hit.role;
+      entries.delete(key);
+      const pending = inFlight.get(key);
+      if (pending) return pending;
+      const started = generation;
+      const lookup = source
+        .roleOf(orgId, userId)
+        .then((role) => {
+          if (role && started === generation) {
+            if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
+            entries.set(key, { role, expiresAt: now() + options.ttlMs });
+          }
+          return role;
+        })
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, lookup);
+      return lookup;
+    },
+    evict(org, user) {
+      generation++;
+      entries.delete(keyOf(idOf(org), idOf(user)));
+    },
+    evictOrganization(org) {
+      generation++;
+      const prefix = `${idOf(org)}/`;
+      for (const key of entries.keys()) if (key.startsWith(prefix)) entries.delete(key);
+    },
+    clear() {
+      generation++;
+      entries.clear();
+    },
+  };
+}
