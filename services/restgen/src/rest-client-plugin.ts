@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ScalarType } from '@bufbuild/protobuf';
+import { FeatureSet_FieldPresence } from '@bufbuild/protobuf/wkt';
 import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, DescService } from '@bufbuild/protobuf';
 import { createEcmaScriptPlugin, type GeneratedFile, type Printable, type Schema } from '@bufbuild/protoplugin';
 import { protoDoc } from './comments.ts';
@@ -122,8 +123,11 @@ class ClientFileWriter {
     for (const field of desc.fields) {
       for (const line of docComment(protoDoc(field), '  ')) f.print(line);
       // As the edge prints: fields without presence (plain scalars, enums, lists, maps) are always present.
-      const alwaysPrinted = field.fieldKind === 'list' || field.fieldKind === 'map' || (field.oneof === undefined && field.presence === 2 /* IMPLICIT */ && field.fieldKind !== 'message');
-      f.print('  ', JSON.stringify(field.jsonName) === `"${field.jsonName}"` ? field.jsonName : JSON.stringify(field.jsonName), alwaysPrinted ? ': ' : '?: ', this.fieldType(field), ';');
+      const alwaysPrinted =
+        field.fieldKind === 'list' || field.fieldKind === 'map' || (field.oneof === undefined && field.presence === FeatureSet_FieldPresence.IMPLICIT && field.fieldKind !== 'message');
+      // A custom json_name may be any string; quote it unless it is a plain identifier.
+      const key = /^[A-Za-z_$][\w$]*$/.test(field.jsonName) ? field.jsonName : JSON.stringify(field.jsonName);
+      f.print('  ', key, alwaysPrinted ? ': ' : '?: ', this.fieldType(field), ';');
     }
     f.print('}');
     f.print();
