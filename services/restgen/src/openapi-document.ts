@@ -1,8 +1,8 @@
 import { ScalarType } from '@bufbuild/protobuf';
 import type { DescEnum, DescField, DescMessage, DescMethod, DescService } from '@bufbuild/protobuf';
 import { protoDoc } from './comments.ts';
-import { FieldBehavior, type HttpAnnotations, type HttpBinding, type PathVariable } from './http-bindings.ts';
-import { isMultiSegment } from './path-template.ts';
+import { FieldBehavior, type HttpAnnotations, type HttpBinding } from './http-bindings.ts';
+import { displayPath, type PathParameter } from './display-path.ts';
 import type { StreamFraming } from './plugin-options.ts';
 import { inlineWellKnownTypes, localTypeName, reachableTypes } from './reachable-types.ts';
 
@@ -110,12 +110,6 @@ function firstSentence(text: string): string {
   return end < 0 ? paragraph : paragraph.slice(0, end + 1);
 }
 
-function singular(word: string): string {
-  if (word.endsWith('ies')) return `${word.slice(0, -3)}y`;
-  if (word.endsWith('s')) return word.slice(0, -1);
-  return `${word}Id`;
-}
-
 export class OpenApiBuilder {
   private readonly componentNames = new Map<DescMessage | DescEnum, string>();
   private readonly schemas = new Map<string, Schema>();
@@ -200,46 +194,12 @@ export class OpenApiBuilder {
     return { type: 'string', ...(description ? { description } : {}), enum: desc.values.map((v) => v.name) };
   }
 
-  /** OpenAPI path text and parameters for one variable: organizations/{organization}/boards/{board} for name. */
-  private expandVariable(variable: PathVariable, used: Set<string>): { text: string; params: Schema[] } {
-    const fieldPath = variable.fields.map((f) => f.jsonName).join('.');
-    const leaf = variable.fields[variable.fields.length - 1]!;
-    const fieldDoc = protoDoc(leaf);
-    const uniqueName = (base: string) => {
-      let name = base;
-      for (let i = 2; used.has(name); i++) name = `${base}${i}`;
-      used.add(name);
-      return name;
-    };
-    if (!isMultiSegment(variable.part)) {
-      const name = uniqueName(fieldPath);
-      return { text: `{${name}}`, params: [{ name, in: 'path', required: true, ...(fieldDoc ? { description: fieldDoc } : {}), schema: { type: 'string' } }] };
-    }
-    const params: Schema[] = [];
-    const segments = variable.part.segments;
-    const pattern = segments.join('/');
-    // Name each wildcard after the resource pattern it stands for (organizations/{org}/boards/{board}),
-    // so the paths read like API.md; a crude singular of the collection name when no pattern fits.
-    const resourcePattern = this.annotations.resourcePatterns.find(
-      (p) => p.length >= segments.length && segments.every((s, i) => (s === '*' ? /^\{\w+\}$/.test(p[i]!) : s === p[i])),
-    );
-    const text = segments
-      .map((segment, i) => {
-        if (segment !== '*' && segment !== '**') return segment;
-        const previous = segments[i - 1];
-        const fromPattern = segment === '*' ? resourcePattern?.[i]?.slice(1, -1) : undefined;
-        const name = uniqueName(fromPattern ?? (previous && previous !== '*' && previous !== '**' ? singular(previous) : fieldPath));
-        params.push({
-          name,
-          in: 'path',
-          required: true,
-          description: `${segment === '**' ? 'Trailing segments' : 'One segment'} of \`${fieldPath}\` (\`${pattern}\`).${fieldDoc ? ` ${fieldDoc}` : ''}`,
-          schema: { type: 'string' },
-        });
-        return `{${name}}`;
-      })
-      .join('/');
-    return { text, params };
+  private pathParameter(param: PathParameter): Schema {
+    const fieldDoc = protoDoc(param.field);
+    const description = param.wildcard
+      ? `${param.wildcard.segment === '**' ? 'Trailing segments' : 'One segment'} of \`${param.fieldPath}\` (\`${param.wildcard.pattern}\`).${fieldDoc ? ` ${fieldDoc}` : ''}`
+      : fieldDoc;
+    return { name: param.name, in: 'path', required: true, ...(description ? { description } : {}), schema: { type: 'string' } };
   }
 
   /** Query parameters for the fields left over by the path and body, flattened as the transcoder reads them. */
@@ -344,16 +304,8 @@ export class OpenApiBuilder {
     for (const { service, methods } of this.bound) {
       for (const { method, bindings } of methods) {
         for (const binding of bindings) {
-          const used = new Set<string>();
-          const pathParams: Schema[] = [];
-          const path = binding.parts
-            .map((part) => {
-              if (part.kind === 'literal') return part.text;
-              const expanded = this.expandVariable(binding.variables.find((v) => v.part === part)!, used);
-              pathParams.push(...expanded.params);
-              return expanded.text;
-            })
-            .join('');
+          const { path, params } = displayPath(binding, this.annotations.resourcePatterns);
+          const pathParams = params.map((p) => this.pathParameter(p));
           const verb = binding.httpMethod.toLowerCase();
           const item = (paths[path] ??= {});
           if (item[verb]) throw new Error(`${verb.toUpperCase()} ${path} is bound twice (${service.typeName}.${method.name})`);

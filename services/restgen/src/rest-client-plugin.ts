@@ -4,6 +4,7 @@ import { FeatureSet_FieldPresence } from '@bufbuild/protobuf/wkt';
 import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, DescService } from '@bufbuild/protobuf';
 import { createEcmaScriptPlugin, type GeneratedFile, type Printable, type Schema } from '@bufbuild/protoplugin';
 import { protoDoc } from './comments.ts';
+import { displayPath } from './display-path.ts';
 import { HttpAnnotations, isProjectFile, type HttpBinding } from './http-bindings.ts';
 import { isMultiSegment } from './path-template.ts';
 import { parsePluginOptions, type RestPluginOptions } from './plugin-options.ts';
@@ -49,7 +50,10 @@ function scalarTs(scalar: ScalarType): string {
 }
 
 class ClientFileWriter {
-  constructor(private readonly f: GeneratedFile) {}
+  constructor(
+    private readonly f: GeneratedFile,
+    private readonly resourcePatterns: readonly (readonly string[])[],
+  ) {}
 
   typeRef(desc: DescMessage | DescEnum): Printable {
     if (desc.kind === 'message') {
@@ -178,7 +182,8 @@ class ClientFileWriter {
     for (const { method, binding, isPublic } of methods) {
       const input = this.typeRef(method.input);
       const output: Printable = binding.responseBodyField ? this.fieldType(binding.responseBodyField) : this.typeRef(method.output);
-      const doc = [protoDoc(method), `\`${binding.httpMethod} ${binding.template}\`${isPublic ? ' (no sign-in needed)' : ''}`].filter(Boolean).join('\n\n');
+      const { path } = displayPath(binding, this.resourcePatterns);
+      const doc = [protoDoc(method), `\`${binding.httpMethod} ${path}\`${isPublic ? ' (no sign-in needed)' : ''}`].filter(Boolean).join('\n\n');
       const requestType: Printable[] = [f.import('PartialMessage', runtimePath, true), '<', input, '>', ...this.requiredPathType(binding)];
       const requestParam: Printable[] = binding.variables.length > 0 ? ['request: ', ...requestType] : ['request: ', ...requestType, ' = {}'];
       const callOptions = f.import('CallOptions', runtimePath, true);
@@ -225,7 +230,7 @@ function generateTs(schema: Schema<RestPluginOptions>): void {
     if (types.length === 0 && services.length === 0) continue;
     const f = schema.generateFile(`${file.proto.name.replace(/\.proto$/, '')}.ts`);
     f.preamble(file);
-    const writer = new ClientFileWriter(f);
+    const writer = new ClientFileWriter(f, annotations.resourcePatterns);
     const names: string[] = [];
     for (const type of types) {
       if (type.kind === 'enum') writer.enumDecl(type);

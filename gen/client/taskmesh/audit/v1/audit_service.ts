@@ -59,7 +59,7 @@ export class AuditServiceClient {
   /**
    * Lists an organization's audit events, newest first (OWNER, ADMIN).
    *
-   * `GET /v1/{parent=organizations/*}/auditEvents`
+   * `GET /v1/organizations/{org}/auditEvents`
    */
   listAuditEvents(request: PartialMessage<ListAuditEventsRequest> & { parent: string }, options?: CallOptions): Promise<ListAuditEventsResponse> {
     return this.transport.unary<ListAuditEventsResponse>(auditServiceRoutes.listAuditEvents, request, options);

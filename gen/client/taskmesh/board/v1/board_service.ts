@@ -272,7 +272,7 @@ export class BoardServiceClient {
   /**
    * Creates a board (OWNER, ADMIN).
    *
-   * `POST /v1/{parent=organizations/*}/boards`
+   * `POST /v1/organizations/{org}/boards`
    */
   createBoard(request: PartialMessage<CreateBoardRequest> & { parent: string }, options?: CallOptions): Promise<CreateBoardResponse> {
     return this.transport.unary<CreateBoardResponse>(boardServiceRoutes.createBoard, request, options);
@@ -281,7 +281,7 @@ export class BoardServiceClient {
   /**
    * Lists the boards of an organization, oldest first.
    *
-   * `GET /v1/{parent=organizations/*}/boards`
+   * `GET /v1/organizations/{org}/boards`
    */
   listBoards(request: PartialMessage<ListBoardsRequest> & { parent: string }, options?: CallOptions): Promise<ListBoardsResponse> {
     return this.transport.unary<ListBoardsResponse>(boardServiceRoutes.listBoards, request, options);
@@ -290,7 +290,7 @@ export class BoardServiceClient {
   /**
    * Returns a board.
    *
-   * `GET /v1/{name=organizations/*\/boards/*}`
+   * `GET /v1/organizations/{org}/boards/{board}`
    */
   getBoard(request: PartialMessage<GetBoardRequest> & { name: string }, options?: CallOptions): Promise<GetBoardResponse> {
     return this.transport.unary<GetBoardResponse>(boardServiceRoutes.getBoard, request, options);
@@ -299,7 +299,7 @@ export class BoardServiceClient {
   /**
    * Updates a board (OWNER, ADMIN).
    *
-   * `PATCH /v1/{board.name=organizations/*\/boards/*}`
+   * `PATCH /v1/organizations/{org}/boards/{board}`
    */
   updateBoard(request: PartialMessage<UpdateBoardRequest> & { board: { name: string } }, options?: CallOptions): Promise<UpdateBoardResponse> {
     return this.transport.unary<UpdateBoardResponse>(boardServiceRoutes.updateBoard, request, options);
@@ -309,7 +309,7 @@ export class BoardServiceClient {
    * Deletes a board (OWNER, ADMIN). The deletion is soft: the board, its lists and its tasks answer
    * NOT_FOUND at once.
    *
-   * `DELETE /v1/{name=organizations/*\/boards/*}`
+   * `DELETE /v1/organizations/{org}/boards/{board}`
    */
   deleteBoard(request: PartialMessage<DeleteBoardRequest> & { name: string }, options?: CallOptions): Promise<DeleteBoardResponse> {
     return this.transport.unary<DeleteBoardResponse>(boardServiceRoutes.deleteBoard, request, options);
@@ -318,7 +318,7 @@ export class BoardServiceClient {
   /**
    * Creates a list at the end of a board (OWNER, ADMIN).
    *
-   * `POST /v1/{parent=organizations/*\/boards/*}/lists`
+   * `POST /v1/organizations/{org}/boards/{board}/lists`
    */
   createList(request: PartialMessage<CreateListRequest> & { parent: string }, options?: CallOptions): Promise<CreateListResponse> {
     return this.transport.unary<CreateListResponse>(boardServiceRoutes.createList, request, options);
@@ -327,7 +327,7 @@ export class BoardServiceClient {
   /**
    * Lists the lists of a board in board order (by position).
    *
-   * `GET /v1/{parent=organizations/*\/boards/*}/lists`
+   * `GET /v1/organizations/{org}/boards/{board}/lists`
    */
   listLists(request: PartialMessage<ListListsRequest> & { parent: string }, options?: CallOptions): Promise<ListListsResponse> {
     return this.transport.unary<ListListsResponse>(boardServiceRoutes.listLists, request, options);
@@ -336,7 +336,7 @@ export class BoardServiceClient {
   /**
    * Updates a list (OWNER, ADMIN). Its place on the board changes only through MoveList.
    *
-   * `PATCH /v1/{list.name=organizations/*\/boards/*\/lists/*}`
+   * `PATCH /v1/organizations/{org}/boards/{board}/lists/{list}`
    */
   updateList(request: PartialMessage<UpdateListRequest> & { list: { name: string } }, options?: CallOptions): Promise<UpdateListResponse> {
     return this.transport.unary<UpdateListResponse>(boardServiceRoutes.updateList, request, options);
@@ -346,7 +346,7 @@ export class BoardServiceClient {
    * Deletes a list (OWNER, ADMIN). A list that still holds tasks (archived ones included) is deleted only
    * with force; otherwise FAILED_PRECONDITION.
    *
-   * `DELETE /v1/{name=organizations/*\/boards/*\/lists/*}`
+   * `DELETE /v1/organizations/{org}/boards/{board}/lists/{list}`
    */
   deleteList(request: PartialMessage<DeleteListRequest> & { name: string }, options?: CallOptions): Promise<DeleteListResponse> {
     return this.transport.unary<DeleteListResponse>(boardServiceRoutes.deleteList, request, options);
@@ -355,7 +355,7 @@ export class BoardServiceClient {
   /**
    * Moves a list before or after another list of the same board, or to the end (OWNER, ADMIN).
    *
-   * `POST /v1/{name=organizations/*\/boards/*\/lists/*}:move`
+   * `POST /v1/organizations/{org}/boards/{board}/lists/{list}:move`
    */
   moveList(request: PartialMessage<MoveListRequest> & { name: string }, options?: CallOptions): Promise<MoveListResponse> {
     return this.transport.unary<MoveListResponse>(boardServiceRoutes.moveList, request, options);
@@ -365,7 +365,7 @@ export class BoardServiceClient {
    * Streams the board's events (board, list, task and comment changes) as they are committed, to members
    * of its organization. The stream ends when the caller's membership ends or the board is deleted.
    *
-   * `GET /v1/{name=organizations/*\/boards/*}:watch`
+   * `GET /v1/organizations/{org}/boards/{board}:watch`
    */
   watchBoard(request: PartialMessage<WatchBoardRequest> & { name: string }, options?: CallOptions): AsyncGenerator<WatchBoardResponse, void, undefined> {
     return this.transport.serverStream<WatchBoardResponse>(boardServiceRoutes.watchBoard, request, options);

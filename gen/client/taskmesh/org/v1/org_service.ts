@@ -293,7 +293,7 @@ export class OrgServiceClient {
   /**
    * Returns an organization the caller is a member of.
    *
-   * `GET /v1/{name=organizations/*}`
+   * `GET /v1/organizations/{org}`
    */
   getOrganization(request: PartialMessage<GetOrganizationRequest> & { name: string }, options?: CallOptions): Promise<GetOrganizationResponse> {
     return this.transport.unary<GetOrganizationResponse>(orgServiceRoutes.getOrganization, request, options);
@@ -302,7 +302,7 @@ export class OrgServiceClient {
   /**
    * Updates an organization (OWNER, ADMIN).
    *
-   * `PATCH /v1/{organization.name=organizations/*}`
+   * `PATCH /v1/organizations/{org}`
    */
   updateOrganization(request: PartialMessage<UpdateOrganizationRequest> & { organization: { name: string } }, options?: CallOptions): Promise<UpdateOrganizationResponse> {
     return this.transport.unary<UpdateOrganizationResponse>(orgServiceRoutes.updateOrganization, request, options);
@@ -312,7 +312,7 @@ export class OrgServiceClient {
    * Deletes an organization (OWNER). The deletion is soft: everything under the organization answers
    * NOT_FOUND at once and is purged after the configured retention.
    *
-   * `DELETE /v1/{name=organizations/*}`
+   * `DELETE /v1/organizations/{org}`
    */
   deleteOrganization(request: PartialMessage<DeleteOrganizationRequest> & { name: string }, options?: CallOptions): Promise<DeleteOrganizationResponse> {
     return this.transport.unary<DeleteOrganizationResponse>(orgServiceRoutes.deleteOrganization, request, options);
@@ -321,7 +321,7 @@ export class OrgServiceClient {
   /**
    * Lists the members of an organization with their e-mail and display name.
    *
-   * `GET /v1/{parent=organizations/*}/members`
+   * `GET /v1/organizations/{org}/members`
    */
   listMembers(request: PartialMessage<ListMembersRequest> & { parent: string }, options?: CallOptions): Promise<ListMembersResponse> {
     return this.transport.unary<ListMembersResponse>(orgServiceRoutes.listMembers, request, options);
@@ -331,7 +331,7 @@ export class OrgServiceClient {
    * Changes a member's role. An ADMIN manages only MEMBER and VIEWER roles; only an OWNER grants OWNER;
    * the last OWNER cannot be demoted (FAILED_PRECONDITION).
    *
-   * `PATCH /v1/{member.name=organizations/*\/members/*}`
+   * `PATCH /v1/organizations/{org}/members/{user}`
    */
   updateMember(request: PartialMessage<UpdateMemberRequest> & { member: { name: string } }, options?: CallOptions): Promise<UpdateMemberResponse> {
     return this.transport.unary<UpdateMemberResponse>(orgServiceRoutes.updateMember, request, options);
@@ -341,7 +341,7 @@ export class OrgServiceClient {
    * Removes a member, or, when the member is the caller, leaves the organization. The last OWNER cannot
    * leave (FAILED_PRECONDITION).
    *
-   * `DELETE /v1/{name=organizations/*\/members/*}`
+   * `DELETE /v1/organizations/{org}/members/{user}`
    */
   deleteMember(request: PartialMessage<DeleteMemberRequest> & { name: string }, options?: CallOptions): Promise<DeleteMemberResponse> {
     return this.transport.unary<DeleteMemberResponse>(orgServiceRoutes.deleteMember, request, options);
@@ -351,7 +351,7 @@ export class OrgServiceClient {
    * Invites an e-mail address (OWNER, ADMIN). Returns the accept token once and mails it. Inviting an
    * address that already has a pending invitation replaces that invitation.
    *
-   * `POST /v1/{parent=organizations/*}/invitations`
+   * `POST /v1/organizations/{org}/invitations`
    */
   createInvitation(request: PartialMessage<CreateInvitationRequest> & { parent: string }, options?: CallOptions): Promise<CreateInvitationResponse> {
     return this.transport.unary<CreateInvitationResponse>(orgServiceRoutes.createInvitation, request, options);
@@ -360,7 +360,7 @@ export class OrgServiceClient {
   /**
    * Lists the pending (neither accepted, revoked nor expired) invitations of an organization.
    *
-   * `GET /v1/{parent=organizations/*}/invitations`
+   * `GET /v1/organizations/{org}/invitations`
    */
   listInvitations(request: PartialMessage<ListInvitationsRequest> & { parent: string }, options?: CallOptions): Promise<ListInvitationsResponse> {
     return this.transport.unary<ListInvitationsResponse>(orgServiceRoutes.listInvitations, request, options);
@@ -369,7 +369,7 @@ export class OrgServiceClient {
   /**
    * Revokes a pending invitation (OWNER, ADMIN); its token stops working.
    *
-   * `DELETE /v1/{name=organizations/*\/invitations/*}`
+   * `DELETE /v1/organizations/{org}/invitations/{invitation}`
    */
   deleteInvitation(request: PartialMessage<DeleteInvitationRequest> & { name: string }, options?: CallOptions): Promise<DeleteInvitationResponse> {
     return this.transport.unary<DeleteInvitationResponse>(orgServiceRoutes.deleteInvitation, request, options);

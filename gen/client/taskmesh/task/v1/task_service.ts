@@ -287,7 +287,7 @@ export class TaskServiceClient {
   /**
    * Creates a task at the end of its list with status TODO (OWNER, ADMIN, MEMBER).
    *
-   * `POST /v1/{parent=organizations/*\/boards/*}/tasks`
+   * `POST /v1/organizations/{org}/boards/{board}/tasks`
    */
   createTask(request: PartialMessage<CreateTaskRequest> & { parent: string }, options?: CallOptions): Promise<CreateTaskResponse> {
     return this.transport.unary<CreateTaskResponse>(taskServiceRoutes.createTask, request, options);
@@ -296,7 +296,7 @@ export class TaskServiceClient {
   /**
    * Returns a task.
    *
-   * `GET /v1/{name=organizations/*\/boards/*\/tasks/*}`
+   * `GET /v1/organizations/{org}/boards/{board}/tasks/{task}`
    */
   getTask(request: PartialMessage<GetTaskRequest> & { name: string }, options?: CallOptions): Promise<GetTaskResponse> {
     return this.transport.unary<GetTaskResponse>(taskServiceRoutes.getTask, request, options);
@@ -305,7 +305,7 @@ export class TaskServiceClient {
   /**
    * Lists a board's tasks, ordered by list (board order) then position.
    *
-   * `GET /v1/{parent=organizations/*\/boards/*}/tasks`
+   * `GET /v1/organizations/{org}/boards/{board}/tasks`
    */
   listTasks(request: PartialMessage<ListTasksRequest> & { parent: string }, options?: CallOptions): Promise<ListTasksResponse> {
     return this.transport.unary<ListTasksResponse>(taskServiceRoutes.listTasks, request, options);
@@ -315,7 +315,7 @@ export class TaskServiceClient {
    * Searches the tasks of every board of an organization, full text on title and description, best match
    * first.
    *
-   * `GET /v1/{parent=organizations/*}/tasks`
+   * `GET /v1/organizations/{org}/tasks`
    */
   searchTasks(request: PartialMessage<SearchTasksRequest> & { parent: string }, options?: CallOptions): Promise<SearchTasksResponse> {
     return this.transport.unary<SearchTasksResponse>(taskServiceRoutes.searchTasks, request, options);
@@ -325,7 +325,7 @@ export class TaskServiceClient {
    * Updates a task (OWNER, ADMIN, or a MEMBER who created it or is assigned to it). Status changes follow
    * the allowed transitions; list and position change only through MoveTask.
    *
-   * `PATCH /v1/{task.name=organizations/*\/boards/*\/tasks/*}`
+   * `PATCH /v1/organizations/{org}/boards/{board}/tasks/{task}`
    */
   updateTask(request: PartialMessage<UpdateTaskRequest> & { task: { name: string } }, options?: CallOptions): Promise<UpdateTaskResponse> {
     return this.transport.unary<UpdateTaskResponse>(taskServiceRoutes.updateTask, request, options);
@@ -334,7 +334,7 @@ export class TaskServiceClient {
   /**
    * Deletes a task and its comments (OWNER, ADMIN, or the MEMBER who created it).
    *
-   * `DELETE /v1/{name=organizations/*\/boards/*\/tasks/*}`
+   * `DELETE /v1/organizations/{org}/boards/{board}/tasks/{task}`
    */
   deleteTask(request: PartialMessage<DeleteTaskRequest> & { name: string }, options?: CallOptions): Promise<DeleteTaskResponse> {
     return this.transport.unary<DeleteTaskResponse>(taskServiceRoutes.deleteTask, request, options);
@@ -344,7 +344,7 @@ export class TaskServiceClient {
    * Moves a task within its list or to another list of the same board: before or after another task of
    * the target list, or to its end (same permissions as UpdateTask).
    *
-   * `POST /v1/{name=organizations/*\/boards/*\/tasks/*}:move`
+   * `POST /v1/organizations/{org}/boards/{board}/tasks/{task}:move`
    */
   moveTask(request: PartialMessage<MoveTaskRequest> & { name: string }, options?: CallOptions): Promise<MoveTaskResponse> {
     return this.transport.unary<MoveTaskResponse>(taskServiceRoutes.moveTask, request, options);
@@ -353,7 +353,7 @@ export class TaskServiceClient {
   /**
    * Adds a comment to a task (OWNER, ADMIN, MEMBER).
    *
-   * `POST /v1/{parent=organizations/*\/boards/*\/tasks/*}/comments`
+   * `POST /v1/organizations/{org}/boards/{board}/tasks/{task}/comments`
    */
   createComment(request: PartialMessage<CreateCommentRequest> & { parent: string }, options?: CallOptions): Promise<CreateCommentResponse> {
     return this.transport.unary<CreateCommentResponse>(taskServiceRoutes.createComment, request, options);
@@ -362,7 +362,7 @@ export class TaskServiceClient {
   /**
    * Lists a task's comments, oldest first.
    *
-   * `GET /v1/{parent=organizations/*\/boards/*\/tasks/*}/comments`
+   * `GET /v1/organizations/{org}/boards/{board}/tasks/{task}/comments`
    */
   listComments(request: PartialMessage<ListCommentsRequest> & { parent: string }, options?: CallOptions): Promise<ListCommentsResponse> {
     return this.transport.unary<ListCommentsResponse>(taskServiceRoutes.listComments, request, options);
@@ -371,7 +371,7 @@ export class TaskServiceClient {
   /**
    * Deletes a comment (its author, ADMIN, OWNER).
    *
-   * `DELETE /v1/{name=organizations/*\/boards/*\/tasks/*\/comments/*}`
+   * `DELETE /v1/organizations/{org}/boards/{board}/tasks/{task}/comments/{comment}`
    */
   deleteComment(request: PartialMessage<DeleteCommentRequest> & { name: string }, options?: CallOptions): Promise<DeleteCommentResponse> {
     return this.transport.unary<DeleteCommentResponse>(taskServiceRoutes.deleteComment, request, options);
