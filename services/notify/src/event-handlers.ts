@@ -1,0 +1,110 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
+import { OrganizationCreated, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { TaskAssigned, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
+import { TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
+import { decodePayload, type ReceivedEvent } from '@taskmesh/runtime/events/envelope';
+import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
+import { processOnce } from '@taskmesh/runtime/events/processed-events';
+import type { TaskProgress } from './domain/mails.ts';
+import { MailQueue } from './mail-queue.ts';
+import { TaskDigest, UNNAMED_ORGANIZATION, type TaskState } from './task-digest.ts';
+
+export const NOTIFY_CONSUMER = 'notify';
+
+type Handler = (event: ReceivedEvent, tx: EntityManager) => Promise<void>;
+
+const progress: Partial<Record<TaskStatus, TaskProgress>> = {
+  [TaskStatus.TASK_STATUS_TODO]: 'todo',
+  [TaskStatus.TASK_STATUS_IN_PROGRESS]: 'in_progress',
+  [TaskStatus.TASK_STATUS_DONE]: 'done',
+};
+
+/** organizations/{org}/... → organizations/{org} */
+function organizationOf(resource: string): string {
+  return resource.split('/').slice(0, 2).join('/');
+}
+
+function taskState(task: Task | undefined, event: ReceivedEvent): TaskState {
+  if (!task?.name) throw new PermanentEventError(`${event.type} ${event.id} carries no task`);
+  return {
+    name: task.name,
+    organization: organizationOf(task.name),
+    title: task.title,
+    status: progress[task.status] ?? 'todo',
+    assignees: task.assignees,
+    dueTime: task.dueTime ?? null,
+    archived: task.archived,
+    updateTime: task.updateTime ?? event.occurTime,
+  };
+}
+
+async function organizationName(tx: EntityManager, organization: string): Promise<string> {
+  const rows = await tx.execute<{ display_name: string }[]>('select display_name from organization_name where name = ?', [organization]);
+  return rows[0]?.display_name ?? UNNAMED_ORGANIZATION;
+}
+
+/** Per event type: what notify records or queues. Everything runs in the event's idempotent transaction. */
+const handlers: Record<string, Handler> = {
+  'taskmesh.identity.v1.UserSignedUp': async (event, tx) => {
+    const signedUp = decodePayload(event, UserSignedUp);
+    await MailQueue.enqueue(tx, {
+      dedupKey: `welcome:${signedUp.user}`,
+      recipient: signedUp.user,
+      toAddress: signedUp.email,
+      content: { kind: 'welcome', displayName: signedUp.displayName },
+    });
+  },
+  'taskmesh.task.v1.TaskAssigned': async (event, tx) => {
+    const assigned = decodePayload(event, TaskAssigned);
+    const orgName = await organizationName(tx, organizationOf(assigned.task));
+    // Assigning yourself is not news to you.
+    for (const assignee of new Set(assigned.assignees)) {
+      if (assignee === event.actor) continue;
+      await MailQueue.enqueue(tx, {
+        dedupKey: `task-assigned:${event.id}:${assignee}`,
+        recipient: assignee,
+        content: { kind: 'task-assigned', task: assigned.task, title: assigned.title, actor: event.actor, organizationName: orgName },
+      });
+    }
+  },
+  'taskmesh.task.v1.TaskCreated': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskCreated).task, event)),
+  'taskmesh.task.v1.TaskUpdated': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskUpdated).task, event)),
+  'taskmesh.task.v1.TaskMoved': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskMoved).task, event)),
+  'taskmesh.task.v1.TaskDeleted': async (event, tx) => {
+    const deleted = decodePayload(event, TaskDeleted);
+    await TaskDigest.recordTaskDeleted(tx, deleted.task, organizationOf(deleted.task), event.occurTime);
+  },
+  'taskmesh.org.v1.OrganizationCreated': async (event, tx) => {
+    const org = decodePayload(event, OrganizationCreated).organization;
+    if (org) await TaskDigest.recordOrganizationName(tx, org.name, org.displayName, org.updateTime ?? event.occurTime);
+  },
+  'taskmesh.org.v1.OrganizationUpdated': async (event, tx) => {
+    const org = decodePayload(event, OrganizationUpdated).organization;
+    if (org) await TaskDigest.recordOrganizationName(tx, org.name, org.displayName, org.updateTime ?? event.occurTime);
+  },
+};
+
+/** Notify's one durable consumer; `afterCommit` runs once an event's mails are queued (to nudge the dispatcher). */
+export function notifySubscription(em: EntityManager, afterCommit: () => void): EventSubscription {
+  const handleOnce = processOnce(em, NOTIFY_CONSUMER, async (event, tx) => {
+    const handler = handlers[event.type];
+    if (handler) await handler(event, tx);
+  });
+  return {
+    consumer: NOTIFY_CONSUMER,
+    types: Object.keys(handlers),
+    handle: async (event) => {
+      try {
+        await handleOnce(event);
+      } catch (err) {
+        // A payload that does not decode will not decode next time either.
+        if (err instanceof RangeError || (err instanceof Error && /invalid wire type|index out of range/i.test(err.message))) {
+          throw new PermanentEventError(`undecodable ${event.type} payload: ${err.message}`);
+        }
+        throw err;
+      }
+      afterCommit();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events';
+import { startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
+import type { NotifyConfig } from './config.ts';
+import { notifyMigrations } from './db/migrations/0001-initial.ts';
+import { notifySubscription } from './event-handlers.ts';
+import { startMailDispatcher, type MailDispatcher } from './mail-dispatcher.ts';
+import { MailQueue } from './mail-queue.ts';
+import { TaskDigest } from './task-digest.ts';
+import { identityUserDirectory, type UserDirectory } from './user-directory.ts';
+
+export interface NotifyDeps {
+  config: NotifyConfig;
+  log: Logger;
+  /**
+   * The event bus to consume from. The embedded launcher passes its shared in-process bus; when absent,
+   * one is created from the config (JetStream with NATS_URL).
+   */
+  bus?: EventBus;
+  /** Overrides the configured mail adapter. */
+  mailer?: Mailer;
+  /** Overrides the identity-backed directory. */
+  users?: UserDirectory;
+  /** The digest's clock (tests move it). */
+  clock?: () => Date;
+  /** How often the digest schedule is checked. Default 60 s. */
+  digestCheckIntervalMs?: number;
+}
+
+export interface RunningNotify {
+  grpc: RunningGrpcServer;
+  db: Database;
+  bus: EventBus;
+  subscription: RunningSubscription;
+  dispatcher: MailDispatcher;
+  digest: TaskDigest;
+  close(): Promise<void>;
+}
+
+/** Kept a day longer than the event stream keeps messages: older ones cannot be redelivered. */
+const PROCESSED_EVENTS_RETENTION_MS = 8 * 24 * 3_600_000;
+
+/**
+ * Starts notify: its database (schema notify), the durable consumer `notify`, the mail dispatcher, the
+ * daily digest schedule and a gRPC server with health only (notify has no API of its own).
+ */
+export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
+  const { config, log } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const db = await openDatabase({
+    service: 'notify',
+    entities: [],
+    migrations: notifyMigrations,
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.TASKMESH_DATA_DIR,
+    log,
+  });
+  const closers: (() => Promise<void> | void)[] = [() => db.close()];
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      for (const closeOne of closers.reverse()) await closeOne();
+    })());
+  try {
+    const mailer = deps.mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR, from: config.MAIL_FROM });
+    closers.push(() => mailer.close());
+    const users = deps.users ?? identityUserDirectory(config.IDENTITY_ADDR);
+    closers.push(() => users.close());
+
+    let bus = deps.bus;
+    if (!bus) {
+      bus = createEventBus(config, log, 'notify');
+      if (bus.mode === 'in-process') {
+        log.warn('NATS_URL is unset and no shared bus was given: notify only sees events relayed in this process');
+      }
+      const owned = bus;
+      owned.start();
+      closers.push(() => owned.close());
+    }
+
+    const dispatcher = startMailDispatcher({ queue: new MailQueue(db.em), mailer, users, appBaseUrl: config.APP_BASE_URL, log });
+    closers.push(() => dispatcher.stop());
+    const subscription = await bus.subscribe(notifySubscription(db.em, () => dispatcher.nudge()));
+    closers.push(() => subscription.stop());
+
+    const digest = new TaskDigest(db.em, { hourUtc: config.DIGEST_HOUR_UTC, log });
+    let lastPrune = 0;
+    const checkSchedule = async () => {
+      const now = clock();
+      if ((await digest.runDue(now)) !== undefined) dispatcher.nudge();
+      if (now.getTime() - lastPrune > 3_600_000) {
+        lastPrune = now.getTime();
+        await pruneProcessedEvents(db.em, new Date(now.getTime() - PROCESSED_EVENTS_RETENTION_MS));
+      }
+    };
+    const timer = setInterval(() => {
+      checkSchedule().catch((err: unknown) => log.warn({ err }, 'digest schedule check failed'));
+    }, deps.digestCheckIntervalMs ?? 60_000);
+    closers.push(() => clearInterval(timer));
+
+    const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.NOTIFY_PORT, log, services: [] });
+    closers.push(() => grpc.shutdown());
+    log.info({ address: grpc.address, bus: bus.mode }, 'notify service running');
+    return { grpc, db, bus, subscription, dispatcher, digest, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,216 @@
+// Notify end to end in the embedded mode: real identity service (sign-ups and BatchGetUsers), real outbox
+// relays on an in-process bus, real PostgreSQL, and a real SMTP server receiving the mail.
+import { credentials } from '@grpc/grpc-js';
+import { Migration } from '@mikro-orm/migrations';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrganizationCreated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { TaskAssigned, TaskCreated, TaskDeleted } from '@taskmesh/gen/taskmesh/task/v1/events.js';
+import { Priority, TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
+import { identityConfigSchema } from '@taskmesh/identity/config';
+import { startIdentity, type RunningIdentity } from '@taskmesh/identity/server';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
+import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
+import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { notifyConfigSchema } from '../src/config.ts';
+import { startNotify, type RunningNotify } from '../src/server.ts';
+import { TaskDigest } from '../src/task-digest.ts';
+import { startSmtpInbox } from './smtp-inbox.ts';
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
+const HOUR = 3_600_000;
+
+/** Stands in for the task and org services: a schema with an outbox, written through recordEvent. */
+class ProducerSchema extends Migration {
+  override name = '0001-producer';
+  override up(): void {
+    this.addSql(OUTBOX_TABLE_SQL);
+  }
+}
+
+async function eventually<T>(check: () => T | undefined | false, what: string): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const result = check();
+    if (result !== undefined && result !== false) return result;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('notify mails', () => {
+  let testDb: TestDatabase;
+  let inbox: Awaited<ReturnType<typeof startSmtpInbox>>;
+  let identity: RunningIdentity;
+  let producer: Database;
+  let notify: RunningNotify;
+  const relays: OutboxRelay[] = [];
+  const now = new Date();
+  const org = 'organizations/7d0c4a52-93a4-4f0e-8a55-2d8b1c9e6f01';
+  let ada: string;
+  let bob: string;
+  const stamp = Date.now();
+  const adaEmail = `ada-${stamp}@example.com`;
+  const bobEmail = `bob-${stamp}@example.com`;
+
+  const mailsTo = (address: string, kind?: RegExp) =>
+    inbox.mails.filter((m) => m.envelopeTo.includes(address) && (!kind || kind.test(m.subject)));
+
+  async function produce(...events: DomainEvent[]) {
+    await producer.em.fork().transactional(async (tx) => {
+      for (const event of events) recordEvent(tx, event);
+    });
+  }
+
+  function task(id: string, fields: Partial<Task>): Task {
+    return {
+      name: `${org}/boards/b1/tasks/${id}`,
+      list: `${org}/boards/b1/lists/l1`,
+      title: id,
+      description: '',
+      status: TaskStatus.TASK_STATUS_TODO,
+      priority: Priority.PRIORITY_MEDIUM,
+      assignees: [],
+      labels: [],
+      dueTime: undefined,
+      archived: false,
+      position: 'a0',
+      creator: ada,
+      etag: '1',
+      createTime: now,
+      updateTime: now,
+      ...fields,
+    };
+  }
+  const created = (t: Task) =>
+    domainEvent('taskmesh.task.v1.TaskCreated', TaskCreated, { task: t }, { resource: t.name, organization: org, actor: ada });
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    inbox = await startSmtpInbox();
+    const bus = createInProcessBus({ log });
+    identity = await startIdentity({
+      config: identityConfigSchema.parse({ DATABASE_URL: testDb.databaseUrl, TASKMESH_DATA_DIR: testDb.dataDir, IDENTITY_PORT: '0' }),
+      log,
+    });
+    producer = await openDatabase({
+      service: 'producer',
+      entities: [OutboxEvent],
+      migrations: [{ name: '0001-producer', class: ProducerSchema }],
+      databaseUrl: testDb.databaseUrl,
+      dataDir: testDb.dataDir,
+      log,
+    });
+    notify = await startNotify({
+      config: notifyConfigSchema.parse({
+        DATABASE_URL: testDb.databaseUrl,
+        TASKMESH_DATA_DIR: testDb.dataDir,
+        NOTIFY_PORT: '0',
+        IDENTITY_ADDR: identity.grpc.address,
+        SMTP_URL: inbox.url,
+        APP_BASE_URL: 'https://taskmesh.example',
+        DIGEST_HOUR_UTC: '0',
+      }),
+      log,
+      bus,
+      clock: () => now,
+      digestCheckIntervalMs: 3_600_000,
+    });
+    relays.push(startOutboxRelay({ em: identity.db.em, service: 'identity', bus, log, pollIntervalMs: 50 }));
+    relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus, log, pollIntervalMs: 50 }));
+    bus.start();
+
+    const client = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
+    const signUp = (email: string, displayName: string) =>
+      callUnary(client, client.signUp, { email, password: 'correct horse battery', displayName });
+    ada = (await signUp(adaEmail, 'Ada Lovelace')).user!.name;
+    bob = (await signUp(bobEmail, 'Bob Babbage')).user!.name;
+    client.close();
+    await produce(
+      domainEvent('taskmesh.org.v1.OrganizationCreated', OrganizationCreated, {
+        organization: { name: org, displayName: 'Acme Analytics', etag: '1', createTime: now, updateTime: now },
+      }, { resource: org, organization: org, actor: ada }),
+    );
+  });
+
+  afterAll(async () => {
+    for (const relay of relays) await relay.stop();
+    await notify?.close();
+    await producer?.close();
+    await identity?.close();
+    await inbox?.close();
+    await testDb?.drop();
+  });
+
+  it('welcomes a new user at the address they signed up with', async () => {
+    const [welcome] = await eventually(() => mailsTo(adaEmail, /Welcome/).length === 1 && mailsTo(adaEmail, /Welcome/), 'welcome mail');
+    expect(welcome!.to).toBe(adaEmail);
+    expect(welcome!.text).toContain('Hi Ada Lovelace');
+    expect(welcome!.text).toContain('https://taskmesh.example');
+    await eventually(() => mailsTo(bobEmail, /Welcome/).length === 1, 'second welcome mail');
+  });
+
+  it('mails a task assignment to each new assignee except the one who assigned, once even if redelivered', async () => {
+    const release = task('release', { title: 'Ship the release', assignees: [ada, bob], dueTime: new Date(now.getTime() + 3 * HOUR) });
+    await produce(
+      created(release),
+      domainEvent('taskmesh.task.v1.TaskAssigned', TaskAssigned, { task: release.name, title: release.title, assignees: [ada, bob] }, {
+        resource: release.name,
+        organization: org,
+        actor: ada,
+      }),
+    );
+    const [mail] = await eventually(() => mailsTo(bobEmail, /assigned you/).length === 1 && mailsTo(bobEmail, /assigned you/), 'assignment mail');
+    expect(mail!.envelopeTo).toEqual([bobEmail]);
+    expect(mail!.subject).toBe('Ada Lovelace assigned you: Ship the release');
+    expect(mail!.text).toContain('Ada Lovelace assigned you to the task "Ship the release" in Acme Analytics.');
+    expect(mail!.text).toContain(`https://taskmesh.example/${release.name}`);
+
+    // Every producer event offered again (a relay that crashed before marking them sent): nothing new goes out.
+    await producer.em.fork().execute('update outbox set published_at = null');
+    await relays[1]!.flush();
+    await notify.dispatcher.drain();
+    expect(mailsTo(bobEmail, /assigned you/)).toHaveLength(1);
+    expect(mailsTo(adaEmail, /assigned you/)).toHaveLength(0);
+  });
+
+  it('sends each assignee one daily digest per organization of the open tasks due within 24 hours, once across replicas', async () => {
+    const soon = new Date(now.getTime() + 2 * HOUR);
+    await produce(
+      created(task('write-notes', { title: 'Write release notes', assignees: [bob], dueTime: soon })),
+      created(task('later', { title: 'Plan next quarter', assignees: [ada, bob], dueTime: new Date(now.getTime() + 72 * HOUR) })),
+      created(task('finished', { title: 'Already done', assignees: [bob], dueTime: soon, status: TaskStatus.TASK_STATUS_DONE })),
+      created(task('archived', { title: 'Archived one', assignees: [bob], dueTime: soon, archived: true })),
+      created(task('dropped', { title: 'Deleted one', assignees: [bob], dueTime: soon })),
+      domainEvent('taskmesh.task.v1.TaskDeleted', TaskDeleted, { task: `${org}/boards/b1/tasks/dropped`, list: '', title: 'Deleted one' }, {
+        resource: `${org}/boards/b1/tasks/dropped`,
+        organization: org,
+        actor: ada,
+      }),
+    );
+    await relays[1]!.flush();
+
+    // Two replicas reach the digest hour at once: one builds it, the other finds the day taken.
+    const otherReplica = new TaskDigest(notify.db.em, { hourUtc: 0, log });
+    const results = await Promise.all([notify.digest.runDue(now), otherReplica.runDue(now)]);
+    expect(results.filter((r) => r !== undefined)).toEqual([2]);
+    expect(await notify.digest.runDue(new Date(now.getTime() + HOUR))).toBeUndefined();
+    notify.dispatcher.nudge();
+
+    const [bobDigest] = await eventually(() => mailsTo(bobEmail, /Due soon/).length === 1 && mailsTo(bobEmail, /Due soon/), 'digest to bob');
+    const [adaDigest] = await eventually(() => mailsTo(adaEmail, /Due soon/).length === 1 && mailsTo(adaEmail, /Due soon/), 'digest to ada');
+    expect(bobDigest!.subject).toBe('Due soon in Acme Analytics: 2 tasks');
+    expect(bobDigest!.text).toContain('Hi Bob Babbage');
+    expect(bobDigest!.text).toContain('- Write release notes (due');
+    expect(bobDigest!.text).toContain('- Ship the release (due');
+    expect(bobDigest!.text).toContain(`https://taskmesh.example/${org}/boards/b1/tasks/write-notes`);
+    for (const absent of ['Plan next quarter', 'Already done', 'Archived one', 'Deleted one']) expect(bobDigest!.text).not.toContain(absent);
+    expect(adaDigest!.subject).toBe('Due soon in Acme Analytics: 1 task');
+    expect(adaDigest!.text).toContain('Ship the release');
+    await notify.dispatcher.drain();
+    expect(mailsTo(bobEmail, /Due soon/)).toHaveLength(1);
+  });
+});
