@@ -1,5 +1,6 @@
-// Notify end to end in the embedded mode: real identity service (sign-ups and BatchGetUsers), real outbox
-// relays on an in-process bus, real PostgreSQL, and a real SMTP server receiving the mail.
+// Notify end to end in both modes: real identity service (sign-ups and BatchGetUsers), real outbox relays,
+// real PostgreSQL, a real SMTP server receiving the mail, and events carried either in-process (the
+// embedded default) or by the real nats-server (NATS_URL set; required in CI with TASKMESH_REQUIRE_NATS=1).
 import { credentials } from '@grpc/grpc-js';
 import { Migration } from '@mikro-orm/migrations';
 import pino from 'pino';
@@ -11,17 +12,24 @@ import { Priority, TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/
 import { identityConfigSchema } from '@taskmesh/identity/config';
 import { startIdentity, type RunningIdentity } from '@taskmesh/identity/server';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { EventBus } from '@taskmesh/runtime/events/event-bus';
 import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
+import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
 import { notifyConfigSchema } from '../src/config.ts';
 import { startNotify, type RunningNotify } from '../src/server.ts';
 import { TaskDigest } from '../src/task-digest.ts';
 import { startSmtpInbox } from './smtp-inbox.ts';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
+const natsUrl = await natsForTests();
+const modes = [{ mode: 'in-process' }, ...(natsUrl ? [{ mode: 'jetstream' }] : [])];
 const HOUR = 3_600_000;
 
 /** Stands in for the task and org services: a schema with an outbox, written through recordEvent. */
@@ -41,13 +49,17 @@ async function eventually<T>(check: () => T | undefined | false, what: string): 
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('notify mails', () => {
+describe.each(modes)('notify mails ($mode)', ({ mode }) => {
   let testDb: TestDatabase;
   let inbox: Awaited<ReturnType<typeof startSmtpInbox>>;
   let identity: RunningIdentity;
   let producer: Database;
   let notify: RunningNotify;
   const relays: OutboxRelay[] = [];
+  const streams = uniqueStreamSettings();
+  let relayBus: EventBus;
+  /** Resolves once notify has taken everything published so far (in-process: publish already waited for it). */
+  let settled: () => Promise<void> = async () => undefined;
   const now = new Date();
   const org = 'organizations/7d0c4a52-93a4-4f0e-8a55-2d8b1c9e6f01';
   let ada: string;
@@ -91,7 +103,8 @@ describe('notify mails', () => {
   beforeAll(async () => {
     testDb = await createTestDatabase();
     inbox = await startSmtpInbox();
-    const bus = createInProcessBus({ log });
+    const inProcess = mode === 'in-process' ? createInProcessBus({ log }) : undefined;
+    relayBus = inProcess ?? createJetStreamBus({ natsUrl: natsUrl!, log, ...streams });
     identity = await startIdentity({
       config: identityConfigSchema.parse({ DATABASE_URL: testDb.databaseUrl, TASKMESH_DATA_DIR: testDb.dataDir, IDENTITY_PORT: '0' }),
       log,
@@ -113,15 +126,37 @@ describe('notify mails', () => {
         SMTP_URL: inbox.url,
         APP_BASE_URL: 'https://taskmesh.example',
         DIGEST_HOUR_UTC: '0',
+        ...(inProcess ? {} : { NATS_URL: natsUrl, EVENTS_STREAM: streams.stream, EVENTS_SUBJECT_PREFIX: streams.subjectPrefix }),
       }),
       log,
-      bus,
+      // In-process the launcher shares one bus; with NATS, notify connects on its own, as in production.
+      ...(inProcess ? { bus: inProcess } : {}),
       clock: () => now,
       digestCheckIntervalMs: 3_600_000,
     });
-    relays.push(startOutboxRelay({ em: identity.db.em, service: 'identity', bus, log, pollIntervalMs: 50 }));
-    relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus, log, pollIntervalMs: 50 }));
-    bus.start();
+    relays.push(startOutboxRelay({ em: identity.db.em, service: 'identity', bus: relayBus, log, pollIntervalMs: 50 }));
+    relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus: relayBus, log, pollIntervalMs: 50 }));
+    relayBus.start();
+    if (!inProcess) {
+      const nc = await connect({ servers: natsUrl! });
+      const jsm = await jetstreamManager(nc);
+      const caughtUp = async () => {
+        try {
+          const info = await jsm.consumers.info(streams.stream, 'notify');
+          return info.num_pending === 0 && info.num_ack_pending === 0;
+        } catch {
+          return false;
+        }
+      };
+      settled = async () => {
+        for (let i = 0; i < 300 && !(await caughtUp()); i++) await new Promise((r) => setTimeout(r, 50));
+        if (!(await caughtUp())) throw new Error('notify did not catch up with the stream');
+      };
+      cleanups.push(async () => {
+        for (const name of [streams.stream, `${streams.stream}_DLQ`]) await jsm.streams.delete(name).catch(() => undefined);
+        await nc.close();
+      });
+    }
 
     const client = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
     const signUp = (email: string, displayName: string) =>
@@ -136,9 +171,12 @@ describe('notify mails', () => {
     );
   });
 
+  const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const relay of relays) await relay.stop();
     await notify?.close();
+    await relayBus?.close();
+    for (const cleanup of cleanups) await cleanup();
     await producer?.close();
     await identity?.close();
     await inbox?.close();
@@ -172,6 +210,7 @@ describe('notify mails', () => {
     // Every producer event offered again (a relay that crashed before marking them sent): nothing new goes out.
     await producer.em.fork().execute('update outbox set published_at = null');
     await relays[1]!.flush();
+    await settled();
     await notify.dispatcher.drain();
     expect(mailsTo(bobEmail, /assigned you/)).toHaveLength(1);
     expect(mailsTo(adaEmail, /assigned you/)).toHaveLength(0);
@@ -192,6 +231,7 @@ describe('notify mails', () => {
       }),
     );
     await relays[1]!.flush();
+    await settled();
 
     // Two replicas reach the digest hour at once: one builds it, the other finds the day taken.
     const otherReplica = new TaskDigest(notify.db.em, { hourUtc: 0, log });
