@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { BoardServiceService } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { MemberRemoved, MemberRoleChanged, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
+import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
+import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
+import { withOrgContext, type TenantContext } from '@taskmesh/runtime/org-context';
+import { OutboxEvent } from '@taskmesh/runtime/outbox';
+import { TenantScoped } from '@taskmesh/runtime/tenancy';
+import { Boards } from './boards.ts';
+import type { BoardConfig } from './config.ts';
+import { BoardRecord, ListRecord } from './db/entities.ts';
+import { boardMigrations } from './db/migrations/0001-initial.ts';
+import { boardAccessTable } from './handlers/access-table.ts';
+import { boardHandlers } from './handlers/board-handlers.ts';
+import { BoardWatchHub } from './watch/board-watch-hub.ts';
+import { WATCHED_EVENT_TYPES } from './watch/watch-routing.ts';
+
+export const BOARD_SERVICE_NAME = 'taskmesh.board.v1.BoardService';
+
+const MEMBERSHIP_EVENT_TYPES = ['taskmesh.org.v1.MemberRoleChanged'];
+
+export interface BoardDeps {
+  config: BoardConfig;
+  log: Logger;
+  /**
+   * The process's event bus. The embedded launcher passes the one in-process bus all its services share and
+   * calls its start() once every service has subscribed. When absent, the service makes its own from NATS_URL
+   * (in-process when unset) and starts it.
+   */
+  bus?: EventBus;
+}
+
+export interface RunningBoard {
+  grpc: RunningGrpcServer;
+  db: Database;
+  boards: Boards;
+  watchHub: BoardWatchHub;
+  relay: OutboxRelay;
+  membershipCache: MembershipCache;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrating it), starts the outbox relay and the event subscription that feeds WatchBoard
+ * streams and evicts cached memberships, and serves BoardService + health. Identity (JWKS), org
+ * (GetMembership) and task (CountListTasks) are dialled lazily: they need not be up when the board starts.
+ */
+export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Promise<RunningBoard> {
+  const db = await openDatabase({
+    service: 'board',
+    entities: [TenantScoped, BoardRecord, ListRecord, OutboxEvent],
+    migrations: boardMigrations,
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.TASKMESH_DATA_DIR,
+    log,
+  });
+  const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
+  const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
+  const taskClient = new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure());
+  const closeClients = () => {
+    identityClient.close();
+    orgClient.close();
+    taskClient.close();
+  };
+  const bus = sharedBus ?? createEventBus(config, log, 'board');
+  let subscription: RunningSubscription | undefined;
+  let relay: OutboxRelay | undefined;
+  try {
+    const verifier = createAccessTokenVerifier({
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+    });
+    const membershipCache = cachedMembershipLookup(
+      membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+    );
+    const watchHub = new BoardWatchHub();
+    // Every replica must see every event to serve its own watchers, so each process has its own consumer.
+    subscription = await bus.subscribe({
+      consumer: `board-watch-${randomUUID().slice(0, 8)}`,
+      types: [...WATCHED_EVENT_TYPES, ...MEMBERSHIP_EVENT_TYPES],
+      // Live streams only: a watcher that missed an event reloads the board, so nothing is worth a redelivery.
+      maxDeliver: 1,
+      handle: async (event) => {
+        if (event.type === 'taskmesh.org.v1.MemberRemoved') {
+          membershipCache.evict(event.organization, MemberRemoved.decode(event.payload).user);
+        } else if (event.type === 'taskmesh.org.v1.MemberRoleChanged') {
+          membershipCache.evict(event.organization, MemberRoleChanged.decode(event.payload).user);
+        } else if (event.type === 'taskmesh.org.v1.OrganizationDeleted') {
+          membershipCache.evictOrganization(OrganizationDeleted.decode(event.payload).organization);
+        }
+        await watchHub.deliver(event);
+      },
+    });
+    relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
+    if (!sharedBus) bus.start();
+
+    const boards = new Boards();
+    /** CountListTasks as the caller: the task service runs its own org-context step on the same token. */
+    const countListTasks = async (list: string, context: TenantContext): Promise<number> => {
+      const metadata = new Metadata();
+      const authorization = context.call.metadata.get('authorization')[0];
+      if (typeof authorization === 'string') metadata.set('authorization', authorization);
+      metadata.set('x-request-id', context.call.requestId);
+      const res = await callUnary(taskClient, taskClient.countListTasks, { name: list }, { metadata, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+      return res.taskCount;
+    };
+    const implementation = bindService(
+      BoardServiceService,
+      withOrgContext(BoardServiceService, boardAccessTable, boardHandlers(boards, { countListTasks, watchHub }), {
+        verifier,
+        memberships: membershipCache,
+        em: db.em,
+      }),
+      log,
+    );
+    const grpc = await startGrpcServer({
+      host: config.GRPC_HOST,
+      port: config.BOARD_PORT,
+      log,
+      services: [{ name: BOARD_SERVICE_NAME, definition: BoardServiceService, implementation }],
+    });
+    log.info({ address: grpc.address, events: bus.mode }, 'board service listening');
+    const running: RunningBoard = {
+      grpc,
+      db,
+      boards,
+      watchHub,
+      relay,
+      membershipCache,
+      async close() {
+        // Watch streams never end on their own: end them first so the drain does not wait for its grace period.
+        watchHub.close();
+        await grpc.shutdown();
+        await relay?.stop();
+        await subscription?.stop();
+        if (!sharedBus) await bus.close();
+        closeClients();
+        await db.close();
+      },
+    };
+    return running;
+  } catch (err) {
+    await relay?.stop().catch(() => undefined);
+    await subscription?.stop().catch(() => undefined);
+    if (!sharedBus) await bus.close().catch(() => undefined);
+    closeClients();
+    await db.close();
+    throw err;
+  }
+}
