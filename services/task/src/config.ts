@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+
+export const taskConfigSchema = z.object({
+  ...commonConfigShape,
+  TASK_PORT: env.port(50054),
+  /** The identity service (host:port), for the JWKS that access tokens are verified against. */
+  IDENTITY_ADDR: z.string().min(1),
+  /** The org service (host:port): memberships for the org-context chain and assignee checks. */
+  ORG_ADDR: z.string().min(1),
+  /** The board service (host:port): CheckBoardList before every task operation. */
+  BOARD_ADDR: z.string().min(1),
+  JWT_ISSUER: z.string().default('taskmesh-identity'),
+  JWT_AUDIENCE: z.string().default('taskmesh'),
+  /** How long a membership answer from org is reused (at most 30 s, so role changes take effect quickly). */
+  MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
+});
+
+export type TaskConfig = z.infer<typeof taskConfigSchema>;
+
+export function loadTaskConfig(source: NodeJS.ProcessEnv = process.env): TaskConfig {
+  return parseConfig(taskConfigSchema, source);
+}

@@ -1,0 +1,128 @@
+import { LockMode, type FilterQuery } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { CommentRecord, TaskRecord } from './entities.ts';
+
+/**
+ * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
+ * adds org_id to every ORM query, and the raw search query names org_id itself; RLS holds behind both.
+ */
+export class TaskRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  findTask(boardId: string, id: string, options: { lock?: boolean } = {}): Promise<TaskRecord | null> {
+    return this.em.findOne(TaskRecord, { id, boardId }, options.lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+  }
+
+  findTaskByRequestId(requestId: string): Promise<TaskRecord | null> {
+    return this.em.findOne(TaskRecord, { createRequestId: requestId });
+  }
+
+  findCommentByRequestId(requestId: string): Promise<CommentRecord | null> {
+    return this.em.findOne(CommentRecord, { createRequestId: requestId });
+  }
+
+  /** The last key of a list, leaving one task out (the one being moved). */
+  async lastPosition(listId: string, except?: string): Promise<string | null> {
+    const where: FilterQuery<TaskRecord> = except ? { listId, id: { $ne: except } } : { listId };
+    const row = await this.em.findOne(TaskRecord, where, { orderBy: { position: 'desc' }, fields: ['position'] });
+    return row?.position ?? null;
+  }
+
+  /** The nearest key before (or after) `position` in a list, leaving one task out. */
+  async neighbour(listId: string, position: string, side: 'before' | 'after', except: string): Promise<string | null> {
+    const row = await this.em.findOne(
+      TaskRecord,
+      { listId, id: { $ne: except }, position: side === 'before' ? { $lt: position } : { $gt: position } },
+      { orderBy: { position: side === 'before' ? 'desc' : 'asc' }, fields: ['position'] },
+    );
+    return row?.position ?? null;
+  }
+
+  /** A board's tasks by list then position, after the cursor, at most `limit` of them. */
+  boardPage(
+    boardId: string,
+    filters: { listId?: string; status?: string; assigneeId?: string; label?: string; showArchived: boolean },
+    after: [string, string] | undefined,
+    limit: number,
+  ): Promise<TaskRecord[]> {
+    const where: FilterQuery<TaskRecord> = { boardId };
+    if (filters.listId) where.listId = filters.listId;
+    if (filters.status) where.status = filters.status;
+    if (filters.assigneeId) where.assignees = { $contains: [filters.assigneeId] };
+    if (filters.label) where.labels = { $contains: [filters.label] };
+    if (!filters.showArchived) where.archived = false;
+    if (after) where.$or = [{ listId: { $gt: after[0] } }, { listId: after[0], position: { $gt: after[1] } }];
+    return this.em.find(TaskRecord, where, { orderBy: [{ listId: 'asc' }, { position: 'asc' }], limit });
+  }
+
+  /**
+   * Org-wide full-text search (title weighted over description), best rank first, ties by id; without words,
+   * most recently updated first. Returns ids with their sort keys; archived tasks are never returned.
+   */
+  async search(
+    orgId: string,
+    filters: { query: string; assigneeId?: string; status?: string; dueBefore?: Date },
+    after: [number | string, string] | undefined,
+    limit: number,
+  ): Promise<{ id: string; key: number | string }[]> {
+    const conditions = ['t.org_id = ?', 'not t.archived'];
+    const params: unknown[] = [orgId];
+    if (filters.assigneeId) {
+      conditions.push('t.assignees @> array[?]::text[]');
+      params.push(filters.assigneeId);
+    }
+    if (filters.status) {
+      conditions.push('t.status = ?');
+      params.push(filters.status);
+    }
+    if (filters.dueBefore) {
+      conditions.push('t.due_time < ?');
+      params.push(filters.dueBefore);
+    }
+    if (filters.query.trim().length > 0) {
+      const cursor = after ? 'where (s.rank < ?::real or (s.rank = ?::real and s.id > ?))' : '';
+      const sql = `select s.id, s.rank from (
+          select t.id, ts_rank(t.search, q) as rank
+          from tasks t, websearch_to_tsquery('english', ?) q
+          where t.search @@ q and ${conditions.join(' and ')}
+        ) s ${cursor} order by s.rank desc, s.id limit ?`;
+      const rows = await this.em.execute<{ id: string; rank: number }[]>(sql, [
+        filters.query,
+        ...params,
+        ...(after ? [after[0], after[0], after[1]] : []),
+        limit,
+      ]);
+      return rows.map((r) => ({ id: r.id, key: Number(r.rank) }));
+    }
+    if (after) {
+      conditions.push('(t.updated_at < ? or (t.updated_at = ? and t.id > ?))');
+      params.push(new Date(after[0]), new Date(after[0]), after[1]);
+    }
+    const sql = `select t.id, t.updated_at from tasks t where ${conditions.join(' and ')}
+      order by t.updated_at desc, t.id limit ?`;
+    const rows = await this.em.execute<{ id: string; updated_at: Date | string }[]>(sql, [...params, limit]);
+    return rows.map((r) => ({ id: r.id, key: new Date(r.updated_at).toISOString() }));
+  }
+
+  findTasksByIds(ids: string[]): Promise<TaskRecord[]> {
+    return ids.length === 0 ? Promise.resolve([]) : this.em.find(TaskRecord, { id: { $in: ids } });
+  }
+
+  countInList(listId: string): Promise<number> {
+    return this.em.count(TaskRecord, { listId });
+  }
+
+  findComment(taskId: string, id: string): Promise<CommentRecord | null> {
+    return this.em.findOne(CommentRecord, { id, taskId });
+  }
+
+  /** A task's comments, oldest first, after the cursor (create time, id). */
+  commentPage(taskId: string, after: [string, string] | undefined, limit: number): Promise<CommentRecord[]> {
+    const where: FilterQuery<CommentRecord> = { taskId };
+    if (after) {
+      const at = new Date(after[0]);
+      where.$or = [{ createdAt: { $gt: at } }, { createdAt: at, id: { $gt: after[1] } }];
+    }
+    return this.em.find(CommentRecord, where, { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], limit });
+  }
+}

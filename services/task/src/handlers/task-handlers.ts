@@ -1,0 +1,215 @@
+import type { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
+import type { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
+import { InvalidArgumentError } from '@taskmesh/runtime/errors';
+import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
+import { pageSizeOf } from '@taskmesh/runtime/paging';
+import { forkForOrg } from '@taskmesh/runtime/tenancy';
+import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
+import { priorityFromProto, statusFromProto, toCommentMessage, toTaskMessage } from '../task-messages.ts';
+import type { TaskScope, Tasks } from '../tasks.ts';
+import type { taskAccessTable } from './access-table.ts';
+import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
+
+const scopeOf = (tc: TenantContext): TaskScope => ({ em: tc.em, orgId: tc.org.id, userId: tc.principal.userId });
+
+const IMMUTABLE_FIELDS = new Set(['name', 'list', 'position', 'creator', 'etag', 'create_time', 'update_time']);
+const snake = (path: string) => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * The fields an UpdateTask changes: the mask's paths (camelCase accepted), or with an empty mask every
+ * updatable field the task carries with a non-default value.
+ */
+function updatedFieldsOf(task: Task, mask: string[] | undefined): UpdatableField[] {
+  const paths = (mask ?? []).flatMap((p) => p.split(',')).map((p) => snake(p.trim())).filter(Boolean);
+  if (paths.length === 0) {
+    const present: Record<UpdatableField, boolean> = {
+      title: task.title !== '',
+      description: task.description !== '',
+      status: task.status !== 0,
+      priority: task.priority !== 0,
+      assignees: task.assignees.length > 0,
+      labels: task.labels.length > 0,
+      due_time: task.dueTime !== undefined,
+      archived: task.archived,
+    };
+    return UPDATABLE_FIELDS.filter((f) => present[f]);
+  }
+  const v = new Violations();
+  for (const path of paths) {
+    if (IMMUTABLE_FIELDS.has(path)) v.add('update_mask', `${path} cannot be updated${path === 'list' || path === 'position' ? ' (use MoveTask)' : ''}`);
+    else if (!(UPDATABLE_FIELDS as readonly string[]).includes(path)) v.add('update_mask', `${path} is not a field of Task`);
+  }
+  v.throwIfAny();
+  return [...new Set(paths)] as UpdatableField[];
+}
+
+export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServiceService, ReturnType<typeof taskAccessTable>> {
+  return {
+    async createTask(req, tc) {
+      const board = boardIdsOf(req.parent);
+      const task = req.task;
+      if (!task) throw new InvalidArgumentError({ field: 'task', description: 'is required' });
+      const v = new Violations();
+      const assignees = assigneeIdsOf(task.assignees, v);
+      let listId: string | undefined;
+      try {
+        listId = task.list ? listIdOf(task.list, board, 'task.list') : undefined;
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) throw err;
+        v.list.push(...err.violations);
+      }
+      v.throwIfAny();
+      const created = await tasks.create(
+        scopeOf(tc),
+        board.board,
+        {
+          listId,
+          title: task.title,
+          description: task.description,
+          priority: priorityFromProto(task.priority),
+          assignees,
+          labels: task.labels,
+          dueTime: task.dueTime ?? null,
+        },
+        req.requestId,
+      );
+      return { task: toTaskMessage(created) };
+    },
+
+    async getTask(req, tc) {
+      const ids = taskIdsOf(req.name);
+      return { task: toTaskMessage(await tasks.get(scopeOf(tc), ids.board, ids.task)) };
+    },
+
+    async listTasks(req, tc) {
+      const board = boardIdsOf(req.parent);
+      const pageSize = pageSizeOf(req.pageSize);
+      const status = req.status === 0 ? undefined : statusFromProto(req.status);
+      if (req.status !== 0 && !status) throw new InvalidArgumentError({ field: 'status', description: 'is not a task status' });
+      const page = await tasks.list(
+        scopeOf(tc),
+        board.board,
+        {
+          ...(req.list ? { listId: listIdOf(req.list, board, 'list') } : {}),
+          ...(status ? { status } : {}),
+          ...(req.assignee ? { assigneeId: userFilterOf(req.assignee, 'assignee')! } : {}),
+          ...(req.label ? { label: req.label } : {}),
+          showArchived: req.showArchived,
+        },
+        pageSize,
+        req.pageToken,
+      );
+      return { tasks: page.items.map(toTaskMessage), nextPageToken: page.nextPageToken };
+    },
+
+    async searchTasks(req, tc) {
+      const pageSize = pageSizeOf(req.pageSize);
+      const status = req.status === 0 ? undefined : statusFromProto(req.status);
+      if (req.status !== 0 && !status) throw new InvalidArgumentError({ field: 'status', description: 'is not a task status' });
+      if (req.query.length > 1_000) throw new InvalidArgumentError({ field: 'query', description: 'must be at most 1000 characters' });
+      const page = await tasks.search(
+        scopeOf(tc),
+        {
+          query: req.query,
+          ...(req.assignee ? { assigneeId: userFilterOf(req.assignee, 'assignee')! } : {}),
+          ...(status ? { status } : {}),
+          ...(req.dueBefore ? { dueBefore: req.dueBefore } : {}),
+        },
+        pageSize,
+        req.pageToken,
+      );
+      return { tasks: page.items.map(toTaskMessage), nextPageToken: page.nextPageToken };
+    },
+
+    async updateTask(req, tc) {
+      const task = req.task;
+      if (!task) throw new InvalidArgumentError({ field: 'task', description: 'is required' });
+      const ids = taskIdsOf(task.name, 'task.name');
+      const fields = updatedFieldsOf(task, req.updateMask);
+      const v = new Violations();
+      const values: Partial<TaskContent> = {};
+      for (const field of fields) {
+        switch (field) {
+          case 'title':
+            values.title = task.title;
+            break;
+          case 'description':
+            values.description = task.description;
+            break;
+          case 'status': {
+            const status = statusFromProto(task.status);
+            if (status) values.status = status;
+            else v.add('task.status', 'must be TASK_STATUS_TODO, TASK_STATUS_IN_PROGRESS or TASK_STATUS_DONE');
+            break;
+          }
+          case 'priority': {
+            const priority = priorityFromProto(task.priority);
+            if (priority) values.priority = priority;
+            else v.add('task.priority', 'must be PRIORITY_LOW, PRIORITY_MEDIUM, PRIORITY_HIGH or PRIORITY_URGENT');
+            break;
+          }
+          case 'assignees':
+            values.assignees = assigneeIdsOf(task.assignees, v);
+            break;
+          case 'labels':
+            values.labels = task.labels;
+            break;
+          case 'due_time':
+            values.dueTime = task.dueTime ?? null;
+            break;
+          case 'archived':
+            values.archived = task.archived;
+            break;
+        }
+      }
+      v.throwIfAny();
+      const updated = await tasks.update(scopeOf(tc), ids.board, ids.task, { fields, values }, task.etag);
+      return { task: toTaskMessage(updated) };
+    },
+
+    async deleteTask(req, tc) {
+      const ids = taskIdsOf(req.name);
+      await tasks.delete(scopeOf(tc), ids.board, ids.task, req.etag);
+      return {};
+    },
+
+    async moveTask(req, tc) {
+      const ids = taskIdsOf(req.name);
+      if (req.beforeTask !== undefined && req.afterTask !== undefined) {
+        throw new InvalidArgumentError({ field: 'after_task', description: 'set at most one of before_task and after_task' });
+      }
+      const target = {
+        ...(req.list ? { listId: listIdOf(req.list, ids, 'list') } : {}),
+        ...(req.beforeTask ? { beforeTaskId: anchorTaskIdOf(req.beforeTask, ids, 'before_task') } : {}),
+        ...(req.afterTask ? { afterTaskId: anchorTaskIdOf(req.afterTask, ids, 'after_task') } : {}),
+      };
+      return { task: toTaskMessage(await tasks.move(scopeOf(tc), ids.board, ids.task, target, req.etag)) };
+    },
+
+    async createComment(req, tc) {
+      const ids = taskIdsOf(req.parent, 'parent');
+      const comment = await tasks.addComment(scopeOf(tc), ids.board, ids.task, req.comment?.body ?? '', req.requestId);
+      return { comment: toCommentMessage(comment) };
+    },
+
+    async listComments(req, tc) {
+      const ids = taskIdsOf(req.parent, 'parent');
+      const page = await tasks.listComments(scopeOf(tc), ids.board, ids.task, pageSizeOf(req.pageSize), req.pageToken);
+      return { comments: page.items.map(toCommentMessage), nextPageToken: page.nextPageToken };
+    },
+
+    async deleteComment(req, tc) {
+      const ids = commentIdsOf(req.name);
+      await tasks.deleteComment(scopeOf(tc), ids.board, ids.task, ids.comment);
+      return {};
+    },
+
+    async countListTasks(req, ic) {
+      const match = /^organizations\/([^/]+)\/boards\/([^/]+)\/lists\/([^/]+)$/.exec(req.name);
+      if (!match) throw new InvalidArgumentError({ field: 'name', description: 'must be organizations/{org}/boards/{board}/lists/{list}' });
+      const listId = listIdOf(req.name, { org: match[1]!, board: match[2]! }, 'name');
+      const org = boardIdsOf(`organizations/${match[1]}/boards/${match[2]}`, 'name').org;
+      return { taskCount: await tasks.countInList({ em: forkForOrg(ic.em, org) }, listId) };
+    },
+  };
+}

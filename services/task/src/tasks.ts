@@ -1,0 +1,406 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { AbortedError, InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
+import type { MembershipLookup } from '@taskmesh/runtime/membership-lookup';
+import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
+import { boardName, listName, type BoardDirectory } from './board-directory.ts';
+import { CommentRecord, TaskRecord } from './db/entities.ts';
+import { TaskRepository } from './db/task-repository.ts';
+import { isBetween, keyBetween } from './domain/order-keys.ts';
+import {
+  Violations,
+  assertTransition,
+  changesBetween,
+  checkCommentBody,
+  checkDescription,
+  checkLabels,
+  checkTitle,
+  contentKeyOf,
+  type Priority,
+  type TaskContent,
+  type TaskStatus,
+  type UpdatableField,
+} from './domain/task-rules.ts';
+import {
+  recordCommentAdded,
+  recordCommentDeleted,
+  recordTaskCreated,
+  recordTaskDeleted,
+  recordTaskMoved,
+  recordTaskUpdated,
+} from './events/task-events.ts';
+import { etagOf } from './task-messages.ts';
+
+/** Who acts, in which org, with the org-bound EntityManager the org-context chain gave the call. */
+export interface TaskScope {
+  em: EntityManager;
+  orgId: string;
+  userId: string;
+}
+
+export interface NewTask {
+  listId: string | undefined;
+  title: string;
+  description: string;
+  priority: Priority | undefined;
+  assignees: string[];
+  labels: string[];
+  dueTime: Date | null;
+}
+
+export interface TaskPatch {
+  fields: UpdatableField[];
+  values: Partial<TaskContent>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string;
+}
+
+/** How often a write that lost a race for a position (or request id) is retried against fresh neighbours. */
+const POSITION_ATTEMPTS = 8;
+
+function violatedConstraint(err: unknown): string | undefined {
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e.code === '23505' && typeof e.constraint === 'string' ? e.constraint : undefined;
+}
+
+function checkEtag(task: TaskRecord, etag: string | undefined): void {
+  if (etag && etag !== etagOf(task.version)) {
+    throw new AbortedError('the task changed since it was read; read it again and retry', {
+      reason: 'ETAG_MISMATCH',
+      metadata: { etag: etagOf(task.version) },
+    });
+  }
+}
+
+/**
+ * The task use cases. Remote checks (board and list through BoardService, assignees through OrgService) run
+ * before any transaction opens; each mutation and its outbox event commit in one transaction.
+ */
+export class Tasks {
+  constructor(
+    private readonly boards: BoardDirectory,
+    private readonly members: MembershipLookup,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- remote checks (never inside a transaction) -------------------------------------------------
+
+  private async requireList(scope: TaskScope, boardId: string, listId: string, field: string): Promise<void> {
+    const { listExists } = await this.boards.check(scope.orgId, boardId, listId);
+    if (!listExists) {
+      throw new InvalidArgumentError({ field, description: `${listName(scope.orgId, boardId, listId)} is not a list of this board` });
+    }
+  }
+
+  private async requireMembers(scope: TaskScope, userIds: string[], field = 'task.assignees'): Promise<void> {
+    const roles = await Promise.all(userIds.map((id) => this.members.roleOf(scope.orgId, id)));
+    const v = new Violations();
+    roles.forEach((role, i) => {
+      if (!role) v.add(field, `users/${userIds[i]} is not a member of the organization`);
+    });
+    v.throwIfAny();
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------------
+
+  async create(scope: TaskScope, boardId: string, draft: NewTask, requestId: string): Promise<TaskRecord> {
+    const v = new Violations();
+    if (!draft.listId) v.add('task.list', 'is required');
+    checkTitle(draft.title, v);
+    checkDescription(draft.description, v);
+    if (!draft.priority) v.add('task.priority', 'must be set');
+    checkLabels(draft.labels, v);
+    v.throwIfAny();
+    const repo = new TaskRepository(scope.em);
+    if (requestId) {
+      const earlier = await repo.findTaskByRequestId(requestId);
+      if (earlier) return earlier;
+    }
+    await this.requireList(scope, boardId, draft.listId!, 'task.list');
+    await this.requireMembers(scope, draft.assignees);
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await scope.em.fork().transactional(async (tx) => {
+          const position = keyBetween(await new TaskRepository(tx).lastPosition(draft.listId!), null);
+          const now = new Date();
+          const task = tx.create(TaskRecord, {
+            id: randomUUID(),
+            orgId: scope.orgId,
+            boardId,
+            listId: draft.listId!,
+            position,
+            title: draft.title,
+            description: draft.description,
+            status: 'TODO',
+            priority: draft.priority!,
+            assignees: draft.assignees,
+            labels: draft.labels,
+            dueTime: draft.dueTime,
+            archived: false,
+            creatorId: scope.userId,
+            createRequestId: requestId || null,
+            version: 1,
+            createdAt: now,
+            updatedAt: now,
+          });
+          recordTaskCreated(tx, task, scope.userId);
+          return task;
+        });
+      } catch (err) {
+        const constraint = violatedConstraint(err);
+        if (constraint === 'tasks_create_request_idx') {
+          // A concurrent retry with the same request id won: answer with its result.
+          const earlier = await new TaskRepository(scope.em.fork()).findTaskByRequestId(requestId);
+          if (earlier) return earlier;
+        }
+        if (constraint === 'tasks_list_position_idx' && attempt < POSITION_ATTEMPTS) {
+          this.log.debug({ attempt, listId: draft.listId }, 'order key taken concurrently; retrying');
+          continue;
+        }
+        if (constraint === 'tasks_list_position_idx') throw new AbortedError('the list is changing too fast; retry', { reason: 'CONCURRENT_CHANGE' });
+        throw err;
+      }
+    }
+  }
+
+  async get(scope: TaskScope, boardId: string, taskId: string): Promise<TaskRecord> {
+    await this.boards.check(scope.orgId, boardId);
+    const task = await new TaskRepository(scope.em).findTask(boardId, taskId);
+    if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+    return task;
+  }
+
+  /** Reads a task for a permission decision (no board check; the handler's own call does that). */
+  findForPermission(scope: TaskScope, boardId: string, taskId: string): Promise<TaskRecord | null> {
+    return new TaskRepository(scope.em.fork()).findTask(boardId, taskId);
+  }
+
+  async list(
+    scope: TaskScope,
+    boardId: string,
+    filters: { listId?: string; status?: TaskStatus; assigneeId?: string; label?: string; showArchived: boolean },
+    pageSize: number,
+    pageToken: string,
+  ): Promise<Page<TaskRecord>> {
+    const fingerprint = JSON.stringify(['tasks', boardId, filters]);
+    const after = decodePageToken<[string, string]>(pageToken, fingerprint);
+    if (filters.listId) await this.requireList(scope, boardId, filters.listId, 'list');
+    else await this.boards.check(scope.orgId, boardId);
+    const rows = await new TaskRepository(scope.em).boardPage(boardId, filters, after, pageSize + 1);
+    return pageOf(rows, pageSize, (t) => [t.listId, t.position], fingerprint);
+  }
+
+  async update(scope: TaskScope, boardId: string, taskId: string, patch: TaskPatch, etag: string): Promise<TaskRecord> {
+    const v = new Violations();
+    const values = patch.values;
+    for (const field of patch.fields) {
+      if (field === 'title') checkTitle(values.title ?? '', v);
+      if (field === 'description') checkDescription(values.description ?? '', v);
+      if (field === 'labels') checkLabels(values.labels ?? [], v);
+      if (field === 'status' && !values.status) v.add('task.status', 'must be set');
+      if (field === 'priority' && !values.priority) v.add('task.priority', 'must be set');
+    }
+    v.throwIfAny();
+    const before = await this.get(scope, boardId, taskId);
+    const wantsAssignees = patch.fields.includes('assignees');
+    const checkedNew = wantsAssignees ? (values.assignees ?? []).filter((id) => !before.assignees.includes(id)) : [];
+    await this.requireMembers(scope, checkedNew);
+
+    return scope.em.fork().transactional(async (tx) => {
+      const task = await new TaskRepository(tx).findTask(boardId, taskId, { lock: true });
+      if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+      checkEtag(task, etag);
+      const old: TaskContent = { ...task, assignees: [...task.assignees], labels: [...task.labels] } as TaskContent;
+      const added = wantsAssignees ? (values.assignees ?? []).filter((id) => !task.assignees.includes(id)) : [];
+      // Someone assigned in between reads would make this update add a user nobody checked: make the caller retry.
+      if (added.some((id) => !checkedNew.includes(id))) throw new AbortedError('the task changed concurrently; retry');
+      if (patch.fields.includes('status')) assertTransition(task.status as TaskStatus, values.status!);
+      const next: TaskContent = { ...old };
+      for (const field of patch.fields) {
+        const key = contentKeyOf(field);
+        (next as unknown as Record<string, unknown>)[key] = values[key] ?? (key === 'dueTime' ? null : values[key]);
+      }
+      const changes = changesBetween(old, next, patch.fields);
+      if (changes.length === 0) return task;
+      for (const change of changes) (task as unknown as Record<string, unknown>)[contentKeyOf(change.field)] = next[contentKeyOf(change.field)];
+      task.version += 1;
+      task.updatedAt = new Date();
+      recordTaskUpdated(tx, task, changes, added, scope.userId);
+      return task;
+    });
+  }
+
+  async move(
+    scope: TaskScope,
+    boardId: string,
+    taskId: string,
+    target: { listId?: string; beforeTaskId?: string; afterTaskId?: string },
+    etag: string,
+  ): Promise<TaskRecord> {
+    if (target.listId) await this.requireList(scope, boardId, target.listId, 'list');
+    else await this.boards.check(scope.orgId, boardId);
+    const anchorId = target.beforeTaskId ?? target.afterTaskId;
+    const anchorField = target.beforeTaskId ? 'before_task' : 'after_task';
+    if (anchorId === taskId) throw new InvalidArgumentError({ field: anchorField, description: 'must be another task' });
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await scope.em.fork().transactional(async (tx) => {
+          const repo = new TaskRepository(tx);
+          const task = await repo.findTask(boardId, taskId, { lock: true });
+          if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+          checkEtag(task, etag);
+          const listId = target.listId ?? task.listId;
+          let lower: string | null;
+          let upper: string | null;
+          if (anchorId) {
+            const anchor = await repo.findTask(boardId, anchorId);
+            if (!anchor || anchor.listId !== listId) {
+              throw new InvalidArgumentError({ field: anchorField, description: 'must be a task of the target list' });
+            }
+            if (target.beforeTaskId) {
+              upper = anchor.position;
+              lower = await repo.neighbour(listId, anchor.position, 'before', task.id);
+            } else {
+              lower = anchor.position;
+              upper = await repo.neighbour(listId, anchor.position, 'after', task.id);
+            }
+          } else {
+            lower = await repo.lastPosition(listId, task.id);
+            upper = null;
+          }
+          // Already there: nothing changes, no event.
+          if (listId === task.listId && isBetween(task.position, lower, upper)) return task;
+          const from = { listId: task.listId, position: task.position };
+          task.listId = listId;
+          task.position = keyBetween(lower, upper);
+          task.version += 1;
+          task.updatedAt = new Date();
+          recordTaskMoved(tx, task, from, scope.userId);
+          return task;
+        });
+      } catch (err) {
+        // Another move or create took the same key in the same gap: retry against the new neighbours.
+        if (violatedConstraint(err) === 'tasks_list_position_idx') {
+          if (attempt < POSITION_ATTEMPTS) {
+            this.log.debug({ attempt, taskId }, 'order key taken concurrently; retrying');
+            continue;
+          }
+          throw new AbortedError('the list is changing too fast; retry', { reason: 'CONCURRENT_CHANGE' });
+        }
+        throw err;
+      }
+    }
+  }
+
+  async delete(scope: TaskScope, boardId: string, taskId: string, etag: string): Promise<void> {
+    await this.boards.check(scope.orgId, boardId);
+    await scope.em.fork().transactional(async (tx) => {
+      const task = await new TaskRepository(tx).findTask(boardId, taskId, { lock: true });
+      if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+      checkEtag(task, etag);
+      await tx.nativeDelete(CommentRecord, { taskId });
+      recordTaskDeleted(tx, task, scope.userId);
+      tx.remove(task);
+    });
+  }
+
+  async search(
+    scope: TaskScope,
+    filters: { query: string; assigneeId?: string; status?: TaskStatus; dueBefore?: Date },
+    pageSize: number,
+    pageToken: string,
+  ): Promise<Page<TaskRecord>> {
+    const fingerprint = JSON.stringify(['search', filters]);
+    const after = decodePageToken<[number | string, string]>(pageToken, fingerprint);
+    const repo = new TaskRepository(scope.em);
+    const hits = await repo.search(scope.orgId, filters, after, pageSize + 1);
+    const page = pageOf(hits, pageSize, (h) => [h.key, h.id], fingerprint);
+    const tasks = new Map((await repo.findTasksByIds(page.items.map((h) => h.id))).map((t) => [t.id, t]));
+    // A deleted board's tasks are never served: ask the board service about each board on the page. The page
+    // may come out shorter than page_size, which AIP-158 allows; the token still continues after the last hit.
+    const liveBoards = new Set<string>();
+    await Promise.all(
+      [...new Set([...tasks.values()].map((t) => t.boardId))].map(async (boardId) => {
+        try {
+          await this.boards.check(scope.orgId, boardId);
+          liveBoards.add(boardId);
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }),
+    );
+    const items = page.items.map((h) => tasks.get(h.id)).filter((t): t is TaskRecord => !!t && liveBoards.has(t.boardId));
+    return { items, nextPageToken: page.nextPageToken };
+  }
+
+  /** For BoardService's DeleteList check: the list's tasks, archived ones included. */
+  countInList(scope: Pick<TaskScope, 'em'>, listId: string): Promise<number> {
+    return new TaskRepository(scope.em).countInList(listId);
+  }
+
+  // ---- comments -----------------------------------------------------------------------------------
+
+  async addComment(scope: TaskScope, boardId: string, taskId: string, body: string, requestId: string): Promise<CommentRecord> {
+    const v = new Violations();
+    checkCommentBody(body, v);
+    v.throwIfAny();
+    await this.get(scope, boardId, taskId);
+    if (requestId) {
+      const earlier = await new TaskRepository(scope.em).findCommentByRequestId(requestId);
+      if (earlier) return earlier;
+    }
+    try {
+      return await scope.em.fork().transactional(async (tx) => {
+        const comment = tx.create(CommentRecord, {
+          id: randomUUID(),
+          orgId: scope.orgId,
+          taskId,
+          boardId,
+          authorId: scope.userId,
+          body,
+          createRequestId: requestId || null,
+          createdAt: new Date(),
+        });
+        recordCommentAdded(tx, comment, scope.userId);
+        return comment;
+      });
+    } catch (err) {
+      if (violatedConstraint(err) === 'comments_create_request_idx') {
+        const earlier = await new TaskRepository(scope.em.fork()).findCommentByRequestId(requestId);
+        if (earlier) return earlier;
+      }
+      throw err;
+    }
+  }
+
+  async listComments(scope: TaskScope, boardId: string, taskId: string, pageSize: number, pageToken: string): Promise<Page<CommentRecord>> {
+    const fingerprint = JSON.stringify(['comments', taskId]);
+    const after = decodePageToken<[string, string]>(pageToken, fingerprint);
+    await this.get(scope, boardId, taskId);
+    const rows = await new TaskRepository(scope.em).commentPage(taskId, after, pageSize + 1);
+    return pageOf(rows, pageSize, (c) => [c.createdAt.toISOString(), c.id], fingerprint);
+  }
+
+  /** Reads a comment for a permission decision. */
+  findCommentForPermission(scope: TaskScope, boardId: string, taskId: string, commentId: string): Promise<CommentRecord | null> {
+    return new TaskRepository(scope.em.fork()).findComment(taskId, commentId).then((c) => (c && c.boardId === boardId ? c : null));
+  }
+
+  async deleteComment(scope: TaskScope, boardId: string, taskId: string, commentId: string): Promise<void> {
+    await this.boards.check(scope.orgId, boardId);
+    await scope.em.fork().transactional(async (tx) => {
+      const comment = await new TaskRepository(tx).findComment(taskId, commentId);
+      if (!comment || comment.boardId !== boardId) {
+        throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}/comments/${commentId}`);
+      }
+      recordCommentDeleted(tx, comment, scope.userId);
+      tx.remove(comment);
+    });
+  }
+}
