@@ -14,6 +14,13 @@ export const NOTIFY_CONSUMER = 'notify';
 
 type Handler = (event: ReceivedEvent, tx: EntityManager) => Promise<void>;
 
+/**
+ * A notice about something older than this is noise, not news: a consumer created on a stream with history,
+ * or catching up after a long outage, records the task data but does not mail yesterday's assignments.
+ */
+export const MAX_NOTICE_AGE_MS = 24 * 3_600_000;
+const stale = (event: ReceivedEvent) => Date.now() - event.occurTime.getTime() > MAX_NOTICE_AGE_MS;
+
 const progress: Partial<Record<TaskStatus, TaskProgress>> = {
   [TaskStatus.TASK_STATUS_TODO]: 'todo',
   [TaskStatus.TASK_STATUS_IN_PROGRESS]: 'in_progress',
@@ -48,6 +55,7 @@ async function organizationName(tx: EntityManager, organization: string): Promis
 const handlers: Record<string, Handler> = {
   'taskmesh.identity.v1.UserSignedUp': async (event, tx) => {
     const signedUp = decodePayload(event, UserSignedUp);
+    if (stale(event)) return;
     await MailQueue.enqueue(tx, {
       dedupKey: `welcome:${signedUp.user}`,
       recipient: signedUp.user,
@@ -57,6 +65,7 @@ const handlers: Record<string, Handler> = {
   },
   'taskmesh.task.v1.TaskAssigned': async (event, tx) => {
     const assigned = decodePayload(event, TaskAssigned);
+    if (stale(event)) return;
     const orgName = await organizationName(tx, organizationOf(assigned.task));
     // Assigning yourself is not news to you.
     for (const assignee of new Set(assigned.assignees)) {

@@ -209,6 +209,12 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
 
     // Every producer event offered again (a relay that crashed before marking them sent): nothing new goes out.
     await producer.em.fork().execute('update outbox set published_at = null');
+    // And an assignment from two days ago (a consumer catching up on history) is recorded, not mailed.
+    const old = TaskAssigned.encode({ task: `${org}/boards/b1/tasks/old`, title: 'Old news', assignees: [bob] }).finish();
+    await producer.em.fork().execute(
+      `insert into outbox (id, type, organization, actor, resource, occur_time, payload) values (gen_random_uuid(), ?, ?, ?, ?, ?, ?)`,
+      ['taskmesh.task.v1.TaskAssigned', org, ada, `${org}/boards/b1/tasks/old`, new Date(Date.now() - 48 * HOUR), Buffer.from(old)],
+    );
     await relays[1]!.flush();
     await settled();
     await notify.dispatcher.drain();

@@ -54,17 +54,30 @@ async function ensureConsumer(
     max_ack_pending: 1_000,
     description: `Taskmesh consumer ${subscription.consumer}`,
   };
+  const filterSubject = filterSubjectFor(settings.subjectPrefix, subscription.types);
   try {
     await jsm.consumers.add(settings.stream, {
       ...config,
       durable_name: subscription.consumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      filter_subject: filterSubjectFor(settings.subjectPrefix, subscription.types),
+      filter_subject: filterSubject,
     });
   } catch (err) {
     if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.consumers.update(settings.stream, subscription.consumer, config);
+    // It exists with another configuration (an older release of the service): bring it up to date.
+    const existing = await jsm.consumers.info(settings.stream, subscription.consumer);
+    const widened = existing.config.filter_subject === filterSubject ? {} : { filter_subject: filterSubject };
+    try {
+      await jsm.consumers.update(settings.stream, subscription.consumer, { ...config, ...widened });
+    } catch (updateErr) {
+      // nats-server 2.9 cannot change a filter: say what to do instead of silently missing event types.
+      throw new Error(
+        `consumer ${subscription.consumer} filters ${existing.config.filter_subject ?? '(all)'} but needs ${filterSubject}; ` +
+          `delete it (it is recreated from the start of the stream; handlers skip what they processed) or upgrade NATS`,
+        { cause: updateErr },
+      );
+    }
   }
 }
 

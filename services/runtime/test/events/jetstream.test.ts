@@ -198,6 +198,42 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(await sideEffects(db, 'killed-consumer')).toEqual([{ event_id: eventId, delivery: 1 }]);
   });
 
+  it('drains on stop: the event in hand is finished and acked, nothing new is taken', async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    await events.whenReady();
+    const [first] = await writeEvents(db, 3, 'drain');
+    const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog });
+    await relay.flush();
+    await relay.stop();
+
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const inHand = new Promise<void>((resolve) => (started = resolve));
+    const seen: string[] = [];
+    const consumer = await events.subscribe({
+      consumer: 'draining-consumer',
+      types: [TASK_ASSIGNED],
+      handle: processOnce(db.em, 'draining-consumer', async (event, tx) => {
+        seen.push(event.id);
+        started();
+        await gate;
+        await tx.execute('insert into side_effect (consumer, event_id, delivery) values (?, ?, ?)', ['draining-consumer', event.id, event.deliveryCount]);
+      }),
+    });
+    await inHand;
+    const stopping = consumer.stop();
+    release();
+    await stopping;
+
+    expect(seen).toEqual([first]);
+    expect(await sideEffects(db, 'draining-consumer')).toEqual([{ event_id: first, delivery: 1 }]);
+    expect(consumer.stats()).toMatchObject({ handled: 1, failed: 0 });
+    const info = await jsm.consumers.info(settings.stream, 'draining-consumer');
+    expect(info.ack_floor.stream_seq).toBe(1);
+  });
+
   it('sends poison messages to the dead-letter stream without blocking the events behind them', async () => {
     const settings = uniqueStreamSettings();
     const events = bus(natsUrl!, settings);
