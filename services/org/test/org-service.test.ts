@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvitationCreated, MemberAdded, MemberRoleChanged, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { InvitationRecord, OrganizationRecord } from '../src/db/entities.ts';
+import { InvitationRecord, MembershipRecord, OrganizationRecord } from '../src/db/entities.ts';
 import { addMember, call, createOrg, failure, invite, reasonOf, Role, signUp, startHarness, type Harness, type TestUser } from './harness.ts';
 
 let h: Harness;
@@ -123,12 +123,16 @@ describe(`org service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'Postgr
     it('purges deleted organizations once the retention has passed, and not before', async () => {
       const owner = await signUp(h);
       const org = await createOrg(h, owner);
+      await invite(h, org.name, owner, 'pending@example.com', Role.ROLE_MEMBER);
+      const rows = async () => {
+        const em = forkForOrg(h.org.db.em, org.id);
+        return [await em.count(OrganizationRecord, { id: org.id }), await em.count(MembershipRecord, {}), await em.count(InvitationRecord, {})];
+      };
       await call(h, (c) => c.deleteOrganization, { name: org.name, etag: '' }, owner);
-      const exists = () => forkForOrg(h.org.db.em, org.id).count(OrganizationRecord, { id: org.id });
       await h.org.purge.purgeDue(new Date());
-      expect(await exists()).toBe(1);
+      expect(await rows()).toEqual([1, 1, 1]);
       await h.org.purge.purgeDue(new Date(Date.now() + 31 * 86_400_000));
-      expect(await exists()).toBe(0);
+      expect(await rows()).toEqual([0, 0, 0]);
     });
   });
 
@@ -295,6 +299,24 @@ describe(`org service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'Postgr
       expect((await failure(call(h, (c) => c.acceptInvitation, { token: 'garbage' }, member))).code).toBe(status.INVALID_ARGUMENT);
       const unknown = `${token.split('.')[0]}.${'A'.repeat(43)}`;
       expect((await failure(call(h, (c) => c.acceptInvitation, { token: unknown }, member))).code).toBe(status.NOT_FOUND);
+    });
+
+    it('a retried create with the same request id returns the same invitation with a fresh token; only the newest token works', async () => {
+      const owner = await signUp(h);
+      const invitee = await signUp(h);
+      const org = await createOrg(h, owner);
+      const req = {
+        parent: org.name,
+        invitation: { name: '', email: invitee.email, role: Role.ROLE_MEMBER, inviter: '', createTime: undefined, expireTime: undefined },
+        requestId: crypto.randomUUID(),
+      };
+      const first = await call(h, (c) => c.createInvitation, req, owner);
+      const retry = await call(h, (c) => c.createInvitation, req, owner);
+      expect(retry.invitation?.name).toBe(first.invitation?.name);
+      expect(retry.token).not.toBe(first.token);
+      expect(h.mails.filter((m) => m.to === invitee.email)).toHaveLength(2);
+      expect((await failure(call(h, (c) => c.acceptInvitation, { token: first.token }, invitee))).code).toBe(status.NOT_FOUND);
+      await call(h, (c) => c.acceptInvitation, { token: retry.token }, invitee);
     });
 
     it('an ADMIN may invite ADMIN, MEMBER and VIEWER but not OWNER, nor revoke an OWNER invitation', async () => {

@@ -154,3 +154,52 @@ describe('cross-org attempts with real ids from another org', () => {
     expect(anyRoute.status).toBe(404);
   });
 });
+
+describe('org routes of API.md through the REST edge', () => {
+  const rest = async (method: string, path: string, who?: TestUser, body?: unknown) => {
+    const res = await fetch(`${edge.url}${path}`, {
+      method,
+      headers: { ...(who ? { authorization: `Bearer ${who.token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('create, list, invite, accept, list members, change a role, leave, delete', async () => {
+    const owner = await signUp(h, 'rest-owner');
+    const invitee = await signUp(h, 'rest-invitee');
+    const created = await rest('POST', '/v1/organizations', owner, { displayName: 'REST Org' });
+    expect(created.status).toBe(200);
+    const name = created.body.organization.name as string;
+    expect((await rest('GET', '/v1/organizations', owner)).body.organizations.map((o: { name: string }) => o.name)).toEqual([name]);
+
+    const invited = await rest('POST', `/v1/${name}/invitations`, owner, { email: invitee.email.toUpperCase(), role: 'ROLE_MEMBER' });
+    expect(invited.status).toBe(200);
+    expect(invited.body.invitation.role).toBe('ROLE_MEMBER');
+    expect((await rest('GET', `/v1/${name}/invitations`, owner)).body.invitations).toHaveLength(1);
+    const accepted = await rest('POST', '/v1/invitations:accept', invitee, { token: invited.body.token });
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.member).toMatchObject({ user: `users/${invitee.id}`, role: 'ROLE_MEMBER', email: invitee.email });
+
+    const members = await rest('GET', `/v1/${name}/members?pageSize=10`, invitee);
+    expect(members.body.members.map((m: { email: string; displayName: string; role: string }) => [m.email, m.role])).toEqual([
+      [owner.email, 'ROLE_OWNER'],
+      [invitee.email, 'ROLE_MEMBER'],
+    ]);
+    expect(members.body.members[1].displayName).toMatch(/^rest-invitee/);
+    expect((await rest('GET', `/v1/${name}/members?pageSize=-1`, invitee)).status).toBe(400);
+
+    const memberPath = `/v1/${name}/members/${invitee.id}`;
+    expect((await rest('PATCH', `${memberPath}?updateMask=role`, invitee, { role: 'ROLE_ADMIN' })).status).toBe(403);
+    const changed = await rest('PATCH', `${memberPath}?updateMask=role`, owner, { role: 'ROLE_VIEWER' });
+    expect(changed.body.member.role).toBe('ROLE_VIEWER');
+    const stale = await rest('PATCH', `/v1/${name}?updateMask=displayName`, owner, { displayName: 'X', etag: 'v0' });
+    expect(stale.status).toBe(409);
+    expect((await rest('DELETE', memberPath, invitee)).status).toBe(200);
+    expect((await rest('GET', `/v1/${name}`, invitee)).status).toBe(404);
+    expect((await rest('DELETE', `/v1/${name}/members/${owner.id}`, owner)).status).toBe(400);
+    expect((await rest('DELETE', `/v1/${name}`, owner)).status).toBe(200);
+    expect((await rest('GET', `/v1/${name}`, owner)).status).toBe(404);
+  });
+});
+
