@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
+import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
+import type { AuditLog } from '../db/audit-log.ts';
+import { AUDITED_EVENT_TYPES, changesOf } from './audited-events.ts';
+
+/** Durable consumer name: every audit replica shares it, so each event is recorded by one of them. */
+export const AUDIT_CONSUMER = 'audit';
+
+const ORG_NAME = /^organizations\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * The subscription that fills the audit log: every audited event type (audited-events.ts), one row each.
+ * An audited event that names no org, or whose payload does not decode as its type, can never be recorded:
+ * it goes to the dead-letter path at once, for someone to look at, instead of being retried or dropped.
+ * `afterRecord` runs once the row is committed (or found there already).
+ */
+export function auditSubscription(
+  auditLog: AuditLog,
+  log: Logger,
+  afterRecord: (event: ReceivedEvent) => void = () => undefined,
+): EventSubscription {
+  return {
+    consumer: AUDIT_CONSUMER,
+    types: AUDITED_EVENT_TYPES,
+    async handle(event) {
+      const orgId = ORG_NAME.exec(event.organization)?.[1];
+      if (!orgId) throw new PermanentEventError(`audited event ${event.type} ${event.id} has no organization ("${event.organization}")`);
+      let changes;
+      try {
+        changes = changesOf(event.type, event.payload);
+      } catch (err) {
+        throw new PermanentEventError(`payload of ${event.type} ${event.id} does not decode: ${String(err)}`);
+      }
+      const recorded = await auditLog.record({
+        id: event.id,
+        orgId,
+        eventType: event.type,
+        actor: event.actor,
+        resource: event.resource,
+        occurTime: event.occurTime,
+        changes,
+        payload: event.payload,
+      });
+      if (!recorded) log.debug({ eventId: event.id, eventType: event.type }, 'audit event already recorded; duplicate skipped');
+      afterRecord(event);
+    },
+  };
+}

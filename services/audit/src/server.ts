@@ -1,0 +1,127 @@
+import { credentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { AuditServiceService } from '@taskmesh/gen/taskmesh/audit/v1/audit_service.js';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
+import { withOrgContext } from '@taskmesh/runtime/org-context';
+import { TenantScoped } from '@taskmesh/runtime/tenancy';
+import { AuditRetention } from './audit-retention.ts';
+import type { AuditConfig } from './config.ts';
+import { AuditLog } from './db/audit-log.ts';
+import { AuditEventRecord } from './db/entities.ts';
+import { auditMigrations } from './db/migrations/0001-initial.ts';
+import { auditSubscription } from './events/audit-consumer.ts';
+import { evictOnMembershipChange } from './events/membership-eviction.ts';
+import { auditAccessTable } from './handlers/access-table.ts';
+import { auditHandlers } from './handlers/audit-handlers.ts';
+
+export const AUDIT_SERVICE_NAME = 'taskmesh.audit.v1.AuditService';
+
+export interface AuditDeps {
+  config: AuditConfig;
+  log: Logger;
+  /**
+   * The event bus shared by the services of this process (the embedded launcher's in-process bus, which it
+   * starts once every consumer has subscribed). Absent: the service creates its own from NATS_URL, starts it
+   * and closes it on close().
+   */
+  bus?: EventBus;
+}
+
+export interface RunningAudit {
+  grpc: RunningGrpcServer;
+  db: Database;
+  auditLog: AuditLog;
+  retention: AuditRetention;
+  subscription: RunningSubscription;
+  membershipCache: MembershipCache;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrating it), subscribes the audit consumer to the bus, starts the retention purge and
+ * serves AuditService + health. Identity (IDENTITY_ADDR) and org (ORG_ADDR) are needed only by calls.
+ */
+export async function startAudit({ config, log, bus }: AuditDeps): Promise<RunningAudit> {
+  const db = await openDatabase({
+    service: 'audit',
+    entities: [TenantScoped, AuditEventRecord],
+    migrations: auditMigrations,
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.TASKMESH_DATA_DIR,
+    log,
+  });
+  const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
+  const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
+  const ownBus = bus ? undefined : createEventBus(config, log, 'audit');
+  const events = bus ?? ownBus!;
+  let subscription: RunningSubscription | undefined;
+  try {
+    const verifier = createAccessTokenVerifier({
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      fetchJwks: jwksFromIdentity(identityClient),
+    });
+    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), {
+      ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,
+    });
+    const auditLog = new AuditLog(db.em);
+    subscription = await events.subscribe(auditSubscription(auditLog, log, evictOnMembershipChange(membershipCache)));
+    ownBus?.start();
+    const retention = new AuditRetention(
+      auditLog,
+      { retentionDays: config.AUDIT_RETENTION_DAYS, intervalSeconds: config.AUDIT_PURGE_INTERVAL_SECONDS },
+      log,
+    );
+    const implementation = bindService(
+      AuditServiceService,
+      withOrgContext(AuditServiceService, auditAccessTable, auditHandlers(auditLog), {
+        verifier,
+        memberships: membershipCache,
+        em: db.em,
+      }),
+      log,
+    );
+    const grpc = await startGrpcServer({
+      host: config.GRPC_HOST,
+      port: config.AUDIT_PORT,
+      log,
+      services: [{ name: AUDIT_SERVICE_NAME, definition: AuditServiceService, implementation }],
+    });
+    retention.start();
+    log.info({ address: grpc.address, bus: events.mode }, 'audit service listening');
+    const running = subscription;
+    return {
+      grpc,
+      db,
+      auditLog,
+      retention,
+      subscription: running,
+      membershipCache,
+      async close() {
+        await grpc.shutdown();
+        // Drain: the event in hand is recorded and acknowledged before the database goes.
+        await running.stop();
+        await ownBus?.close();
+        await retention.stop();
+        identityClient.close();
+        orgClient.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await subscription?.stop();
+    await ownBus?.close();
+    identityClient.close();
+    orgClient.close();
+    await db.close();
+    throw err;
+  }
+}
