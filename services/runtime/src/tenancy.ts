@@ -38,7 +38,7 @@ export type TenantScoped = InferEntity<typeof TenantScoped>;
  * RLS session variable to it, so both walls agree. The only way a handler gets an EntityManager for tenant data.
  */
 export function forkForOrg<E extends EntityManager>(em: E, orgId: string): E {
-  const fork = em.fork({ clear: true, freshEventManager: true }) as E;
+  const fork = em.fork({ clear: true }) as E;
   fork.setFilterParams(TENANT_FILTER, { orgId });
   fork.setSessionContext({ variables: { [ORG_SETTING]: orgId } });
   return fork;
