@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 
 export const taskConfigSchema = z.object({
   ...commonConfigShape,
+  ...eventBusConfigShape,
   TASK_PORT: env.port(50054),
   /** The identity service (host:port), for the JWKS that access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),
@@ -14,6 +16,8 @@ export const taskConfigSchema = z.object({
   JWT_AUDIENCE: z.string().default('taskmesh'),
   /** How long a membership answer from org is reused (at most 30 s, so role changes take effect quickly). */
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
+  /** Deadline of each call to identity, org and board. */
+  UPSTREAM_TIMEOUT_MS: env.positiveInt(5_000),
 });
 
 export type TaskConfig = z.infer<typeof taskConfigSchema>;

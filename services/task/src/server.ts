@@ -1,11 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { MemberRemoved, MemberRoleChanged, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
@@ -16,6 +21,7 @@ import { boardDirectoryViaBoardService } from './board-directory.ts';
 import type { TaskConfig } from './config.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
 import { taskMigrations } from './db/migrations/0001-initial.ts';
+import { CONSUMED_EVENT_TYPES, TASK_CONSUMER, listDeletionHandler } from './events/list-deletions.ts';
 import { taskAccessTable } from './handlers/access-table.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { Tasks } from './tasks.ts';
@@ -25,7 +31,20 @@ export const TASK_SERVICE_NAME = 'taskmesh.task.v1.TaskService';
 export interface TaskDeps {
   config: TaskConfig;
   log: Logger;
+  /**
+   * The process's event bus. The embedded launcher passes the one in-process bus all its services share and
+   * calls its start() once every service has subscribed. When absent, the service makes its own from NATS_URL
+   * (in-process when unset) and starts it.
+   */
+  bus?: EventBus;
 }
+
+/** Membership changes that must not wait for the cache's ttl. */
+const MEMBERSHIP_EVENT_TYPES = [
+  'taskmesh.org.v1.MemberRoleChanged',
+  'taskmesh.org.v1.MemberRemoved',
+  'taskmesh.org.v1.OrganizationDeleted',
+];
 
 export interface RunningTask {
   grpc: RunningGrpcServer;
@@ -33,6 +52,7 @@ export interface RunningTask {
   tasks: Tasks;
   /** The chain's membership cache; a membership-events consumer evicts from it. */
   membershipCache: MembershipCache;
+  relay: OutboxRelay;
   close(): Promise<void>;
 }
 
@@ -40,7 +60,7 @@ export interface RunningTask {
  * Opens the database (migrating it) and serves TaskService + health. Identity (JWKS), org (memberships) and
  * board (CheckBoardList) are dialled lazily, so they need not be up yet when this starts.
  */
-export async function startTask({ config, log }: TaskDeps): Promise<RunningTask> {
+export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Promise<RunningTask> {
   const db = await openDatabase({
     service: 'task',
     entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
@@ -57,16 +77,43 @@ export async function startTask({ config, log }: TaskDeps): Promise<RunningTask>
     orgClient.close();
     boardClient.close();
   };
+  const bus = sharedBus ?? createEventBus(config, log, 'task');
+  let subscription: RunningSubscription | undefined;
+  let consumer: RunningSubscription | undefined;
+  let relay: OutboxRelay | undefined;
   try {
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
-      fetchJwks: jwksFromIdentity(identityClient),
+      fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
     });
-    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), {
-      ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,
+    const membershipCache = cachedMembershipLookup(
+      membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+    );
+    // Each replica holds its own cache, so each needs every membership event: one consumer per process.
+    subscription = await bus.subscribe({
+      consumer: `task-memberships-${randomUUID().slice(0, 8)}`,
+      types: MEMBERSHIP_EVENT_TYPES,
+      maxDeliver: 1,
+      handle: async (event) => {
+        if (event.type === 'taskmesh.org.v1.MemberRemoved') {
+          membershipCache.evict(event.organization, MemberRemoved.decode(event.payload).user);
+        } else if (event.type === 'taskmesh.org.v1.MemberRoleChanged') {
+          membershipCache.evict(event.organization, MemberRoleChanged.decode(event.payload).user);
+        } else if (event.type === 'taskmesh.org.v1.OrganizationDeleted') {
+          membershipCache.evictOrganization(OrganizationDeleted.decode(event.payload).organization);
+        }
+      },
     });
-    const tasks = new Tasks(boardDirectoryViaBoardService(boardClient), membershipCache, log);
+    consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
+    relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
+    if (!sharedBus) bus.start();
+    const tasks = new Tasks(
+      boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      membershipCache,
+      log,
+    );
     const implementation = bindService(
       TaskServiceService,
       withOrgContext(TaskServiceService, taskAccessTable(tasks), taskHandlers(tasks), {
@@ -82,19 +129,29 @@ export async function startTask({ config, log }: TaskDeps): Promise<RunningTask>
       log,
       services: [{ name: TASK_SERVICE_NAME, definition: TaskServiceService, implementation }],
     });
-    log.info({ address: grpc.address }, 'task service listening');
-    return {
+    log.info({ address: grpc.address, events: bus.mode }, 'task service listening');
+    const running: RunningTask = {
       grpc,
       db,
       tasks,
       membershipCache,
+      relay,
       async close() {
         await grpc.shutdown();
+        await relay?.stop();
+        await subscription?.stop();
+        await consumer?.stop();
+        if (!sharedBus) await bus.close();
         closeClients();
         await db.close();
       },
     };
+    return running;
   } catch (err) {
+    await relay?.stop().catch(() => undefined);
+    await subscription?.stop().catch(() => undefined);
+    await consumer?.stop().catch(() => undefined);
+    if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
     await db.close();
     throw err;

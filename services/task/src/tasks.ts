@@ -15,6 +15,7 @@ import {
   checkCommentBody,
   checkDescription,
   checkLabels,
+  checkNewTask,
   checkTitle,
   contentKeyOf,
   type Priority,
@@ -105,15 +106,19 @@ export class Tasks {
     v.throwIfAny();
   }
 
+  /**
+   * NOT_FOUND unless the board is there. Handlers call it before reporting a malformed request about a board,
+   * so a board of another org is NOT_FOUND whatever else is wrong with the request.
+   */
+  async requireBoard(scope: TaskScope, boardId: string): Promise<void> {
+    await this.boards.check(scope.orgId, boardId);
+  }
+
   // ---- tasks --------------------------------------------------------------------------------------
 
   async create(scope: TaskScope, boardId: string, draft: NewTask, requestId: string): Promise<TaskRecord> {
     const v = new Violations();
-    if (!draft.listId) v.add('task.list', 'is required');
-    checkTitle(draft.title, v);
-    checkDescription(draft.description, v);
-    if (!draft.priority) v.add('task.priority', 'must be set');
-    checkLabels(draft.labels, v);
+    checkNewTask(draft, v);
     v.throwIfAny();
     const repo = new TaskRepository(scope.em);
     if (requestId) {

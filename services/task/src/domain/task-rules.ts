@@ -87,6 +87,18 @@ export function assigneeIdsOf(names: string[], v: Violations, field = 'task.assi
   return ids;
 }
 
+/** Everything about a new task's content that needs no other service. */
+export function checkNewTask(
+  draft: { listId: string | undefined; title: string; description: string; priority: Priority | undefined; labels: string[] },
+  v: Violations,
+): void {
+  if (!draft.listId) v.add('task.list', 'is required');
+  checkTitle(draft.title, v);
+  checkDescription(draft.description, v);
+  if (!draft.priority) v.add('task.priority', 'must be set');
+  checkLabels(draft.labels, v);
+}
+
 export function checkCommentBody(body: string, v: Violations, field = 'comment.body'): void {
   if (body.trim().length === 0) v.add(field, 'is required');
   else if (length(body) > COMMENT_BODY_MAX) v.add(field, `must be at most ${COMMENT_BODY_MAX} characters`);

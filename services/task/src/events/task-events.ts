@@ -78,7 +78,11 @@ export function recordTaskMoved(
   recordEvent(em, domainEvent('taskmesh.task.v1.TaskMoved', TaskMoved, payload, where(taskName(task), task.orgId, actorId)));
 }
 
-export function recordTaskDeleted(em: EntityManager, task: TaskRecord, actorId: string): void {
+export function recordTaskDeleted(
+  em: EntityManager,
+  task: Pick<TaskRecord, 'id' | 'orgId' | 'boardId' | 'listId' | 'title'>,
+  actorId: string,
+): void {
   const payload = { task: taskName(task), list: listName(task.orgId, task.boardId, task.listId), title: task.title };
   recordEvent(em, domainEvent('taskmesh.task.v1.TaskDeleted', TaskDeleted, payload, where(taskName(task), task.orgId, actorId)));
 }

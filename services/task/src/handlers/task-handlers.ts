@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { pageSizeOf } from '@taskmesh/runtime/paging';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
+import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, checkNewTask, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
 import { priorityFromProto, statusFromProto, toCommentMessage, toTaskMessage } from '../task-messages.ts';
 import type { TaskScope, Tasks } from '../tasks.ts';
 import type { taskAccessTable } from './access-table.ts';
@@ -13,6 +13,28 @@ import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilt
 const scopeOf = (tc: TenantContext): TaskScope => ({ em: tc.em, orgId: tc.org.id, userId: tc.principal.userId });
 
 const IMMUTABLE_FIELDS = new Set(['name', 'list', 'position', 'creator', 'etag', 'create_time', 'update_time']);
+/** Runs a name parser, turning its INVALID_ARGUMENT into violations of `v`. */
+function collect<T>(v: Violations, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    v.list.push(...err.violations);
+    return undefined;
+  }
+}
+
+/**
+ * A request about a board (or task) that is not there is NOT_FOUND, whatever else is wrong with it: another
+ * org's ids reveal nothing through validation. Only then are the request's violations reported.
+ */
+async function reject(v: Violations, tasks: Tasks, tc: TenantContext, boardId: string, taskId?: string): Promise<void> {
+  if (v.list.length === 0) return;
+  if (taskId) await tasks.get(scopeOf(tc), boardId, taskId);
+  else await tasks.requireBoard(scopeOf(tc), boardId);
+  v.throwIfAny();
+}
+
 const snake = (path: string) => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**
@@ -51,28 +73,19 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServic
       if (!task) throw new InvalidArgumentError({ field: 'task', description: 'is required' });
       const v = new Violations();
       const assignees = assigneeIdsOf(task.assignees, v);
-      let listId: string | undefined;
-      try {
-        listId = task.list ? listIdOf(task.list, board, 'task.list') : undefined;
-      } catch (err) {
-        if (!(err instanceof InvalidArgumentError)) throw err;
-        v.list.push(...err.violations);
-      }
-      v.throwIfAny();
-      const created = await tasks.create(
-        scopeOf(tc),
-        board.board,
-        {
-          listId,
-          title: task.title,
-          description: task.description,
-          priority: priorityFromProto(task.priority),
-          assignees,
-          labels: task.labels,
-          dueTime: task.dueTime ?? null,
-        },
-        req.requestId,
-      );
+      const listId = task.list ? collect(v, () => listIdOf(task.list, board, 'task.list')) : undefined;
+      const draft = {
+        listId,
+        title: task.title,
+        description: task.description,
+        priority: priorityFromProto(task.priority),
+        assignees,
+        labels: task.labels,
+        dueTime: task.dueTime ?? null,
+      };
+      checkNewTask({ ...draft, listId: task.list ? 'named' : undefined }, v);
+      await reject(v, tasks, tc, board.board);
+      const created = await tasks.create(scopeOf(tc), board.board, draft, req.requestId);
       return { task: toTaskMessage(created) };
     },
 
@@ -84,15 +97,19 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServic
     async listTasks(req, tc) {
       const board = boardIdsOf(req.parent);
       const pageSize = pageSizeOf(req.pageSize);
+      const v = new Violations();
       const status = req.status === 0 ? undefined : statusFromProto(req.status);
-      if (req.status !== 0 && !status) throw new InvalidArgumentError({ field: 'status', description: 'is not a task status' });
+      if (req.status !== 0 && !status) v.add('status', 'is not a task status');
+      const listId = req.list ? collect(v, () => listIdOf(req.list, board, 'list')) : undefined;
+      const assigneeId = req.assignee ? collect(v, () => userFilterOf(req.assignee, 'assignee')) : undefined;
+      await reject(v, tasks, tc, board.board);
       const page = await tasks.list(
         scopeOf(tc),
         board.board,
         {
-          ...(req.list ? { listId: listIdOf(req.list, board, 'list') } : {}),
+          ...(listId ? { listId } : {}),
           ...(status ? { status } : {}),
-          ...(req.assignee ? { assigneeId: userFilterOf(req.assignee, 'assignee')! } : {}),
+          ...(assigneeId ? { assigneeId } : {}),
           ...(req.label ? { label: req.label } : {}),
           showArchived: req.showArchived,
         },
@@ -125,8 +142,8 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServic
       const task = req.task;
       if (!task) throw new InvalidArgumentError({ field: 'task', description: 'is required' });
       const ids = taskIdsOf(task.name, 'task.name');
-      const fields = updatedFieldsOf(task, req.updateMask);
       const v = new Violations();
+      const fields = collect(v, () => updatedFieldsOf(task, req.updateMask)) ?? [];
       const values: Partial<TaskContent> = {};
       for (const field of fields) {
         switch (field) {
@@ -162,7 +179,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServic
             break;
         }
       }
-      v.throwIfAny();
+      await reject(v, tasks, tc, ids.board, ids.task);
       const updated = await tasks.update(scopeOf(tc), ids.board, ids.task, { fields, values }, task.etag);
       return { task: toTaskMessage(updated) };
     },
@@ -175,13 +192,16 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<typeof TaskServic
 
     async moveTask(req, tc) {
       const ids = taskIdsOf(req.name);
-      if (req.beforeTask !== undefined && req.afterTask !== undefined) {
-        throw new InvalidArgumentError({ field: 'after_task', description: 'set at most one of before_task and after_task' });
-      }
+      const v = new Violations();
+      if (req.beforeTask && req.afterTask) v.add('after_task', 'set at most one of before_task and after_task');
+      const listId = req.list ? collect(v, () => listIdOf(req.list, ids, 'list')) : undefined;
+      const beforeTaskId = req.beforeTask ? collect(v, () => anchorTaskIdOf(req.beforeTask!, ids, 'before_task')) : undefined;
+      const afterTaskId = req.afterTask ? collect(v, () => anchorTaskIdOf(req.afterTask!, ids, 'after_task')) : undefined;
+      await reject(v, tasks, tc, ids.board, ids.task);
       const target = {
-        ...(req.list ? { listId: listIdOf(req.list, ids, 'list') } : {}),
-        ...(req.beforeTask ? { beforeTaskId: anchorTaskIdOf(req.beforeTask, ids, 'before_task') } : {}),
-        ...(req.afterTask ? { afterTaskId: anchorTaskIdOf(req.afterTask, ids, 'after_task') } : {}),
+        ...(listId ? { listId } : {}),
+        ...(beforeTaskId ? { beforeTaskId } : {}),
+        ...(afterTaskId ? { afterTaskId } : {}),
       };
       return { task: toTaskMessage(await tasks.move(scopeOf(tc), ids.board, ids.task, target, req.etag)) };
     },

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
 import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
@@ -62,6 +63,7 @@ export class InitialTaskSchema extends Migration {
     this.addSql(tenantRowLevelSecuritySql('tasks'));
     this.addSql(tenantRowLevelSecuritySql('comments'));
     this.addSql(OUTBOX_TABLE_SQL);
+    this.addSql(PROCESSED_EVENTS_TABLE_SQL);
   }
 }
 
