@@ -55,6 +55,9 @@ function notFoundList(ref: ListRef): NotFoundError {
  * (the outbox); calls to other services happen before the transaction opens, never inside it.
  */
 export class Boards {
+  /** `committed` runs after every committed mutation (the server nudges the outbox relay with it). */
+  constructor(private readonly committed: () => void = () => {}) {}
+
   private event(actor: Actor, type: string, codec: Parameters<typeof domainEvent>[1], payload: unknown, resource: string): DomainEvent {
     return domainEvent(`taskmesh.board.v1.${type}`, codec, payload, {
       resource,
@@ -74,7 +77,7 @@ export class Boards {
       if (earlier) return earlier;
     }
     try {
-      return await actor.em.transactional(async (tx) => {
+      return await this.transact(actor, async (tx) => {
         const now = new Date();
         const board = tx.create(BoardRecord, {
           id: randomUUID(),
@@ -133,7 +136,7 @@ export class Boards {
       fields.includes('display_name') ? displayNameViolation(input.displayName, 'board.display_name') : undefined,
       fields.includes('description') ? descriptionViolation(input.description, 'board.description') : undefined,
     ]);
-    return actor.em.transactional(async (tx) => {
+    return this.transact(actor, async (tx) => {
       const board = await new BoardRepository(tx).liveBoard(ref.boardId, 'update');
       if (!board) throw notFoundBoard(ref);
       assertFreshEtag(input.etag, board.version, 'the board');
@@ -156,7 +159,7 @@ export class Boards {
   }
 
   async deleteBoard(actor: Actor, ref: BoardRef, etag: string): Promise<void> {
-    await actor.em.transactional(async (tx) => {
+    await this.transact(actor, async (tx) => {
       const board = await new BoardRepository(tx).liveBoard(ref.boardId, 'update');
       if (!board) throw notFoundBoard(ref);
       assertFreshEtag(etag, board.version, 'the board');
@@ -184,7 +187,7 @@ export class Boards {
         const earlier = await new BoardRepository(actor.em).listByRequest(ref.boardId, actor.userId, input.requestId);
         if (earlier) return this.unlessGone(ref, earlier);
       }
-      return actor.em.transactional(async (tx) => {
+      return this.transact(actor, async (tx) => {
         const txRepo = new BoardRepository(tx);
         // A share lock on the board: a concurrent DeleteBoard waits for this list, or this waits for it.
         if (!(await txRepo.liveBoard(ref.boardId, 'share'))) throw notFoundBoard(ref);
@@ -236,7 +239,7 @@ export class Boards {
   ): Promise<ListRecord> {
     const fields = fieldsToUpdate(input.updateMask, LIST_FIELDS, { display_name: input.displayName !== '' });
     rejectViolations([fields.includes('display_name') ? displayNameViolation(input.displayName, 'list.display_name') : undefined]);
-    return actor.em.transactional(async (tx) => {
+    return this.transact(actor, async (tx) => {
       const list = await new BoardRepository(tx).liveList(ref.boardId, ref.listId, 'update');
       if (!list) throw notFoundList(ref);
       assertFreshEtag(input.etag, list.version, 'the list');
@@ -271,7 +274,7 @@ export class Boards {
         });
       }
     }
-    await actor.em.transactional(async (tx) => {
+    await this.transact(actor, async (tx) => {
       const list = await new BoardRepository(tx).liveList(ref.boardId, ref.listId, 'update');
       if (!list) throw notFoundList(ref);
       assertFreshEtag(input.etag, list.version, 'the list');
@@ -290,7 +293,7 @@ export class Boards {
       throw new InvalidArgumentError({ field: anchorField, description: 'must name another list than the one moved' });
     }
     return this.withOrderKeyRetry(actor, () =>
-      actor.em.transactional(async (tx) => {
+      this.transact(actor, async (tx) => {
         const repo = new BoardRepository(tx);
         const list = await repo.liveList(ref.boardId, ref.listId, 'update');
         if (!list) throw notFoundList(ref);
@@ -321,6 +324,13 @@ export class Boards {
     if (!board) throw notFoundBoard(ref);
     const listExists = listId !== undefined && (await repo.liveList(ref.boardId, listId)) !== null;
     return { board, listExists };
+  }
+
+  /** One unit of work with its events; on commit the relay is told, so watchers see the change at once. */
+  private async transact<T>(actor: Actor, work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    const result = await actor.em.transactional(work);
+    this.committed();
+    return result;
   }
 
   /**

@@ -108,7 +108,9 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
     if (!sharedBus) bus.start();
 
-    const boards = new Boards();
+    // The relay's own nudge-on-commit listens on the root EntityManager's events, which tenant forks do not
+    // share (forkForOrg gives each a fresh event manager): nudge it from the use cases instead.
+    const boards = new Boards(() => relay?.nudge());
     /** CountListTasks as the caller: the task service runs its own org-context step on the same token. */
     const countListTasks = async (list: string, context: TenantContext): Promise<number> => {
       const metadata = new Metadata();

@@ -94,7 +94,9 @@ export function bindService<D extends ServiceDefinition>(
           });
           call.end();
         } catch (err) {
-          call.destroy(toServiceError(err, ctx.log, { method: method.path }) as Error);
+          // grpc-js sends a server stream's status from 'error' (then ends it); destroy() would drop the status
+          // and the client would see CANCELLED instead of the real code.
+          call.emit('error', toServiceError(err, ctx.log, { method: method.path }));
         }
       }) as handleServerStreamingCall<unknown, unknown>;
     } else {
