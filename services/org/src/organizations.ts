@@ -238,10 +238,19 @@ export class Organizations {
     this.memberships.evictOrganization(tc.org.id);
   }
 
-  /** Every membership change of an org takes this lock first, so "is this the last OWNER?" can't race. */
+  /**
+   * Every change of an org takes this lock first, so "is this the last OWNER?" can't race. Under the lock it
+   * also checks that the role the org-context chain authorized is still the caller's: a concurrent change may
+   * have demoted or removed them since, and the change must not run on a stale permission.
+   */
   private async lockedOrganization(tx: EntityManager, tc: TenantContext): Promise<OrganizationRecord> {
     const org = await tx.findOne(OrganizationRecord, { id: tc.org.id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!org) throw new NotFoundError(tc.org.name);
+    const actor = await tx.findOne(MembershipRecord, { userId: tc.principal.userId }, { refresh: true });
+    if (!actor) throw new NotFoundError(tc.org.name);
+    if (actor.role !== tc.role) {
+      throw new AbortedError('your role in this organization changed meanwhile; retry', { reason: 'ROLE_CHANGED' });
+    }
     return org;
   }
 
@@ -433,6 +442,7 @@ export class Organizations {
 
   async revokeInvitation(tc: TenantContext, invitationId: string): Promise<void> {
     await tc.em.transactional(async (tx) => {
+      await this.lockedOrganization(tx, tc);
       const now = new Date();
       const invitation = await tx.findOne(InvitationRecord, { id: invitationId, acceptedAt: null, revokedAt: null, expiresAt: { $gt: now } });
       if (!invitation) throw new NotFoundError(invitationName(tc.org.id, invitationId));

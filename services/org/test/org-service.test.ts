@@ -4,7 +4,7 @@ import { InvitationCreated, MemberAdded, MemberRoleChanged, OrganizationUpdated 
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { InvitationRecord, MembershipRecord, OrganizationRecord } from '../src/db/entities.ts';
-import { addMember, call, createOrg, failure, invite, reasonOf, Role, signUp, startHarness, type Harness, type TestUser } from './harness.ts';
+import { addMember, call, codeOf, createOrg, failure, invite, reasonOf, Role, signUp, startHarness, type Harness, type TestUser } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -171,6 +171,22 @@ describe(`org service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'Postgr
       expect(events.length + 1).toBe((await eventsOf(org.id)).length);
     });
 
+    it('two OWNERs demoting each other at the same time: exactly one succeeds, one OWNER remains', async () => {
+      const a = await signUp(h);
+      const b = await signUp(h);
+      const org = await createOrg(h, a);
+      await addMember(h, org.name, a, b, Role.ROLE_OWNER);
+      const demote = (who: TestUser, target: TestUser) =>
+        codeOf(call(h, (c) => c.updateMember, { member: memberMsg(`${org.name}/members/${target.id}`, Role.ROLE_MEMBER), updateMask: ['role'] }, who));
+      const codes = await Promise.all([demote(a, b), demote(b, a)]);
+      expect(codes.filter((c) => c === status.OK)).toHaveLength(1);
+      // The loser was refused as no longer OWNER (by the chain or, if it had passed it, under the lock) or
+      // because the winner is now the last OWNER, depending on how the two interleaved.
+      expect([status.PERMISSION_DENIED, status.ABORTED, status.FAILED_PRECONDITION]).toContain(codes.find((c) => c !== status.OK));
+      const roles = (await members(org.name, a)).map((m) => m.role);
+      expect(roles.filter((r) => r === Role.ROLE_OWNER)).toHaveLength(1);
+    });
+
     it('an ADMIN manages MEMBER and VIEWER only, and cannot grant ADMIN or OWNER', async () => {
       const owner = await signUp(h);
       const admin = await signUp(h);
@@ -246,6 +262,16 @@ describe(`org service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'Postgr
       expect((await failure(call(h, (c) => c.acceptInvitation, { token }))).code).toBe(status.UNAUTHENTICATED);
       // Still usable by the right person.
       await call(h, (c) => c.acceptInvitation, { token }, invitee);
+    });
+
+    it('two concurrent accepts of one token: exactly one makes a member', async () => {
+      const owner = await signUp(h);
+      const invitee = await signUp(h);
+      const org = await createOrg(h, owner);
+      const { token } = await invite(h, org.name, owner, invitee.email, Role.ROLE_MEMBER);
+      const codes = await Promise.all([1, 2].map(() => codeOf(call(h, (c) => c.acceptInvitation, { token }, invitee))));
+      expect(codes.filter((c) => c === status.OK)).toHaveLength(1);
+      expect((await members(org.name, owner)).filter((m) => m.user === `users/${invitee.id}`)).toHaveLength(1);
     });
 
     it('an expired invitation fails with FAILED_PRECONDITION and is no longer listed', async () => {
