@@ -55,9 +55,6 @@ function notFoundList(ref: ListRef): NotFoundError {
  * (the outbox); calls to other services happen before the transaction opens, never inside it.
  */
 export class Boards {
-  /** `committed` runs after every committed mutation (the server nudges the outbox relay with it). */
-  constructor(private readonly committed: () => void = () => {}) {}
-
   private event(actor: Actor, type: string, codec: Parameters<typeof domainEvent>[1], payload: unknown, resource: string): DomainEvent {
     return domainEvent(`taskmesh.board.v1.${type}`, codec, payload, {
       resource,
@@ -326,11 +323,9 @@ export class Boards {
     return { board, listExists };
   }
 
-  /** One unit of work with its events; on commit the relay is told, so watchers see the change at once. */
-  private async transact<T>(actor: Actor, work: (tx: EntityManager) => Promise<T>): Promise<T> {
-    const result = await actor.em.transactional(work);
-    this.committed();
-    return result;
+  /** One unit of work with its events (the relay is nudged by the commit: it listens on the ORM's events). */
+  private transact<T>(actor: Actor, work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return actor.em.transactional(work);
   }
 
   /**

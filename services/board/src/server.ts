@@ -108,9 +108,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
     if (!sharedBus) bus.start();
 
-    // The relay's own nudge-on-commit listens on the root EntityManager's events, which tenant forks do not
-    // share (forkForOrg gives each a fresh event manager): nudge it from the use cases instead.
-    const boards = new Boards(() => relay?.nudge());
+    const boards = new Boards();
     /** CountListTasks as the caller: the task service runs its own org-context step on the same token. */
     const countListTasks = async (list: string, context: TenantContext): Promise<number> => {
       const metadata = new Metadata();

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
@@ -19,6 +20,9 @@ import { identityConfigSchema } from '../../identity/src/config.ts';
 import { startIdentity, type RunningIdentity } from '../../identity/src/server.ts';
 import { orgConfigSchema } from '../../org/src/config.ts';
 import { startOrg, type RunningOrg } from '../../org/src/server.ts';
+import { taskConfigSchema } from '../../task/src/config.ts';
+import { startTask, type RunningTask } from '../../task/src/server.ts';
+import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { boardConfigSchema } from '../src/config.ts';
 import { startBoard, type RunningBoard } from '../src/server.ts';
 
@@ -27,6 +31,9 @@ export interface Harness {
   identity: RunningIdentity;
   org: RunningOrg;
   board: RunningBoard;
+  /** Only with startHarness({ withTask: true }). */
+  task: RunningTask | undefined;
+  taskClient: TaskServiceClient | undefined;
   bus: InProcessBus;
   identityClient: IdentityServiceClient;
   orgClient: OrgServiceClient;
@@ -34,11 +41,23 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** A port nobody listens on right now: board and task each need the other's address before either starts. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /**
- * identity + org + board on port 0 with one in-process event bus. No task service runs here: TASK_ADDR points
- * at a closed port, so DeleteList without force meets an unreachable task service (see the tests).
+ * identity + org + board on port 0 with one in-process event bus, and the task service when asked. Without it,
+ * TASK_ADDR points at a closed port, so DeleteList without force meets an unreachable task service.
  */
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(options: { withTask?: boolean } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const common = { DATABASE_URL: db.databaseUrl, TASKMESH_DATA_DIR: db.dataDir };
@@ -53,13 +72,14 @@ export async function startHarness(): Promise<Harness> {
     mailer,
   });
   const bus = createInProcessBus({ log });
+  const taskAddress = options.withTask ? `127.0.0.1:${await freePort()}` : '127.0.0.1:1';
   const board = await startBoard({
     config: boardConfigSchema.parse({
       ...common,
       BOARD_PORT: '0',
       IDENTITY_ADDR: identity.grpc.address,
       ORG_ADDR: org.grpc.address,
-      TASK_ADDR: '127.0.0.1:1',
+      TASK_ADDR: taskAddress,
       UPSTREAM_TIMEOUT_MS: '2000',
       // Role changes made by a test must show at once.
       MEMBERSHIP_CACHE_TTL_MS: '0',
@@ -67,7 +87,22 @@ export async function startHarness(): Promise<Harness> {
     log,
     bus,
   });
+  const task = options.withTask
+    ? await startTask({
+        config: taskConfigSchema.parse({
+          ...common,
+          TASK_PORT: taskAddress.split(':')[1],
+          IDENTITY_ADDR: identity.grpc.address,
+          ORG_ADDR: org.grpc.address,
+          BOARD_ADDR: board.grpc.address,
+          MEMBERSHIP_CACHE_TTL_MS: '0',
+        }),
+        log,
+        bus,
+      })
+    : undefined;
   bus.start();
+  const taskClient = task ? new TaskServiceClient(task.grpc.address, credentials.createInsecure()) : undefined;
   const identityClient = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
   const orgClient = new OrgServiceClient(org.grpc.address, credentials.createInsecure());
   const client = new BoardServiceClient(board.grpc.address, credentials.createInsecure());
@@ -76,14 +111,18 @@ export async function startHarness(): Promise<Harness> {
     identity,
     org,
     board,
+    task,
+    taskClient,
     bus,
     identityClient,
     orgClient,
     client,
     async close() {
       client.close();
+      taskClient?.close();
       orgClient.close();
       identityClient.close();
+      await task?.close();
       await board.close();
       await bus.close();
       await org.close();
