@@ -38,6 +38,8 @@ export interface TaskScope {
   em: EntityManager;
   orgId: string;
   userId: string;
+  /** The caller's authorization header, for the reads made as the caller (the board's order of lists). */
+  authorization?: string | undefined;
 }
 
 export interface NewTask {
@@ -185,6 +187,10 @@ export class Tasks {
     return new TaskRepository(scope.em.fork()).findTask(boardId, taskId);
   }
 
+  /**
+   * A board's tasks by list (in the board's order of lists) then position. With a list filter only that list
+   * is read; otherwise the board service gives the order of the board's live lists, read as the caller.
+   */
   async list(
     scope: TaskScope,
     boardId: string,
@@ -193,11 +199,20 @@ export class Tasks {
     pageToken: string,
   ): Promise<Page<TaskRecord>> {
     const fingerprint = JSON.stringify(['tasks', boardId, filters]);
-    const after = decodePageToken<[string, string]>(pageToken, fingerprint);
-    if (filters.listId) await this.requireList(scope, boardId, filters.listId, 'list');
-    else await this.boards.check(scope.orgId, boardId);
-    const rows = await new TaskRepository(scope.em).boardPage(boardId, filters, after, pageSize + 1);
-    return pageOf(rows, pageSize, (t) => [t.listId, t.position], fingerprint);
+    const after = decodePageToken<[string, string, number]>(pageToken, fingerprint);
+    let listIds: string[];
+    if (filters.listId) {
+      await this.requireList(scope, boardId, filters.listId, 'list');
+      listIds = [filters.listId];
+    } else {
+      listIds = await this.boards.listIdsInOrder(scope.orgId, boardId, scope.authorization);
+    }
+    // The cursor names its list; if that list moved since, resume at its new place, if it is gone, at its old index.
+    const resume = after && { listIndex: listIds.includes(after[0]) ? listIds.indexOf(after[0]) : after[2], position: after[1] };
+    if (resume && !listIds.includes(after[0])) resume.position = '';
+    const rows = await new TaskRepository(scope.em).boardPage(boardId, listIds, filters, resume, pageSize + 1);
+    const page = pageOf(rows, pageSize, (r) => [r.task.listId, r.task.position, r.listIndex], fingerprint);
+    return { items: page.items.map((r) => r.task), nextPageToken: page.nextPageToken };
   }
 
   async update(scope: TaskScope, boardId: string, taskId: string, patch: TaskPatch, etag: string): Promise<TaskRecord> {

@@ -47,6 +47,11 @@ export async function startTaskFixture(): Promise<TaskFixture> {
       if (!lists) throw new NotFoundError(`organizations/${orgId}/boards/${boardId}`);
       return { listExists: listId ? lists.has(listId) : false };
     },
+    async listIdsInOrder(orgId, boardId) {
+      const lists = boards.get(orgId)?.get(boardId);
+      if (!lists) throw new NotFoundError(`organizations/${orgId}/boards/${boardId}`);
+      return [...lists];
+    },
   };
   const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
   const tasks = new Tasks(directory, lookup, pino({ level: 'silent' }));

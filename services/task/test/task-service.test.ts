@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeleteBoardRequest, DeleteListRequest } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
+import { DeleteBoardRequest, DeleteListRequest, MoveListRequest } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { Priority, TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import {
@@ -18,6 +18,7 @@ import {
   CountListTasksRequest,
 } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import {
   Role,
   addMember,
@@ -98,8 +99,17 @@ describe('a Kanban board through the generated client', () => {
     const byList = (list: string) => all.tasks.filter((t) => t.list === list).map((t) => t.title);
     expect(byList(todo!)).toEqual(['C']);
     expect(byList(doing!)).toEqual(['A', 'B']);
-    // Grouped by list, each list in position order.
-    expect(all.tasks.map((t) => t.list)).toEqual([...all.tasks.map((t) => t.list)].sort());
+    // Lists in board order, each by position; it follows the board when its lists are reordered.
+    expect(all.tasks.map((t) => t.title)).toEqual(['C', 'A', 'B']);
+    await callUnary(h.boardClient, h.boardClient.moveList, MoveListRequest.fromPartial({ name: doing, beforeList: todo }), { metadata: owner.auth });
+    const titles: string[] = [];
+    let pageToken = '';
+    do {
+      const page = await call(h, (cl) => cl.listTasks, ListTasksRequest.fromPartial({ parent: b, pageSize: 1, pageToken }), viewer);
+      titles.push(...page.tasks.map((t) => t.title));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    expect(titles).toEqual(['A', 'B', 'C']);
   });
 
   it('walks the status workflow and refuses a skipped step with FAILED_PRECONDITION', async () => {
@@ -239,6 +249,32 @@ describe('boards and lists of the board service', () => {
     expect(count.taskCount).toBe(1);
     const err = await failure(callUnary(h.boardClient, h.boardClient.deleteList, DeleteListRequest.fromPartial({ name: l }), { metadata: owner.auth }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
+  });
+});
+
+describe('a list deleted with force', () => {
+  it('takes its tasks and their comments with it, each with a TaskDeleted', async () => {
+    const { board: b, lists: [doomed, kept] } = await createBoard(h, orgName, owner, ['Doomed', 'Kept']);
+    const on = (list: string, title: string) =>
+      call(h, (c) => c.createTask, CreateTaskRequest.fromPartial({ parent: b, task: { list, title, priority: Priority.PRIORITY_LOW } }), owner).then((r) => r.task!);
+    const gone = await on(doomed!, 'gone');
+    await call(h, (c) => c.createComment, CreateCommentRequest.fromPartial({ parent: gone.name, comment: { body: 'bye' } }), owner);
+    const stays = await on(kept!, 'stays');
+    await callUnary(h.boardClient, h.boardClient.deleteList, DeleteListRequest.fromPartial({ name: doomed, force: true }), { metadata: owner.auth });
+    // The in-process bus resolves a publish once every subscriber handled the event.
+    await h.board.relay.flush();
+    expect(await codeOf(get(gone.name))).toBe(status.NOT_FOUND);
+    expect((await get(stays.name)).title).toBe('stays');
+    const deletions = (await outbox(h)).filter((e) => e.type === 'taskmesh.task.v1.TaskDeleted' && e.resource === gone.name);
+    expect(deletions).toHaveLength(1);
+    expect(deletions[0]!.actor).toBe(owner.name);
+    // Read as the org (row-level security would hide the rows of any other).
+    const asOrg = forkForOrg(h.task.db.em, orgName.split('/')[1]!);
+    const countComments = async (task: Task) =>
+      Number((await asOrg.execute<{ count: string }[]>('select count(*) from comments where task_id = ?', [task.name.split('/')[5]]))[0]!.count);
+    expect(await countComments(gone)).toBe(0);
+    await call(h, (c) => c.createComment, CreateCommentRequest.fromPartial({ parent: stays.name, comment: { body: 'still here' } }), owner);
+    expect(await countComments(stays)).toBe(1);
   });
 });
 

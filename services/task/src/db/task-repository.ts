@@ -38,21 +38,30 @@ export class TaskRepository {
     return row?.position ?? null;
   }
 
-  /** A board's tasks by list then position, after the cursor, at most `limit` of them. */
-  boardPage(
+  /**
+   * A board's tasks in board order: list by list in the order given, each list by position, resuming after
+   * the cursor (a list and a key), at most `limit` of them. One index range scan per list visited, so the
+   * order comes from tasks_board_order_idx and nothing is sorted in memory.
+   */
+  async boardPage(
     boardId: string,
-    filters: { listId?: string; status?: string; assigneeId?: string; label?: string; showArchived: boolean },
-    after: [string, string] | undefined,
+    listIds: readonly string[],
+    filters: { status?: string; assigneeId?: string; label?: string; showArchived: boolean },
+    after: { listIndex: number; position: string } | undefined,
     limit: number,
-  ): Promise<TaskRecord[]> {
-    const where: FilterQuery<TaskRecord> = { boardId };
-    if (filters.listId) where.listId = filters.listId;
-    if (filters.status) where.status = filters.status;
-    if (filters.assigneeId) where.assignees = { $contains: [filters.assigneeId] };
-    if (filters.label) where.labels = { $contains: [filters.label] };
-    if (!filters.showArchived) where.archived = false;
-    if (after) where.$or = [{ listId: { $gt: after[0] } }, { listId: after[0], position: { $gt: after[1] } }];
-    return this.em.find(TaskRecord, where, { orderBy: [{ listId: 'asc' }, { position: 'asc' }], limit });
+  ): Promise<{ task: TaskRecord; listIndex: number }[]> {
+    const page: { task: TaskRecord; listIndex: number }[] = [];
+    for (let i = after?.listIndex ?? 0; i < listIds.length && page.length < limit; i++) {
+      const where: FilterQuery<TaskRecord> = { boardId, listId: listIds[i]! };
+      if (filters.status) where.status = filters.status;
+      if (filters.assigneeId) where.assignees = { $contains: [filters.assigneeId] };
+      if (filters.label) where.labels = { $contains: [filters.label] };
+      if (!filters.showArchived) where.archived = false;
+      if (after && i === after.listIndex) where.position = { $gt: after.position };
+      const rows = await this.em.find(TaskRecord, where, { orderBy: { position: 'asc' }, limit: limit - page.length });
+      for (const task of rows) page.push({ task, listIndex: i });
+    }
+    return page;
   }
 
   /**

@@ -10,7 +10,15 @@ import type { TaskScope, Tasks } from '../tasks.ts';
 import type { taskAccessTable } from './access-table.ts';
 import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
 
-const scopeOf = (tc: TenantContext): TaskScope => ({ em: tc.em, orgId: tc.org.id, userId: tc.principal.userId });
+function scopeOf(tc: TenantContext): TaskScope {
+  const authorization = tc.call.metadata.get('authorization')[0];
+  return {
+    em: tc.em,
+    orgId: tc.org.id,
+    userId: tc.principal.userId,
+    authorization: typeof authorization === 'string' ? authorization : undefined,
+  };
+}
 
 const IMMUTABLE_FIELDS = new Set(['name', 'list', 'position', 'creator', 'etag', 'create_time', 'update_time']);
 /** Runs a name parser, turning its INVALID_ARGUMENT into violations of `v`. */

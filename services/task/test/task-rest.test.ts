@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError, Code, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
+// Tests only: the REST edge in front of the real services, as the embedded stack runs it.
+import { startEdge, type Edge } from '../../edge/src/edge.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+let h: Harness;
+let edge: Edge;
+
+beforeAll(async () => {
+  h = await startHarness();
+  edge = await startEdge({
+    port: 0,
+    upstreams: {
+      'taskmesh.identity.v1.IdentityService': h.identity.grpc.address,
+      'taskmesh.org.v1.OrgService': h.org.grpc.address,
+      'taskmesh.board.v1.BoardService': h.board.grpc.address,
+      'taskmesh.task.v1.TaskService': h.task.grpc.address,
+    },
+  });
+});
+afterAll(async () => {
+  await edge?.close();
+  await h?.close();
+});
+
+let counter = 0;
+async function signedIn(label: string): Promise<{ api: TaskmeshClient; user: string; email: string }> {
+  const email = `${label}-${++counter}-${Date.now()}@example.com`;
+  const anonymous = createClient({ baseUrl: edge.url });
+  const res = await anonymous.identity.signUp({ email, password: 'correct horse battery', displayName: label });
+  return { api: createClient({ baseUrl: edge.url, token: res.accessToken }), user: res.user!.name, email };
+}
+
+async function apiError(promise: Promise<unknown>): Promise<ApiError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ApiError) return err;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('a whole board through REST with the generated client', () => {
+  it('runs lists, tasks, moves, status, assignees, comments and search with the API.md rules', async () => {
+    const alice = await signedIn('alice');
+    const viewer = await signedIn('viewer');
+    const { organization } = await alice.api.org.createOrganization({ organization: { displayName: 'REST Co' } });
+    const org = organization!.name;
+    const { token } = await alice.api.org.createInvitation({ parent: org, invitation: { email: viewer.email, role: 'ROLE_VIEWER' } });
+    await viewer.api.org.acceptInvitation({ token });
+    const { board } = await alice.api.board.createBoard({ parent: org, board: { displayName: 'Launch' } });
+    const todo = (await alice.api.board.createList({ parent: board!.name, list: { displayName: 'To do' } })).list!.name;
+    const done = (await alice.api.board.createList({ parent: board!.name, list: { displayName: 'Done' } })).list!.name;
+
+    const write = (await alice.api.task.createTask({
+      parent: board!.name,
+      task: { list: todo, title: 'Write the launch post', priority: 'PRIORITY_HIGH', assignees: [alice.user], labels: ['blog'] },
+    })).task!;
+    expect(write).toMatchObject({ status: 'TASK_STATUS_TODO', priority: 'PRIORITY_HIGH', assignees: [alice.user], archived: false });
+    const ship = (await alice.api.task.createTask({ parent: board!.name, task: { list: todo, title: 'Ship it', priority: 'PRIORITY_URGENT' } })).task!;
+
+    // Move "Ship it" before "Write", then the list reads in that order.
+    await alice.api.task.moveTask({ name: ship.name, beforeTask: write.name });
+    expect((await alice.api.task.listTasks({ parent: board!.name, list: todo })).tasks.map((t) => t.title)).toEqual([
+      'Ship it',
+      'Write the launch post',
+    ]);
+
+    // PATCH with an update mask; a skipped status step is 400, a stale etag 409.
+    const started = (await alice.api.task.updateTask({ task: { name: write.name, status: 'TASK_STATUS_IN_PROGRESS' }, updateMask: 'status' })).task!;
+    expect(started.status).toBe('TASK_STATUS_IN_PROGRESS');
+    const skipped = await apiError(alice.api.task.updateTask({ task: { name: ship.name, status: 'TASK_STATUS_DONE' }, updateMask: 'status' }));
+    expect([skipped.httpStatus, skipped.code]).toEqual([400, Code.FAILED_PRECONDITION]);
+    const stale = await apiError(alice.api.task.updateTask({ task: { name: write.name, title: 'x', etag: write.etag }, updateMask: 'title' }));
+    expect([stale.httpStatus, stale.code]).toEqual([409, Code.ABORTED]);
+    const invalid = await apiError(alice.api.task.createTask({ parent: board!.name, task: { list: todo, title: '', priority: 'PRIORITY_LOW' } }));
+    expect([invalid.httpStatus, invalid.code]).toEqual([400, Code.INVALID_ARGUMENT]);
+
+    await alice.api.task.moveTask({ name: write.name, list: done });
+    const comment = (await alice.api.task.createComment({ parent: write.name, comment: { body: 'Draft is up' } })).comment!;
+    expect((await viewer.api.task.listComments({ parent: write.name })).comments.map((c) => c.body)).toEqual(['Draft is up']);
+
+    const found = await viewer.api.task.searchTasks({ parent: org, query: 'launch', assignee: alice.user });
+    expect(found.tasks.map((t) => t.name)).toEqual([write.name]);
+
+    // The viewer reads but may not write: 403.
+    const denied = await apiError(viewer.api.task.updateTask({ task: { name: ship.name, title: 'mine now' }, updateMask: 'title' }));
+    expect([denied.httpStatus, denied.code]).toEqual([403, Code.PERMISSION_DENIED]);
+
+    await alice.api.task.deleteComment({ name: comment.name });
+    await alice.api.task.deleteTask({ name: ship.name });
+    const gone = await apiError(viewer.api.task.getTask({ name: ship.name }));
+    expect([gone.httpStatus, gone.code]).toEqual([404, Code.NOT_FOUND]);
+  });
+
+  it('speaks Envoy JSON on the wire: enums by name, lowerCamelCase, RFC 3339 times', async () => {
+    const bob = await signedIn('bob');
+    const { organization } = await bob.api.org.createOrganization({ organization: { displayName: 'Wire Co' } });
+    const { board } = await bob.api.board.createBoard({ parent: organization!.name, board: { displayName: 'B' } });
+    const list = (await bob.api.board.createList({ parent: board!.name, list: { displayName: 'L' } })).list!.name;
+    const token = (await createClient({ baseUrl: edge.url }).identity.logIn({ email: bob.email, password: 'correct horse battery' })).accessToken;
+    const res = await fetch(`${edge.url}/v1/${board!.name}/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ list, title: 'Raw', priority: 'PRIORITY_LOW', dueTime: '2030-05-06T07:08:09Z' }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { task: Record<string, unknown> };
+    expect(body.task).toMatchObject({ title: 'Raw', status: 'TASK_STATUS_TODO', dueTime: '2030-05-06T07:08:09Z', list });
+    expect(typeof body.task.createTime).toBe('string');
+  });
+});
