@@ -71,7 +71,7 @@ export class Boards {
     const repo = new BoardRepository(actor.em);
     if (input.requestId) {
       const earlier = await repo.boardByRequest(actor.userId, input.requestId);
-      if (earlier) return earlier;
+      if (earlier) return this.boardUnlessGone(earlier);
     }
     try {
       return await this.transact(actor, async (tx) => {
@@ -95,7 +95,7 @@ export class Boards {
       // A concurrent retry with the same request id won the insert: answer with its board.
       if (err instanceof UniqueConstraintViolationException && input.requestId) {
         const earlier = await new BoardRepository(actor.em).boardByRequest(actor.userId, input.requestId);
-        if (earlier) return earlier;
+        if (earlier) return this.boardUnlessGone(earlier);
       }
       throw err;
     }
@@ -207,6 +207,12 @@ export class Boards {
         return list;
       });
     });
+  }
+
+  /** A board found by request id that has since been deleted is gone like any other; the retry does not revive it. */
+  private boardUnlessGone(board: BoardRecord): BoardRecord {
+    if (board.deletedAt) throw notFoundBoard({ orgId: board.orgId, boardId: board.id });
+    return board;
   }
 
   /** A list found by request id that has since been deleted is gone like any other. */

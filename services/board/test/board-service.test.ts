@@ -89,6 +89,9 @@ describe('boards', () => {
     expect(c.board!.name).toBe(a.board!.name);
     const created = (await outbox(h)).filter((e) => e.resource === a.board!.name && e.type.endsWith('BoardCreated'));
     expect(created).toHaveLength(1);
+    // A retry after the board was deleted does not bring it back (nor make a second one).
+    await call(h, (c2) => c2.deleteBoard, DeleteBoardRequest.fromPartial({ name: a.board!.name }), owner);
+    expect(await codeOf(createBoard('Once', { requestId }))).toBe(status.NOT_FOUND);
   });
 
   it('lists boards oldest first in pages', async () => {

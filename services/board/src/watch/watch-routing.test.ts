@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemberRemoved, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
+import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
+import { BoardWatchHub } from './board-watch-hub.ts';
+import { routeFor, type WatchTarget } from './watch-routing.ts';
+
+const org = `organizations/${randomUUID()}`;
+const board = `${org}/boards/${randomUUID()}`;
+const target: WatchTarget = { board, organization: org, user: `users/${randomUUID()}` };
+const event = (type: string, resource: string, payload = new Uint8Array(), organization = org): EventEnvelope => ({
+  id: randomUUID(),
+  type,
+  organization,
+  actor: 'users/x',
+  resource,
+  occurTime: new Date(),
+  payload,
+});
+
+describe('watch routing', () => {
+  it('delivers the events of the board and of what lives under it, and nothing of a board whose id merely starts alike', () => {
+    expect(routeFor(event('taskmesh.board.v1.BoardUpdated', board), target)).toBe('deliver');
+    expect(routeFor(event('taskmesh.board.v1.ListMoved', `${board}/lists/${randomUUID()}`), target)).toBe('deliver');
+    expect(routeFor(event('taskmesh.task.v1.CommentAdded', `${board}/tasks/t/comments/c`), target)).toBe('deliver');
+    expect(routeFor(event('taskmesh.board.v1.BoardUpdated', `${board}0`), target)).toBe('ignore');
+    expect(routeFor(event('taskmesh.board.v1.BoardCreated', board), target)).toBe('ignore');
+    expect(routeFor(event('taskmesh.board.v1.BoardUpdated', board, undefined, `organizations/${randomUUID()}`), target)).toBe('ignore');
+    expect(routeFor(event('taskmesh.board.v1.BoardDeleted', board), target)).toBe('deliver-and-end');
+  });
+
+  it("ends on the watcher's removal or the org's deletion, not on someone else's removal", () => {
+    const removed = (user: string) =>
+      event('taskmesh.org.v1.MemberRemoved', `${org}/members/x`, MemberRemoved.encode({ member: '', user, role: Role.ROLE_VIEWER, left: true }).finish());
+    expect(routeFor(removed(target.user), target)).toBe('end');
+    expect(routeFor(removed(`users/${randomUUID()}`), target)).toBe('ignore');
+    const deleted = event('taskmesh.org.v1.OrganizationDeleted', org, OrganizationDeleted.encode({ organization: org, displayName: 'Acme' }).finish());
+    expect(routeFor(deleted, target)).toBe('end');
+  });
+
+  it('the hub ends every stream when it closes (server shutdown), after what was already queued', async () => {
+    const hub = new BoardWatchHub();
+    const watch = hub.watch({ ...target, signal: new AbortController().signal });
+    await hub.deliver(event('taskmesh.board.v1.BoardUpdated', board));
+    hub.close();
+    const seen: string[] = [];
+    for await (const e of watch.events) seen.push(e.type);
+    expect(seen).toEqual(['taskmesh.board.v1.BoardUpdated']);
+    expect(hub.size).toBe(0);
+  });
+});
