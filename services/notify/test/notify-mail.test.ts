@@ -126,7 +126,12 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
         SMTP_URL: inbox.url,
         APP_BASE_URL: 'https://taskmesh.example',
         DIGEST_HOUR_UTC: '0',
-        ...(inProcess ? {} : { NATS_URL: natsUrl, EVENTS_STREAM: streams.stream, EVENTS_SUBJECT_PREFIX: streams.subjectPrefix }),
+        ...(inProcess ? {} : {
+              NATS_URL: natsUrl,
+              EVENTS_STREAM: streams.stream,
+              EVENTS_SUBJECT_PREFIX: streams.subjectPrefix,
+              EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes),
+            }),
       }),
       log,
       // In-process the launcher shares one bus; with NATS, notify connects on its own, as in production.

@@ -14,6 +14,8 @@ export const eventBusConfigShape = {
   EVENTS_SUBJECT_PREFIX: z.string().regex(/^[a-z0-9_-]+$/).default('taskmesh'),
   /** Replicas of the event streams (3 on a NATS cluster). */
   EVENTS_STREAM_REPLICAS: env.positiveInt(1),
+  /** Size cap of the event stream (JetStream reserves it on disk); the dead-letter stream gets a quarter. */
+  EVENTS_STREAM_MAX_BYTES: env.positiveInt(1024 ** 3),
 };
 
 export interface EventBusConfig {
@@ -21,6 +23,7 @@ export interface EventBusConfig {
   EVENTS_STREAM?: string;
   EVENTS_SUBJECT_PREFIX?: string;
   EVENTS_STREAM_REPLICAS?: number;
+  EVENTS_STREAM_MAX_BYTES?: number;
 }
 
 /** JetStream when NATS_URL is set, the in-process bus otherwise (the embedded default). */
@@ -33,5 +36,6 @@ export function createEventBus(config: EventBusConfig, log: Logger, name?: strin
     ...(config.EVENTS_STREAM === undefined ? {} : { stream: config.EVENTS_STREAM }),
     ...(config.EVENTS_SUBJECT_PREFIX === undefined ? {} : { subjectPrefix: config.EVENTS_SUBJECT_PREFIX }),
     ...(config.EVENTS_STREAM_REPLICAS === undefined ? {} : { replicas: config.EVENTS_STREAM_REPLICAS }),
+    ...(config.EVENTS_STREAM_MAX_BYTES === undefined ? {} : { maxBytes: config.EVENTS_STREAM_MAX_BYTES }),
   });
 }

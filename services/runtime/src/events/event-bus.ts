@@ -17,6 +17,15 @@ export interface EventSubscription {
   maxDeliver?: number;
   /** Wait before redelivery number n+1 after the n-th failure (the last value repeats). */
   backoffMs?: readonly number[];
+  /**
+   * 'shared' (default): a durable consumer; replicas split the events, and every event is delivered
+   * at least once, from the start of the stream. 'broadcast': every subscriber (every replica, every
+   * WatchBoard stream) gets each event published from now on while it is subscribed, through an ephemeral
+   * consumer the server forgets when it is gone; nothing is dead-lettered and a failing handler never holds
+   * up the outbox. For work that concerns the process itself (membership-cache eviction, live streams).
+   * Broadcast handlers must not use processOnce with a table shared by replicas (one would suppress the rest).
+   */
+  delivery?: 'shared' | 'broadcast';
 }
 
 export const DEFAULT_MAX_DELIVER = 5;

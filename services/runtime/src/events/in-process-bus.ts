@@ -77,6 +77,19 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
     }
   }
 
+  // Broadcast subscribers see events while subscribed, once each; a failure is theirs alone.
+  async function deliverBroadcast(entry: Registered, event: EventEnvelope, traceHeaders: Record<string, string>) {
+    if (entry.stopped) return;
+    const received = { ...event, deliveryCount: 1, traceContext: extractTraceContext(traceHeaders) };
+    try {
+      await handleInSpan(entry.subscription.consumer, received, () => entry.subscription.handle(received));
+      entry.stats.handled++;
+    } catch (err) {
+      entry.stats.failed++;
+      log.warn({ err, consumer: entry.subscription.consumer, eventId: event.id }, 'broadcast handler failed');
+    }
+  }
+
   return {
     mode: 'in-process',
     start() {
@@ -85,8 +98,12 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
     async publish(event, traceHeaders) {
       // Until every consumer of the process has subscribed, an event could miss one: keep it in the outbox.
       if (!started) throw new DeliveryDeferredError('in-process bus not started yet', 200);
-      for (const entry of registered) {
+      for (const entry of [...registered]) {
         if (!entry.subscription.types.includes(event.type)) continue;
+        if (entry.subscription.delivery === 'broadcast') {
+          await deliverBroadcast(entry, event, traceHeaders);
+          continue;
+        }
         if (entry.stopped) throw new DeliveryDeferredError(`consumer ${entry.subscription.consumer} is stopped`, 1_000);
         const delivery = deliver(entry, event, traceHeaders);
         entry.inFlight = delivery.catch(() => undefined);
@@ -107,9 +124,11 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
         consumer: subscription.consumer,
         stats: () => ({ ...entry.stats }),
         async stop() {
-          // The entry stays: events of its types are deferred (kept in their outbox), not skipped.
+          // A shared consumer's entry stays: events of its types are deferred (kept in their outbox), not
+          // skipped. A broadcast subscriber is simply gone.
           entry.stopped = true;
           await entry.inFlight;
+          if (subscription.delivery === 'broadcast') registered.splice(registered.indexOf(entry), 1);
         },
       };
       return running;

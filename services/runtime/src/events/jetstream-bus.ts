@@ -52,6 +52,7 @@ export function createJetStreamBus(options: JetStreamBusOptions): JetStreamBus {
     stream: options.stream ?? DEFAULT_STREAM_SETTINGS.stream,
     subjectPrefix: options.subjectPrefix ?? DEFAULT_STREAM_SETTINGS.subjectPrefix,
     replicas: options.replicas ?? DEFAULT_STREAM_SETTINGS.replicas,
+    maxBytes: options.maxBytes ?? DEFAULT_STREAM_SETTINGS.maxBytes,
   };
   const timings: ConsumerTimings = { ackWaitMs: options.ackWaitMs ?? 30_000 };
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
@@ -83,7 +84,7 @@ export function createJetStreamBus(options: JetStreamBusOptions): JetStreamBus {
         break;
       } catch (err) {
         if (closed) throw err;
-        log.warn({ err, attempt }, 'cannot set up the event streams yet; retrying');
+        log[attempt === 1 ? 'error' : 'warn']({ err, attempt }, 'cannot set up the event streams yet; retrying');
         await sleep(Math.min(1_000 * attempt, 10_000));
       }
     }
@@ -113,6 +114,8 @@ export function createJetStreamBus(options: JetStreamBusOptions): JetStreamBus {
     async subscribe(subscription) {
       const running = startJetStreamConsumer({ ready, settings, timings, subscription, log });
       subscriptions.add(running);
+      // A broadcast subscriber starts at new events: it is subscribed only once its consumer exists.
+      if (subscription.delivery === 'broadcast') await running.active;
       return running;
     },
     async close() {

@@ -39,6 +39,28 @@ export const DEAD_LETTER_HEADERS = {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A broadcast subscriber's own consumer: ephemeral (the server deletes it after a minute without this
+ * subscriber), starting at new messages. Returns its server-assigned name.
+ */
+async function createEphemeralConsumer(
+  jsm: JetStreamManager,
+  settings: StreamSettings,
+  subscription: EventSubscription,
+  timings: ConsumerTimings,
+): Promise<string> {
+  const info = await jsm.consumers.add(settings.stream, {
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    ack_wait: nanos(timings.ackWaitMs),
+    max_deliver: subscription.maxDeliver ?? DEFAULT_MAX_DELIVER,
+    inactive_threshold: nanos(60_000),
+    filter_subject: filterSubjectFor(settings.subjectPrefix, subscription.types),
+    description: `Taskmesh broadcast subscriber ${subscription.consumer}`,
+  });
+  return info.name;
+}
+
 /** Creates the durable pull consumer, or updates an existing one to this configuration. */
 async function ensureConsumer(
   jsm: JetStreamManager,
@@ -94,13 +116,20 @@ export function startJetStreamConsumer(args: {
   timings: ConsumerTimings;
   subscription: EventSubscription;
   log: Logger;
-}): RunningSubscription {
+}): RunningSubscription & { active: Promise<void> } {
   const { settings, subscription, timings } = args;
   assertSubscription(subscription);
   const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
   const log = args.log.child({ consumer: subscription.consumer });
   const stats: ConsumerStats = { handled: 0, failed: 0, deadLettered: 0 };
   const types = new Set(subscription.types);
+  const broadcast = subscription.delivery === 'broadcast';
+  /** The durable name, or the ephemeral consumer's name once created. */
+  let consumerName: string | undefined = broadcast ? undefined : subscription.consumer;
+  let jsmForCleanup: JetStreamManager | undefined;
+  let markActive!: () => void;
+  /** Resolves once the consumer exists on the server (from then on no event is missed). */
+  const active = new Promise<void>((resolve) => (markActive = resolve));
   let stopping = false;
   let current: ConsumerMessages | undefined;
 
@@ -149,6 +178,12 @@ export function startJetStreamConsumer(args: {
     try {
       await handleInSpan(subscription.consumer, event, () => subscription.handle(event));
     } catch (err) {
+      if (broadcast && (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver)) {
+        // A broadcast subscriber's miss is its own; no dead letter for it.
+        log.warn({ err, eventId: event.id }, 'broadcast handler gave up on an event');
+        await msg.ackAck();
+        return;
+      }
       if (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver) {
         await deadLetter(js, msg, String(err), event.id);
         return;
@@ -171,14 +206,17 @@ export function startJetStreamConsumer(args: {
     } catch {
       return;
     }
+    jsmForCleanup = ready.jsm;
     let consumerReady = false;
     while (!stopping) {
       try {
         if (!consumerReady) {
-          await ensureConsumer(ready.jsm, settings, subscription, timings);
+          if (broadcast) consumerName = await createEphemeralConsumer(ready.jsm, settings, subscription, timings);
+          else await ensureConsumer(ready.jsm, settings, subscription, timings);
           consumerReady = true;
+          markActive();
         }
-        const consumer = await ready.js.consumers.get(settings.stream, subscription.consumer);
+        const consumer = await ready.js.consumers.get(settings.stream, consumerName!);
         // One message at a time: replicas share the load evenly and a stopped replica holds nothing back.
         current = await consumer.consume({ max_messages: 1, expires: 5_000 });
         if (stopping) await current.close();
@@ -193,6 +231,8 @@ export function startJetStreamConsumer(args: {
         }
       } catch (err) {
         if (stopping) break;
+        // Set the consumer up again: an ephemeral one may have expired during an outage.
+        consumerReady = false;
         log.warn({ err }, 'consumer interrupted; resuming');
         await sleep(1_000);
       }
@@ -201,11 +241,15 @@ export function startJetStreamConsumer(args: {
 
   return {
     consumer: subscription.consumer,
+    active,
     stats: () => ({ ...stats }),
     async stop() {
       stopping = true;
       await current?.close();
       await done;
+      if (broadcast && consumerName && jsmForCleanup) {
+        await jsmForCleanup.consumers.delete(settings.stream, consumerName).catch(() => undefined);
+      }
     },
   };
 }

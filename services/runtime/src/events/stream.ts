@@ -20,16 +20,27 @@ export interface StreamSettings {
   subjectPrefix: string;
   /** Replicas per stream (3 on a NATS cluster). Default 1. */
   replicas: number;
+  /**
+   * Size cap of the event stream in bytes (the dead-letter stream gets a quarter). JetStream reserves it
+   * on the server's disk when the stream is created, so it must fit the volume. Default 1 GiB.
+   */
+  maxBytes: number;
 }
 
-export const DEFAULT_STREAM_SETTINGS: StreamSettings = { stream: 'TASKMESH', subjectPrefix: 'taskmesh', replicas: 1 };
+export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
+  stream: 'TASKMESH',
+  subjectPrefix: 'taskmesh',
+  replicas: 1,
+  maxBytes: 1024 ** 3,
+};
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Retention, chosen: events are a carrier, not the record (each service's tables and the audit log are),
  * so the stream keeps 7 days — enough for a consumer that was down over a long weekend to catch up — capped
- * at 10 GiB and 10 million messages, dropping the oldest first. The duplicate window (Nats-Msg-Id = event
+ * at EVENTS_STREAM_MAX_BYTES (1 GiB by default, some two million events of ~500 bytes) and 10 million
+ * messages, dropping the oldest first. The duplicate window (Nats-Msg-Id = event
  * id) is 10 minutes: far longer than a relay takes from reading an outbox batch to publishing it, so a row
  * published twice (two relays, or a crash before marking it sent) is stored once. Dead letters are kept 30
  * days for someone to look at and replay.
@@ -43,7 +54,7 @@ export function eventStreamConfig(settings: StreamSettings): Partial<StreamConfi
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     max_age: nanos(7 * DAY_MS),
-    max_bytes: 10 * 1024 ** 3,
+    max_bytes: settings.maxBytes,
     max_msgs: 10_000_000,
     max_msg_size: 1024 * 1024,
     duplicate_window: nanos(10 * 60 * 1000),
@@ -65,7 +76,7 @@ export function deadLetterStreamConfig(settings: StreamSettings): Partial<Stream
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     max_age: nanos(30 * DAY_MS),
-    max_bytes: 1024 ** 3,
+    max_bytes: Math.max(Math.floor(settings.maxBytes / 4), 1024 * 1024),
     duplicate_window: nanos(10 * 60 * 1000),
     num_replicas: settings.replicas,
   };

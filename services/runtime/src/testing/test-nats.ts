@@ -33,10 +33,13 @@ function reachable(host: string, port: number, timeoutMs = 2_000): Promise<boole
   });
 }
 
-/** Stream and subject names of one test run, so runs sharing a server never see each other's events. */
-export function uniqueStreamSettings(): { stream: string; subjectPrefix: string } {
+/**
+ * Stream and subject names of one test run, so runs sharing a server never see each other's events, and a
+ * small size cap (JetStream reserves a stream's max_bytes on disk when creating it).
+ */
+export function uniqueStreamSettings(): { stream: string; subjectPrefix: string; maxBytes: number } {
   const tag = randomBytes(4).toString('hex');
-  return { stream: `TEST_${tag.toUpperCase()}`, subjectPrefix: `tmtest${tag}` };
+  return { stream: `TEST_${tag.toUpperCase()}`, subjectPrefix: `tmtest${tag}`, maxBytes: 16 * 1024 * 1024 };
 }
 
 function freePort(): Promise<number> {

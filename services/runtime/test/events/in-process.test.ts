@@ -79,4 +79,20 @@ describe('in-process event bus', () => {
     expect((await sideEffects(db, 'picky')).map((e) => e.event_id)).toEqual([first, last]);
     expect(bus.deadLetters()).toMatchObject([{ consumer: 'picky', deliveries: 2, event: { id: poison, type: TASK_ASSIGNED } }]);
   });
+
+  it('gives broadcast subscribers the events published while they are subscribed; their failures hold nothing up', async () => {
+    const bus = createInProcessBus({ log: quietLog });
+    bus.start();
+    const seen: string[] = [];
+    const watcher = await bus.subscribe({ consumer: 'watch', delivery: 'broadcast', types: [TASK_ASSIGNED], handle: async (e) => void seen.push(e.id) });
+    await bus.subscribe({ consumer: 'broken-watch', delivery: 'broadcast', types: [TASK_ASSIGNED], handle: async () => { throw new Error('gone'); } });
+    const relay = startOutboxRelay({ em: db.em, service: 'inprocess', bus, log: quietLog, pollIntervalMs: 10 });
+    const first = await writeEvents(db, 2, 'in-process-broadcast');
+    await eventually(async () => (await unsentCount(db)) === 0, 'first events out');
+    await watcher.stop();
+    await writeEvents(db, 1, 'in-process-broadcast-after');
+    await eventually(async () => (await unsentCount(db)) === 0, 'later event out despite the stopped watcher');
+    await relay.stop();
+    expect(seen).toEqual(first);
+  });
 });

@@ -56,7 +56,7 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
   const streams: string[] = [];
   const buses: JetStreamBus[] = [];
 
-  function bus(url: string, settings: { stream: string; subjectPrefix: string }, extra: { ackWaitMs?: number } = {}) {
+  function bus(url: string, settings: ReturnType<typeof uniqueStreamSettings>, extra: { ackWaitMs?: number } = {}) {
     const created = createJetStreamBus({ natsUrl: url, log: quietLog, publishTimeoutMs: 1_000, ...settings, ...extra });
     buses.push(created);
     if (url === natsUrl) streams.push(settings.stream, `${settings.stream}_DLQ`);
@@ -90,6 +90,7 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(info.config.storage).toBe('file');
     expect(info.config.duplicate_window).toBe(10 * 60 * 1e9);
     expect(info.config.max_age).toBe(7 * 24 * 3600 * 1e9);
+    expect(info.config.max_bytes).toBe(settings.maxBytes);
     const dlq = await jsm.streams.info(`${settings.stream}_DLQ`);
     expect(dlq.config.subjects).toEqual([`${settings.subjectPrefix}_dlq.>`]);
   });
@@ -175,6 +176,7 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
         NATS_URL: natsUrl,
         EVENTS_STREAM: settings.stream,
         EVENTS_SUBJECT_PREFIX: settings.subjectPrefix,
+        EVENTS_STREAM_MAX_BYTES: String(settings.maxBytes),
         TEST_DB_URL: testDb.databaseUrl ?? '',
         TEST_DATA_DIR: testDb.dataDir,
       },
@@ -232,6 +234,27 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(consumer.stats()).toMatchObject({ handled: 1, failed: 0 });
     const info = await jsm.consumers.info(settings.stream, 'draining-consumer');
     expect(info.ack_floor.stream_seq).toBe(1);
+  });
+
+  it('delivers each event to every broadcast subscriber while it is subscribed, and forgets it after', async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    await events.whenReady();
+    const seen: Record<string, string[]> = { a: [], b: [] };
+    const replica = (name: 'a' | 'b') =>
+      events.subscribe({ consumer: 'membership-cache', delivery: 'broadcast', types: [TASK_ASSIGNED], handle: async (e) => void seen[name]!.push(e.id) });
+    const [a, b] = await Promise.all([replica('a'), replica('b')]);
+    const ids = await writeEvents(db, 2, 'broadcast');
+    const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog });
+    await relay.flush();
+    await relay.stop();
+    await eventually(async () => seen.a!.length === 2 && seen.b!.length === 2, 'both replicas');
+    expect(seen).toEqual({ a: ids, b: ids });
+    await a.stop();
+    await b.stop();
+    const left = [];
+    for await (const info of jsm.consumers.list(settings.stream)) left.push(info.name);
+    expect(left).toEqual([]);
   });
 
   it('sends poison messages to the dead-letter stream without blocking the events behind them', async () => {
