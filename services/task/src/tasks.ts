@@ -243,7 +243,7 @@ export class Tasks {
       const next: TaskContent = { ...old };
       for (const field of patch.fields) {
         const key = contentKeyOf(field);
-        (next as unknown as Record<string, unknown>)[key] = values[key] ?? (key === 'dueTime' ? null : values[key]);
+        (next as unknown as Record<string, unknown>)[key] = key === 'dueTime' ? (values.dueTime ?? null) : values[key];
       }
       const changes = changesBetween(old, next, patch.fields);
       if (changes.length === 0) return task;
@@ -401,10 +401,11 @@ export class Tasks {
 
   async listComments(scope: TaskScope, boardId: string, taskId: string, pageSize: number, pageToken: string): Promise<Page<CommentRecord>> {
     const fingerprint = JSON.stringify(['comments', taskId]);
-    const after = decodePageToken<[string, string]>(pageToken, fingerprint);
+    const after = decodePageToken<string>(pageToken, fingerprint);
+    if (after !== undefined && !/^\d{1,19}$/.test(after)) throw new InvalidArgumentError({ field: 'page_token', description: 'is not a valid page token' });
     await this.get(scope, boardId, taskId);
     const rows = await new TaskRepository(scope.em).commentPage(taskId, after, pageSize + 1);
-    return pageOf(rows, pageSize, (c) => [c.createdAt.toISOString(), c.id], fingerprint);
+    return pageOf(rows, pageSize, (c) => c.seq!, fingerprint);
   }
 
   /** Reads a comment for a permission decision. */

@@ -40,6 +40,8 @@ export const CommentRecord = defineEntity({
   extends: TenantScoped,
   properties: {
     id: p.uuid().primary(),
+    /** Assigned by the database on insert; the order of a task's comments. */
+    seq: p.bigint('string').autoincrement().nullable(),
     taskId: p.uuid(),
     boardId: p.uuid(),
     authorId: p.uuid(),

@@ -125,13 +125,9 @@ export class TaskRepository {
     return this.em.findOne(CommentRecord, { id, taskId });
   }
 
-  /** A task's comments, oldest first, after the cursor (create time, id). */
-  commentPage(taskId: string, after: [string, string] | undefined, limit: number): Promise<CommentRecord[]> {
-    const where: FilterQuery<CommentRecord> = { taskId };
-    if (after) {
-      const at = new Date(after[0]);
-      where.$or = [{ createdAt: { $gt: at } }, { createdAt: at, id: { $gt: after[1] } }];
-    }
-    return this.em.find(CommentRecord, where, { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], limit });
+  /** A task's comments, oldest first, after the cursor (a comment's seq). */
+  commentPage(taskId: string, afterSeq: string | undefined, limit: number): Promise<CommentRecord[]> {
+    const where: FilterQuery<CommentRecord> = afterSeq ? { taskId, seq: { $gt: afterSeq } } : { taskId };
+    return this.em.find(CommentRecord, where, { orderBy: { seq: 'asc' }, limit });
   }
 }

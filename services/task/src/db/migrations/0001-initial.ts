@@ -48,6 +48,8 @@ export class InitialTaskSchema extends Migration {
       create index tasks_recent_idx on tasks (org_id, updated_at desc, id);
       create table comments (
         id uuid primary key,
+        -- Insertion order: comments list oldest first even when two share a millisecond.
+        seq bigint generated always as identity,
         org_id uuid not null,
         task_id uuid not null references tasks (id) on delete cascade,
         board_id uuid not null,
@@ -56,7 +58,7 @@ export class InitialTaskSchema extends Migration {
         create_request_id text null,
         created_at timestamptz not null
       );
-      create index comments_task_idx on comments (org_id, task_id, created_at, id);
+      create index comments_task_idx on comments (org_id, task_id, seq);
       create unique index comments_create_request_idx on comments (org_id, create_request_id)
         where create_request_id is not null;
     `);
