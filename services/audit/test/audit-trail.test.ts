@@ -55,5 +55,5 @@ describe.each([
     await eventually(async () => (await recorded(stack, sentinel)).length > 0, 'the sentinel event');
 
     expect(await recorded(stack, scenario.org)).toEqual(expected);
-  }, 120_000);
+  }, 180_000);
 });

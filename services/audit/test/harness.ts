@@ -135,10 +135,10 @@ export function listAuditEvents(stack: AuditStack, req: Partial<ListAuditEventsR
   return callUnary(stack.auditClient, stack.auditClient.listAuditEvents, request, { metadata: who?.auth ?? new Metadata() });
 }
 
-/** Every audit event of an org through the API, following page tokens, newest first. */
+/** Every audit event of an org through the API from `req.pageToken` on, following page tokens, newest first. */
 export async function allAuditEvents(stack: AuditStack, req: Partial<ListAuditEventsRequest> & { parent: string }, who: TestUser): Promise<AuditEvent[]> {
   const events: AuditEvent[] = [];
-  let pageToken = '';
+  let pageToken = req.pageToken ?? '';
   do {
     const page = await listAuditEvents(stack, { ...req, pageToken }, who);
     events.push(...page.auditEvents);
@@ -164,9 +164,12 @@ export async function addMember(stack: AuditStack, org: string, by: TestUser, us
   await orgCall(stack, (c) => c.acceptInvitation, { token: invited.token }, user);
 }
 
-/** Polls `check` until it returns something other than undefined/false; fails with `what` after ~20 s. */
+/**
+ * Polls `check` until it returns something other than undefined/false; fails with `what` after ~60 s (generous:
+ * on a shared nats-server a stream can wait for storage that other test runs still hold).
+ */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, what: string): Promise<T> {
-  for (let attempt = 0; attempt < 400; attempt++) {
+  for (let attempt = 0; attempt < 1_200; attempt++) {
     const result = await check();
     if (result !== undefined && result !== false) return result;
     await new Promise((resolve) => setTimeout(resolve, 50));
