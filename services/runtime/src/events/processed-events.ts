@@ -7,14 +7,14 @@ import type { EventHandler } from './event-bus.ts';
  * consuming service adds it to its own migrations, as producing services add the outbox.
  */
 export const PROCESSED_EVENTS_TABLE_SQL = `
-create table processed_event (
+create table processed_events (
   consumer text not null,
   event_id uuid not null,
   event_type text not null,
   processed_at timestamptz not null default now(),
   primary key (consumer, event_id)
 );
-create index processed_event_processed_at_idx on processed_event (processed_at);
+create index processed_events_processed_at_idx on processed_events (processed_at);
 `;
 
 export interface ProcessOnceOptions {
@@ -23,7 +23,7 @@ export interface ProcessOnceOptions {
 }
 
 /**
- * Makes a handler effectively-once: the event id is recorded in processed_event in the same transaction as
+ * Makes a handler effectively-once: the event id is recorded in processed_events in the same transaction as
  * everything the handler writes through `tx`, so a redelivery (lost ack, second relay, replay) finds the
  * row and is skipped, and a handler that failed half-way left nothing behind. Concurrent deliveries of one
  * event to two replicas serialise on the primary key; the second sees a conflict and skips.
@@ -41,7 +41,7 @@ export function processOnce(
   return async (event) => {
     const duplicate = await em.fork().transactional(async (tx) => {
       const inserted = await tx.execute<{ event_id: string }[]>(
-        'insert into processed_event (consumer, event_id, event_type) values (?, ?, ?) on conflict do nothing returning event_id',
+        'insert into processed_events (consumer, event_id, event_type) values (?, ?, ?) on conflict do nothing returning event_id',
         [consumer, event.id, event.type],
       );
       if (inserted.length === 0) return true;
@@ -55,7 +55,7 @@ export function processOnce(
 /** Forgets processed events older than the stream keeps messages (they can no longer be redelivered). */
 export async function pruneProcessedEvents(em: EntityManager, olderThan: Date): Promise<number> {
   const deleted = await em.fork().execute<{ event_id: string }[]>(
-    'delete from processed_event where processed_at < ? returning event_id',
+    'delete from processed_events where processed_at < ? returning event_id',
     [olderThan],
   );
   return deleted.length;

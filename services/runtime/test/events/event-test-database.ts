@@ -6,7 +6,7 @@ import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-e
 import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent } from '@taskmesh/runtime/outbox';
 import type { TestDatabase } from '@taskmesh/runtime/testing/test-database';
 
-/** A service database of the tests' own: an outbox (producer side), processed_event and a table of effects. */
+/** A service database of the tests' own: an outbox (producer side), processed_events and a table of effects. */
 class EventTestSchema extends Migration {
   override name = '0001-event-test';
   override up(): void {

@@ -95,4 +95,18 @@ describe('in-process event bus', () => {
     await relay.stop();
     expect(seen).toEqual(first);
   });
+
+  it('publishes right after a commit when nudged, without waiting for the next poll', async () => {
+    const bus = createInProcessBus({ log: quietLog });
+    bus.start();
+    const seen: string[] = [];
+    await bus.subscribe({ consumer: 'prompt', types: [TASK_ASSIGNED], handle: async (e) => void seen.push(e.id) });
+    // Polls once at start, then not for an hour: only the commit's nudge can publish the event.
+    const relay = startOutboxRelay({ em: db.em, service: 'inprocess', bus, log: quietLog, pollIntervalMs: 3_600_000 });
+    await relay.flush();
+    const ids = await writeEvents(db, 1, 'nudged');
+    await eventually(async () => seen.length === 1, 'the nudged publish');
+    await relay.stop();
+    expect(seen).toEqual(ids);
+  });
 });
