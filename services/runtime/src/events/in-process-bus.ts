@@ -13,6 +13,7 @@ import {
   type EventSubscription,
   type RunningSubscription,
 } from './event-bus.ts';
+import { recordDelivery } from './metrics.ts';
 import { handleInSpan } from './tracing.ts';
 
 interface Registered {
@@ -55,11 +56,13 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
       await handleInSpan(subscription.consumer, received, () => subscription.handle(received));
       failures.delete(event.id);
       stats.handled++;
+      recordDelivery(subscription.consumer, 'handled', event.occurTime);
     } catch (err) {
       const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
       if (err instanceof PermanentEventError || failed + 1 >= maxDeliver) {
         failures.delete(event.id);
         stats.deadLettered++;
+        recordDelivery(subscription.consumer, 'dead_lettered');
         const letter = { consumer: subscription.consumer, event, reason: String(err), deliveries: failed + 1 };
         dead.push(letter);
         log.error(
@@ -71,6 +74,7 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
       }
       failures.set(event.id, failed + 1);
       stats.failed++;
+      recordDelivery(subscription.consumer, 'failed');
       const retryInMs = backoffFor(subscription, failed + 1);
       log.warn({ err, consumer: subscription.consumer, eventId: event.id, deliveries: failed + 1, retryInMs }, 'event handler failed; will redeliver');
       throw new DeliveryDeferredError(`consumer ${subscription.consumer} failed on event ${event.id}`, retryInMs);

@@ -21,6 +21,7 @@ import {
   type RunningSubscription,
 } from './event-bus.ts';
 import { deadLetterPrefix, type StreamSettings } from './stream.ts';
+import { recordDelivery } from './metrics.ts';
 import { handleInSpan } from './tracing.ts';
 
 export interface ConsumerTimings {
@@ -152,6 +153,7 @@ export function startJetStreamConsumer(args: {
     });
     await msg.ackAck();
     stats.deadLettered++;
+    recordDelivery(subscription.consumer, 'dead_lettered');
     log.error({ eventId, subject: msg.subject, deliveries: msg.info.deliveryCount, reason }, 'event dead-lettered');
   }
 
@@ -189,6 +191,7 @@ export function startJetStreamConsumer(args: {
         return;
       }
       stats.failed++;
+      recordDelivery(subscription.consumer, 'failed');
       const delay = backoffFor(subscription, event.deliveryCount);
       log.warn({ err, eventId: event.id, deliveries: event.deliveryCount, retryInMs: delay }, 'event handler failed; will redeliver');
       msg.nak(delay);
@@ -197,6 +200,7 @@ export function startJetStreamConsumer(args: {
     // If this ack is lost the event comes back after ack_wait and the handler sees it as a duplicate.
     await msg.ackAck();
     stats.handled++;
+    recordDelivery(subscription.consumer, 'handled', event.occurTime);
   }
 
   const done = (async () => {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { injectTraceHeaders } from '../trace-context.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { DeliveryDeferredError, type EventBus } from './event-bus.ts';
+import { recordPublished } from './metrics.ts';
 import { inSpan } from './tracing.ts';
 
 export interface OutboxRelayOptions {
@@ -122,6 +123,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           () => bus.publish(event, injectTraceHeaders({})),
         );
         sent.push(row.id);
+        recordPublished(service, event.occurTime);
       }
     } finally {
       await markSent(sent);
