@@ -91,11 +91,11 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
-    // Each replica holds its own cache, so each needs every membership event: one consumer per process.
+    // Each replica holds its own cache, so each needs every membership event.
     subscription = await bus.subscribe({
       consumer: `task-memberships-${randomUUID().slice(0, 8)}`,
       types: MEMBERSHIP_EVENT_TYPES,
-      maxDeliver: 1,
+      delivery: 'broadcast',
       handle: async (event) => {
         if (event.type === 'taskmesh.org.v1.MemberRemoved') {
           membershipCache.evict(event.organization, MemberRemoved.decode(event.payload).user);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, Code, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
 // Tests only: the REST edge in front of the real services, as the embedded stack runs it.
 import { startEdge, type Edge } from '../../edge/src/edge.ts';
+import { DEMO_PASSWORD, seedDemo } from '../src/demo-seed.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
@@ -110,5 +111,32 @@ describe('a whole board through REST with the generated client', () => {
     const body = (await res.json()) as { task: Record<string, unknown> };
     expect(body.task).toMatchObject({ title: 'Raw', status: 'TASK_STATUS_TODO', dueTime: '2030-05-06T07:08:09Z', list });
     expect(typeof body.task.createTime).toBe('string');
+  });
+});
+
+describe('npm run seed', () => {
+  it('fills a running stack with a demo org whose log-ins work, and can run again', async () => {
+    const emailDomain = `seed-${Date.now()}.example.com`;
+    const first = await seedDemo({ baseUrl: edge.url, emailDomain });
+    expect(first.logins.map((l) => l.role)).toEqual(['OWNER', 'ADMIN', 'MEMBER', 'MEMBER', 'VIEWER']);
+    expect(first.boards).toHaveLength(2);
+    const viewer = first.logins.find((l) => l.role === 'VIEWER')!;
+    const session = await createClient({ baseUrl: edge.url }).identity.logIn({ email: viewer.email, password: DEMO_PASSWORD });
+    const api = createClient({ baseUrl: edge.url, token: session.accessToken });
+    const launch = await api.task.listTasks({ parent: first.boards[0]! });
+    expect(launch.tasks.map((t) => [t.title, t.status])).toEqual([
+      ['Plan the launch webinar', 'TASK_STATUS_TODO'],
+      ['Translate the pricing page', 'TASK_STATUS_TODO'],
+      ['Write the launch announcement', 'TASK_STATUS_IN_PROGRESS'],
+      ['Fix the checkout timeout', 'TASK_STATUS_IN_PROGRESS'],
+      ['Freeze the feature set', 'TASK_STATUS_DONE'],
+    ]);
+    const announcement = launch.tasks[2]!;
+    expect((await api.task.listComments({ parent: announcement.name })).comments).toHaveLength(2);
+    const members = await api.org.listMembers({ parent: first.organization });
+    expect(members.members.map((m) => m.role).sort()).toEqual(['ROLE_ADMIN', 'ROLE_MEMBER', 'ROLE_MEMBER', 'ROLE_OWNER', 'ROLE_VIEWER']);
+    // A second run logs the same users in and makes a new organization.
+    const second = await seedDemo({ baseUrl: edge.url, emailDomain });
+    expect(second.organization).not.toBe(first.organization);
   });
 });
