@@ -17,8 +17,8 @@ export const auditConfigSchema = z.object({
   /** How often the purge of audit events past retention runs. */
   AUDIT_PURGE_INTERVAL_SECONDS: env.positiveInt(3_600),
   /**
-   * Membership cache of the org-context chain. Short: a demoted admin must lose access to the log quickly,
-   * and this service evicts only on the membership events its own consumer happens to handle.
+   * Membership cache of the org-context chain. Membership events evict from it at once; the TTL bounds how
+   * long a missed eviction (NATS unreachable) can keep a demoted admin reading the log.
    */
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
 });

@@ -18,7 +18,7 @@ import { AuditLog } from './db/audit-log.ts';
 import { AuditEventRecord } from './db/entities.ts';
 import { auditMigrations } from './db/migrations/0001-initial.ts';
 import { auditSubscription } from './events/audit-consumer.ts';
-import { evictOnMembershipChange } from './events/membership-eviction.ts';
+import { membershipEvictionSubscription } from './events/membership-eviction.ts';
 import { auditAccessTable } from './handlers/access-table.ts';
 import { auditHandlers } from './handlers/audit-handlers.ts';
 
@@ -40,6 +40,7 @@ export interface RunningAudit {
   db: Database;
   auditLog: AuditLog;
   retention: AuditRetention;
+  /** The shared durable consumer that records events. */
   subscription: RunningSubscription;
   membershipCache: MembershipCache;
   close(): Promise<void>;
@@ -62,7 +63,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
   const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
   const ownBus = bus ? undefined : createEventBus(config, log, 'audit');
   const events = bus ?? ownBus!;
-  let subscription: RunningSubscription | undefined;
+  const subscriptions: RunningSubscription[] = [];
   try {
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
@@ -73,7 +74,9 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
       ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,
     });
     const auditLog = new AuditLog(db.em);
-    subscription = await events.subscribe(auditSubscription(auditLog, log, evictOnMembershipChange(membershipCache)));
+    const recorder = await events.subscribe(auditSubscription(auditLog, log));
+    subscriptions.push(recorder);
+    subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache)));
     ownBus?.start();
     const retention = new AuditRetention(
       auditLog,
@@ -97,18 +100,17 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
     });
     retention.start();
     log.info({ address: grpc.address, bus: events.mode }, 'audit service listening');
-    const running = subscription;
     return {
       grpc,
       db,
       auditLog,
       retention,
-      subscription: running,
+      subscription: recorder,
       membershipCache,
       async close() {
         await grpc.shutdown();
         // Drain: the event in hand is recorded and acknowledged before the database goes.
-        await running.stop();
+        for (const running of subscriptions) await running.stop();
         await ownBus?.close();
         await retention.stop();
         identityClient.close();
@@ -117,7 +119,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
       },
     };
   } catch (err) {
-    await subscription?.stop();
+    for (const running of subscriptions) await running.stop();
     await ownBus?.close();
     identityClient.close();
     orgClient.close();

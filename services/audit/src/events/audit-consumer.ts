@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
 import type { AuditLog } from '../db/audit-log.ts';
 import { AUDITED_EVENT_TYPES, changesOf } from './audited-events.ts';
@@ -13,13 +12,8 @@ const ORG_NAME = /^organizations\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * The subscription that fills the audit log: every audited event type (audited-events.ts), one row each.
  * An audited event that names no org, or whose payload does not decode as its type, can never be recorded:
  * it goes to the dead-letter path at once, for someone to look at, instead of being retried or dropped.
- * `afterRecord` runs once the row is committed (or found there already).
  */
-export function auditSubscription(
-  auditLog: AuditLog,
-  log: Logger,
-  afterRecord: (event: ReceivedEvent) => void = () => undefined,
-): EventSubscription {
+export function auditSubscription(auditLog: AuditLog, log: Logger): EventSubscription {
   return {
     consumer: AUDIT_CONSUMER,
     types: AUDITED_EVENT_TYPES,
@@ -43,7 +37,6 @@ export function auditSubscription(
         payload: event.payload,
       });
       if (!recorded) log.debug({ eventId: event.id, eventType: event.type }, 'audit event already recorded; duplicate skipped');
-      afterRecord(event);
     },
   };
 }
