@@ -322,11 +322,14 @@ export class Boards {
 
   /** For the task service: the live board, and whether `listId` is one of its live lists. */
   async checkBoardList(em: EntityManager, ref: BoardRef, listId: string | undefined): Promise<{ board: BoardRecord; listExists: boolean }> {
-    const repo = new BoardRepository(em);
-    const board = await repo.liveBoard(ref.boardId);
-    if (!board) throw notFoundBoard(ref);
-    const listExists = listId !== undefined && (await repo.liveList(ref.boardId, listId)) !== null;
-    return { board, listExists };
+    // On the hot path of every task write: one short transaction (the RLS variable is set once) and two reads.
+    return em.transactional(async (tx) => {
+      const repo = new BoardRepository(tx);
+      const board = await repo.liveBoard(ref.boardId);
+      if (!board) throw notFoundBoard(ref);
+      const listExists = listId !== undefined && (await repo.listOfLiveBoard(ref.boardId, listId)) !== null;
+      return { board, listExists };
+    });
   }
 
   /** One unit of work with its events (the relay is nudged by the commit: it listens on the ORM's events). */

@@ -88,9 +88,11 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
     const watchHub = new BoardWatchHub();
-    // Every replica must see every event to serve its own watchers, so each process has its own consumer.
+    // Every replica must see every event to serve its own watchers and evict its own cache: a broadcast
+    // subscription (an ephemeral consumer from now on), not a shared durable one.
     subscription = await bus.subscribe({
       consumer: `board-watch-${randomUUID().slice(0, 8)}`,
+      delivery: 'broadcast',
       types: [...WATCHED_EVENT_TYPES, ...MEMBERSHIP_EVENT_TYPES],
       // Live streams only: a watcher that missed an event reloads the board, so nothing is worth a redelivery.
       maxDeliver: 1,

@@ -11,7 +11,8 @@ import {
   OrgServiceClient,
 } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { statusDetailsOf } from '@taskmesh/runtime/errors';
-import { createInProcessBus, type InProcessBus } from '@taskmesh/runtime/events/in-process-bus';
+import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
 import type { Mailer } from '@taskmesh/runtime/mail';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -34,7 +35,7 @@ export interface Harness {
   /** Only with startHarness({ withTask: true }). */
   task: RunningTask | undefined;
   taskClient: TaskServiceClient | undefined;
-  bus: InProcessBus;
+  bus: EventBus;
   identityClient: IdentityServiceClient;
   orgClient: OrgServiceClient;
   client: BoardServiceClient;
@@ -57,7 +58,7 @@ async function freePort(): Promise<number> {
  * identity + org + board on port 0 with one in-process event bus, and the task service when asked. Without it,
  * TASK_ADDR points at a closed port, so DeleteList without force meets an unreachable task service.
  */
-export async function startHarness(options: { withTask?: boolean } = {}): Promise<Harness> {
+export async function startHarness(options: { withTask?: boolean; bus?: EventBus } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const common = { DATABASE_URL: db.databaseUrl, TASKMESH_DATA_DIR: db.dataDir };
@@ -71,7 +72,7 @@ export async function startHarness(options: { withTask?: boolean } = {}): Promis
     log,
     mailer,
   });
-  const bus = createInProcessBus({ log });
+  const bus = options.bus ?? createInProcessBus({ log });
   const taskAddress = options.withTask ? `127.0.0.1:${await freePort()}` : '127.0.0.1:1';
   const board = await startBoard({
     config: boardConfigSchema.parse({

@@ -46,6 +46,11 @@ export class BoardRepository {
     );
   }
 
+  /** A live list, when the caller has just seen its board live in the same transaction. */
+  listOfLiveBoard(boardId: string, id: string): Promise<ListRecord | null> {
+    return this.em.findOne(ListRecord, { id, boardId, deletedAt: null });
+  }
+
   /** Live lists of a board in board order, after the given position. */
   listsPage(boardId: string, afterPosition: string | undefined, limit: number): Promise<ListRecord[]> {
     const where = afterPosition === undefined
