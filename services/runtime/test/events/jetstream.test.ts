@@ -134,6 +134,15 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
       const events = bus(server.url, settings);
       await events.whenReady();
       const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog, pollIntervalMs: 50 });
+      // A consumer (as the audit log will be) runs through the outage too.
+      const consumer = await events.subscribe({
+        consumer: 'outage-consumer',
+        types: [TASK_ASSIGNED],
+        backoffMs: [100],
+        handle: processOnce(db.em, 'outage-consumer', async (event, tx) => {
+          await tx.execute('insert into side_effect (consumer, event_id, delivery) values (?, ?, ?)', ['outage-consumer', event.id, event.deliveryCount]);
+        }),
+      });
       const before = await writeEvents(db, 5, 'before-outage');
       await eventually(async () => (await unsentCount(db)) === 0, 'first events published');
 
@@ -146,12 +155,16 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
       const after = await writeEvents(db, 3, 'after-outage');
       await eventually(async () => (await unsentCount(db)) === 0, 'outbox drained after NATS returned');
       await relay.stop();
+      const everything = [...before, ...during, ...after];
+      await eventually(async () => (await sideEffects(db, 'outage-consumer')).length >= everything.length, 'consumer caught up');
+      await consumer.stop();
+      expect((await sideEffects(db, 'outage-consumer')).map((e) => e.event_id)).toEqual(everything);
 
       const check = await connect({ servers: server.url });
       const stored = await streamMessages(await jetstreamManager(check), settings.stream);
       await check.close();
       const storedIds = stored.map((m) => m.header.get('Nats-Msg-Id'));
-      expect(storedIds).toEqual([...before, ...during, ...after]);
+      expect(storedIds).toEqual(everything);
     });
   });
 
