@@ -159,6 +159,19 @@ describe('a Kanban board through the generated client', () => {
     expect(new Set(results.map((t) => t.name)).size).toBe(1);
   });
 
+  it('leaves a task moved to where it already is untouched', async () => {
+    const { board: b, lists: [l] } = await createBoard(h, orgName, owner, ['Still']);
+    const on = (title: string) =>
+      call(h, (c) => c.createTask, CreateTaskRequest.fromPartial({ parent: b, task: { list: l, title, priority: Priority.PRIORITY_LOW } }), owner).then((r) => r.task!);
+    const first = await on('first');
+    const second = await on('second');
+    expect(await move(second.name, { afterTask: first.name })).toEqual(second);
+    expect(await move(second.name, {})).toEqual(second);
+    const moved = await move(first.name, { afterTask: second.name, etag: first.etag });
+    expect(moved.etag).not.toBe(first.etag);
+    expect(await codeOf(move(first.name, { beforeTask: second.name, etag: first.etag }))).toBe(status.ABORTED);
+  });
+
   it('validates content with field violations', async () => {
     const err = await failure(
       create({
@@ -192,6 +205,12 @@ describe('a Kanban board through the generated client', () => {
     expect(page2.nextPageToken).toBe('');
     expect(first.author).toBe(owner.name);
     expect(violationsOf(await failure(add('')))).toEqual(['comment.body']);
+    const requestId = randomUUID();
+    const retried = await Promise.all(
+      [1, 2].map(() => call(h, (c) => c.createComment, CreateCommentRequest.fromPartial({ parent: t.name, comment: { body: 'once' }, requestId }), owner)),
+    );
+    expect(retried[0]!.comment!.name).toBe(retried[1]!.comment!.name);
+    await call(h, (c) => c.deleteComment, DeleteCommentRequest.fromPartial({ name: retried[0]!.comment!.name }), owner);
     await call(h, (c) => c.deleteComment, DeleteCommentRequest.fromPartial({ name: first.name }), admin);
     const rest = await call(h, (c) => c.listComments, ListCommentsRequest.fromPartial({ parent: t.name }), owner);
     expect(rest.comments.map((c) => c.body)).toEqual(['second', 'third']);
@@ -322,6 +341,12 @@ describe('roles', () => {
     expect(await del(byMember.name, viewer)).toBe(status.PERMISSION_DENIED);
     expect(await del(byMember.name, member)).toBe(0);
     expect(await del((await add(otherMember)).name, owner)).toBe(0);
+  });
+
+  it('answers NOT_FOUND, not PERMISSION_DENIED, to a MEMBER naming a task that is not there', async () => {
+    const missing = `${board}/tasks/${randomUUID()}`;
+    expect(await codeOf(update({ name: missing, title: 'x' }, ['title'], member))).toBe(status.NOT_FOUND);
+    expect(await codeOf(call(h, (c) => c.deleteTask, DeleteTaskRequest.fromPartial({ name: missing }), member))).toBe(status.NOT_FOUND);
   });
 
   it('answers UNAUTHENTICATED without a token', async () => {
