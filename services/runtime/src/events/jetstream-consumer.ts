@@ -203,13 +203,13 @@ export function startJetStreamConsumer(args: {
     recordDelivery(subscription.consumer, 'handled', event.occurTime);
   }
 
+  let signalStop!: () => void;
+  const stopSignal = new Promise<undefined>((resolve) => (signalStop = () => resolve(undefined)));
+
   const done = (async () => {
-    let ready: { js: JetStreamClient; jsm: JetStreamManager };
-    try {
-      ready = await args.ready;
-    } catch {
-      return;
-    }
+    // Stopping must not wait for a NATS that never came up.
+    const ready = await Promise.race([args.ready, stopSignal]).catch(() => undefined);
+    if (!ready) return;
     jsmForCleanup = ready.jsm;
     let consumerReady = false;
     while (!stopping) {
@@ -249,6 +249,7 @@ export function startJetStreamConsumer(args: {
     stats: () => ({ ...stats }),
     async stop() {
       stopping = true;
+      signalStop();
       await current?.close();
       await done;
       if (broadcast && consumerName && jsmForCleanup) {

@@ -129,6 +129,22 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
       await server?.dispose();
     });
 
+    it('starts without NATS: publish rejects and stop does not hang until the server appears', async () => {
+      await server.stop();
+      const settings = uniqueStreamSettings();
+      const events = bus(server.url, settings);
+      const consumer = await events.subscribe({ consumer: 'early', types: [TASK_ASSIGNED], handle: async () => undefined });
+      await expect(
+        events.publish(
+          { id: '6f1f3c1e-3f0e-4c51-9a2b-0d9c2a1b7e11', type: TASK_ASSIGNED, organization: '', actor: '', resource: 'r', occurTime: new Date(), payload: new Uint8Array() },
+          {},
+        ),
+      ).rejects.toThrow(/NATS connection/);
+      await consumer.stop();
+      await server.start();
+      await events.whenReady();
+    });
+
     it('loses and duplicates nothing when NATS stops mid-run and comes back', async () => {
       const settings = uniqueStreamSettings();
       const events = bus(server.url, settings);
