@@ -12,7 +12,7 @@ import {
 } from '@taskmesh/gen/taskmesh/board/v1/events.js';
 import type { FieldChange } from '@taskmesh/gen/taskmesh/events/v1/field_change.js';
 import { AbortedError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
-import { domainEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
+import { domainEvent, recordEvent, type DomainEvent, type MessageCodec } from '@taskmesh/runtime/outbox';
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
 import { boardMessage, listMessage } from './board-messages.ts';
 import { BoardRepository } from './db/board-repository.ts';
@@ -55,7 +55,7 @@ function notFoundList(ref: ListRef): NotFoundError {
  * (the outbox); calls to other services happen before the transaction opens, never inside it.
  */
 export class Boards {
-  private event(actor: Actor, type: string, codec: Parameters<typeof domainEvent>[1], payload: unknown, resource: string): DomainEvent {
+  private event<T>(actor: Actor, type: string, codec: MessageCodec<T>, payload: T, resource: string): DomainEvent {
     return domainEvent(`taskmesh.board.v1.${type}`, codec, payload, {
       resource,
       organization: `organizations/${actor.orgId}`,
