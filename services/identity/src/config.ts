@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 
 export const identityConfigSchema = z.object({
   ...commonConfigShape,
+  ...eventBusConfigShape,
   IDENTITY_PORT: env.port(50051),
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),

@@ -2,6 +2,9 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
@@ -27,6 +30,11 @@ export interface IdentityDeps {
   log: Logger;
   /** Overrides the configured mail adapter (tests capture mail with it). */
   mailer?: Mailer;
+  /**
+   * The process's event bus (the embedded launcher shares one and starts it once everyone subscribed).
+   * When absent, the service makes its own from NATS_URL (in-process when unset) and starts it.
+   */
+  bus?: EventBus;
 }
 
 export interface RunningIdentity {
@@ -34,11 +42,12 @@ export interface RunningIdentity {
   db: Database;
   identity: Identity;
   keys: SigningKeys;
+  relay: OutboxRelay;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it), ensures a signing key, and serves IdentityService + health. */
-export async function startIdentity({ config, log, mailer }: IdentityDeps): Promise<RunningIdentity> {
+export async function startIdentity({ config, log, mailer, bus: sharedBus }: IdentityDeps): Promise<RunningIdentity> {
   const db = await openDatabase({
     service: 'identity',
     entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, OutboxEvent],
@@ -47,6 +56,8 @@ export async function startIdentity({ config, log, mailer }: IdentityDeps): Prom
     dataDir: config.TASKMESH_DATA_DIR,
     log,
   });
+  const bus = sharedBus ?? createEventBus(config, log, 'identity');
+  let relay: OutboxRelay | undefined;
   try {
     const keys = new SigningKeys(db.em, {
       issuer: config.JWT_ISSUER,
@@ -102,20 +113,28 @@ export async function startIdentity({ config, log, mailer }: IdentityDeps): Prom
         },
       ],
     });
-    log.info({ address: grpc.address }, 'identity service listening');
+    relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log });
+    if (!sharedBus) bus.start();
+    const startedRelay = relay;
+    log.info({ address: grpc.address, events: bus.mode }, 'identity service listening');
     return {
       grpc,
       db,
       identity,
       keys,
+      relay: startedRelay,
       async close() {
         await grpc.shutdown();
+        await startedRelay.stop();
+        if (!sharedBus) await bus.close();
         mail.close();
         await throttlePool.end();
         await db.close();
       },
     };
   } catch (err) {
+    await relay?.stop().catch(() => undefined);
+    if (!sharedBus) await bus.close().catch(() => undefined);
     await db.close();
     throw err;
   }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 
 export const orgConfigSchema = z.object({
   ...commonConfigShape,
+  ...eventBusConfigShape,
   ORG_PORT: env.port(50052),
   /** The identity service (host:port): JWKS for verifying access tokens, and BatchGetUsers for profiles. */
   IDENTITY_ADDR: z.string().min(1),

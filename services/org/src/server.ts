@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
@@ -27,6 +30,11 @@ export interface OrgDeps {
   log: Logger;
   /** Overrides the configured mail adapter (tests capture mail with it). */
   mailer?: Mailer;
+  /**
+   * The process's event bus (the embedded launcher shares one and starts it once everyone subscribed).
+   * When absent, the service makes its own from NATS_URL (in-process when unset) and starts it.
+   */
+  bus?: EventBus;
 }
 
 export interface RunningOrg {
@@ -36,11 +44,12 @@ export interface RunningOrg {
   /** The chain's membership cache; the events consumer evicts from it on membership events. */
   membershipCache: MembershipCache;
   purge: OrganizationPurge;
+  relay: OutboxRelay;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it) and serves OrgService + health; identity must be reachable at IDENTITY_ADDR. */
-export async function startOrg({ config, log, mailer }: OrgDeps): Promise<RunningOrg> {
+export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps): Promise<RunningOrg> {
   const db = await openDatabase({
     service: 'org',
     entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, OutboxEvent],
@@ -51,6 +60,8 @@ export async function startOrg({ config, log, mailer }: OrgDeps): Promise<Runnin
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
   const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
+  const bus = sharedBus ?? createEventBus(config, log, 'org');
+  let relay: OutboxRelay | undefined;
   try {
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
@@ -92,22 +103,30 @@ export async function startOrg({ config, log, mailer }: OrgDeps): Promise<Runnin
       services: [{ name: ORG_SERVICE_NAME, definition: OrgServiceService, implementation }],
     });
     purge.start();
-    log.info({ address: grpc.address }, 'org service listening');
+    relay = startOutboxRelay({ em: db.em, service: 'org', bus, log });
+    if (!sharedBus) bus.start();
+    const startedRelay = relay;
+    log.info({ address: grpc.address, events: bus.mode }, 'org service listening');
     return {
       grpc,
       db,
       organizations,
       membershipCache,
       purge,
+      relay: startedRelay,
       async close() {
         await grpc.shutdown();
         await purge.stop();
+        await startedRelay.stop();
+        if (!sharedBus) await bus.close();
         identityClient.close();
         mail.close();
         await db.close();
       },
     };
   } catch (err) {
+    await relay?.stop().catch(() => undefined);
+    if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
     await db.close();
     throw err;
