@@ -11,14 +11,15 @@ export const TASK_CONSUMER = 'task';
 export const CONSUMED_EVENT_TYPES = ['taskmesh.board.v1.ListDeleted'];
 
 /**
- * A list deleted with force takes its tasks (and their comments) with it: the board service checks nothing
- * with us in that case and leaves the clean-up to this consumer. Each removed task gets its TaskDeleted,
- * written in the same transaction as the deletion and the processed-event record.
+ * A deleted list takes its tasks (and their comments) with it. With force the board service checks nothing
+ * with us and leaves the clean-up to this consumer; without force it checked the list was empty, but a task
+ * created between that check and the delete would otherwise be orphaned, so every ListDeleted clears the
+ * list. Each removed task gets its TaskDeleted, written in the same transaction as the deletion and the
+ * processed-event record.
  */
 export function listDeletionHandler(em: EntityManager): EventHandler {
   return processOnce(em, TASK_CONSUMER, async (event, tx) => {
     const deleted = ListDeleted.decode(event.payload);
-    if (!deleted.forced) return;
     const match = /^organizations\/([^/]+)\/boards\/([^/]+)\/lists\/([^/]+)$/.exec(deleted.list);
     if (!match || !match.slice(1).every(isResourceId)) return;
     const [, orgId, , listId] = match as unknown as [string, string, string, string];
