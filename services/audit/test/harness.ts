@@ -10,7 +10,6 @@ import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import type { EventBus } from '@taskmesh/runtime/events/event-bus';
 import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
-import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
@@ -39,7 +38,7 @@ export interface AuditStack {
 /**
  * Identity, org and audit on port 0 with their own schemas in one test database, sharing one event bus as the
  * embedded launcher shares it: in-process, or JetStream on `natsUrl` (a stream of this run's own). The
- * producers' outbox relays run here, as the launcher (or each producer) runs them.
+ * producers relay their own outboxes onto it, as in the embedded launcher.
  */
 export async function startAuditStack(options: { natsUrl?: string; audit?: Record<string, string> } = {}): Promise<AuditStack> {
   const db = await createTestDatabase();
@@ -51,11 +50,13 @@ export async function startAuditStack(options: { natsUrl?: string; audit?: Recor
   const identity = await startIdentity({
     config: identityConfigSchema.parse({ ...common, IDENTITY_PORT: '0', ARGON2_MEMORY_KIB: '1024', ARGON2_ITERATIONS: '1' }),
     log: quietLog,
+    bus,
   });
   const org = await startOrg({
     config: orgConfigSchema.parse({ ...common, ORG_PORT: '0', IDENTITY_ADDR: identity.grpc.address }),
     log: quietLog,
     mailer: { send: async () => undefined, close: () => undefined },
+    bus,
   });
   const audit = await startAudit({
     config: auditConfigSchema.parse({
@@ -68,10 +69,6 @@ export async function startAuditStack(options: { natsUrl?: string; audit?: Recor
     log: quietLog,
     bus,
   });
-  const relays: OutboxRelay[] = [
-    startOutboxRelay({ em: identity.db.em, service: 'identity', bus, log: quietLog, pollIntervalMs: 50 }),
-    startOutboxRelay({ em: org.db.em, service: 'org', bus, log: quietLog, pollIntervalMs: 50 }),
-  ];
   bus.start();
   const identityClient = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
   const orgClient = new OrgServiceClient(org.grpc.address, credentials.createInsecure());
@@ -87,7 +84,6 @@ export async function startAuditStack(options: { natsUrl?: string; audit?: Recor
     auditClient,
     async close() {
       for (const client of [identityClient, orgClient, auditClient]) client.close();
-      for (const relay of relays) await relay.stop();
       await audit.close();
       await org.close();
       await identity.close();
