@@ -108,6 +108,8 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     identity = await startIdentity({
       config: identityConfigSchema.parse({ DATABASE_URL: testDb.databaseUrl, TASKMESH_DATA_DIR: testDb.dataDir, IDENTITY_PORT: '0' }),
       log,
+      // Identity relays its own outbox onto the bus under test.
+      bus: relayBus,
     });
     producer = await openDatabase({
       service: 'producer',
@@ -139,7 +141,6 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
       clock: () => now,
       digestCheckIntervalMs: 3_600_000,
     });
-    relays.push(startOutboxRelay({ em: identity.db.em, service: 'identity', bus: relayBus, log, pollIntervalMs: 50 }));
     relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus: relayBus, log, pollIntervalMs: 50 }));
     relayBus.start();
     if (!inProcess) {
@@ -220,7 +221,7 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
       `insert into outbox (id, type, organization, actor, resource, occur_time, payload) values (gen_random_uuid(), ?, ?, ?, ?, ?, ?)`,
       ['taskmesh.task.v1.TaskAssigned', org, ada, `${org}/boards/b1/tasks/old`, new Date(Date.now() - 48 * HOUR), Buffer.from(old)],
     );
-    await relays[1]!.flush();
+    await relays[0]!.flush();
     await settled();
     await notify.dispatcher.drain();
     expect(mailsTo(bobEmail, /assigned you/)).toHaveLength(1);
@@ -241,7 +242,7 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
         actor: ada,
       }),
     );
-    await relays[1]!.flush();
+    await relays[0]!.flush();
     await settled();
 
     // Two replicas reach the digest hour at once: one builds it, the other finds the day taken.
