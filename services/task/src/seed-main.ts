@@ -14,7 +14,7 @@ try {
     ...seed.logins.map((l) => `    ${l.role.padEnd(7)} ${l.email.padEnd(28)} ${l.password}   (${l.displayName})`),
     '',
     '  Try:',
-    `    curl -s ${baseUrl}/v1/auth:logIn -d '{"email":"${seed.logins[0]!.email}","password":"${seed.logins[0]!.password}"}'`,
+    `    curl -s ${baseUrl}/v1/auth:logIn -H 'content-type: application/json' -d '{"email":"${seed.logins[0]!.email}","password":"${seed.logins[0]!.password}"}'`,
     `    curl -s -H "Authorization: Bearer <accessToken>" ${baseUrl}/v1/${seed.boards[0]}/tasks`,
     '',
   ];
