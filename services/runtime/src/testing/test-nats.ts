@@ -83,9 +83,15 @@ export async function startPrivateNatsServer(binary = process.env.NATS_SERVER_BI
       const running = child;
       child = undefined;
       if (!running || running.exitCode !== null) return;
+      // A clean stop (SIGTERM, as `systemctl stop` does): a SIGKILL can lose the file store's last writes,
+      // which would be the server's loss, not one the code under test could prevent.
       await new Promise<void>((resolve) => {
-        running.once('exit', () => resolve());
-        running.kill('SIGKILL');
+        const force = setTimeout(() => running.kill('SIGKILL'), 10_000);
+        running.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        running.kill('SIGTERM');
       });
     },
     async dispose() {

@@ -150,8 +150,10 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
       const events = bus(server.url, settings);
       await events.whenReady();
       const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog, pollIntervalMs: 50 });
-      // A consumer (as the audit log will be) runs through the outage too.
-      const consumer = await events.subscribe({
+      // A consumer (as the audit log will be) runs through the outage too, on a connection of its own as
+      // in another service.
+      const consumerBus = bus(server.url, settings);
+      const consumer = await consumerBus.subscribe({
         consumer: 'outage-consumer',
         types: [TASK_ASSIGNED],
         backoffMs: [100],
