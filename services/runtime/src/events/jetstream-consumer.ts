@@ -224,6 +224,18 @@ export function startJetStreamConsumer(args: {
         // One message at a time: replicas share the load evenly and a stopped replica holds nothing back.
         current = await consumer.consume({ max_messages: 1, expires: 5_000 });
         if (stopping) await current.close();
+        // The client re-pulls after reconnects by itself; if the server still goes silent (a JetStream that
+        // moved or restarted unseen), start over, as the client's documentation advises.
+        const watched = current;
+        void (async () => {
+          for await (const status of watched.status()) {
+            if (status.type === 'heartbeats_missed' && status.count >= 2) {
+              log.warn({ missed: status.count }, 'consumer heartbeats missed; pulling anew');
+              await watched.close();
+              return;
+            }
+          }
+        })().catch(() => undefined);
         for await (const msg of current) {
           try {
             await handleMessage(ready.js, msg);
