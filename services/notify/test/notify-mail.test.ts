@@ -19,12 +19,16 @@ import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { createMailer } from '@taskmesh/runtime/mail';
 import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
 import { notifyConfigSchema } from '../src/config.ts';
 import { startNotify, type RunningNotify } from '../src/server.ts';
+import { startMailDispatcher } from '../src/mail-dispatcher.ts';
+import { MailQueue } from '../src/mail-queue.ts';
 import { TaskDigest } from '../src/task-digest.ts';
+import { identityUserDirectory } from '../src/user-directory.ts';
 import { startSmtpInbox } from './smtp-inbox.ts';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
@@ -250,7 +254,20 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     const results = await Promise.all([notify.digest.runDue(now), otherReplica.runDue(now)]);
     expect(results.filter((r) => r !== undefined)).toEqual([2]);
     expect(await notify.digest.runDue(new Date(now.getTime() + HOUR))).toBeUndefined();
-    notify.dispatcher.nudge();
+    // And two replicas' dispatchers drain the queue at once: each mail leaves once.
+    const otherMailer = createMailer({ smtpUrl: inbox.url, dataDir: testDb.dataDir });
+    const otherUsers = identityUserDirectory(identity.grpc.address);
+    const otherDispatcher = startMailDispatcher({
+      queue: new MailQueue(notify.db.em),
+      mailer: otherMailer,
+      users: otherUsers,
+      appBaseUrl: 'https://taskmesh.example',
+      log,
+    });
+    await Promise.all([otherDispatcher.drain(), notify.dispatcher.drain()]);
+    await otherDispatcher.stop();
+    otherMailer.close();
+    otherUsers.close();
 
     const [bobDigest] = await eventually(() => mailsTo(bobEmail, /Due soon/).length === 1 && mailsTo(bobEmail, /Due soon/), 'digest to bob');
     const [adaDigest] = await eventually(() => mailsTo(adaEmail, /Due soon/).length === 1 && mailsTo(adaEmail, /Due soon/), 'digest to ada');
