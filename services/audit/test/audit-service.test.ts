@@ -154,9 +154,10 @@ describe('recorded events', () => {
 describe('filters', () => {
   let events: AuditEvent[];
   beforeAll(async () => {
+    const before = (await allAuditEvents(stack, { parent: org }, owner)).length;
     await rename(admin, 'By admin');
     await rename(owner, 'By owner');
-    events = await allAuditEvents(stack, { parent: org }, owner);
+    events = await logOf(org, before + 2);
   });
 
   it('actor: only that user’s events', async () => {
@@ -264,6 +265,7 @@ describe('retention', () => {
     const kept = syntheticEvent(a, new Date(now.getTime() - 29 * DAY_MS));
     for (const event of [...expired, kept]) await stack.bus.publish(event, {});
     expect((await logOf(a, 3)).map((e) => e.eventId)).toContain(expired[0]!.id);
+    expect((await logOf(b, 2)).map((e) => e.eventId)).toContain(expired[1]!.id);
 
     expect(await stack.audit.retention.purgeDue(now)).toBe(2);
     const left = [...(await allAuditEvents(stack, { parent: a }, owner)), ...(await allAuditEvents(stack, { parent: b }, owner))];

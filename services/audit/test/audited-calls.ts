@@ -5,8 +5,11 @@ import { codeOf, orgCall, type AuditStack, type TestUser } from './harness.ts';
 /**
  * The table behind "every mutating API call produces exactly one audit event with the right actor and
  * resource". Each row is one API call made in order within one scenario, with the audit event it must
- * produce, or null when it must produce none (an idempotent retry, a rejected call). Board and task append
- * their own rows (and the services they need) when they exist.
+ * produce, or null when it must produce none (an idempotent retry, a rejected call). A list of events is
+ * for the one kind of call whose effect cascades through events to other resources, each of which gets its
+ * own entry: a forced list deletion, after which the task service deletes (and records TaskDeleted for) each
+ * task of the list. Board and task append their own tables (with the services they need in the harness);
+ * the test also checks that a table covers every mutating RPC of its service.
  */
 export interface ExpectedAudit {
   eventType: string;
@@ -18,7 +21,7 @@ export interface AuditedCall<S> {
   /** The RPC, as keyed in the generated service definition (e.g. createOrganization). */
   rpc: string;
   what: string;
-  run(scenario: S): Promise<ExpectedAudit | null>;
+  run(scenario: S): Promise<ExpectedAudit | ExpectedAudit[] | null>;
 }
 
 export interface OrgScenario {
