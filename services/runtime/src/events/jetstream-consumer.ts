@@ -245,6 +245,8 @@ export function startJetStreamConsumer(args: {
           }
           if (stopping) break;
         }
+        // The pull ended without an error (closed after missed heartbeats): pull again, without spinning.
+        if (!stopping) await sleep(100);
       } catch (err) {
         if (stopping) break;
         // Set the consumer up again: an ephemeral one may have expired during an outage.
