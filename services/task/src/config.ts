@@ -16,6 +16,11 @@ export const taskConfigSchema = z.object({
   JWT_AUDIENCE: z.string().default('taskmesh'),
   /** How long a membership answer from org is reused (at most 30 s, so role changes take effect quickly). */
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
+  /**
+   * How long the board service's positive answers (board live, list live, order of lists) are reused; every
+   * board event that changes one evicts it sooner (see board-directory-cache.ts). 0 turns the cache off.
+   */
+  BOARD_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /** Deadline of each call to identity, org and board. */
   UPSTREAM_TIMEOUT_MS: env.positiveInt(5_000),
 });

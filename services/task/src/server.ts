@@ -18,6 +18,7 @@ import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { boardDirectoryViaBoardService } from './board-directory.ts';
+import { BOARD_CACHE_EVENT_TYPES, cachedBoardDirectory, type BoardDirectoryCache } from './board-directory-cache.ts';
 import type { TaskConfig } from './config.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
 import { taskMigrations } from './db/migrations/0001-initial.ts';
@@ -52,6 +53,8 @@ export interface RunningTask {
   tasks: Tasks;
   /** The chain's membership cache; a membership-events consumer evicts from it. */
   membershipCache: MembershipCache;
+  /** The board service's answers; a board-events consumer evicts from it. */
+  boardCache: BoardDirectoryCache;
   relay: OutboxRelay;
   close(): Promise<void>;
 }
@@ -79,6 +82,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   };
   const bus = sharedBus ?? createEventBus(config, log, 'task');
   let subscription: RunningSubscription | undefined;
+  let boardEvents: RunningSubscription | undefined;
   let consumer: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
   try {
@@ -106,11 +110,21 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
         }
       },
     });
+    const boardCache = cachedBoardDirectory(boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), {
+      ttlMs: config.BOARD_CACHE_TTL_MS,
+    });
+    // Like the membership cache: each replica holds its own, so each needs every board event.
+    boardEvents = await bus.subscribe({
+      consumer: `task-boards-${randomUUID().slice(0, 8)}`,
+      types: BOARD_CACHE_EVENT_TYPES,
+      delivery: 'broadcast',
+      handle: async (event) => boardCache.evictFor(event),
+    });
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
     if (!sharedBus) bus.start();
     const tasks = new Tasks(
-      boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      boardCache,
       membershipCache,
       log,
     );
@@ -135,11 +149,13 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       db,
       tasks,
       membershipCache,
+      boardCache,
       relay,
       async close() {
         await grpc.shutdown();
         await relay?.stop();
         await subscription?.stop();
+        await boardEvents?.stop();
         await consumer?.stop();
         if (!sharedBus) await bus.close();
         closeClients();
@@ -150,6 +166,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
+    await boardEvents?.stop().catch(() => undefined);
     await consumer?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();

@@ -102,6 +102,7 @@ describe('a Kanban board through the generated client', () => {
     // Lists in board order, each by position; it follows the board when its lists are reordered.
     expect(all.tasks.map((t) => t.title)).toEqual(['C', 'A', 'B']);
     await callUnary(h.boardClient, h.boardClient.moveList, MoveListRequest.fromPartial({ name: doing, beforeList: todo }), { metadata: owner.auth });
+    await h.board.relay.flush();
     const titles: string[] = [];
     let pageToken = '';
     do {
@@ -252,6 +253,9 @@ describe('boards and lists of the board service', () => {
     const word = `vanish${Date.now()}`;
     const t = (await call(h, (c) => c.createTask, CreateTaskRequest.fromPartial({ parent: b, task: { list: l, title: word, priority: Priority.PRIORITY_LOW } }), owner)).task!;
     await callUnary(h.boardClient, h.boardClient.deleteBoard, DeleteBoardRequest.fromPartial({ name: b }), { metadata: owner.auth });
+    // The task service keeps the board service's answers briefly; BoardDeleted evicts them. The in-process bus
+    // resolves a publish once every subscriber handled the event.
+    await h.board.relay.flush();
     expect(await codeOf(get(t.name))).toBe(status.NOT_FOUND);
     expect(await codeOf(call(h, (c) => c.listTasks, ListTasksRequest.fromPartial({ parent: b }), owner))).toBe(status.NOT_FOUND);
     expect(await codeOf(update({ name: t.name, title: 'x' }, ['title']))).toBe(status.NOT_FOUND);

@@ -50,18 +50,37 @@ export class TaskRepository {
     after: { listIndex: number; position: string } | undefined,
     limit: number,
   ): Promise<{ task: TaskRecord; listIndex: number }[]> {
-    const page: { task: TaskRecord; listIndex: number }[] = [];
-    for (let i = after?.listIndex ?? 0; i < listIds.length && page.length < limit; i++) {
-      const where: FilterQuery<TaskRecord> = { boardId, listId: listIds[i]! };
-      if (filters.status) where.status = filters.status;
-      if (filters.assigneeId) where.assignees = { $contains: [filters.assigneeId] };
-      if (filters.label) where.labels = { $contains: [filters.label] };
-      if (!filters.showArchived) where.archived = false;
-      if (after && i === after.listIndex) where.position = { $gt: after.position };
-      const rows = await this.em.find(TaskRecord, where, { orderBy: { position: 'asc' }, limit: limit - page.length });
-      for (const task of rows) page.push({ task, listIndex: i });
+    const orgId = this.em.getFilterParams<{ orgId?: string }>('tenant')?.orgId;
+    if (!orgId) throw new Error('boardPage needs an org-bound EntityManager');
+    const conditions = ['t.org_id = ?', 't.board_id = ?', 't.list_id = ?'];
+    const params: unknown[] = [];
+    if (filters.status) {
+      conditions.push('t.status = ?');
+      params.push(filters.status);
     }
-    return page;
+    if (filters.assigneeId) {
+      conditions.push('t.assignees @> array[?]::text[]');
+      params.push(filters.assigneeId);
+    }
+    if (filters.label) {
+      conditions.push('t.labels @> array[?]::text[]');
+      params.push(filters.label);
+    }
+    if (!filters.showArchived) conditions.push('not t.archived');
+    // Rows as read, not entities: a page is up to 500 read-only tasks, and hydrating them into the identity map
+    // cost more than the query (docs/benchmarks.md). One read transaction for all the lists' range scans.
+    return this.em.transactional(async (tx) => {
+      const page: { task: TaskRecord; listIndex: number }[] = [];
+      for (let i = after?.listIndex ?? 0; i < listIds.length && page.length < limit; i++) {
+        const resume = after && i === after.listIndex ? ' and t.position > ?' : '';
+        const rows = await tx.execute<TaskRow[]>(
+          `select ${TASK_COLUMNS} from tasks t where ${conditions.join(' and ')}${resume} order by t.position limit ?`,
+          [orgId, boardId, listIds[i], ...params, ...(resume ? [after!.position] : []), limit - page.length],
+        );
+        for (const row of rows) page.push({ task: taskFromRow(row), listIndex: i });
+      }
+      return page;
+    });
   }
 
   /**
@@ -131,3 +150,75 @@ export class TaskRepository {
     return this.em.find(CommentRecord, where, { orderBy: { seq: 'asc' }, limit });
   }
 }
+
+/** The mapped columns of tasks (never the generated search vector), as the board listing reads them. */
+const TASK_COLUMNS = [
+  'id',
+  'org_id',
+  'board_id',
+  'list_id',
+  'position',
+  'title',
+  'description',
+  'status',
+  'priority',
+  'assignees',
+  'labels',
+  'due_time',
+  'archived',
+  'creator_id',
+  'create_request_id',
+  'version',
+  'created_at',
+  'updated_at',
+]
+  .map((c) => `t.${c}`)
+  .join(', ');
+
+interface TaskRow {
+  id: string;
+  org_id: string;
+  board_id: string;
+  list_id: string;
+  position: string;
+  title: string;
+  description: string;
+  status: string;
+  priority: string;
+  assignees: string[];
+  labels: string[];
+  due_time: Date | string | null;
+  archived: boolean;
+  creator_id: string;
+  create_request_id: string | null;
+  version: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+/** A read-only task from a row (node-postgres has already parsed uuid, text[], timestamptz, boolean, integer). */
+function taskFromRow(r: TaskRow): TaskRecord {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    boardId: r.board_id,
+    listId: r.list_id,
+    position: r.position,
+    title: r.title,
+    description: r.description,
+    status: r.status,
+    priority: r.priority,
+    assignees: r.assignees,
+    labels: r.labels,
+    dueTime: r.due_time === null ? null : asDate(r.due_time),
+    archived: r.archived,
+    creatorId: r.creator_id,
+    createRequestId: r.create_request_id,
+    version: r.version,
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
+  } as TaskRecord;
+}
+
+/** The driver may hand timestamps over as text, depending on the ORM's type parsers. */
+const asDate = (value: Date | string) => (value instanceof Date ? value : new Date(value));

@@ -1,0 +1,170 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+
+/** One service of the stack running as its own process (its standalone entry point), as in production. */
+interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+}
+
+export interface StackProcesses {
+  edgeUrl: string;
+  /** pid per service, for profiling and CPU accounting. */
+  pids: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+const SERVICES = ['identity', 'org', 'board', 'task', 'audit', 'notify'] as const;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what: string, ready: () => Promise<boolean>, alive: () => string | undefined, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = alive();
+    if (dead) throw new Error(`${dead} exited while waiting for ${what}`);
+    if (await ready()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Starts identity, org, board, task, audit and notify, each from its src/main.ts in its own Node process
+ * (telemetry hook included, as deployed), then the REST edge from services/edge/src/main.ts. Without NATS,
+ * audit and notify cannot run apart from the others (an in-process bus does not cross processes) and are
+ * left out.
+ */
+export async function startStackProcesses(options: {
+  root: string;
+  databaseUrl: string;
+  natsUrl: string | undefined;
+  streamName: string;
+  logDir: string;
+  extraEnv?: Record<string, string>;
+}): Promise<StackProcesses> {
+  const services = options.natsUrl ? SERVICES : SERVICES.filter((s) => s !== 'audit' && s !== 'notify');
+  const ports: Record<string, number> = {};
+  for (const service of [...services, 'edge']) ports[service] = await freePort();
+  const address = (service: string) => `127.0.0.1:${ports[service] ?? 1}`;
+  const common: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: options.databaseUrl,
+    TASKMESH_DATA_DIR: join(options.logDir, 'data'),
+    GRPC_HOST: '127.0.0.1',
+    IDENTITY_ADDR: address('identity'),
+    ORG_ADDR: address('org'),
+    BOARD_ADDR: address('board'),
+    TASK_ADDR: address('task'),
+    ...(options.natsUrl ? { AUDIT_ADDR: address('audit') } : {}),
+    // A stream of its own, so the benchmark neither reads nor floods anyone else's events on the shared NATS.
+    ...(options.natsUrl
+      ? {
+          NATS_URL: options.natsUrl,
+          EVENTS_STREAM: options.streamName,
+          EVENTS_SUBJECT_PREFIX: options.streamName.toLowerCase(),
+          EVENTS_STREAM_MAX_BYTES: String(256 * 1024 ** 2),
+        }
+      : {}),
+    // The benchmark signs in many times from one address.
+    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+    ...options.extraEnv,
+  };
+  const running: ServiceProcess[] = [];
+  const launch = (name: string, entry: string, env: Record<string, string>) => {
+    const logFile = join(options.logDir, `${name}.log`);
+    const out = createWriteStream(logFile);
+    const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', entry], {
+      cwd: options.root,
+      env: { ...common, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+    running.push({ name, child, logFile });
+  };
+  const exited = () => {
+    const gone = running.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    if (!gone) return undefined;
+    return `${gone.name} (see ${gone.logFile}:\n${readFileSync(gone.logFile, 'utf8').slice(-2000)})`;
+  };
+  const stop = async () => {
+    // Edge first (stop taking requests), then the services; each drains on SIGTERM.
+    for (const group of [running.filter((p) => p.name === 'edge'), running.filter((p) => p.name !== 'edge')]) {
+      await Promise.all(
+        group.map(
+          (p) =>
+            new Promise<void>((resolve) => {
+              if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+              const kill = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+              p.child.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
+              p.child.kill('SIGTERM');
+            }),
+        ),
+      );
+    }
+  };
+  try {
+    for (const service of services) {
+      launch(service, `services/${service}/src/main.ts`, { [`${service.toUpperCase()}_PORT`]: String(ports[service]) });
+    }
+    for (const service of services) {
+      await waitFor(`${service} on ${address(service)}`, () => portOpen(ports[service]!), exited, 120_000);
+    }
+    launch('edge', 'services/edge/src/main.ts', {
+      EDGE_HOST: '127.0.0.1',
+      EDGE_PORT: String(ports.edge),
+      EDGE_ACCESS_LOG: 'off',
+    });
+    const edgeUrl = `http://127.0.0.1:${ports.edge}`;
+    await waitFor(
+      'the edge /healthz',
+      async () => {
+        try {
+          return (await fetch(`${edgeUrl}/healthz`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      exited,
+      60_000,
+    );
+    return {
+      edgeUrl,
+      pids: Object.fromEntries(running.map((p) => [p.name, p.child.pid ?? 0])),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
