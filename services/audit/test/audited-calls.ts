@@ -7,8 +7,8 @@ import { codeOf, orgCall, type AuditStack, type TestUser } from './harness.ts';
  * resource". Each row is one API call made in order within one scenario, with the audit event it must
  * produce, or null when it must produce none (an idempotent retry, a rejected call). A list of events is
  * for the one kind of call whose effect cascades through events to other resources, each of which gets its
- * own entry: a forced list deletion, after which the task service deletes (and records TaskDeleted for) each
- * task of the list. Board and task append their own tables (with the services they need in the harness);
+ * own entry: a list deletion, after which the task service deletes (and records TaskDeleted for) each task
+ * still on the list. Such entries arrive later, from another producer: compare them without their order. Board and task append their own tables (with the services they need in the harness);
  * the test also checks that a table covers every mutating RPC of its service.
  */
 export interface ExpectedAudit {
