@@ -177,7 +177,7 @@ export class Tasks {
 
   async get(scope: TaskScope, boardId: string, taskId: string): Promise<TaskRecord> {
     await this.boards.check(scope.orgId, boardId);
-    const task = await new TaskRepository(scope.em).findTask(boardId, taskId);
+    const task = await new TaskRepository(scope.em).readTask(boardId, taskId);
     if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
     return task;
   }

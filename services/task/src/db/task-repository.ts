@@ -13,6 +13,25 @@ export class TaskRepository {
     return this.em.findOne(TaskRecord, { id, boardId }, options.lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
   }
 
+  /**
+   * A task to read and answer with, never to change: one row, not an entity (no identity map, no unit of
+   * work). The org is named in the query; RLS holds behind it as for every query.
+   */
+  async readTask(boardId: string, id: string): Promise<TaskRecord | null> {
+    const rows = await this.em.execute<TaskRow[]>(`select ${TASK_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`, [
+      this.orgId(),
+      id,
+      boardId,
+    ]);
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  private orgId(): string {
+    const orgId = this.em.getFilterParams<{ orgId?: string }>('tenant')?.orgId;
+    if (!orgId) throw new Error('the task repository needs an org-bound EntityManager');
+    return orgId;
+  }
+
   findTaskByRequestId(requestId: string): Promise<TaskRecord | null> {
     return this.em.findOne(TaskRecord, { createRequestId: requestId });
   }
@@ -23,9 +42,12 @@ export class TaskRepository {
 
   /** The last key of a list, leaving one task out (the one being moved). */
   async lastPosition(listId: string, except?: string): Promise<string | null> {
-    const where: FilterQuery<TaskRecord> = except ? { listId, id: { $ne: except } } : { listId };
-    const row = await this.em.findOne(TaskRecord, where, { orderBy: { position: 'desc' }, fields: ['position'] });
-    return row?.position ?? null;
+    // A plain row: only the key is needed, and a partial entity in the unit of work would cost a flush check.
+    const rows = await this.em.execute<{ position: string }[]>(
+      `select t.position from tasks t where t.org_id = ? and t.list_id = ?${except ? ' and t.id <> ?' : ''} order by t.position desc limit 1`,
+      [this.orgId(), listId, ...(except ? [except] : [])],
+    );
+    return rows[0]?.position ?? null;
   }
 
   /** The nearest key before (or after) `position` in a list, leaving one task out. */
@@ -50,8 +72,7 @@ export class TaskRepository {
     after: { listIndex: number; position: string } | undefined,
     limit: number,
   ): Promise<{ task: TaskRecord; listIndex: number }[]> {
-    const orgId = this.em.getFilterParams<{ orgId?: string }>('tenant')?.orgId;
-    if (!orgId) throw new Error('boardPage needs an org-bound EntityManager');
+    const orgId = this.orgId();
     const conditions = ['t.org_id = ?', 't.board_id = ?', 't.list_id = ?'];
     const params: unknown[] = [];
     if (filters.status) {
