@@ -20,7 +20,7 @@ import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createMailer } from '@taskmesh/runtime/mail';
-import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
+import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, outboxTraceContextMigration, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
 import { notifyConfigSchema } from '../src/config.ts';
@@ -118,7 +118,7 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     producer = await openDatabase({
       service: 'producer',
       entities: [OutboxEvent],
-      migrations: [{ name: '0001-producer', class: ProducerSchema }],
+      migrations: [{ name: '0001-producer', class: ProducerSchema }, outboxTraceContextMigration],
       databaseUrl: testDb.databaseUrl,
       dataDir: testDb.dataDir,
       log,

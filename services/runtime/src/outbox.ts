@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { Migration } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { injectTraceHeaders } from './trace-context.ts';
 
 /**
  * The transactional outbox. A use case records its domain event with recordEvent() on the same
@@ -22,6 +24,8 @@ export const OutboxEvent = defineEntity({
     occurTime: p.datetime(),
     payload: p.blob(),
     publishedAt: p.datetime().nullable(),
+    /** W3C trace context (JSON of traceparent/tracestate) of the request that made the change. */
+    traceContext: p.text().nullable(),
   },
 });
 export type OutboxEvent = InferEntity<typeof OutboxEvent>;
@@ -41,6 +45,20 @@ create table outbox (
 );
 create index outbox_unpublished_idx on outbox (seq) where published_at is null;
 `;
+
+/**
+ * Second outbox migration, for every service that has an outbox: the trace context of the request that wrote
+ * the event, so the relay's publish span (and the consumers' spans after it) continue that request's trace.
+ */
+export class OutboxTraceContextMigration extends Migration {
+  override name = '0002-outbox-trace-context';
+
+  override up(): void {
+    this.addSql('alter table outbox add column if not exists trace_context text null');
+  }
+}
+
+export const outboxTraceContextMigration = { name: '0002-outbox-trace-context', class: OutboxTraceContextMigration };
 
 export interface DomainEvent {
   /** Fully qualified name of the payload message. */
@@ -77,5 +95,11 @@ export function recordEvent(em: EntityManager, event: DomainEvent): void {
     occurTime: new Date(),
     payload: Buffer.from(event.payload),
     publishedAt: null,
+    traceContext: traceContextNow(),
   });
+}
+
+function traceContextNow(): string | null {
+  const headers = injectTraceHeaders({});
+  return headers.traceparent ? JSON.stringify(headers) : null;
 }

@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { injectTraceHeaders } from '../trace-context.ts';
+import { extractTraceContext, injectTraceHeaders } from '../trace-context.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { DeliveryDeferredError, type EventBus } from './event-bus.ts';
 import { recordPublished } from './metrics.ts';
@@ -40,6 +40,7 @@ interface OutboxRow {
   resource: string;
   occur_time: Date;
   payload: Buffer;
+  trace_context: string | null;
 }
 
 /**
@@ -85,7 +86,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return options.em
       .fork()
       .execute<OutboxRow[]>(
-        'select id, seq, type, organization, actor, resource, occur_time, payload from outbox where published_at is null order by seq limit ?',
+        'select id, seq, type, organization, actor, resource, occur_time, payload, trace_context from outbox where published_at is null order by seq limit ?',
         [batchSize],
       );
   }
@@ -119,7 +120,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           `${row.type} publish`,
           SpanKind.PRODUCER,
           { 'messaging.system': 'nats', 'messaging.operation.type': 'send', 'messaging.message.id': row.id, 'taskmesh.service': service },
-          undefined,
+          // Continue the trace of the request that wrote the event (edge → service → DB → NATS → consumer).
+          parentOf(row),
           () => bus.publish(event, injectTraceHeaders({})),
         );
         sent.push(row.id);
@@ -186,4 +188,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
     },
   };
+}
+
+function parentOf(row: OutboxRow) {
+  if (!row.trace_context) return undefined;
+  try {
+    return extractTraceContext(JSON.parse(row.trace_context) as Record<string, string>);
+  } catch {
+    return undefined;
+  }
 }

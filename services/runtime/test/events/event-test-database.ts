@@ -3,7 +3,7 @@ import pino from 'pino';
 import { TaskAssigned } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, recordEvent } from '@taskmesh/runtime/outbox';
+import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, outboxTraceContextMigration, recordEvent } from '@taskmesh/runtime/outbox';
 import type { TestDatabase } from '@taskmesh/runtime/testing/test-database';
 
 /** A service database of the tests' own: an outbox (producer side), processed_events and a table of effects. */
@@ -22,7 +22,7 @@ export function openEventTestDatabase(testDb: TestDatabase, service = 'eventtest
   return openDatabase({
     service,
     entities: [OutboxEvent],
-    migrations: [{ name: '0001-event-test', class: EventTestSchema }],
+    migrations: [{ name: '0001-event-test', class: EventTestSchema }, outboxTraceContextMigration],
     databaseUrl: testDb.databaseUrl,
     dataDir: testDb.dataDir,
     log: quietLog,

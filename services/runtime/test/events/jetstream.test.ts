@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@taskmesh/runtime/database';
@@ -118,6 +119,22 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(first.header.get('traceparent')).toBe(`00-${publishSpan.spanContext().traceId}-${publishSpan.spanContext().spanId}-01`);
     const envelope = decodeEnvelope(first.data);
     expect(envelope).toMatchObject({ id: ids[0], type: TASK_ASSIGNED, actor: 'users/u0' });
+  });
+
+  it('continues the trace of the request that wrote the event: its publish span is a child of that request', async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    const tracer = trace.getTracer('jetstream-test');
+    const request = tracer.startSpan('request');
+    const ids = await context.with(trace.setSpan(context.active(), request), () => writeEvents(db, 1, 'traced'));
+    request.end();
+    const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog, pollIntervalMs: 50 });
+    await relay.flush();
+    await relay.stop();
+    await processor.forceFlush();
+    const publish = spansOf(`${TASK_ASSIGNED} publish`, ids[0]!)[0]!;
+    expect(publish.spanContext().traceId).toBe(request.spanContext().traceId);
+    expect(publish.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
   });
 
   describe('with a private nats-server', () => {

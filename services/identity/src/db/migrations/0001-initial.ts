@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
 
 export class InitialIdentitySchema extends Migration {
   override name = '0001-initial';
@@ -60,4 +60,4 @@ export class InitialIdentitySchema extends Migration {
   }
 }
 
-export const identityMigrations = [{ name: '0001-initial', class: InitialIdentitySchema }];
+export const identityMigrations = [{ name: '0001-initial', class: InitialIdentitySchema }, outboxTraceContextMigration];

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -69,4 +69,4 @@ export class InitialTaskSchema extends Migration {
   }
 }
 
-export const taskMigrations = [{ name: '0001-initial', class: InitialTaskSchema }];
+export const taskMigrations = [{ name: '0001-initial', class: InitialTaskSchema }, outboxTraceContextMigration];
