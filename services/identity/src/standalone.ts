@@ -3,11 +3,14 @@ import { createLogger } from '@taskmesh/runtime/logger';
 import { shutdownTelemetry } from '@taskmesh/runtime/telemetry';
 import { loadIdentityConfig } from './config.ts';
 import { startIdentity } from './server.ts';
+import { warnWhenEventsStayInProcess } from '@taskmesh/runtime/events/create-event-bus';
 
 /** The identity service alone, configured from the environment (how Kubernetes runs it). */
 export async function runStandalone(): Promise<void> {
   const log = createLogger('identity');
-  const running = await startIdentity({ config: loadIdentityConfig(), log });
+  const config = loadIdentityConfig();
+  warnWhenEventsStayInProcess(config, log, 'identity');
+  const running = await startIdentity({ config, log });
   onShutdownSignal(async () => {
     await running.close();
     await shutdownTelemetry();

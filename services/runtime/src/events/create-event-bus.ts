@@ -39,3 +39,16 @@ export function createEventBus(config: EventBusConfig, log: Logger, name?: strin
     ...(config.EVENTS_STREAM_MAX_BYTES === undefined ? {} : { maxBytes: config.EVENTS_STREAM_MAX_BYTES }),
   });
 }
+
+/**
+ * For a service started on its own: without NATS_URL its events go to an in-process bus that no other
+ * service shares, so they never reach audit, notify or the other services. That is only right for trying a
+ * service alone; say so loudly at start.
+ */
+export function warnWhenEventsStayInProcess(config: EventBusConfig, log: Logger, service: string): void {
+  if (config.NATS_URL) return;
+  log.warn(
+    { service },
+    'NATS_URL is not set: events stay inside this process and reach no other service; set NATS_URL when running services separately',
+  );
+}
