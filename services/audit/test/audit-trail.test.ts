@@ -1,10 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { List } from '@taskmesh/gen/taskmesh/board/v1/board.js';
+import { BoardServiceService } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
+import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
+import { Priority, Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
+import { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
+import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
+import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { auditQueryOf } from '../src/domain/audit-query.ts';
-import { orgCalls, type ExpectedAudit, type OrgScenario } from './audited-calls.ts';
-import { createOrganization, eventually, signUp, startAuditStack, type AuditStack } from './harness.ts';
+import { boardAndTaskCalls, type BoardScenario } from './audited-calls-boards.ts';
+import { orgCalls, type AuditedCall, type ExpectedAudit, type OrgScenario } from './audited-calls.ts';
+import { addMember, createOrganization, eventually, signUp, startAuditStack, type AuditStack, type TestUser } from './harness.ts';
 
 // JetStream runs when a nats-server is reachable; with TASKMESH_REQUIRE_NATS=1 (CI) an unreachable one fails.
 const natsUrl = await natsForTests();
@@ -23,6 +30,41 @@ async function recorded(stack: AuditStack, org: string): Promise<ExpectedAudit[]
   return rows.reverse().map((row) => ({ eventType: row.eventType, actor: row.actor, resource: row.resource }));
 }
 
+/** The RPCs of a service that change something: all but reads, streams and internal checks. */
+function mutatingRpcs(definition: object): Set<string> {
+  return new Set(Object.keys(definition).filter((rpc) => !/^(get|list|search|watch|check|count)/.test(rpc)));
+}
+
+async function runTable<S>(calls: AuditedCall<S>[], scenario: S): Promise<ExpectedAudit[]> {
+  const expected: ExpectedAudit[] = [];
+  for (const call of calls) {
+    const audit = await call.run(scenario);
+    if (audit) expected.push(...[audit].flat());
+  }
+  return expected;
+}
+
+/**
+ * Events of one producer are consumed in the order they were committed: once a later event of each producer
+ * is recorded, everything the calls before made it write has been handled, so no extra entry can still arrive.
+ */
+async function sentinels(stack: AuditStack, owner: TestUser, producers: { board?: boolean }): Promise<void> {
+  const org = await createOrganization(stack, owner, 'Sentinel');
+  const types = ['taskmesh.org.v1.OrganizationCreated'];
+  if (producers.board) {
+    const { boardClient, taskClient } = stack.boards!;
+    const meta = { metadata: owner.auth };
+    const board = (await callUnary(boardClient, boardClient.createBoard, { parent: org, board: { name: '', displayName: 'S', description: '', etag: '', creator: '' }, requestId: '' }, meta)).board!.name;
+    const list = (await callUnary(boardClient, boardClient.createList, { parent: board, list: List.fromPartial({ displayName: 'S' }), requestId: '' }, meta)).list!.name;
+    await callUnary(taskClient, taskClient.createTask, { parent: board, task: Task.fromPartial({ list, title: 'S', priority: Priority.PRIORITY_LOW }), requestId: '' }, meta);
+    types.push('taskmesh.board.v1.ListCreated', 'taskmesh.task.v1.TaskCreated');
+  }
+  await eventually(async () => {
+    const seen = new Set((await recorded(stack, org)).map((e) => e.eventType));
+    return types.every((type) => seen.has(type));
+  }, 'the sentinel events');
+}
+
 describe.each([
   { mode: 'in-process', natsUrl: undefined },
   { mode: 'JetStream', natsUrl },
@@ -31,31 +73,49 @@ describe.each([
   let stack: AuditStack;
 
   beforeAll(async () => {
-    if (!skip) stack = await startAuditStack(url ? { natsUrl: url } : {});
+    if (!skip) stack = await startAuditStack({ ...(url ? { natsUrl: url } : {}), withBoardAndTask: true });
   }, 120_000);
   afterAll(async () => stack?.close());
 
   it.skipIf(skip)('every mutating org API call produces exactly one audit event with the right actor and resource', async () => {
-    const mutating = Object.keys(OrgServiceService).filter((rpc) => !/^(get|list)/.test(rpc));
-    expect(new Set(orgCalls.map((call) => call.rpc))).toEqual(new Set(mutating));
+    expect(new Set(orgCalls.map((call) => call.rpc))).toEqual(mutatingRpcs(OrgServiceService));
 
     const [owner, admin, member, leaver, outsider] = await Promise.all(
       ['owner', 'admin', 'member', 'leaver', 'outsider'].map((label) => signUp(stack, label)),
     );
     const scenario: OrgScenario = { stack, owner: owner!, admin: admin!, member: member!, leaver: leaver!, outsider: outsider!, org: '', etag: '', invitations: {} };
-    const expected: ExpectedAudit[] = [];
-    for (const call of orgCalls) {
-      const audit = await call.run(scenario);
-      if (audit) expected.push(...[audit].flat());
-    }
+    const expected = await runTable(orgCalls, scenario);
 
     await eventually(async () => (await recorded(stack, scenario.org)).length >= expected.length, 'the expected audit events');
-    // Events of one producer are consumed in the order they were committed: once a later event of org is
-    // recorded, everything the calls above made org write has been handled, so no extra entry can still arrive.
-    const sentinel = await createOrganization(stack, owner!, 'Sentinel');
-    await eventually(async () => (await recorded(stack, sentinel)).length > 0, 'the sentinel event');
-
+    await sentinels(stack, owner!, {});
     // Same entries, same order: one per call (none for the calls that must record nothing).
     expect(await recorded(stack, scenario.org)).toEqual(expected);
+  }, 180_000);
+
+  it.skipIf(skip)('every mutating board and task API call produces exactly one audit event with the right actor and resource', async () => {
+    const covered = new Set(boardAndTaskCalls.map((call) => call.rpc));
+    expect(covered).toEqual(new Set([...mutatingRpcs(BoardServiceService), ...mutatingRpcs(TaskServiceService)]));
+
+    const [owner, member] = await Promise.all(['owner', 'member'].map((label) => signUp(stack, label)));
+    const org = await createOrganization(stack, owner!, 'Boards');
+    await addMember(stack, org, owner!, member!, Role.ROLE_MEMBER);
+    // The org's own entries (created, invitation created and accepted) come first, from another producer.
+    await eventually(async () => (await recorded(stack, org)).length === 3, 'the setup entries');
+    const scenario: BoardScenario = {
+      stack,
+      owner: owner!,
+      member: member!,
+      org,
+      board: '',
+      lists: {},
+      tasks: {},
+      comment: '',
+      recorded: () => recorded(stack, org),
+    };
+    const expected = await runTable(boardAndTaskCalls, scenario);
+
+    await eventually(async () => (await recorded(stack, org)).length >= 3 + expected.length, 'the expected audit events');
+    await sentinels(stack, owner!, { board: true });
+    expect((await recorded(stack, org)).slice(3)).toEqual(expected);
   }, 180_000);
 });

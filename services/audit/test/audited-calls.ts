@@ -8,8 +8,8 @@ import { codeOf, orgCall, type AuditStack, type TestUser } from './harness.ts';
  * produce, or null when it must produce none (an idempotent retry, a rejected call). A list of events is
  * for the one kind of call whose effect cascades through events to other resources, each of which gets its
  * own entry: a list deletion, after which the task service deletes (and records TaskDeleted for) each task
- * still on the list. Such entries arrive later, from another producer: compare them without their order. Board and task append their own tables (with the services they need in the harness);
- * the test also checks that a table covers every mutating RPC of its service.
+ * still on the list (that row waits for the cascade, so the order stays exact). Board and task rows are in
+ * audited-calls-boards.ts; the test also checks that the tables cover every mutating RPC of each service.
  */
 export interface ExpectedAudit {
   eventType: string;

@@ -1,23 +1,30 @@
+import { createServer } from 'node:net';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pino from 'pino';
 import { AuditServiceClient, type ListAuditEventsRequest } from '@taskmesh/gen/taskmesh/audit/v1/audit_service.js';
 import type { AuditEvent } from '@taskmesh/gen/taskmesh/audit/v1/audit_event.js';
+import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import type { EventBus } from '@taskmesh/runtime/events/event-bus';
 import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
-// Tests only: real identity and org services produce the events the audit service consumes.
+// Tests only: real identity, org (and board, task) services produce the events the audit service consumes.
+import { boardConfigSchema } from '../../board/src/config.ts';
+import { startBoard, type RunningBoard } from '../../board/src/server.ts';
 import { identityConfigSchema } from '../../identity/src/config.ts';
 import { startIdentity, type RunningIdentity } from '../../identity/src/server.ts';
 import { orgConfigSchema } from '../../org/src/config.ts';
 import { startOrg, type RunningOrg } from '../../org/src/server.ts';
+import { taskConfigSchema } from '../../task/src/config.ts';
+import { startTask, type RunningTask } from '../../task/src/server.ts';
 import { auditConfigSchema } from '../src/config.ts';
 import { startAudit, type RunningAudit } from '../src/server.ts';
 
@@ -32,7 +39,21 @@ export interface AuditStack {
   identityClient: IdentityServiceClient;
   orgClient: OrgServiceClient;
   auditClient: AuditServiceClient;
+  /** Present when started with `withBoardAndTask`. */
+  boards?: { board: RunningBoard; task: RunningTask; boardClient: BoardServiceClient; taskClient: TaskServiceClient };
   close(): Promise<void>;
+}
+
+/** A free loopback port: board and task each dial the other, so task's port is chosen before board starts. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /**
@@ -40,7 +61,9 @@ export interface AuditStack {
  * embedded launcher shares it: in-process, or JetStream on `natsUrl` (a stream of this run's own). The
  * producers relay their own outboxes onto it, as in the embedded launcher.
  */
-export async function startAuditStack(options: { natsUrl?: string; audit?: Record<string, string> } = {}): Promise<AuditStack> {
+export async function startAuditStack(
+  options: { natsUrl?: string; audit?: Record<string, string>; withBoardAndTask?: boolean } = {},
+): Promise<AuditStack> {
   const db = await createTestDatabase();
   const common = { DATABASE_URL: db.databaseUrl, TASKMESH_DATA_DIR: db.dataDir };
   const streams = options.natsUrl ? uniqueStreamSettings() : undefined;
@@ -69,6 +92,27 @@ export async function startAuditStack(options: { natsUrl?: string; audit?: Recor
     log: quietLog,
     bus,
   });
+  let boards: AuditStack['boards'];
+  if (options.withBoardAndTask) {
+    const taskPort = await freePort();
+    const upstream = { ...common, IDENTITY_ADDR: identity.grpc.address, ORG_ADDR: org.grpc.address };
+    const board = await startBoard({
+      config: boardConfigSchema.parse({ ...upstream, BOARD_PORT: '0', TASK_ADDR: `127.0.0.1:${taskPort}` }),
+      log: quietLog,
+      bus,
+    });
+    const task = await startTask({
+      config: taskConfigSchema.parse({ ...upstream, TASK_PORT: String(taskPort), BOARD_ADDR: board.grpc.address }),
+      log: quietLog,
+      bus,
+    });
+    boards = {
+      board,
+      task,
+      boardClient: new BoardServiceClient(board.grpc.address, credentials.createInsecure()),
+      taskClient: new TaskServiceClient(task.grpc.address, credentials.createInsecure()),
+    };
+  }
   bus.start();
   const identityClient = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
   const orgClient = new OrgServiceClient(org.grpc.address, credentials.createInsecure());
@@ -82,8 +126,15 @@ export async function startAuditStack(options: { natsUrl?: string; audit?: Recor
     identityClient,
     orgClient,
     auditClient,
+    ...(boards ? { boards } : {}),
     async close() {
       for (const client of [identityClient, orgClient, auditClient]) client.close();
+      if (boards) {
+        boards.boardClient.close();
+        boards.taskClient.close();
+        await boards.task.close();
+        await boards.board.close();
+      }
       await audit.close();
       await org.close();
       await identity.close();
