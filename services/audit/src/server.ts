@@ -18,7 +18,7 @@ import { AuditLog } from './db/audit-log.ts';
 import { AuditEventRecord } from './db/entities.ts';
 import { auditMigrations } from './db/migrations/0001-initial.ts';
 import { auditSubscription } from './events/audit-consumer.ts';
-import { membershipEvictionSubscription } from './events/membership-eviction.ts';
+import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
 import { auditAccessTable } from './handlers/access-table.ts';
 import { auditHandlers } from './handlers/audit-handlers.ts';
 
@@ -76,7 +76,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
     const auditLog = new AuditLog(db.em);
     const recorder = await events.subscribe(auditSubscription(auditLog, log));
     subscriptions.push(recorder);
-    subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache)));
+    subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache, 'audit')));
     ownBus?.start();
     const retention = new AuditRetention(
       auditLog,

@@ -3,7 +3,6 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { BoardServiceService } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { MemberRemoved, MemberRoleChanged, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
@@ -14,6 +13,7 @@ import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/rel
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { evictMembershipFor, MEMBERSHIP_EVENT_TYPES } from '@taskmesh/runtime/membership-eviction';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext, type TenantContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
@@ -29,7 +29,6 @@ import { WATCHED_EVENT_TYPES } from './watch/watch-routing.ts';
 
 export const BOARD_SERVICE_NAME = 'taskmesh.board.v1.BoardService';
 
-const MEMBERSHIP_EVENT_TYPES = ['taskmesh.org.v1.MemberRoleChanged'];
 
 export interface BoardDeps {
   config: BoardConfig;
@@ -93,17 +92,11 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     subscription = await bus.subscribe({
       consumer: `board-watch-${randomUUID().slice(0, 8)}`,
       delivery: 'broadcast',
-      types: [...WATCHED_EVENT_TYPES, ...MEMBERSHIP_EVENT_TYPES],
+      types: [...new Set([...WATCHED_EVENT_TYPES, ...MEMBERSHIP_EVENT_TYPES])],
       // Live streams only: a watcher that missed an event reloads the board, so nothing is worth a redelivery.
       maxDeliver: 1,
       handle: async (event) => {
-        if (event.type === 'taskmesh.org.v1.MemberRemoved') {
-          membershipCache.evict(event.organization, MemberRemoved.decode(event.payload).user);
-        } else if (event.type === 'taskmesh.org.v1.MemberRoleChanged') {
-          membershipCache.evict(event.organization, MemberRoleChanged.decode(event.payload).user);
-        } else if (event.type === 'taskmesh.org.v1.OrganizationDeleted') {
-          membershipCache.evictOrganization(OrganizationDeleted.decode(event.payload).organization);
-        }
+        evictMembershipFor(membershipCache, event);
         await watchHub.deliver(event);
       },
     });

@@ -3,7 +3,6 @@ import { credentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { MemberRemoved, MemberRoleChanged, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
@@ -13,6 +12,7 @@ import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/eve
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
@@ -39,13 +39,6 @@ export interface TaskDeps {
    */
   bus?: EventBus;
 }
-
-/** Membership changes that must not wait for the cache's ttl. */
-const MEMBERSHIP_EVENT_TYPES = [
-  'taskmesh.org.v1.MemberRoleChanged',
-  'taskmesh.org.v1.MemberRemoved',
-  'taskmesh.org.v1.OrganizationDeleted',
-];
 
 export interface RunningTask {
   grpc: RunningGrpcServer;
@@ -95,21 +88,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
-    // Each replica holds its own cache, so each needs every membership event.
-    subscription = await bus.subscribe({
-      consumer: `task-memberships-${randomUUID().slice(0, 8)}`,
-      types: MEMBERSHIP_EVENT_TYPES,
-      delivery: 'broadcast',
-      handle: async (event) => {
-        if (event.type === 'taskmesh.org.v1.MemberRemoved') {
-          membershipCache.evict(event.organization, MemberRemoved.decode(event.payload).user);
-        } else if (event.type === 'taskmesh.org.v1.MemberRoleChanged') {
-          membershipCache.evict(event.organization, MemberRoleChanged.decode(event.payload).user);
-        } else if (event.type === 'taskmesh.org.v1.OrganizationDeleted') {
-          membershipCache.evictOrganization(OrganizationDeleted.decode(event.payload).organization);
-        }
-      },
-    });
+    subscription = await bus.subscribe(membershipEvictionSubscription(membershipCache, 'task'));
     const boardCache = cachedBoardDirectory(boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), {
       ttlMs: config.BOARD_CACHE_TTL_MS,
     });
