@@ -19,6 +19,13 @@ export interface AccessTokenVerifierOptions {
   /** Cached key set is refreshed after this age even without an unknown kid. */
   maxAgeMs?: number;
   clockToleranceSeconds?: number;
+  /**
+   * A token that verified is remembered this long (at most until it expires), so a client's every call does
+   * not cost a signature check. Forgotten whenever the key set is reloaded. 0 turns it off. Default 60 s.
+   */
+  verifiedTtlMs?: number;
+  /** Tokens remembered at most; the oldest are dropped first. Default 10,000. */
+  maxVerified?: number;
 }
 
 export interface AccessTokenVerifier {
@@ -37,6 +44,11 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   let keys: ReturnType<typeof createLocalJWKSet> | undefined;
   let fetchedAt = 0;
   let loading: Promise<void> | undefined;
+  const tolerance = options.clockToleranceSeconds ?? 5;
+  const verifiedTtl = options.verifiedTtlMs ?? 60_000;
+  const maxVerified = options.maxVerified ?? 10_000;
+  // The exact token string (signature included) → what it verified to against the current key set.
+  const verified = new Map<string, { principal: Principal; until: number }>();
 
   async function load(): Promise<void> {
     loading ??= options
@@ -44,6 +56,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       .then((jwks) => {
         keys = createLocalJWKSet(jwks);
         fetchedAt = Date.now();
+        // A key may have been retired: every token is checked against the new set again.
+        verified.clear();
       })
       .finally(() => {
         loading = undefined;
@@ -59,11 +73,16 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       algorithms: ['EdDSA'],
       typ: 'at+jwt',
       requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'],
-      clockTolerance: options.clockToleranceSeconds ?? 5,
+      clockTolerance: tolerance,
     });
   }
 
   async function verify(token: string): Promise<Principal> {
+    const known = verified.get(token);
+    if (known) {
+      if (known.until > Date.now() && Date.now() - fetchedAt <= maxAge) return known.principal;
+      verified.delete(token);
+    }
     try {
       let result;
       try {
@@ -75,7 +94,14 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       }
       const { sub, sid, jti } = result.payload;
       if (typeof sid !== 'string' || !sub || !jti) throw new UnauthenticatedError('invalid access token');
-      return { userId: sub, sessionId: sid, tokenId: jti };
+      const principal = { userId: sub, sessionId: sid, tokenId: jti };
+      if (verifiedTtl > 0 && typeof result.payload.exp === 'number') {
+        // Never past the moment jose itself would start refusing it as expired.
+        const until = Math.min((result.payload.exp + tolerance) * 1000, Date.now() + verifiedTtl);
+        if (verified.size >= maxVerified) verified.delete(verified.keys().next().value!);
+        verified.set(token, { principal, until });
+      }
+      return principal;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {
         throw new UnauthenticatedError('access token expired', { reason: 'TOKEN_EXPIRED' });

@@ -1,0 +1,85 @@
+import { Metadata } from '@grpc/grpc-js';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createAccessTokenVerifier } from './access-tokens.ts';
+import { UnauthenticatedError } from './errors.ts';
+
+async function signingKey(kid: string) {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
+  return { kid, jwk, privateKey: privateKey as CryptoKey };
+}
+
+async function tokenFor(key: { kid: string; privateKey: CryptoKey }, expiresInSeconds = 900) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ sid: 's1' })
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt' })
+    .setSubject('u1')
+    .setJti(`t-${Math.random()}`)
+    .setIssuer('issuer')
+    .setAudience('audience')
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresInSeconds)
+    .sign(key.privateKey);
+}
+
+const bearer = (token: string) => {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+};
+
+const reasonOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'accepted',
+    (err: unknown) => (err instanceof UnauthenticatedError ? (err.reason ?? 'UNAUTHENTICATED') : String(err)),
+  );
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the access token verifier, remembering verified tokens', () => {
+  it('still refuses a remembered token once it has expired', async () => {
+    const key = await signingKey('k1');
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', fetchJwks: async () => ({ keys: [key.jwk] }) });
+    const token = await tokenFor(key, 20);
+    expect(await verifier.authenticate(bearer(token))).toMatchObject({ userId: 'u1', sessionId: 's1' });
+    expect(await verifier.authenticate(bearer(token))).toMatchObject({ userId: 'u1' });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 30_000);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('TOKEN_EXPIRED');
+  });
+
+  it('forgets what it remembered when the key set is reloaded, so a retired key signs nothing any more', async () => {
+    const retired = await signingKey('old');
+    const current = await signingKey('new');
+    let published = [retired.jwk];
+    const verifier = createAccessTokenVerifier({
+      issuer: 'issuer',
+      audience: 'audience',
+      minRefreshIntervalMs: 0,
+      fetchJwks: async () => ({ keys: published }),
+    });
+    const oldToken = await tokenFor(retired);
+    expect(await reasonOf(verifier.authenticate(bearer(oldToken)))).toBe('accepted');
+    // Rotation: identity publishes only the new key; a token with the new kid makes the verifier reload.
+    published = [current.jwk];
+    expect(await reasonOf(verifier.authenticate(bearer(await tokenFor(current))))).toBe('accepted');
+    expect(await reasonOf(verifier.authenticate(bearer(oldToken)))).toBe('TOKEN_INVALID');
+  });
+
+  it('remembers nothing with verifiedTtlMs 0 and refuses a token whose signature was altered', async () => {
+    const key = await signingKey('k1');
+    const verifier = createAccessTokenVerifier({
+      issuer: 'issuer',
+      audience: 'audience',
+      verifiedTtlMs: 0,
+      fetchJwks: async () => ({ keys: [key.jwk] }),
+    });
+    const token = await tokenFor(key);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    const altered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    expect(await reasonOf(verifier.authenticate(bearer(altered)))).toBe('TOKEN_INVALID');
+  });
+});
