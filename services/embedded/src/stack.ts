@@ -33,6 +33,17 @@ const stackConfigSchema = z.object({
   NOTIFY_PORT: env.port(50056),
 });
 
+/** Overrides that put every service and the edge on a free port (tests; several stacks side by side). */
+export const EVERY_PORT_FREE: Record<string, string> = {
+  EDGE_PORT: '0',
+  IDENTITY_PORT: '0',
+  ORG_PORT: '0',
+  BOARD_PORT: '0',
+  TASK_PORT: '0',
+  AUDIT_PORT: '0',
+  NOTIFY_PORT: '0',
+};
+
 export interface RunningStack {
   /** Base URL of the REST edge. */
   url: string;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../../embedded/src/stack.ts';
+import { EVERY_PORT_FREE, startStack, type RunningStack } from '../../embedded/src/stack.ts';
 import { ApiError, Code, createClient } from '../../../gen/client/index.ts';
 
 let stack: RunningStack;
@@ -12,7 +12,7 @@ let dataDir: string;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'restgen-e2e-'));
-  stack = await startStack({ EDGE_HOST: '127.0.0.1', EDGE_PORT: '0', IDENTITY_PORT: '0', EDGE_ACCESS_LOG: 'off', TASKMESH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  stack = await startStack({ ...EVERY_PORT_FREE, EDGE_HOST: '127.0.0.1', EDGE_ACCESS_LOG: 'off', TASKMESH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
 });
 
 afterAll(async () => {

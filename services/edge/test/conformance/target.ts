@@ -28,19 +28,14 @@ export async function startConformanceTarget(): Promise<ConformanceTarget> {
   }
   const database: TestDatabase = await createTestDatabase();
   // Loaded only when needed, so pointing the suite elsewhere does not require the services' code.
-  const { startStack } = await import('../../../embedded/src/stack.ts');
+  const { startStack, EVERY_PORT_FREE } = await import('../../../embedded/src/stack.ts');
   try {
     const stack = await startStack({
       DATABASE_URL: database.databaseUrl,
       TASKMESH_DATA_DIR: database.dataDir,
       EDGE_HOST: '127.0.0.1',
-      EDGE_PORT: '0',
+      ...EVERY_PORT_FREE,
       EDGE_ACCESS_LOG: 'off',
-      IDENTITY_PORT: '0',
-      ORG_PORT: '0',
-      BOARD_PORT: '0',
-      TASK_PORT: '0',
-      AUDIT_PORT: '0',
       // Cheap hashing: the suite is about the HTTP surface, not password cost.
       ARGON2_MEMORY_KIB: '1024',
       ARGON2_ITERATIONS: '1',
