@@ -340,7 +340,10 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
     let line: string;
     try {
       const encoded = encodeResponseMessage(binding, chunk, context.registry);
-      line = typeof encoded.body === 'string' ? encoded.body : Buffer.from(encoded.body).toString('base64');
+      line =
+        typeof encoded.body === 'string'
+          ? encoded.body
+          : Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength).toString(encoded.jsonBytes ? 'utf8' : 'base64');
     } catch {
       call.cancel();
       return;

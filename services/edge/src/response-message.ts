@@ -1,11 +1,15 @@
 import { fromBinary, toJson } from '@bufbuild/protobuf';
 import type { DescMessage, JsonObject, Registry } from '@bufbuild/protobuf';
 import type { HttpBinding } from './http-bindings.ts';
+import { responseJsonWriter } from './response-json.ts';
+import type { ResponseJsonWriter } from './response-json.ts';
 
 /** What goes back to the HTTP client for one response message. */
 export interface EncodedResponse {
   contentType: string;
   body: string | Uint8Array;
+  /** the body is UTF-8 JSON text in bytes (the compiled writer), not an HttpBody's raw data */
+  jsonBytes?: true;
 }
 
 /**
@@ -16,6 +20,11 @@ export interface EncodedResponse {
  */
 export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, registry: Registry): EncodedResponse {
   const schema = binding.method.output;
+  if (!binding.responseBody) {
+    // The compiled binary→JSON writer when the type has one; the same text as the reflective path below.
+    const body = writerFor(schema)?.write(bytes);
+    if (body !== undefined) return { contentType: 'application/json', body, jsonBytes: true };
+  }
   const message = fromBinary(schema, bytes) as unknown as Record<string, unknown>;
   const field = binding.responseBody;
   if (field) {
@@ -27,6 +36,14 @@ export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, r
   }
   if (isHttpBody(schema)) return httpBody(message as unknown as HttpBodyShape);
   return { contentType: 'application/json', body: JSON.stringify(toJson(schema, message as never, { alwaysEmitImplicit: true, registry })) };
+}
+
+const writers = new WeakMap<DescMessage, ResponseJsonWriter | null>();
+
+function writerFor(schema: DescMessage): ResponseJsonWriter | undefined {
+  let writer = writers.get(schema);
+  if (writer === undefined) writers.set(schema, (writer = responseJsonWriter(schema) ?? null));
+  return writer ?? undefined;
 }
 
 interface HttpBodyShape {
