@@ -1,6 +1,7 @@
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
+import { selectInOrg } from './one-trip-read.ts';
 
 /**
  * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
@@ -18,11 +19,12 @@ export class TaskRepository {
    * work). The org is named in the query; RLS holds behind it as for every query.
    */
   async readTask(boardId: string, id: string): Promise<TaskRecord | null> {
-    const rows = await this.em.execute<TaskRow[]>(`select ${TASK_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`, [
-      this.orgId(),
-      id,
-      boardId,
-    ]);
+    const sql = `select ${TASK_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`;
+    const orgId = this.orgId();
+    // Outside a transaction, one round trip instead of four (one-trip-read.ts); inside one, its own connection.
+    const rows = this.em.isInTransaction()
+      ? await this.em.execute<TaskRow[]>(sql, [orgId, id, boardId])
+      : await selectInOrg<TaskRow>(this.em, orgId, sql, [orgId, id, boardId]);
     return rows[0] ? taskFromRow(rows[0]) : null;
   }
 

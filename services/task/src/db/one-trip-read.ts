@@ -1,0 +1,63 @@
+import type { EntityManager, PostgreSqlConnection } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { APP_ROLE } from '@taskmesh/runtime/database';
+import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
+
+/**
+ * One select of one org's rows in a single round trip to PostgreSQL, for hot read-only paths (GetTask).
+ *
+ * Going through the ORM, an RLS read is four round trips: `begin`, `set_config` of the org, the select,
+ * `commit` (MikroORM's session-context wrap). Here the same statements go out as ONE simple-protocol Query
+ * message:
+ *
+ *   set local role taskmesh_app; set local search_path to "<schema>";
+ *   select set_config('app.org_id', '<org>', true); <select>
+ *
+ * PostgreSQL runs the statements of one Query message in order, as one implicit transaction (protocol docs,
+ * "Multiple Statements in a Simple Query"), so the select runs as the app role (no BYPASSRLS) with the org
+ * set: RLS holds exactly as in the ORM's transaction. All three settings are transaction-local, so nothing
+ * outlives the message on the pooled connection, and an error anywhere aborts the whole message. The role is
+ * set here rather than trusted from the pool's connect hook because a connection taken straight from the
+ * `pg` pool may not have been through that hook yet.
+ *
+ * The simple protocol takes no parameters, so values are written as literals with node-postgres's
+ * escapeLiteral; `?` in `sql` stands for the next value. The org filter stays in the query text too (the
+ * ORM-side wall), as the callers' queries name `org_id` themselves.
+ */
+export async function selectInOrg<Row>(em: EntityManager, orgId: string, sql: string, values: readonly (string | number)[]): Promise<Row[]> {
+  const connection = em.getConnection() as PostgreSqlConnection;
+  const pool = (await connection.getNativeClient()) as pg.Pool;
+  const schema = em.config.get('schema');
+  if (!schema) throw new Error('selectInOrg: the ORM has no schema');
+  const text =
+    `set local role ${pg.escapeIdentifier(APP_ROLE)}; set local search_path to ${pg.escapeIdentifier(schema)}; ` +
+    `select set_config(${pg.escapeLiteral(ORG_SETTING)}, ${pg.escapeLiteral(orgId)}, true); ${withLiterals(sql, values)}`;
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const results = (await client.query(text)) as unknown as pg.QueryResult[];
+    if (!Array.isArray(results) || results.length !== 4) throw new Error('selectInOrg: expected four results');
+    return results[3]!.rows as Row[];
+  } catch (error) {
+    // Do not hand a connection back whose state this function cannot vouch for.
+    broken = error as Error;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function withLiterals(sql: string, values: readonly (string | number)[]): string {
+  let next = 0;
+  const text = sql.replace(/\?/g, () => {
+    if (next >= values.length) throw new Error('selectInOrg: more placeholders than values');
+    const value = values[next++]!;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new Error('selectInOrg: not a finite number');
+      return String(value);
+    }
+    return pg.escapeLiteral(value);
+  });
+  if (next !== values.length) throw new Error('selectInOrg: more values than placeholders');
+  return text;
+}
