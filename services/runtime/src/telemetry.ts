@@ -66,7 +66,9 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
   // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
   // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
-  register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: instrumentedModules } });
+  const exporting = options.spanProcessors !== undefined || Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const wrapped = exporting ? instrumentedModules : instrumentedModules.filter((name) => !name.startsWith('pg'));
+  register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: wrapped } });
 
   // Constructing an instrumentation enables it.
   const [{ GrpcInstrumentation }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
@@ -74,12 +76,15 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-pg'),
   ]);
+  // Spans go somewhere only with an exporter (or processors a test injects). Without one, gRPC and HTTP spans
+  // are still made, because they carry the trace ids logs print and propagate them between services; a span
+  // per SQL statement would only cost time (four or more per request on the hot paths, docs/benchmarks.md).
   const instrumentations: Instrumentation[] = [
     new GrpcInstrumentation(),
     // The edge's REST server; elsewhere it only sees the odd outgoing HTTP request.
     new HttpInstrumentation(),
     // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
-    new PgInstrumentation({ requireParentSpan: true }),
+    ...(exporting ? [new PgInstrumentation({ requireParentSpan: true })] : []),
   ];
 
   const [{ NodeSDK }, { NoopSpanProcessor }] = await Promise.all([
