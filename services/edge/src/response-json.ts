@@ -32,7 +32,8 @@ export function responseJsonWriter(schema: DescMessage): ResponseJsonWriter | un
   return {
     write(bytes) {
       const reader = new WireReader(bytes);
-      const out = new JsonOut(bytes.length * 2 + 64);
+      // JSON of a task page is ~1.7× its binary size; the buffer is not zeroed, so room to spare costs little.
+      const out = new JsonOut(bytes.length * 2 + 256);
       try {
         writeMessage(plan, reader, out, bytes.length);
       } catch (error) {
@@ -369,17 +370,7 @@ function writeString(reader: WireReader, out: JsonOut): void {
   const length = reader.varint32();
   const start = reader.advance(length);
   const end = start + length;
-  const bytes = reader.bytes;
-  for (let i = start; i < end; i++) {
-    const byte = bytes[i]!;
-    if (byte < 0x20 || byte > 0x7e || byte === QUOTE || byte === 0x5c) {
-      out.utf8(JSON.stringify(decoder.decode(bytes.subarray(start, end))));
-      return;
-    }
-  }
-  out.byte(QUOTE);
-  out.range(bytes, start, end);
-  out.byte(QUOTE);
+  if (!out.plainString(reader.bytes, start, end)) out.utf8(JSON.stringify(decoder.decode(reader.bytes.subarray(start, end))));
 }
 
 function scalarWireType(scalar: ScalarType): number {
@@ -425,6 +416,28 @@ function writeTimestamp(reader: WireReader, out: JsonOut, end: number): void {
   }
   if (reader.pos !== end) throw new NotMine();
   if (seconds < SECONDS_MIN || seconds > SECONDS_MAX || nanos < 0 || nanos > 999_999_999) throw new NotMine();
+  out.byte(QUOTE);
+  // A page's timestamps often share their second (a task's create and update time, tasks made together).
+  if (seconds !== lastSeconds) {
+    lastSeconds = seconds;
+    lastDateTime = encoder.encode(utcDateTime(seconds));
+  }
+  out.bytes(lastDateTime);
+  if (nanos > 0) {
+    out.byte(0x2e);
+    if (nanos % 1_000_000 === 0) out.digits(nanos / 1_000_000, 3);
+    else if (nanos % 1_000 === 0) out.digits(nanos / 1_000, 6);
+    else out.digits(nanos, 9);
+  }
+  out.byte(0x5a);
+  out.byte(QUOTE);
+}
+
+let lastSeconds = Number.NaN;
+let lastDateTime = new Uint8Array();
+
+/** `YYYY-MM-DDTHH:MM:SS` of seconds since 1970 in UTC, years 1 to 9999 (as Date.toISOString writes them). */
+function utcDateTime(seconds: number): string {
   const days = Math.floor(seconds / 86_400);
   const inDay = seconds - days * 86_400;
   // Civil date of a day count since 1970-01-01 (proleptic Gregorian), by 400-year eras.
@@ -440,26 +453,11 @@ function writeTimestamp(reader: WireReader, out: JsonOut, end: number): void {
   const hour = Math.floor(inDay / 3600);
   const minute = Math.floor((inDay - hour * 3600) / 60);
   const second = inDay - hour * 3600 - minute * 60;
-  out.byte(QUOTE);
-  out.digits(year, 4);
-  out.byte(0x2d);
-  out.digits(month, 2);
-  out.byte(0x2d);
-  out.digits(day, 2);
-  out.byte(0x54);
-  out.digits(hour, 2);
-  out.byte(0x3a);
-  out.digits(minute, 2);
-  out.byte(0x3a);
-  out.digits(second, 2);
-  if (nanos > 0) {
-    out.byte(0x2e);
-    if (nanos % 1_000_000 === 0) out.digits(nanos / 1_000_000, 3);
-    else if (nanos % 1_000 === 0) out.digits(nanos / 1_000, 6);
-    else out.digits(nanos, 9);
-  }
-  out.byte(0x5a);
-  out.byte(QUOTE);
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}`;
+}
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, '0');
 }
 
 /** A growing byte buffer of JSON text. */
@@ -468,7 +466,7 @@ class JsonOut {
   private pos = 0;
 
   constructor(size: number) {
-    this.buf = new Uint8Array(size);
+    this.buf = Buffer.allocUnsafe(size); // every byte up to pos is written before it is read
   }
 
   result(): Uint8Array {
@@ -477,7 +475,7 @@ class JsonOut {
 
   private room(length: number): void {
     if (this.pos + length <= this.buf.length) return;
-    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.pos + length));
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + length));
     grown.set(this.buf.subarray(0, this.pos));
     this.buf = grown;
   }
@@ -503,6 +501,25 @@ class JsonOut {
       for (let i = start; i < end; i++) buf[pos++] = source[i]!;
     }
     this.pos = pos;
+  }
+
+  /**
+   * `"…"` around bytes that are printable ASCII other than `"` and `\\`, copied in the same pass that checks
+   * them; false (and nothing written) when one is not.
+   */
+  plainString(source: Uint8Array, start: number, end: number): boolean {
+    this.room(end - start + 2);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = QUOTE;
+    for (let i = start; i < end; i++) {
+      const byte = source[i]!;
+      if (byte < 0x20 || byte > 0x7e || byte === QUOTE || byte === 0x5c) return false;
+      buf[pos++] = byte;
+    }
+    buf[pos++] = QUOTE;
+    this.pos = pos;
+    return true;
   }
 
   /** Text known to be ASCII. */
