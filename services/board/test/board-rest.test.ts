@@ -55,6 +55,8 @@ describe('boards and lists through REST', () => {
     const lists: string[] = [];
     for (const displayName of ['To do', 'Doing', 'Done']) lists.push((await alice.api.board.createList({ parent: board.name, list: { displayName } })).list!.name);
 
+    // Deliver the lists' creation events first: the watch below must see only what happens after it opens.
+    await h.board.relay.flush();
     // The viewer watches over HTTP (newline-delimited JSON, Envoy's framing); the stream opens before the change.
     const aborter = new AbortController();
     const stream = viewer.api.board.watchBoard({ name: board.name }, { signal: aborter.signal });
