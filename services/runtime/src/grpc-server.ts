@@ -60,12 +60,18 @@ function contextFor(
   const requestId = typeof incoming === 'string' && incoming.length > 0 && incoming.length <= 200 ? incoming : randomUUID();
   const controller = new AbortController();
   call.on('cancelled', () => controller.abort());
+  // The request's child logger is made on first use: with redaction configured, pino runs the redaction over
+  // the bindings of every child it makes, ~4 % of the task service's CPU per GetTask (docs/benchmarks.md),
+  // and most calls log nothing at the deployed level.
+  let requestLog: Logger | undefined;
   return {
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
     requestId,
-    log: requestLogger(log, { requestId, method }),
+    get log() {
+      return (requestLog ??= requestLogger(log, { requestId, method }));
+    },
     signal: controller.signal,
   };
 }
