@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
@@ -25,6 +24,7 @@ import { taskMigrations } from './db/migrations/0001-initial.ts';
 import { CONSUMED_EVENT_TYPES, TASK_CONSUMER, listDeletionHandler } from './events/list-deletions.ts';
 import { taskAccessTable } from './handlers/access-table.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
+import { taskServiceDefinition } from './handlers/task-service-definition.ts';
 import { Tasks } from './tasks.ts';
 
 export const TASK_SERVICE_NAME = 'taskmesh.task.v1.TaskService';
@@ -108,8 +108,8 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       log,
     );
     const implementation = bindService(
-      TaskServiceService,
-      withOrgContext(TaskServiceService, taskAccessTable(tasks), taskHandlers(tasks), {
+      taskServiceDefinition,
+      withOrgContext(taskServiceDefinition, taskAccessTable(tasks), taskHandlers(tasks), {
         verifier,
         memberships: membershipCache,
         em: db.em,
@@ -120,7 +120,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       host: config.GRPC_HOST,
       port: config.TASK_PORT,
       log,
-      services: [{ name: TASK_SERVICE_NAME, definition: TaskServiceService, implementation }],
+      services: [{ name: TASK_SERVICE_NAME, definition: taskServiceDefinition, implementation }],
     });
     log.info({ address: grpc.address, events: bus.mode }, 'task service listening');
     const running: RunningTask = {

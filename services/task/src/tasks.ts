@@ -7,6 +7,7 @@ import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
 import { boardName, listName, type BoardDirectory } from './board-directory.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
 import { TaskRepository } from './db/task-repository.ts';
+import { Col, type TaskRow } from './db/task-rows.ts';
 import { isBetween, keyBetween } from './domain/order-keys.ts';
 import {
   Violations,
@@ -197,7 +198,7 @@ export class Tasks {
     filters: { listId?: string; status?: TaskStatus; assigneeId?: string; label?: string; showArchived: boolean },
     pageSize: number,
     pageToken: string,
-  ): Promise<Page<TaskRecord>> {
+  ): Promise<Page<TaskRow>> {
     const fingerprint = JSON.stringify(['tasks', boardId, filters]);
     const after = decodePageToken<[string, string, number]>(pageToken, fingerprint);
     let listIds: string[];
@@ -210,9 +211,9 @@ export class Tasks {
     // The cursor names its list; if that list moved since, resume at its new place, if it is gone, at its old index.
     const resume = after && { listIndex: listIds.includes(after[0]) ? listIds.indexOf(after[0]) : after[2], position: after[1] };
     if (resume && !listIds.includes(after[0])) resume.position = '';
+    // Rows as PostgreSQL's text, each with its list's index last: the handler turns them into bytes (task-wire.ts).
     const rows = await new TaskRepository(scope.em).boardPage(boardId, listIds, filters, resume, pageSize + 1);
-    const page = pageOf(rows, pageSize, (r) => [r.task.listId, r.task.position, r.listIndex], fingerprint);
-    return { items: page.items.map((r) => r.task), nextPageToken: page.nextPageToken };
+    return pageOf(rows, pageSize, (r) => [r[Col.listId]!, r[Col.position]!, Number(r[Col.extra])], fingerprint);
   }
 
   async update(scope: TaskScope, boardId: string, taskId: string, patch: TaskPatch, etag: string): Promise<TaskRecord> {

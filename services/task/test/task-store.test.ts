@@ -7,6 +7,8 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { TaskRecord } from '../src/db/entities.ts';
+import { sqlWithLiterals } from '../src/db/one-trip-read.ts';
+import { boardPageQuery } from '../src/db/task-repository.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 import type { NewTask } from '../src/tasks.ts';
 
@@ -279,17 +281,32 @@ describe('query plans (real PostgreSQL)', () => {
       await client.query('vacuum analyze tasks');
       const org = '00000000-0000-4000-8000-000000000003';
       const board = '00000000-0000-4000-9000-000000000007';
-      const list = '00000000-0000-4000-a000-000000000007';
-      // The board listing reads list by list (the shape of TaskRepository.boardPage's query).
-      const listing = await client.query(
-        `explain select * from tasks where org_id = $1 and board_id = $2 and list_id = $3 and archived = false
-          order by position asc limit 51`,
-        [org, board, list],
-      );
-      const listingPlan = listing.rows.map((r) => r['QUERY PLAN']).join('\n');
-      // A list of 200 tasks: the page is read in order from an index that leads with org_id, nothing is sorted.
-      expect(listingPlan).toMatch(/Index Scan using tasks_(board_order|list_position)_idx/);
-      expect(listingPlan).not.toMatch(/Sort/);
+      // The board listing: TaskRepository.boardPage's own statement, its lists unnested with their order and
+      // each read by a lateral index range scan; first page and a page resuming inside a list.
+      const lists = Array.from({ length: 5 }, (_, i) => `00000000-0000-4000-a000-${String(7 + 20 * i).padStart(12, '0')}`);
+      const plans: string[] = [];
+      for (const after of [undefined, { listIndex: 1, position: 'a5000' }]) {
+        const query = boardPageQuery(org, board, lists, { showArchived: false }, after, 51)!;
+        // Planned as it runs: as the app role, with the org set (RLS adds its check).
+        await client.query('begin');
+        await client.query('set local role taskmesh_app');
+        await client.query("select set_config('app.org_id', $1, true)", [org]);
+        const listing = await client.query(`explain ${sqlWithLiterals(query.sql, query.values)}`);
+        await client.query('commit');
+        plans.push(listing.rows.map((r) => r['QUERY PLAN']).join('\n'));
+      }
+      for (const listingPlan of plans) {
+        // Each list read in order from the index that leads with org_id, by a range on (org, board, list, position).
+        expect(listingPlan).toMatch(/Nested Loop/);
+        expect(listingPlan).toMatch(/Index Scan using tasks_board_order_idx on tasks t/);
+        expect(listingPlan).toMatch(/Index Cond: \(\(org_id = .*\) AND \(board_id = .*\) AND \(list_id = l\.list_id\) AND \("position" > \(l\.after\)::text\)\)/);
+        // The order is the SQL's ORDER BY, met without sorting the page as a whole: the lists come in order
+        // (presorted key), and reading stops once the page is full.
+        expect(listingPlan).toMatch(/Incremental Sort/);
+        expect(listingPlan).toMatch(/Presorted Key: l\.ord/);
+        expect(listingPlan).not.toMatch(/^\s*(->\s*)?Sort  \(/m);
+      }
+      const listingPlan = plans.join('\n');
       const search = await client.query(
         `explain select t.id, ts_rank(t.search, q) as rank from tasks t, websearch_to_tsquery('english', $1) q
           where t.search @@ q and t.org_id = $2 and not t.archived order by rank desc, t.id limit 51`,

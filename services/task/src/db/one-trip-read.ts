@@ -24,20 +24,49 @@ import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
  * escapeLiteral; `?` in `sql` stands for the next value. The org filter stays in the query text too (the
  * ORM-side wall), as the callers' queries name `org_id` themselves.
  */
-export async function selectInOrg<Row>(em: EntityManager, orgId: string, sql: string, values: readonly (string | number)[]): Promise<Row[]> {
+export async function selectInOrg<Row>(em: EntityManager, orgId: string, sql: string, values: readonly SqlValue[]): Promise<Row[]> {
+  return (await queryInOrg(em, orgId, sql, values, undefined)) as Row[];
+}
+
+/**
+ * The same one round trip, with each row as an array of PostgreSQL's text output (NULL as null), in the
+ * select's column order: nothing parsed, for readers that turn the text into bytes themselves (task-wire.ts).
+ * The parsers are this query's own; the pool's (and the ORM's) are untouched.
+ */
+export async function selectTextRowsInOrg(em: EntityManager, orgId: string, sql: string, values: readonly SqlValue[]): Promise<TextRow[]> {
+  return (await queryInOrg(em, orgId, sql, values, 'array')) as TextRow[];
+}
+
+/** A row as PostgreSQL's text output of each column, in order. */
+export type TextRow = (string | null)[];
+
+/** A value written into the query as a literal; an array becomes `array[…]` of literals (cast it in the SQL). */
+export type SqlValue = string | number | readonly string[];
+
+const TEXT_AS_IS = { getTypeParser: () => (value: string) => value };
+
+async function queryInOrg(
+  em: EntityManager,
+  orgId: string,
+  sql: string,
+  values: readonly SqlValue[],
+  rowMode: 'array' | undefined,
+): Promise<unknown[]> {
   const connection = em.getConnection() as PostgreSqlConnection;
   const pool = (await connection.getNativeClient()) as pg.Pool;
   const schema = em.config.get('schema');
   if (!schema) throw new Error('selectInOrg: the ORM has no schema');
   const text =
     `set local role ${pg.escapeIdentifier(APP_ROLE)}; set local search_path to ${pg.escapeIdentifier(schema)}; ` +
-    `select set_config(${pg.escapeLiteral(ORG_SETTING)}, ${pg.escapeLiteral(orgId)}, true); ${withLiterals(sql, values)}`;
+    `select set_config(${pg.escapeLiteral(ORG_SETTING)}, ${pg.escapeLiteral(orgId)}, true); ${sqlWithLiterals(sql, values)}`;
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const results = (await client.query(text)) as unknown as pg.QueryResult[];
+    const results = (await client.query(
+      rowMode ? ({ text, rowMode, types: TEXT_AS_IS } as pg.QueryConfig) : text,
+    )) as unknown as pg.QueryResult[];
     if (!Array.isArray(results) || results.length !== 4) throw new Error('selectInOrg: expected four results');
-    return results[3]!.rows as Row[];
+    return results[3]!.rows;
   } catch (error) {
     // Do not hand a connection back whose state this function cannot vouch for.
     broken = error as Error;
@@ -47,7 +76,8 @@ export async function selectInOrg<Row>(em: EntityManager, orgId: string, sql: st
   }
 }
 
-function withLiterals(sql: string, values: readonly (string | number)[]): string {
+/** `sql` with each `?` replaced by the next value as a literal (escapeLiteral; numbers must be finite). */
+export function sqlWithLiterals(sql: string, values: readonly SqlValue[]): string {
   let next = 0;
   const text = sql.replace(/\?/g, () => {
     if (next >= values.length) throw new Error('selectInOrg: more placeholders than values');
@@ -56,7 +86,8 @@ function withLiterals(sql: string, values: readonly (string | number)[]): string
       if (!Number.isFinite(value)) throw new Error('selectInOrg: not a finite number');
       return String(value);
     }
-    return pg.escapeLiteral(value);
+    if (typeof value === 'string') return pg.escapeLiteral(value);
+    return `array[${value.map((v) => pg.escapeLiteral(v)).join(', ')}]`;
   });
   if (next !== values.length) throw new Error('selectInOrg: more values than placeholders');
   return text;

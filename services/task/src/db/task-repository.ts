@@ -1,7 +1,8 @@
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
-import { selectInOrg } from './one-trip-read.ts';
+import { selectTextRowsInOrg, type SqlValue } from './one-trip-read.ts';
+import { Col, TASK_ROW_COLUMNS, taskRecordOf, type TaskRow } from './task-rows.ts';
 
 /**
  * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
@@ -19,13 +20,23 @@ export class TaskRepository {
    * work). The org is named in the query; RLS holds behind it as for every query.
    */
   async readTask(boardId: string, id: string): Promise<TaskRecord | null> {
-    const sql = `select ${TASK_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`;
+    const row = await this.readTaskRow(boardId, id);
+    return row ? taskRecordOf(this.orgId(), boardId, row) : null;
+  }
+
+  /** The same read as a task row (task-rows.ts), for answering with its bytes (task-wire.ts). */
+  async readTaskRow(boardId: string, id: string): Promise<TaskRow | null> {
     const orgId = this.orgId();
-    // Outside a transaction, one round trip instead of four (one-trip-read.ts); inside one, its own connection.
-    const rows = this.em.isInTransaction()
-      ? await this.em.execute<TaskRow[]>(sql, [orgId, id, boardId])
-      : await selectInOrg<TaskRow>(this.em, orgId, sql, [orgId, id, boardId]);
-    return rows[0] ? taskFromRow(rows[0]) : null;
+    if (this.em.isInTransaction()) {
+      // Inside a transaction, on its connection; the row is made from the parsed columns.
+      const sql = `select ${TASK_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`;
+      const rows = await this.em.execute<TaskObjectRow[]>(sql, [orgId, id, boardId]);
+      return rows[0] ? taskRowOf(rows[0]) : null;
+    }
+    // One round trip instead of four (one-trip-read.ts).
+    const sql = `select ${TASK_ROW_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`;
+    const rows = await selectTextRowsInOrg(this.em, orgId, sql, [orgId, id, boardId]);
+    return rows[0] ?? null;
   }
 
   private orgId(): string {
@@ -64,46 +75,30 @@ export class TaskRepository {
 
   /**
    * A board's tasks in board order: list by list in the order given, each list by position, resuming after
-   * the cursor (a list and a key), at most `limit` of them. One index range scan per list visited, so the
-   * order comes from tasks_board_order_idx and nothing is sorted in memory.
+   * the cursor (a list's index and a key), at most `limit` of them. Each row carries its list's index in
+   * `listIds` after the task's columns (Col.extra).
+   *
+   * ONE statement, sent with the org settings in one round trip (one-trip-read.ts): the lists (from the
+   * cursor's on) are unnested with their order, and for each one a lateral subquery reads at most `limit`
+   * tasks by an index range scan on tasks_board_order_idx (org, board, list, position > the list's lower
+   * bound: the cursor's key for its list, '' — below every key — for the others). The outer ORDER BY makes
+   * the order promised; PostgreSQL satisfies it with an Incremental Sort whose presorted key is the ordinality
+   * (the lists come in order; each list's rows, already by position, are sorted as one small group) and which
+   * stops reading lists once `limit` rows are out. Over-fetch stays inside PostgreSQL (the rest of the page's
+   * last list, capped at `limit`, and one row of the next) and only the page's rows travel. The plan is
+   * checked in task-store.test.ts.
    */
   async boardPage(
     boardId: string,
     listIds: readonly string[],
-    filters: { status?: string; assigneeId?: string; label?: string; showArchived: boolean },
+    filters: BoardFilters,
     after: { listIndex: number; position: string } | undefined,
     limit: number,
-  ): Promise<{ task: TaskRecord; listIndex: number }[]> {
+  ): Promise<TaskRow[]> {
+    if (this.em.isInTransaction()) throw new Error('boardPage reads outside transactions only');
     const orgId = this.orgId();
-    const conditions = ['t.org_id = ?', 't.board_id = ?', 't.list_id = ?'];
-    const params: unknown[] = [];
-    if (filters.status) {
-      conditions.push('t.status = ?');
-      params.push(filters.status);
-    }
-    if (filters.assigneeId) {
-      conditions.push('t.assignees @> array[?]::text[]');
-      params.push(filters.assigneeId);
-    }
-    if (filters.label) {
-      conditions.push('t.labels @> array[?]::text[]');
-      params.push(filters.label);
-    }
-    if (!filters.showArchived) conditions.push('not t.archived');
-    // Rows as read, not entities: a page is up to 500 read-only tasks, and hydrating them into the identity map
-    // cost more than the query (docs/benchmarks.md). One read transaction for all the lists' range scans.
-    return this.em.transactional(async (tx) => {
-      const page: { task: TaskRecord; listIndex: number }[] = [];
-      for (let i = after?.listIndex ?? 0; i < listIds.length && page.length < limit; i++) {
-        const resume = after && i === after.listIndex ? ' and t.position > ?' : '';
-        const rows = await tx.execute<TaskRow[]>(
-          `select ${TASK_COLUMNS} from tasks t where ${conditions.join(' and ')}${resume} order by t.position limit ?`,
-          [orgId, boardId, listIds[i], ...params, ...(resume ? [after!.position] : []), limit - page.length],
-        );
-        for (const row of rows) page.push({ task: taskFromRow(row), listIndex: i });
-      }
-      return page;
-    });
+    const query = boardPageQuery(orgId, boardId, listIds, filters, after, limit);
+    return query ? selectTextRowsInOrg(this.em, orgId, query.sql, query.values) : [];
   }
 
   /**
@@ -174,6 +169,52 @@ export class TaskRepository {
   }
 }
 
+export interface BoardFilters {
+  status?: string;
+  assigneeId?: string;
+  label?: string;
+  showArchived: boolean;
+}
+
+/** The statement of TaskRepository.boardPage (exported for its tests); undefined when no list is left to read. */
+export function boardPageQuery(
+  orgId: string,
+  boardId: string,
+  listIds: readonly string[],
+  filters: BoardFilters,
+  after: { listIndex: number; position: string } | undefined,
+  limit: number,
+): { sql: string; values: SqlValue[] } | undefined {
+  const start = after?.listIndex ?? 0;
+  const lists = listIds.slice(start);
+  if (lists.length === 0 || limit <= 0) return undefined;
+  const bounds = lists.map((_, i) => (i === 0 && after ? after.position : ''));
+  const conditions: string[] = [];
+  const params: SqlValue[] = [];
+  if (filters.status) {
+    conditions.push('and t.status = ?');
+    params.push(filters.status);
+  }
+  if (filters.assigneeId) {
+    conditions.push('and t.assignees @> array[?]::text[]');
+    params.push(filters.assigneeId);
+  }
+  if (filters.label) {
+    conditions.push('and t.labels @> array[?]::text[]');
+    params.push(filters.label);
+  }
+  if (!filters.showArchived) conditions.push('and not t.archived');
+  const sql = `select ${TASK_ROW_COLUMNS}, l.ord + ? - 1
+    from unnest(?::uuid[], ?::text[]) with ordinality l(list_id, after, ord)
+    cross join lateral (
+      select ${TASK_COLUMNS} from tasks t
+      where t.org_id = ? and t.board_id = ? and t.list_id = l.list_id and t.position > l.after collate "C" ${conditions.join(' ')}
+      order by t.position limit ?
+    ) t
+    order by l.ord, t.position limit ?`;
+  return { sql, values: [start, lists, bounds, orgId, boardId, ...params, limit, limit] };
+}
+
 /** The mapped columns of tasks (never the generated search vector), as the board listing reads them. */
 const TASK_COLUMNS = [
   'id',
@@ -198,7 +239,8 @@ const TASK_COLUMNS = [
   .map((c) => `t.${c}`)
   .join(', ');
 
-interface TaskRow {
+/** A task's row as the ORM's connection parses it (the transactional read). */
+interface TaskObjectRow {
   id: string;
   org_id: string;
   board_id: string;
@@ -219,29 +261,30 @@ interface TaskRow {
   updated_at: Date | string;
 }
 
-/** A read-only task from a row (node-postgres has already parsed uuid, text[], timestamptz, boolean, integer). */
-function taskFromRow(r: TaskRow): TaskRecord {
-  return {
-    id: r.id,
-    orgId: r.org_id,
-    boardId: r.board_id,
-    listId: r.list_id,
-    position: r.position,
-    title: r.title,
-    description: r.description,
-    status: r.status,
-    priority: r.priority,
-    assignees: r.assignees,
-    labels: r.labels,
-    dueTime: r.due_time === null ? null : asDate(r.due_time),
-    archived: r.archived,
-    creatorId: r.creator_id,
-    createRequestId: r.create_request_id,
-    version: r.version,
-    createdAt: asDate(r.created_at),
-    updatedAt: asDate(r.updated_at),
-  } as TaskRecord;
+/** The task row (task-rows.ts) of parsed columns. */
+function taskRowOf(r: TaskObjectRow): TaskRow {
+  const row: TaskRow = [];
+  row[Col.id] = r.id;
+  row[Col.listId] = r.list_id;
+  row[Col.position] = r.position;
+  row[Col.title] = r.title;
+  row[Col.description] = r.description;
+  row[Col.status] = r.status;
+  row[Col.priority] = r.priority;
+  row[Col.assignees] = textArrayText(r.assignees);
+  row[Col.labels] = textArrayText(r.labels);
+  row[Col.dueMs] = r.due_time === null ? null : String(asDate(r.due_time).getTime());
+  row[Col.archived] = r.archived ? 't' : 'f';
+  row[Col.creatorId] = r.creator_id;
+  row[Col.version] = String(r.version);
+  row[Col.createdMs] = String(asDate(r.created_at).getTime());
+  row[Col.updatedMs] = String(asDate(r.updated_at).getTime());
+  row[Col.createRequestId] = r.create_request_id;
+  return row;
 }
+
+/** A text[] in PostgreSQL's output form, every element quoted. */
+const textArrayText = (items: string[]) => `{${items.map((item) => `"${item.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 
 /** The driver may hand timestamps over as text, depending on the ORM's type parsers. */
 const asDate = (value: Date | string) => (value instanceof Date ? value : new Date(value));

@@ -1,0 +1,183 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { boardName } from './board-directory.ts';
+import { Col, msOf, textArrayOf, type TaskRow } from './db/task-rows.ts';
+import { priorityToProto, statusToProto } from './task-messages.ts';
+
+/**
+ * Task rows straight to protobuf bytes, for the read RPCs (ListTasks above all: up to 500 tasks a page).
+ *
+ * The reflective way builds a TaskRecord per row, then a Task message (names concatenated, Dates turned into
+ * Timestamp objects with their seconds as decimal strings), then ts-proto encodes it. Here each row's text
+ * goes into one BinaryWriter: the name and list prefixes of a page are encoded once and copied, ids are
+ * appended, times are written from integer milliseconds.
+ *
+ * The bytes are exactly those of `ListTasksResponse.encode` / `Task.encode` of `toTaskMessage(record)` (same
+ * fields in the same order, the same defaults left out, the same Timestamp arithmetic, negative times
+ * included): task-wire.test.ts compares them over generated tasks.
+ */
+
+/** A response whose bytes are already made; the service definition's serializer passes them through. */
+export class EncodedMessage {
+  constructor(readonly bytes: Buffer) {}
+}
+
+const TAG_NAME = 10; // 1, length-delimited
+const TAG_LIST = 18; // 2
+const TAG_TITLE = 26; // 3
+const TAG_DESCRIPTION = 34; // 4
+const TAG_STATUS = 40; // 5, varint
+const TAG_PRIORITY = 48; // 6, varint
+const TAG_ASSIGNEES = 58; // 7
+const TAG_LABELS = 66; // 8
+const TAG_DUE_TIME = 74; // 9
+const TAG_ARCHIVED = 80; // 10, varint
+const TAG_POSITION = 90; // 11
+const TAG_CREATOR = 98; // 12
+const TAG_ETAG = 106; // 13
+const TAG_CREATE_TIME = 114; // 14
+const TAG_UPDATE_TIME = 122; // 15
+const TAG_SECONDS = 8; // Timestamp.seconds, varint
+const TAG_NANOS = 16; // Timestamp.nanos, varint
+/** ListTasksResponse.tasks (1) and next_page_token (2); GetTaskResponse.task (1). */
+const TAG_RESPONSE_TASKS = 10;
+const TAG_RESPONSE_TOKEN = 18;
+
+/** A constant ASCII start of a string field, encoded once. */
+interface Prefix {
+  text: string;
+  bytes: Uint8Array;
+}
+const prefix = (text: string): Prefix => ({ text, bytes: Buffer.from(text, 'latin1') });
+
+/** The parts of a task's bytes that are the same for every task of a board. */
+class BoardPrefixes {
+  /** "organizations/{org}/boards/{board}/tasks/" */
+  readonly taskName: Prefix;
+  private readonly listName: string;
+  private readonly lists = new Map<string, Uint8Array>();
+
+  constructor(orgId: string, boardId: string) {
+    const board = boardName(orgId, boardId);
+    this.taskName = prefix(`${board}/tasks/`);
+    this.listName = `${board}/lists/`;
+  }
+
+  /** The whole `list` field (tag, length, name) of a list of the board. */
+  listField(listId: string): Uint8Array {
+    let field = this.lists.get(listId);
+    if (!field) {
+      const w = new BinaryWriter();
+      w.uint32(TAG_LIST).string(this.listName + listId);
+      field = w.finish();
+      this.lists.set(listId, field);
+    }
+    return field;
+  }
+}
+
+const USERS = prefix('users/');
+const ETAG = prefix('v');
+
+/** One writer for the process: encoding is synchronous, and its grown buffer is kept between calls. */
+const shared = new BinaryWriter();
+
+function writeTimestamp(w: BinaryWriter, tag: number, msText: string): void {
+  // As ts-proto's toTimestamp: seconds truncated toward zero, nanos the signed remainder (negative before 1970).
+  const ms = msOf(msText);
+  const seconds = Math.trunc(ms / 1000);
+  const nanos = (ms % 1000) * 1_000_000;
+  w.uint32(tag).fork();
+  if (seconds !== 0) {
+    if (seconds > 0 && seconds <= 0xffffffff) w.uint32(TAG_SECONDS).uint32(seconds);
+    else w.uint32(TAG_SECONDS).int64(seconds);
+  }
+  if (nanos !== 0) w.uint32(TAG_NANOS).int32(nanos);
+  w.join();
+}
+
+function writeString(w: BinaryWriter, tag: number, value: string): void {
+  if (value !== '') w.uint32(tag).string(value);
+}
+
+/** The field `tag` holding prefix + suffix, the prefix's bytes copied as they are. */
+function writePrefixed(w: BinaryWriter, tag: number, start: Prefix, suffix: string): void {
+  const bytes = asciiBytes(suffix);
+  if (bytes) w.uint32(tag).uint32(start.bytes.length + bytes.length).raw(start.bytes).raw(bytes);
+  else w.uint32(tag).string(start.text + suffix);
+}
+
+const scratch = new Uint8Array(128);
+const scratchViews: Uint8Array[] = [];
+
+/** The bytes of short ASCII text (ids, versions), in a scratch buffer valid until the next call; else undefined. */
+function asciiBytes(text: string): Uint8Array | undefined {
+  const len = text.length;
+  if (len > scratch.length) return undefined;
+  for (let i = 0; i < len; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return undefined;
+    scratch[i] = code;
+  }
+  return (scratchViews[len] ??= scratch.subarray(0, len));
+}
+
+/** One Task message (without its own tag and length) from a row of a board's task. */
+function writeTask(w: BinaryWriter, prefixes: BoardPrefixes, r: TaskRow): void {
+  writePrefixed(w, TAG_NAME, prefixes.taskName, r[Col.id]!);
+  w.raw(prefixes.listField(r[Col.listId]!));
+  writeString(w, TAG_TITLE, r[Col.title]!);
+  writeString(w, TAG_DESCRIPTION, r[Col.description]!);
+  const status = statusToProto(r[Col.status]!);
+  const priority = priorityToProto(r[Col.priority]!);
+  if (status === undefined || priority === undefined) throw new Error('a task row has an unknown status or priority');
+  if (status !== 0) w.uint32(TAG_STATUS).int32(status);
+  if (priority !== 0) w.uint32(TAG_PRIORITY).int32(priority);
+  for (const assignee of textArrayOf(r[Col.assignees]!)) writePrefixed(w, TAG_ASSIGNEES, USERS, assignee);
+  for (const label of textArrayOf(r[Col.labels]!)) w.uint32(TAG_LABELS).string(label);
+  const due = r[Col.dueMs];
+  if (due !== null && due !== undefined) writeTimestamp(w, TAG_DUE_TIME, due);
+  if (r[Col.archived] === 't') w.uint32(TAG_ARCHIVED).bool(true);
+  writeString(w, TAG_POSITION, r[Col.position]!);
+  writePrefixed(w, TAG_CREATOR, USERS, r[Col.creatorId]!);
+  writePrefixed(w, TAG_ETAG, ETAG, r[Col.version]!);
+  writeTimestamp(w, TAG_CREATE_TIME, r[Col.createdMs]!);
+  writeTimestamp(w, TAG_UPDATE_TIME, r[Col.updatedMs]!);
+}
+
+/** Bytes of the writer's content, handed over without another copy; the writer is reset. */
+function take(w: BinaryWriter): Buffer {
+  const bytes = w.finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** ListTasksResponse { tasks, next_page_token } of rows of one board. */
+export function encodeListTasksResponse(orgId: string, boardId: string, rows: readonly TaskRow[], nextPageToken: string): Buffer {
+  const w = shared;
+  const prefixes = new BoardPrefixes(orgId, boardId);
+  try {
+    for (const row of rows) {
+      w.uint32(TAG_RESPONSE_TASKS).fork();
+      writeTask(w, prefixes, row);
+      w.join();
+    }
+    if (nextPageToken !== '') w.uint32(TAG_RESPONSE_TOKEN).string(nextPageToken);
+    return take(w);
+  } catch (error) {
+    w.finish();
+    throw error;
+  }
+}
+
+/** GetTaskResponse { task } (and the like: any response whose field 1 is the task). */
+export function encodeTaskResponse(orgId: string, boardId: string, row: TaskRow): Buffer {
+  const w = shared;
+  try {
+    w.uint32(TAG_RESPONSE_TASKS).fork();
+    writeTask(w, new BoardPrefixes(orgId, boardId), row);
+    w.join();
+    return take(w);
+  } catch (error) {
+    w.finish();
+    throw error;
+  }
+}
