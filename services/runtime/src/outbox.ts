@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { injectTraceHeaders } from './trace-context.ts';
 
 /**
@@ -84,19 +85,70 @@ export function domainEvent<T>(
   return { type: typeName, payload: codec.encode(payload).finish(), ...where };
 }
 
-/** Adds the event to the unit of work; it is written by the same flush/transaction as the change. */
-export function recordEvent(em: EntityManager, event: DomainEvent): void {
-  em.create(OutboxEvent, {
+/** An outbox row as written: the event plus its id, time and the writing request's trace context. */
+export interface OutboxRowValues {
+  id: string;
+  type: string;
+  organization: string;
+  actor: string;
+  resource: string;
+  occurTime: Date;
+  payload: Uint8Array;
+  traceContext: string | null;
+}
+
+/** The row recordEvent (or outboxInsertSql) writes for an event: a new id, now, the current trace context. */
+export function outboxRowOf(event: DomainEvent): OutboxRowValues {
+  return {
     id: randomUUID(),
     type: event.type,
     organization: event.organization ?? '',
     actor: event.actor ?? '',
     resource: event.resource,
     occurTime: new Date(),
-    payload: Buffer.from(event.payload),
-    publishedAt: null,
+    payload: event.payload,
     traceContext: traceContextNow(),
-  });
+  };
+}
+
+/** Adds the event to the unit of work; it is written by the same flush/transaction as the change. */
+export function recordEvent(em: EntityManager, event: DomainEvent): void {
+  const row = outboxRowOf(event);
+  em.create(OutboxEvent, { ...row, payload: Buffer.from(row.payload), publishedAt: null });
+}
+
+const OUTBOX_COLUMNS = 'id, type, organization, actor, resource, occur_time, payload, published_at, trace_context';
+
+/**
+ * One INSERT of outbox rows as SQL text with every value a literal, for writers that send their transaction
+ * as plain SQL (simple protocol) instead of through the unit of work. The caller runs it in the transaction
+ * of the change it describes, and nudges the relay after the commit (the ORM's commit hook that nudges it
+ * does not see plain SQL). Strings go through node-postgres's escapeLiteral, the payload as hex.
+ *
+ * With `onlyIfRowsIn` (the name of a CTE or table in the same statement), the rows are written only when that
+ * relation has a row: `with t as (insert … on conflict do nothing returning 1) <this>` writes the events
+ * exactly when the change was made, and the statement's row count tells which.
+ */
+export function outboxInsertSql(rows: readonly OutboxRowValues[], options: { onlyIfRowsIn?: string } = {}): string {
+  if (rows.length === 0) throw new Error('outboxInsertSql: no rows');
+  const values = rows
+    .map(
+      (r) =>
+        `(${sqlText(r.id)}::uuid, ${sqlText(r.type)}::text, ${sqlText(r.organization)}::text, ${sqlText(r.actor)}::text, ` +
+        `${sqlText(r.resource)}::text, ${sqlText(r.occurTime.toISOString())}::timestamptz, ` +
+        `decode('${Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength).toString('hex')}', 'hex'), ` +
+        `null::timestamptz, ${r.traceContext === null ? 'null' : sqlText(r.traceContext)}::text)`,
+    )
+    .join(', ');
+  if (!options.onlyIfRowsIn) return `insert into outbox (${OUTBOX_COLUMNS}) values ${values}`;
+  const guard = pg.escapeIdentifier(options.onlyIfRowsIn);
+  return `insert into outbox (${OUTBOX_COLUMNS}) select v.* from (values ${values}) as v (${OUTBOX_COLUMNS}) where exists (select 1 from ${guard})`;
+}
+
+/** A text literal; NUL cannot be in a PostgreSQL text value (nor in a simple-protocol query). */
+function sqlText(value: string): string {
+  if (value.includes('\0')) throw new Error('a text value cannot contain NUL');
+  return pg.escapeLiteral(value);
 }
 
 function traceContextNow(): string | null {

@@ -102,11 +102,9 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
     if (!sharedBus) bus.start();
-    const tasks = new Tasks(
-      boardCache,
-      membershipCache,
-      log,
-    );
+    const outboxRelay = relay;
+    // The task writes are plain SQL, which the relay's ORM commit hook does not see: they nudge it themselves.
+    const tasks = new Tasks(boardCache, membershipCache, log, () => outboxRelay.nudge());
     const implementation = bindService(
       taskServiceDefinition,
       withOrgContext(taskServiceDefinition, taskAccessTable(tasks), taskHandlers(tasks), {

@@ -24,13 +24,14 @@ import {
   type TaskStatus,
   type UpdatableField,
 } from './domain/task-rules.ts';
+import { beginCreate, beginLocked, beginMove, commitChange, commitCreate, commitDelete, withOrgWrite } from './db/task-writes.ts';
 import {
   recordCommentAdded,
   recordCommentDeleted,
-  recordTaskCreated,
-  recordTaskDeleted,
-  recordTaskMoved,
-  recordTaskUpdated,
+  taskCreatedEvents,
+  taskDeletedEvent,
+  taskMovedEvent,
+  taskUpdatedEvents,
 } from './events/task-events.ts';
 import { etagOf } from './task-messages.ts';
 
@@ -82,13 +83,20 @@ function checkEtag(task: TaskRecord, etag: string | undefined): void {
 
 /**
  * The task use cases. Remote checks (board and list through BoardService, assignees through OrgService) run
- * before any transaction opens; each mutation and its outbox event commit in one transaction.
+ * before any transaction opens; each mutation and its outbox event commit in one transaction. Task writes
+ * (create, move, update, delete) are plain SQL in two round trips (db/task-writes.ts); comments go through
+ * the ORM.
  */
 export class Tasks {
   constructor(
     private readonly boards: BoardDirectory,
     private readonly members: MembershipLookup,
     private readonly log: Logger,
+    /**
+     * Called after each plain-SQL write commits, with events in the outbox: the relay's nudge (the ORM's commit
+     * hook, which nudges it for ORM transactions, does not see these). Without it the relay's poll finds them.
+     */
+    private readonly afterCommit: () => void = () => {},
   ) {}
 
   // ---- remote checks (never inside a transaction) -------------------------------------------------
@@ -123,25 +131,29 @@ export class Tasks {
     const v = new Violations();
     checkNewTask(draft, v);
     v.throwIfAny();
-    const repo = new TaskRepository(scope.em);
-    if (requestId) {
-      const earlier = await repo.findTaskByRequestId(requestId);
+    try {
+      await this.requireList(scope, boardId, draft.listId!, 'task.list');
+      await this.requireMembers(scope, draft.assignees);
+    } catch (err) {
+      // A create retried with its request id answers with what the first one made, whatever changed since.
+      const earlier = requestId ? await new TaskRepository(scope.em.fork()).findTaskByRequestId(requestId) : null;
       if (earlier) return earlier;
+      throw err;
     }
-    await this.requireList(scope, boardId, draft.listId!, 'task.list');
-    await this.requireMembers(scope, draft.assignees);
 
     for (let attempt = 1; ; attempt++) {
+      let outcome: { task: TaskRecord; created: boolean } | null;
       try {
-        return await scope.em.fork().transactional(async (tx) => {
-          const position = keyBetween(await new TaskRepository(tx).lastPosition(draft.listId!), null);
+        outcome = await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+          const { earlier, lastPosition } = await beginCreate(tx, draft.listId!, requestId);
+          if (earlier) return { task: earlier, created: false };
           const now = new Date();
-          const task = tx.create(TaskRecord, {
+          const task = {
             id: randomUUID(),
             orgId: scope.orgId,
             boardId,
             listId: draft.listId!,
-            position,
+            position: keyBetween(lastPosition, null),
             title: draft.title,
             description: draft.description,
             status: 'TODO',
@@ -155,24 +167,24 @@ export class Tasks {
             version: 1,
             createdAt: now,
             updatedAt: now,
-          });
-          recordTaskCreated(tx, task, scope.userId);
-          return task;
+          } as TaskRecord;
+          return (await commitCreate(tx, task, taskCreatedEvents(task, scope.userId))) ? { task, created: true } : null;
         });
       } catch (err) {
-        const constraint = violatedConstraint(err);
-        if (constraint === 'tasks_create_request_idx') {
+        if (violatedConstraint(err) === 'tasks_create_request_idx') {
           // A concurrent retry with the same request id won: answer with its result.
           const earlier = await new TaskRepository(scope.em.fork()).findTaskByRequestId(requestId);
           if (earlier) return earlier;
         }
-        if (constraint === 'tasks_list_position_idx' && attempt < POSITION_ATTEMPTS) {
-          this.log.debug({ attempt, listId: draft.listId }, 'order key taken concurrently; retrying');
-          continue;
-        }
-        if (constraint === 'tasks_list_position_idx') throw new AbortedError('the list is changing too fast; retry', { reason: 'CONCURRENT_CHANGE' });
         throw err;
       }
+      if (outcome) {
+        if (outcome.created) this.afterCommit();
+        return outcome.task;
+      }
+      // A concurrent write took the same key (nothing was written): retry against the new last key.
+      if (attempt >= POSITION_ATTEMPTS) throw new AbortedError('the list is changing too fast; retry', { reason: 'CONCURRENT_CHANGE' });
+      this.log.debug({ attempt, listId: draft.listId }, 'order key taken concurrently; retrying');
     }
   }
 
@@ -232,8 +244,9 @@ export class Tasks {
     const checkedNew = wantsAssignees ? (values.assignees ?? []).filter((id) => !before.assignees.includes(id)) : [];
     await this.requireMembers(scope, checkedNew);
 
-    return scope.em.fork().transactional(async (tx) => {
-      const task = await new TaskRepository(tx).findTask(boardId, taskId, { lock: true });
+    let changed = false;
+    const updated = await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+      const task = await beginLocked(tx, boardId, taskId);
       if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
       checkEtag(task, etag);
       const old: TaskContent = { ...task, assignees: [...task.assignees], labels: [...task.labels] } as TaskContent;
@@ -248,12 +261,16 @@ export class Tasks {
       }
       const changes = changesBetween(old, next, patch.fields);
       if (changes.length === 0) return task;
-      for (const change of changes) (task as unknown as Record<string, unknown>)[contentKeyOf(change.field)] = next[contentKeyOf(change.field)];
+      const keys = changes.map((change) => contentKeyOf(change.field));
+      for (const key of keys) (task as unknown as Record<string, unknown>)[key] = next[key];
       task.version += 1;
       task.updatedAt = new Date();
-      recordTaskUpdated(tx, task, changes, added, scope.userId);
+      await commitChange(tx, task, [...keys, 'version', 'updatedAt'], taskUpdatedEvents(task, changes, added, scope.userId));
+      changed = true;
       return task;
     });
+    if (changed) this.afterCommit();
+    return updated;
   }
 
   async move(
@@ -271,40 +288,43 @@ export class Tasks {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        return await scope.em.fork().transactional(async (tx) => {
-          const repo = new TaskRepository(tx);
-          const task = await repo.findTask(boardId, taskId, { lock: true });
+        const moved = await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+          const side = target.beforeTaskId ? 'before' : 'after';
+          const reads = await beginMove(tx, boardId, taskId, { listId: target.listId, anchorId, side });
+          const task = reads.task;
           if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
           checkEtag(task, etag);
           const listId = target.listId ?? task.listId;
           let lower: string | null;
           let upper: string | null;
           if (anchorId) {
-            const anchor = await repo.findTask(boardId, anchorId);
+            const anchor = reads.anchor;
             if (!anchor || anchor.listId !== listId) {
               throw new InvalidArgumentError({ field: anchorField, description: 'must be a task of the target list' });
             }
             if (target.beforeTaskId) {
               upper = anchor.position;
-              lower = await repo.neighbour(listId, anchor.position, 'before', task.id);
+              lower = anchor.neighbour;
             } else {
               lower = anchor.position;
-              upper = await repo.neighbour(listId, anchor.position, 'after', task.id);
+              upper = anchor.neighbour;
             }
           } else {
-            lower = await repo.lastPosition(listId, task.id);
+            lower = reads.lastPosition ?? null;
             upper = null;
           }
           // Already there: nothing changes, no event.
-          if (listId === task.listId && isBetween(task.position, lower, upper)) return task;
+          if (listId === task.listId && isBetween(task.position, lower, upper)) return { task, changed: false };
           const from = { listId: task.listId, position: task.position };
           task.listId = listId;
           task.position = keyBetween(lower, upper);
           task.version += 1;
           task.updatedAt = new Date();
-          recordTaskMoved(tx, task, from, scope.userId);
-          return task;
+          await commitChange(tx, task, ['listId', 'position', 'version', 'updatedAt'], [taskMovedEvent(task, from, scope.userId)]);
+          return { task, changed: true };
         });
+        if (moved.changed) this.afterCommit();
+        return moved.task;
       } catch (err) {
         // Another move or create took the same key in the same gap: retry against the new neighbours.
         if (violatedConstraint(err) === 'tasks_list_position_idx') {
@@ -321,14 +341,13 @@ export class Tasks {
 
   async delete(scope: TaskScope, boardId: string, taskId: string, etag: string): Promise<void> {
     await this.boards.check(scope.orgId, boardId);
-    await scope.em.fork().transactional(async (tx) => {
-      const task = await new TaskRepository(tx).findTask(boardId, taskId, { lock: true });
+    await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+      const task = await beginLocked(tx, boardId, taskId);
       if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
       checkEtag(task, etag);
-      await tx.nativeDelete(CommentRecord, { taskId });
-      recordTaskDeleted(tx, task, scope.userId);
-      tx.remove(task);
+      await commitDelete(tx, task.id, [taskDeletedEvent(task, scope.userId)]);
     });
+    this.afterCommit();
   }
 
   async search(

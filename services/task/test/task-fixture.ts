@@ -24,6 +24,8 @@ export interface TaskFixture {
   boards: Map<string, Map<string, Set<string>>>;
   /** orgId → userId → role. */
   members: Map<string, Map<string, OrgRole>>;
+  /** How many plain-SQL task writes have committed (what nudges the outbox relay in the service). */
+  commits: number;
   newOrg(): { orgId: string; userId: string; boardId: string; listIds: string[] };
   scope(orgId: string, userId: string): TaskScope;
   close(): Promise<void>;
@@ -54,8 +56,9 @@ export async function startTaskFixture(): Promise<TaskFixture> {
     },
   };
   const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
-  const tasks = new Tasks(directory, lookup, pino({ level: 'silent' }));
-  return {
+  const tasks = new Tasks(directory, lookup, pino({ level: 'silent' }), () => fixture.commits++);
+  const fixture: TaskFixture = {
+    commits: 0,
     testDb,
     db,
     tasks,
@@ -76,4 +79,5 @@ export async function startTaskFixture(): Promise<TaskFixture> {
       await testDb.drop();
     },
   };
+  return fixture;
 }

@@ -1,0 +1,328 @@
+import { randomUUID } from 'node:crypto';
+import { status as GrpcCode } from '@grpc/grpc-js';
+import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
+import { DomainError } from '@taskmesh/runtime/errors';
+import { beginCreate, commitCreate, withOrgWrite } from '../src/db/task-writes.ts';
+import type { TaskRecord } from '../src/db/entities.ts';
+import { taskCreatedEvents } from '../src/events/task-events.ts';
+import { toTaskMessage } from '../src/task-messages.ts';
+import type { NewTask } from '../src/tasks.ts';
+import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
+
+/** The plain-SQL task writes (db/task-writes.ts): both tenant walls, clean connections, atomicity, retries. */
+
+let f: TaskFixture;
+let admin: pg.Client | undefined;
+beforeAll(async () => {
+  f = await startTaskFixture();
+  if (f.testDb.databaseUrl) {
+    admin = new pg.Client({ connectionString: f.testDb.databaseUrl });
+    await admin.connect();
+  }
+});
+afterAll(async () => {
+  await admin?.end();
+  await f?.close();
+});
+
+const draft = (listId: string, title: string, extra: Partial<NewTask> = {}): NewTask => ({
+  listId,
+  title,
+  description: '',
+  priority: 'MEDIUM',
+  assignees: [],
+  labels: [],
+  dueTime: null,
+  ...extra,
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<number | string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof DomainError) return err.code;
+    if (typeof (err as { code?: unknown }).code === 'string') return (err as { code: string }).code;
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+/** Rows as the database owner sees them (no RLS), straight from the task schema. */
+async function ownerRows<T>(sql: string, values: unknown[] = []): Promise<T[]> {
+  if (!admin) throw new Error('needs PostgreSQL');
+  return (await admin.query(sql, values)).rows as T[];
+}
+
+const eventsOf = (taskId: string) =>
+  ownerRows<{ type: string; payload: Buffer; organization: string; actor: string; resource: string }>(
+    `select type, payload, organization, actor, resource from task.outbox where resource like $1 order by seq`,
+    [`%/tasks/${taskId}`],
+  );
+
+/** No connection of the test database is left inside a transaction. */
+async function expectNoOpenTransaction(): Promise<void> {
+  const rows = await ownerRows<{ state: string }>(
+    `select state from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state like 'idle in transaction%'`,
+  );
+  expect(rows).toEqual([]);
+}
+
+function taskOf(o: { orgId: string; userId: string; boardId: string }, listId: string, position: string, extra: Partial<TaskRecord> = {}): TaskRecord {
+  const now = new Date();
+  return {
+    id: randomUUID(),
+    orgId: o.orgId,
+    boardId: o.boardId,
+    listId,
+    position,
+    title: 'raw',
+    description: '',
+    status: 'TODO',
+    priority: 'LOW',
+    assignees: [],
+    labels: [],
+    dueTime: null,
+    archived: false,
+    creatorId: o.userId,
+    createRequestId: null,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+    ...extra,
+  } as TaskRecord;
+}
+
+describe('a write transaction (withOrgWrite)', () => {
+  it('runs as the app role with the org set, and leaves neither the org nor a transaction on the connection', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const [row] = await withOrgWrite(f.db.em, o.orgId, async (tx) => {
+      const [r] = await tx.begin([
+        "select current_user as role, current_setting('is_superuser') as superuser, current_setting('app.org_id', true) as org, pg_backend_pid() as pid",
+      ]);
+      await tx.commit([]);
+      return r!.rows as { role: string; superuser: string; org: string; pid: number }[];
+    });
+    expect(row).toMatchObject({ role: 'taskmesh_app', superuser: 'off', org: o.orgId });
+    const [activity] = await ownerRows<{ state: string }>('select state from pg_stat_activity where pid = $1', [row!.pid]);
+    expect(activity!.state).toBe('idle');
+    // The pool hands back the connection it was just given (its idle list is last in, first out).
+    const pool = (await (f.db.em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
+    const client = await pool.connect();
+    try {
+      const after = await client.query("select pg_backend_pid() as pid, coalesce(current_setting('app.org_id', true), '') as org");
+      expect(after.rows[0]).toEqual({ pid: row!.pid, org: '' });
+    } finally {
+      client.release();
+    }
+  });
+
+  it('rolls back what the body leaves uncommitted: an early return, a thrown error, a failed statement', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    const insert = (id: string, position: string) =>
+      `insert into tasks (id, org_id, board_id, list_id, position, title, status, priority, creator_id, version, created_at, updated_at)
+        values ('${id}', '${o.orgId}', '${o.boardId}', '${o.listIds[0]}', '${position}', 't', 'TODO', 'LOW', '${o.userId}', 1, now(), now())`;
+    await withOrgWrite(f.db.em, o.orgId, async (tx) => {
+      await tx.begin([insert(ids[0]!, 'a0')]);
+    });
+    await expect(
+      withOrgWrite(f.db.em, o.orgId, async (tx) => {
+        await tx.begin([insert(ids[1]!, 'a1')]);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    await expect(
+      withOrgWrite(f.db.em, o.orgId, async (tx) => {
+        await tx.begin([insert(ids[2]!, 'a2')]);
+        await tx.commit(['select 1/0']);
+      }),
+    ).rejects.toMatchObject({ code: '22012' });
+    expect(await ownerRows('select id from task.tasks where org_id = $1', [o.orgId])).toEqual([]);
+    await expectNoOpenTransaction();
+  });
+});
+
+describe('row-level security on the write path', () => {
+  it('shows a write transaction nothing of another org, even from a statement without an org filter', async ({ skip }) => {
+    if (!admin) skip();
+    const a = f.newOrg();
+    const b = f.newOrg();
+    const theirs = await f.tasks.create(f.scope(b.orgId, b.userId), b.boardId, draft(b.listIds[0]!, 'theirs'), '');
+    const seen = await withOrgWrite(f.db.em, a.orgId, async (tx) => {
+      const [unfiltered] = await tx.begin([`select id from tasks where list_id = '${b.listIds[0]}'`]);
+      return unfiltered!.rows;
+    });
+    expect(seen).toEqual([]);
+    // Through the use cases: another org's task is NOT_FOUND to move, update and delete, and stays as it was.
+    const s = f.scope(a.orgId, a.userId);
+    expect(await codeOf(f.tasks.move(s, b.boardId, theirs.id, {}, ''))).toBe(GrpcCode.NOT_FOUND);
+    f.boards.get(a.orgId)!.set(b.boardId, new Set(b.listIds));
+    expect(await codeOf(f.tasks.move(s, b.boardId, theirs.id, {}, ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.update(s, b.boardId, theirs.id, { fields: ['title'], values: { title: 'mine' } }, ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.delete(s, b.boardId, theirs.id, ''))).toBe(GrpcCode.NOT_FOUND);
+    // A create in their list from org A lands in org A (the key read sees none of their tasks).
+    const mine = await f.tasks.create(s, b.boardId, draft(b.listIds[0]!, 'mine'), '');
+    expect(mine.orgId).toBe(a.orgId);
+    expect(await ownerRows('select title, version from task.tasks where id = $1', [theirs.id])).toEqual([{ title: 'theirs', version: 1 }]);
+    await expectNoOpenTransaction();
+  });
+
+  it('refuses to insert a task of another org (WITH CHECK), writing no event either', async ({ skip }) => {
+    if (!admin) skip();
+    const a = f.newOrg();
+    const b = f.newOrg();
+    const foreign = taskOf(b, b.listIds[0]!, 'a0');
+    const write = withOrgWrite(f.db.em, a.orgId, async (tx) => {
+      await beginCreate(tx, foreign.listId, '');
+      return commitCreate(tx, foreign, taskCreatedEvents(foreign, a.userId));
+    });
+    expect(await codeOf(write)).toBe('42501');
+    expect(await ownerRows('select id from task.tasks where id = $1', [foreign.id])).toEqual([]);
+    expect(await eventsOf(foreign.id)).toEqual([]);
+    await expectNoOpenTransaction();
+  });
+});
+
+describe('creating through the plain-SQL path', () => {
+  it('writes the task and the same TaskCreated/TaskAssigned bytes the unit of work wrote, and nudges the relay', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const before = f.commits;
+    const due = new Date('2027-01-02T03:04:05.678Z');
+    const t = await f.tasks.create(
+      f.scope(o.orgId, o.userId),
+      o.boardId,
+      draft(o.listIds[0]!, "it's \\ odd", { assignees: [o.userId], labels: ['x', "y'"], dueTime: due, description: 'é ✓' }),
+      '',
+    );
+    expect(f.commits).toBe(before + 1);
+    const events = await eventsOf(t.id);
+    expect(events.map((e) => e.type)).toEqual(['taskmesh.task.v1.TaskCreated', 'taskmesh.task.v1.TaskAssigned']);
+    expect(Buffer.compare(events[0]!.payload, Buffer.from(TaskCreated.encode({ task: toTaskMessage(t) }).finish()))).toBe(0);
+    expect(events[0]).toMatchObject({ organization: `organizations/${o.orgId}`, actor: `users/${o.userId}` });
+    // What was stored reads back as what was returned.
+    expect(toTaskMessage((await f.tasks.get(f.scope(o.orgId, o.userId), o.boardId, t.id))!)).toEqual(toTaskMessage(t));
+  });
+
+  it('writes nothing when the outbox insert fails after the task insert', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    // Make the outbox refuse this user's events: the task insert succeeds first, in the same statement.
+    await ownerRows(`alter table task.outbox add constraint test_refuse_actor check (actor <> 'users/${o.userId}')`);
+    try {
+      const made = f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'half'), '');
+      expect(await codeOf(made)).toBe('23514');
+    } finally {
+      await ownerRows('alter table task.outbox drop constraint test_refuse_actor');
+    }
+    expect(await ownerRows('select id from task.tasks where org_id = $1', [o.orgId])).toEqual([]);
+    await expectNoOpenTransaction();
+    // The connection it used is fine for the next write.
+    expect((await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'whole'), '')).title).toBe('whole');
+  });
+
+  it('writes no event for a task whose key was taken, and reports it', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const first = await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'first'), '');
+    const clash = taskOf(o, o.listIds[0]!, first.position);
+    const written = await withOrgWrite(f.db.em, o.orgId, async (tx) => {
+      await beginCreate(tx, clash.listId, '');
+      return commitCreate(tx, clash, taskCreatedEvents(clash, o.userId));
+    });
+    expect(written).toBe(false);
+    expect(await ownerRows('select id from task.tasks where id = $1', [clash.id])).toEqual([]);
+    expect(await eventsOf(clash.id)).toEqual([]);
+    await expectNoOpenTransaction();
+  });
+
+  it('retries concurrent creates and moves into one list until each has its own key, one event each', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const s = () => f.scope(o.orgId, o.userId);
+    const list = o.listIds[0]!;
+    const created = await Promise.all(Array.from({ length: 8 }, (_, i) => f.tasks.create(s(), o.boardId, draft(list, `c${i}`), '')));
+    const others = [];
+    for (let i = 0; i < 6; i++) others.push(await f.tasks.create(s(), o.boardId, draft(o.listIds[1]!, `m${i}`), ''));
+    const moved = await Promise.all(others.map((t) => f.tasks.move(s(), o.boardId, t.id, { listId: list }, '')));
+    const rows = await ownerRows<{ id: string; position: string }>(
+      'select id, position from task.tasks where org_id = $1 and list_id = $2 order by position collate "C"',
+      [o.orgId, list],
+    );
+    expect(rows.map((r) => r.id).sort()).toEqual([...created, ...moved].map((t) => t.id).sort());
+    expect(new Set(rows.map((r) => r.position)).size).toBe(14);
+    // Every move went to the end: the moved tasks follow every created one.
+    expect(rows.slice(8).map((r) => r.id).sort()).toEqual(moved.map((t) => t.id).sort());
+    for (const t of created) expect((await eventsOf(t.id)).map((e) => e.type)).toEqual(['taskmesh.task.v1.TaskCreated']);
+    for (const t of moved) {
+      const events = await eventsOf(t.id);
+      expect(events.map((e) => e.type)).toEqual(['taskmesh.task.v1.TaskCreated', 'taskmesh.task.v1.TaskMoved']);
+      expect(TaskMoved.decode(events[1]!.payload).newPosition).toBe(t.position);
+    }
+    await expectNoOpenTransaction();
+  });
+
+  it('answers a retried request id with the first task, once stored, even after its list is gone', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const requestId = randomUUID();
+    const first = await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'once'), requestId);
+    const commits = f.commits;
+    const again = await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'twice'), requestId);
+    expect(again).toMatchObject({ id: first.id, title: 'once' });
+    f.boards.get(o.orgId)!.get(o.boardId)!.delete(o.listIds[0]!);
+    expect((await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'late'), requestId)).id).toBe(first.id);
+    expect(f.commits).toBe(commits);
+    expect(await ownerRows('select id from task.tasks where org_id = $1', [o.orgId])).toEqual([{ id: first.id }]);
+    expect((await eventsOf(first.id)).length).toBe(1);
+    await expectNoOpenTransaction();
+  });
+});
+
+describe('moving, updating and deleting through the plain-SQL path', () => {
+  it('moves before and after anchors, updates with its events, deletes with its comments, each nudging the relay once', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const s = () => f.scope(o.orgId, o.userId);
+    const t = [];
+    for (const title of ['a', 'b', 'c']) t.push(await f.tasks.create(s(), o.boardId, draft(o.listIds[0]!, title), ''));
+    let commits = f.commits;
+    // c before a; then a after c (already there: no change, no event, no commit).
+    const moved = await f.tasks.move(s(), o.boardId, t[2]!.id, { beforeTaskId: t[0]!.id }, `v${t[2]!.version}`);
+    expect(f.commits).toBe(++commits);
+    expect(moved.version).toBe(2);
+    const same = await f.tasks.move(s(), o.boardId, t[0]!.id, { afterTaskId: t[2]!.id }, '');
+    expect(same.version).toBe(1);
+    expect(f.commits).toBe(commits);
+    const order = await ownerRows<{ id: string }>('select id from task.tasks where org_id = $1 order by position collate "C"', [o.orgId]);
+    expect(order.map((r) => r.id)).toEqual([t[2]!.id, t[0]!.id, t[1]!.id]);
+    // A stale etag: ABORTED, nothing written.
+    expect(await codeOf(f.tasks.move(s(), o.boardId, t[2]!.id, { listId: o.listIds[1]! }, 'v1'))).toBe(GrpcCode.ABORTED);
+
+    const updated = await f.tasks.update(s(), o.boardId, t[1]!.id, { fields: ['title', 'status', 'assignees'], values: { title: 'B', status: 'IN_PROGRESS', assignees: [o.userId] } }, 'v1');
+    expect(f.commits).toBe(++commits);
+    expect(updated).toMatchObject({ title: 'B', status: 'IN_PROGRESS', assignees: [o.userId], version: 2 });
+    expect((await eventsOf(t[1]!.id)).map((e) => e.type)).toEqual([
+      'taskmesh.task.v1.TaskCreated',
+      'taskmesh.task.v1.TaskUpdated',
+      'taskmesh.task.v1.TaskStatusChanged',
+      'taskmesh.task.v1.TaskAssigned',
+    ]);
+    expect(await ownerRows('select title, status, assignees, version from task.tasks where id = $1', [t[1]!.id])).toEqual([
+      { title: 'B', status: 'IN_PROGRESS', assignees: [o.userId], version: 2 },
+    ]);
+
+    await f.tasks.addComment(s(), o.boardId, t[1]!.id, 'a comment', '');
+    await f.tasks.delete(s(), o.boardId, t[1]!.id, 'v2');
+    expect(f.commits).toBe(++commits);
+    expect(await ownerRows('select id from task.tasks where id = $1', [t[1]!.id])).toEqual([]);
+    expect(await ownerRows('select id from task.comments where task_id = $1', [t[1]!.id])).toEqual([]);
+    expect((await eventsOf(t[1]!.id)).map((e) => e.type).at(-1)).toBe('taskmesh.task.v1.TaskDeleted');
+    await expectNoOpenTransaction();
+  });
+});
