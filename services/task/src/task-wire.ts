@@ -49,8 +49,8 @@ interface Prefix {
 }
 const prefix = (text: string): Prefix => ({ text, bytes: Buffer.from(text, 'latin1') });
 
-/** The parts of a task's bytes that are the same for every task of a board. */
-class BoardPrefixes {
+/** The parts of a task's bytes that are the same for every task of a board: make once per page. */
+export class BoardPrefixes {
   /** "organizations/{org}/boards/{board}/tasks/" */
   readonly taskName: Prefix;
   private readonly listName: string;
@@ -150,22 +150,58 @@ function take(w: BinaryWriter): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** ListTasksResponse { tasks, next_page_token } of rows of one board. */
-export function encodeListTasksResponse(orgId: string, boardId: string, rows: readonly TaskRow[], nextPageToken: string): Buffer {
+/** One Task message (no tag or length of its own) from a task row of the board `prefixes` were made for. */
+export function encodeTask(prefixes: BoardPrefixes, row: TaskRow): Uint8Array {
   const w = shared;
-  const prefixes = new BoardPrefixes(orgId, boardId);
   try {
-    for (const row of rows) {
-      w.uint32(TAG_RESPONSE_TASKS).fork();
-      writeTask(w, prefixes, row);
-      w.join();
-    }
-    if (nextPageToken !== '') w.uint32(TAG_RESPONSE_TOKEN).string(nextPageToken);
-    return take(w);
+    writeTask(w, prefixes, row);
+    return w.finish();
   } catch (error) {
     w.finish();
     throw error;
   }
+}
+
+/** ListTasksResponse { tasks, next_page_token } of Task messages (encodeTask), copied once into one buffer. */
+export function listTasksResponseOf(tasks: readonly Uint8Array[], nextPageToken: string): Buffer {
+  const tokenLength = Buffer.byteLength(nextPageToken, 'utf8');
+  let size = tokenLength === 0 ? 0 : 1 + varintSize(tokenLength) + tokenLength;
+  for (const task of tasks) size += 1 + varintSize(task.length) + task.length;
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (const task of tasks) {
+    out[pos++] = TAG_RESPONSE_TASKS;
+    pos = writeVarint(out, pos, task.length);
+    out.set(task, pos);
+    pos += task.length;
+  }
+  if (tokenLength !== 0) {
+    out[pos++] = TAG_RESPONSE_TOKEN;
+    pos = writeVarint(out, pos, tokenLength);
+    pos += out.write(nextPageToken, pos, 'utf8');
+  }
+  if (pos !== size) throw new Error('listTasksResponseOf: size mismatch');
+  return out;
+}
+
+/** ListTasksResponse { tasks, next_page_token } of rows of one board. */
+export function encodeListTasksResponse(orgId: string, boardId: string, rows: readonly TaskRow[], nextPageToken: string): Buffer {
+  const prefixes = new BoardPrefixes(orgId, boardId);
+  return listTasksResponseOf(rows.map((row) => encodeTask(prefixes, row)), nextPageToken);
+}
+
+/** Bytes of an unsigned varint of a length (< 2^32). */
+function varintSize(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(out: Buffer, pos: number, value: number): number {
+  while (value > 0x7f) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[pos++] = value;
+  return pos;
 }
 
 /** GetTaskResponse { task } (and the like: any response whose field 1 is the task). */

@@ -6,8 +6,10 @@ import type { MembershipLookup } from '@taskmesh/runtime/membership-lookup';
 import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
 import { boardName, listName, type BoardDirectory } from './board-directory.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
-import { TaskRepository } from './db/task-repository.ts';
-import { Col, type TaskRow } from './db/task-rows.ts';
+import { TaskRepository, WIRE_XMIN, type BoardFilters } from './db/task-repository.ts';
+import { Col, taskRecordOf, type TaskRow } from './db/task-rows.ts';
+import { taskBytesCacheOf, type CachedTask } from './task-bytes-cache.ts';
+import { BoardPrefixes, encodeTask } from './task-wire.ts';
 import { isBetween, keyBetween } from './domain/order-keys.ts';
 import {
   Violations,
@@ -62,6 +64,21 @@ export interface TaskPatch {
 export interface Page<T> {
   items: T[];
   nextPageToken: string;
+}
+
+/** A task of a listing as its Task message's bytes, with what its page token needs. */
+export interface EncodedTask {
+  id: string;
+  listId: string;
+  position: string;
+  bytes: Uint8Array;
+}
+
+/** Stands for the row past a page: never served, never in a token. */
+const NEXT_PAGE: EncodedTask = { id: '', listId: '', position: '', bytes: new Uint8Array(0) };
+
+function encodedTaskOf(orgId: string, boardId: string, row: TaskRow): EncodedTask {
+  return { id: row[Col.id]!, listId: row[Col.listId]!, position: row[Col.position]!, bytes: encodeTask(new BoardPrefixes(orgId, boardId), row) };
 }
 
 /** How often a write that lost a race for a position (or request id) is retried against fresh neighbours. */
@@ -189,10 +206,15 @@ export class Tasks {
   }
 
   async get(scope: TaskScope, boardId: string, taskId: string): Promise<TaskRecord> {
+    return taskRecordOf(scope.orgId, boardId, await this.getRow(scope, boardId, taskId));
+  }
+
+  /** The task as its row (PostgreSQL's text), for GetTask to answer with its bytes (task-wire.ts). */
+  async getRow(scope: TaskScope, boardId: string, taskId: string): Promise<TaskRow> {
     await this.boards.check(scope.orgId, boardId);
-    const task = await new TaskRepository(scope.em).readTask(boardId, taskId);
-    if (!task) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
-    return task;
+    const row = await new TaskRepository(scope.em).readTaskRow(boardId, taskId);
+    if (!row) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+    return row;
   }
 
   /** Reads a task for a permission decision (no board check; the handler's own call does that). */
@@ -203,6 +225,7 @@ export class Tasks {
   /**
    * A board's tasks by list (in the board's order of lists) then position. With a list filter only that list
    * is read; otherwise the board service gives the order of the board's live lists, read as the caller.
+   * Tasks come as their Task messages' bytes (task-wire.ts), for the handler to send as they are.
    */
   async list(
     scope: TaskScope,
@@ -210,7 +233,7 @@ export class Tasks {
     filters: { listId?: string; status?: TaskStatus; assigneeId?: string; label?: string; showArchived: boolean },
     pageSize: number,
     pageToken: string,
-  ): Promise<Page<TaskRow>> {
+  ): Promise<Page<EncodedTask>> {
     const fingerprint = JSON.stringify(['tasks', boardId, filters]);
     const after = decodePageToken<[string, string, number]>(pageToken, fingerprint);
     let listIds: string[];
@@ -223,9 +246,67 @@ export class Tasks {
     // The cursor names its list; if that list moved since, resume at its new place, if it is gone, at its old index.
     const resume = after && { listIndex: listIds.includes(after[0]) ? listIds.indexOf(after[0]) : after[2], position: after[1] };
     if (resume && !listIds.includes(after[0])) resume.position = '';
-    // Rows as PostgreSQL's text, each with its list's index last: the handler turns them into bytes (task-wire.ts).
-    const rows = await new TaskRepository(scope.em).boardPage(boardId, listIds, filters, resume, pageSize + 1);
-    return pageOf(rows, pageSize, (r) => [r[Col.listId]!, r[Col.position]!, Number(r[Col.extra])], fingerprint);
+    const repo = new TaskRepository(scope.em);
+    const tasks = (await this.pageFromKnownVersions(scope, repo, boardId, listIds, filters, resume, pageSize)) ??
+      (await repo.boardPage(boardId, listIds, filters, resume, pageSize + 1)).map((row) => encodedTaskOf(scope.orgId, boardId, row));
+    return pageOf(tasks, pageSize, (t) => [t.listId, t.position, listIds.indexOf(t.listId)], fingerprint);
+  }
+
+  /**
+   * The page as its row versions ([id, xmin, version], one statement), with the bytes of each version taken
+   * from the cache of encoded tasks (task-bytes-cache.ts) or, for versions not seen yet, read and encoded now.
+   * A task that changed between the two reads makes the page be read again; undefined after three tries (the
+   * caller then reads the page's rows in one statement). The page's tasks and order are always those of one
+   * statement, and every task's bytes those of the row version that statement saw.
+   */
+  private async pageFromKnownVersions(
+    scope: TaskScope,
+    repo: TaskRepository,
+    boardId: string,
+    listIds: readonly string[],
+    filters: BoardFilters,
+    resume: { listIndex: number; position: string } | undefined,
+    pageSize: number,
+  ): Promise<EncodedTask[] | undefined> {
+    const cache = taskBytesCacheOf(scope.em);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const versions = await repo.boardPageVersions(boardId, listIds, filters, resume, pageSize + 1);
+      // The row past the page only says that there is a next page: its id stands in for it.
+      const tasks: EncodedTask[] = new Array(versions.length);
+      const missing = new Map<string, number>();
+      for (let i = 0; i < versions.length; i++) {
+        const [id, xmin, version] = versions[i]! as [string, string, string];
+        const known = i < pageSize ? cache.get(id, scope.orgId, boardId, xmin, version) : NEXT_PAGE;
+        if (known) tasks[i] = known;
+        else missing.set(id, i);
+      }
+      if (missing.size > 0) {
+        const prefixes = new BoardPrefixes(scope.orgId, boardId);
+        for (const row of await repo.readWireRows(boardId, [...missing.keys()])) {
+          const id = row[Col.id]!;
+          const i = missing.get(id)!;
+          const [, xmin, version] = versions[i]! as [string, string, string];
+          if (row[WIRE_XMIN] !== xmin || row[Col.version] !== version) continue;
+          const entry: CachedTask = {
+            id,
+            orgId: scope.orgId,
+            boardId,
+            xmin,
+            version,
+            listId: row[Col.listId]!,
+            position: row[Col.position]!,
+            bytes: encodeTask(prefixes, row),
+          };
+          cache.set(id, entry);
+          tasks[i] = entry;
+          missing.delete(id);
+        }
+        // Changed or gone since the page was read: read the page again.
+        if (missing.size > 0) continue;
+      }
+      return tasks;
+    }
+    return undefined;
   }
 
   async update(scope: TaskScope, boardId: string, taskId: string, patch: TaskPatch, etag: string): Promise<TaskRecord> {

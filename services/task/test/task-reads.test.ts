@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetTaskResponse, ListTasksResponse } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { TaskRecord } from '../src/db/entities.ts';
+import { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { selectTextRowsInOrg } from '../src/db/one-trip-read.ts';
 import { TaskRepository, boardPageQuery, type BoardFilters } from '../src/db/task-repository.ts';
 import { Col, taskRecordOf, type TaskRow } from '../src/db/task-rows.ts';
 import { toTaskMessage } from '../src/task-messages.ts';
-import { encodeListTasksResponse, encodeTaskResponse } from '../src/task-wire.ts';
+import { TaskBytesCache, taskBytesCacheOf } from '../src/task-bytes-cache.ts';
+import { encodeListTasksResponse, encodeTaskResponse, listTasksResponseOf } from '../src/task-wire.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /**
@@ -130,7 +132,7 @@ async function allPages(orgId: string, boardId: string, filters: BoardFilters & 
     const page = await f.tasks.list(f.scope(orgId, 'u'), boardId, filters as never, pageSize, token);
     expect(page.items.length).toBeLessThanOrEqual(pageSize);
     if (page.nextPageToken) expect(page.items.length).toBe(pageSize);
-    ids.push(...page.items.map((r) => r[Col.id]!));
+    ids.push(...page.items.map((r) => r.id));
     token = page.nextPageToken;
     if (!token) return ids;
     expect(pages).toBeLessThan(1000);
@@ -180,23 +182,23 @@ describe('the board page in one statement', () => {
     const scope = f.scope(b.orgId, 'u');
     // The first page ends inside l1 (3 of l0, 2 of l1).
     const first = await f.tasks.list(scope, b.boardId, all, 5, '');
-    expect(first.items.map((r) => r[Col.id])).toEqual(expected(tasks, [l0, l1], all).slice(0, 5));
+    expect(first.items.map((r) => r.id)).toEqual(expected(tasks, [l0, l1], all).slice(0, 5));
     const restOf = (listId: string) => expected(tasks, [listId], all);
 
     // l1 moves to the end: the rest of l1, then nothing (l0, l2, l3 came before it now).
     f.boards.get(b.orgId)!.set(b.boardId, new Set([l0, l2, l3, l1]));
     const moved = await f.tasks.list(scope, b.boardId, all, 100, first.nextPageToken);
-    expect(moved.items.map((r) => r[Col.id])).toEqual(restOf(l1).slice(2));
+    expect(moved.items.map((r) => r.id)).toEqual(restOf(l1).slice(2));
 
     // l1 moves to the front: the rest of l1, then l0, l2, l3.
     f.boards.get(b.orgId)!.set(b.boardId, new Set([l1, l0, l2, l3]));
     const front = await f.tasks.list(scope, b.boardId, all, 100, first.nextPageToken);
-    expect(front.items.map((r) => r[Col.id])).toEqual([...restOf(l1).slice(2), ...restOf(l0), ...restOf(l2), ...restOf(l3)]);
+    expect(front.items.map((r) => r.id)).toEqual([...restOf(l1).slice(2), ...restOf(l0), ...restOf(l2), ...restOf(l3)]);
 
     // l1 deleted: resume at its old index (1), from the start of the list now there (l2), then l3.
     f.boards.get(b.orgId)!.set(b.boardId, new Set([l0, l2, l3]));
     const deleted = await f.tasks.list(scope, b.boardId, all, 100, first.nextPageToken);
-    expect(deleted.items.map((r) => r[Col.id])).toEqual([...restOf(l2), ...restOf(l3)]);
+    expect(deleted.items.map((r) => r.id)).toEqual([...restOf(l2), ...restOf(l3)]);
 
     // Deleted and the old index is past the end now: an empty last page.
     f.boards.get(b.orgId)!.set(b.boardId, new Set([l0]));
@@ -215,7 +217,7 @@ describe('the board page in one statement', () => {
     // The last task served is deleted: the next page still starts after its key.
     await admin.query('delete from tasks where id = $1', [want[1]]);
     const second = await f.tasks.list(scope, b.boardId, all, 100, first.nextPageToken);
-    expect(second.items.map((r) => r[Col.id])).toEqual(want.slice(2));
+    expect(second.items.map((r) => r.id)).toEqual(want.slice(2));
   });
 
   it('reads nothing when the board has no lists, and answers a board of another org with nothing', async () => {
@@ -304,5 +306,91 @@ describe('task rows to protobuf bytes (task-wire.ts)', () => {
     expect(read).toEqual({ ...viaEntity });
     const other = f.newOrg();
     expect(await new TaskRepository(forkForOrg(f.db.em, other.orgId)).readTaskRow(o.boardId, t.id)).toBeNull();
+  });
+});
+
+describe('listings from the bytes of known row versions (task-bytes-cache.ts)', () => {
+  /** A whole listing's response bytes, page by page, as the handler sends them. */
+  async function listingBytes(orgId: string, boardId: string, pageSize: number): Promise<Buffer[]> {
+    const pages: Buffer[] = [];
+    let token = '';
+    do {
+      const page = await f.tasks.list(f.scope(orgId, 'u'), boardId, { showArchived: true }, pageSize, token);
+      pages.push(listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken));
+      token = page.nextPageToken;
+    } while (token);
+    return pages;
+  }
+
+  it('answers with ts-proto\'s bytes of the current rows, cold and warm, and shows any writer\'s change at once', async (ctx) => {
+    if (f.testDb.kind !== 'postgres') ctx.skip();
+    const b = board(3);
+    await seed(b.orgId, b.boardId, b.listIds, [9, 4, 9], 21);
+    const reference = async () => {
+      const records = await referenceRecords(b.orgId, b.boardId);
+      const order = await allPages(b.orgId, b.boardId, { showArchived: true }, 500);
+      return Buffer.from(ListTasksResponse.encode({ tasks: order.map((id) => toTaskMessage(records.get(id)!)), nextPageToken: '' }).finish());
+    };
+    const cold = await listingBytes(b.orgId, b.boardId, 500);
+    expect(Buffer.concat(cold).equals(await reference())).toBe(true);
+    const warm = await listingBytes(b.orgId, b.boardId, 500);
+    expect(Buffer.concat(warm).equals(await reference())).toBe(true);
+    // Paged small, across lists: the same tasks, each page's bytes decode to the reference tasks.
+    const small = await listingBytes(b.orgId, b.boardId, 4);
+    expect(small.flatMap((page) => ListTasksResponse.decode(page).tasks.map((t) => Task.encode(t).finish().length))).toHaveLength(22);
+
+    // A change made outside the service, version untouched: the row's new version is read, not the kept bytes.
+    const [victim] = await allPages(b.orgId, b.boardId, { showArchived: true }, 1);
+    await admin.query(`update tasks set title = 'changed behind the service''s back ✓' where id = $1`, [victim]);
+    const after = await listingBytes(b.orgId, b.boardId, 500);
+    expect(ListTasksResponse.decode(after[0]!).tasks[0]!.title).toBe("changed behind the service's back ✓");
+    expect(Buffer.concat(after).equals(await reference())).toBe(true);
+    // A move by the service (version bumped, list changed): the task shows in its new place with its new list.
+    const moved = await f.tasks.move(f.scope(b.orgId, b.userId), b.boardId, victim!, { listId: b.listIds[2]! }, '');
+    const afterMove = ListTasksResponse.decode(Buffer.concat(await listingBytes(b.orgId, b.boardId, 500)));
+    const last = afterMove.tasks[afterMove.tasks.length - 1]!;
+    expect(last.name.endsWith(victim!)).toBe(true);
+    expect(last.list.endsWith(b.listIds[2]!)).toBe(true);
+    expect(last.etag).toBe(`v${moved.version}`);
+    expect(Buffer.concat(await listingBytes(b.orgId, b.boardId, 500)).equals(await reference())).toBe(true);
+  });
+
+  it('reads the page again when a task changes between the page and its rows', async (ctx) => {
+    if (f.testDb.kind !== 'postgres') ctx.skip();
+    const b = board(1);
+    // Ids from the reference, so that nothing of this board is in the cache yet.
+    const [first, second] = expected(await seed(b.orgId, b.boardId, b.listIds, [5], 22), b.listIds, { showArchived: true });
+    const original = TaskRepository.prototype.readWireRows;
+    let calls = 0;
+    TaskRepository.prototype.readWireRows = async function (this: TaskRepository, boardId, ids) {
+      // The first time only: another writer moves the second task to the front and retitles it in between.
+      if (calls++ === 0) await admin.query(`update tasks set position = '0', title = 'jumped' where id = $1`, [second]);
+      return original.call(this, boardId, ids);
+    };
+    try {
+      const page = await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 500, '');
+      // The page is the one read after the change: its order and its bytes agree.
+      expect(page.items.map((t) => t.id).slice(0, 2)).toEqual([second, first]);
+      expect(Task.decode(page.items[0]!.bytes).title).toBe('jumped');
+      expect(calls).toBeGreaterThanOrEqual(2);
+    } finally {
+      TaskRepository.prototype.readWireRows = original;
+    }
+  });
+
+  it('keeps bytes for one org, board and row version only, within its budget', () => {
+    const cache = new TaskBytesCache(64 * 1024);
+    const entry = { id: 't', orgId: 'o', boardId: 'b', xmin: '10', version: '1', listId: 'l', position: 'a0', bytes: new Uint8Array(100) };
+    cache.set('t', entry);
+    expect(cache.get('t', 'o', 'b', '10', '1')).toBe(entry);
+    expect(cache.get('t', 'other org', 'b', '10', '1')).toBeUndefined();
+    expect(cache.get('t', 'o', 'other board', '10', '1')).toBeUndefined();
+    expect(cache.get('t', 'o', 'b', '11', '1')).toBeUndefined();
+    expect(cache.get('t', 'o', 'b', '10', '2')).toBeUndefined();
+    for (let i = 0; i < 1000; i++) cache.set(`k${i}`, { ...entry, id: `k${i}` });
+    // 500 bytes counted per entry: at most 64 KiB worth in both generations.
+    expect(cache.size).toBeLessThanOrEqual(Math.ceil((64 * 1024) / 500) + 1);
+    // One cache per database, shared by every fork of its ORM.
+    expect(taskBytesCacheOf(forkForOrg(f.db.em, randomUUID()))).toBe(taskBytesCacheOf(f.db.em));
   });
 });

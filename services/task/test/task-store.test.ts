@@ -282,11 +282,12 @@ describe('query plans (real PostgreSQL)', () => {
       const org = '00000000-0000-4000-8000-000000000003';
       const board = '00000000-0000-4000-9000-000000000007';
       // The board listing: TaskRepository.boardPage's own statement, its lists unnested with their order and
-      // each read by a lateral index range scan; first page and a page resuming inside a list.
+      // each read by a lateral index range scan; first page, a page resuming inside a list, and the row versions
+      // of a page (the same statement selecting [id, xmin, version]).
       const lists = Array.from({ length: 5 }, (_, i) => `00000000-0000-4000-a000-${String(7 + 20 * i).padStart(12, '0')}`);
       const plans: string[] = [];
-      for (const after of [undefined, { listIndex: 1, position: 'a5000' }]) {
-        const query = boardPageQuery(org, board, lists, { showArchived: false }, after, 51)!;
+      for (const [after, shape] of [[undefined, 'rows'], [{ listIndex: 1, position: 'a5000' }, 'rows'], [undefined, 'versions']] as const) {
+        const query = boardPageQuery(org, board, lists, { showArchived: false }, after, 51, shape)!;
         // Planned as it runs: as the app role, with the org set (RLS adds its check).
         await client.query('begin');
         await client.query('set local role taskmesh_app');

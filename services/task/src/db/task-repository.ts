@@ -1,8 +1,8 @@
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
-import { selectTextRowsInOrg, type SqlValue } from './one-trip-read.ts';
-import { Col, TASK_ROW_COLUMNS, taskRecordOf, type TaskRow } from './task-rows.ts';
+import { selectTextRowsInOrg, type SqlValue, type TextRow } from './one-trip-read.ts';
+import { Col, TASK_ROW_COLUMNS, TASK_WIRE_COLUMNS, taskRecordOf, type TaskRow } from './task-rows.ts';
 
 /**
  * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
@@ -75,8 +75,7 @@ export class TaskRepository {
 
   /**
    * A board's tasks in board order: list by list in the order given, each list by position, resuming after
-   * the cursor (a list's index and a key), at most `limit` of them. Each row carries its list's index in
-   * `listIds` after the task's columns (Col.extra).
+   * the cursor (a list's index and a key), at most `limit` of them, as rows of TASK_WIRE_COLUMNS.
    *
    * ONE statement, sent with the org settings in one round trip (one-trip-read.ts): the lists (from the
    * cursor's on) are unnested with their order, and for each one a lateral subquery reads at most `limit`
@@ -97,8 +96,33 @@ export class TaskRepository {
   ): Promise<TaskRow[]> {
     if (this.em.isInTransaction()) throw new Error('boardPage reads outside transactions only');
     const orgId = this.orgId();
-    const query = boardPageQuery(orgId, boardId, listIds, filters, after, limit);
+    const query = boardPageQuery(orgId, boardId, listIds, filters, after, limit, 'rows');
     return query ? selectTextRowsInOrg(this.em, orgId, query.sql, query.values) : [];
+  }
+
+  /**
+   * The same page (same statement, same plan) as only [id, xmin, version] per task: which row versions the page
+   * holds, for a reader that keeps tasks' bytes by row version (task-bytes-cache.ts).
+   */
+  async boardPageVersions(
+    boardId: string,
+    listIds: readonly string[],
+    filters: BoardFilters,
+    after: { listIndex: number; position: string } | undefined,
+    limit: number,
+  ): Promise<TextRow[]> {
+    if (this.em.isInTransaction()) throw new Error('boardPage reads outside transactions only');
+    const orgId = this.orgId();
+    const query = boardPageQuery(orgId, boardId, listIds, filters, after, limit, 'versions');
+    return query ? selectTextRowsInOrg(this.em, orgId, query.sql, query.values) : [];
+  }
+
+  /** Tasks of a board by id, as rows of TASK_WIRE_COLUMNS followed by the row version's xmin (WIRE_XMIN). */
+  async readWireRows(boardId: string, ids: readonly string[]): Promise<TaskRow[]> {
+    if (ids.length === 0) return [];
+    const orgId = this.orgId();
+    const sql = `select ${TASK_WIRE_COLUMNS}, t.xmin from tasks t where t.org_id = ? and t.board_id = ? and t.id = any(?::uuid[])`;
+    return selectTextRowsInOrg(this.em, orgId, sql, [orgId, boardId, ids]);
   }
 
   /**
@@ -169,6 +193,9 @@ export class TaskRepository {
   }
 }
 
+/** Where readWireRows puts the row version's xmin, after TASK_WIRE_COLUMNS. */
+export const WIRE_XMIN = 15;
+
 export interface BoardFilters {
   status?: string;
   assigneeId?: string;
@@ -176,7 +203,10 @@ export interface BoardFilters {
   showArchived: boolean;
 }
 
-/** The statement of TaskRepository.boardPage (exported for its tests); undefined when no list is left to read. */
+/**
+ * The statement of TaskRepository.boardPage (exported for its tests); undefined when no list is left to read.
+ * 'rows' selects TASK_WIRE_COLUMNS, 'versions' [id, xmin, version].
+ */
 export function boardPageQuery(
   orgId: string,
   boardId: string,
@@ -184,6 +214,7 @@ export function boardPageQuery(
   filters: BoardFilters,
   after: { listIndex: number; position: string } | undefined,
   limit: number,
+  shape: 'rows' | 'versions' = 'rows',
 ): { sql: string; values: SqlValue[] } | undefined {
   const start = after?.listIndex ?? 0;
   const lists = listIds.slice(start);
@@ -204,15 +235,16 @@ export function boardPageQuery(
     params.push(filters.label);
   }
   if (!filters.showArchived) conditions.push('and not t.archived');
-  const sql = `select ${TASK_ROW_COLUMNS}, l.ord + ? - 1
+  const [outer, inner] = shape === 'rows' ? [TASK_WIRE_COLUMNS, TASK_COLUMNS] : ['t.id, t.xmin, t.version', 't.id, t.xmin, t.version, t.position'];
+  const sql = `select ${outer}
     from unnest(?::uuid[], ?::text[]) with ordinality l(list_id, after, ord)
     cross join lateral (
-      select ${TASK_COLUMNS} from tasks t
+      select ${inner} from tasks t
       where t.org_id = ? and t.board_id = ? and t.list_id = l.list_id and t.position > l.after collate "C" ${conditions.join(' ')}
       order by t.position limit ?
     ) t
     order by l.ord, t.position limit ?`;
-  return { sql, values: [start, lists, bounds, orgId, boardId, ...params, limit, limit] };
+  return { sql, values: [lists, bounds, orgId, boardId, ...params, limit, limit] };
 }
 
 /** The mapped columns of tasks (never the generated search vector), as the board listing reads them. */

@@ -4,12 +4,12 @@ import type { TextRow } from './one-trip-read.ts';
 
 /**
  * A task as the read paths select it: one array of PostgreSQL's text output per row, in the order of
- * TASK_ROW_COLUMNS, nothing parsed by the driver. Org and board are not selected: the queries name them, so
- * the caller knows them. Times come as integer milliseconds since the epoch (floor of the stored
- * microseconds, the same instant node-postgres's Date would hold), which is far cheaper to read than the
- * timestamp text.
+ * TASK_ROW_COLUMNS (or its first part, TASK_WIRE_COLUMNS), nothing parsed by the driver. Org and board are
+ * not selected: the queries name them, so the caller knows them. Times come as integer milliseconds since
+ * the epoch (floor of the stored microseconds, the same instant node-postgres's Date would hold), far
+ * cheaper to read than the timestamp text.
  */
-export const TASK_ROW_COLUMNS = [
+const WIRE_COLUMNS = [
   't.id',
   't.list_id',
   't.position',
@@ -25,8 +25,11 @@ export const TASK_ROW_COLUMNS = [
   't.version',
   'floor(extract(epoch from t.created_at) * 1000)::int8',
   'floor(extract(epoch from t.updated_at) * 1000)::int8',
-  't.create_request_id',
-].join(', ');
+];
+/** What a Task message is made of (task-wire.ts): the columns up to Col.createRequestId, not included. */
+export const TASK_WIRE_COLUMNS = WIRE_COLUMNS.join(', ');
+/** Every column a TaskRecord needs (taskRecordOf). */
+export const TASK_ROW_COLUMNS = [...WIRE_COLUMNS, 't.create_request_id'].join(', ');
 
 /** Column indexes of a task row. */
 export const Col = {
@@ -45,9 +48,8 @@ export const Col = {
   version: 12,
   createdMs: 13,
   updatedMs: 14,
+  /** Not in TASK_WIRE_COLUMNS. */
   createRequestId: 15,
-  /** Where columns a query adds after the task's own begin. */
-  extra: 16,
 } as const;
 
 export type TaskRow = TextRow;

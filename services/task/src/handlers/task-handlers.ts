@@ -6,7 +6,7 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, checkNewTask, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
 import { priorityFromProto, statusFromProto, toCommentMessage, toTaskMessage } from '../task-messages.ts';
 import type { TaskScope, Tasks } from '../tasks.ts';
-import { EncodedMessage, encodeListTasksResponse } from '../task-wire.ts';
+import { EncodedMessage, encodeTaskResponse, listTasksResponseOf } from '../task-wire.ts';
 import type { TaskServiceDefinition } from './task-service-definition.ts';
 import type { taskAccessTable } from './access-table.ts';
 import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
@@ -100,7 +100,8 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
 
     async getTask(req, tc) {
       const ids = taskIdsOf(req.name);
-      return { task: toTaskMessage(await tasks.get(scopeOf(tc), ids.board, ids.task)) };
+      const scope = scopeOf(tc);
+      return new EncodedMessage(encodeTaskResponse(scope.orgId, ids.board, await tasks.getRow(scope, ids.board, ids.task)));
     },
 
     async listTasks(req, tc) {
@@ -127,7 +128,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         req.pageToken,
       );
       // The rows' bytes, made without Task objects (task-wire.ts): the same bytes ts-proto would send.
-      return new EncodedMessage(encodeListTasksResponse(scope.orgId, board.board, page.items, page.nextPageToken));
+      return new EncodedMessage(listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken));
     },
 
     async searchTasks(req, tc) {

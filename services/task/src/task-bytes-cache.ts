@@ -1,0 +1,88 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/**
+ * The encoded Task message of task row versions, so a board listing reads from PostgreSQL only which row
+ * versions its page holds ([id, xmin, version] per task) and copies the bytes of the versions it has seen.
+ *
+ * A row version is named by the row's xmin (the transaction that wrote this version of the row: every UPDATE
+ * writes a new version with a new xmin, whatever it changes and whoever runs it) together with the task's
+ * version (bumped by every update and move). Bytes are only ever used for the exact row version PostgreSQL just
+ * returned for the page — read under both isolation walls — so a change anywhere, by any writer, is a miss,
+ * never stale output; an xid that wrapped around to the same value would also need the same version. Each entry
+ * also holds the org and board it was made for and is used for nothing else (task ids are unique and never
+ * change org or board; this is defence in depth).
+ *
+ * Memory is bounded by two generations: entries go into the young map, which becomes the old one when it holds
+ * half the budget; the previous old one is dropped. A hit in the old generation is moved to the young one.
+ */
+export interface CachedTask {
+  id: string;
+  orgId: string;
+  boardId: string;
+  xmin: string;
+  version: string;
+  listId: string;
+  position: string;
+  /** The Task message (no tag or length of its own). */
+  bytes: Uint8Array;
+}
+
+/** Bytes an entry is counted for beyond its message: the object, its strings, the map slot. */
+const ENTRY_OVERHEAD = 400;
+
+export class TaskBytesCache {
+  private young = new Map<string, CachedTask>();
+  private old = new Map<string, CachedTask>();
+  private youngBytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** The entry of exactly this row version of this org's board, if kept. */
+  get(id: string, orgId: string, boardId: string, xmin: string, version: string): CachedTask | undefined {
+    let entry = this.young.get(id);
+    if (!entry) {
+      entry = this.old.get(id);
+      if (entry) this.keep(id, entry);
+    }
+    if (!entry || entry.xmin !== xmin || entry.version !== version || entry.orgId !== orgId || entry.boardId !== boardId) {
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(id: string, entry: CachedTask): void {
+    this.keep(id, entry);
+  }
+
+  /** Entries in both generations (for tests). */
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+
+  private keep(id: string, entry: CachedTask): void {
+    const size = entry.bytes.length + ENTRY_OVERHEAD;
+    if (size * 2 > this.maxBytes) return;
+    this.young.set(id, entry);
+    this.youngBytes += size;
+    if (this.youngBytes * 2 > this.maxBytes) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngBytes = 0;
+    }
+  }
+}
+
+/** Default budget per database: ~60,000 tasks of the usual size. */
+export const TASK_BYTES_CACHE_BYTES = 32 * 1024 * 1024;
+
+const caches = new WeakMap<object, TaskBytesCache>();
+
+/** The cache of the database `em` belongs to (one per ORM: every fork shares its configuration). */
+export function taskBytesCacheOf(em: EntityManager): TaskBytesCache {
+  let cache = caches.get(em.config);
+  if (!cache) {
+    cache = new TaskBytesCache(TASK_BYTES_CACHE_BYTES);
+    caches.set(em.config, cache);
+  }
+  return cache;
+}
