@@ -26,10 +26,22 @@ import {
   type TaskStatus,
   type UpdatableField,
 } from './domain/task-rules.ts';
-import { beginCreate, beginLocked, beginMove, commitChange, commitCreate, commitDelete, withOrgWrite } from './db/task-writes.ts';
 import {
-  recordCommentAdded,
-  recordCommentDeleted,
+  beginAddComment,
+  beginCreate,
+  beginDeleteComment,
+  beginLocked,
+  beginMove,
+  commitAddComment,
+  commitChange,
+  commitCreate,
+  commitDelete,
+  commitDeleteComment,
+  withOrgWrite,
+} from './db/task-writes.ts';
+import {
+  commentAddedEvent,
+  commentDeletedEvent,
   taskCreatedEvents,
   taskDeletedEvent,
   taskMovedEvent,
@@ -100,9 +112,8 @@ function checkEtag(task: TaskRecord, etag: string | undefined): void {
 
 /**
  * The task use cases. Remote checks (board and list through BoardService, assignees through OrgService) run
- * before any transaction opens; each mutation and its outbox event commit in one transaction. Task writes
- * (create, move, update, delete) are plain SQL in two round trips (db/task-writes.ts); comments go through
- * the ORM.
+ * before any transaction opens; each mutation and its outbox event commit in one transaction. Task and
+ * comment writes are plain SQL in two round trips (db/task-writes.ts).
  */
 export class Tasks {
   constructor(
@@ -471,33 +482,37 @@ export class Tasks {
     const v = new Violations();
     checkCommentBody(body, v);
     v.throwIfAny();
-    await this.get(scope, boardId, taskId);
-    if (requestId) {
-      const earlier = await new TaskRepository(scope.em).findCommentByRequestId(requestId);
-      if (earlier) return earlier;
-    }
+    await this.boards.check(scope.orgId, boardId);
+    let added: { comment: CommentRecord; created: boolean };
     try {
-      return await scope.em.fork().transactional(async (tx) => {
-        const comment = tx.create(CommentRecord, {
+      added = await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+        const { taskExists, earlier } = await beginAddComment(tx, boardId, taskId, requestId);
+        if (!taskExists) throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}`);
+        if (earlier) return { comment: earlier, created: false };
+        const comment = {
           id: randomUUID(),
           orgId: scope.orgId,
+          seq: null,
           taskId,
           boardId,
           authorId: scope.userId,
           body,
           createRequestId: requestId || null,
           createdAt: new Date(),
-        });
-        recordCommentAdded(tx, comment, scope.userId);
-        return comment;
+        } as CommentRecord;
+        await commitAddComment(tx, comment, [commentAddedEvent(comment, scope.userId)]);
+        return { comment, created: true };
       });
     } catch (err) {
       if (violatedConstraint(err) === 'comments_create_request_idx') {
+        // A concurrent retry with the same request id won: answer with its result.
         const earlier = await new TaskRepository(scope.em.fork()).findCommentByRequestId(requestId);
         if (earlier) return earlier;
       }
       throw err;
     }
+    if (added.created) this.afterCommit();
+    return added.comment;
   }
 
   async listComments(scope: TaskScope, boardId: string, taskId: string, pageSize: number, pageToken: string): Promise<Page<CommentRecord>> {
@@ -516,13 +531,13 @@ export class Tasks {
 
   async deleteComment(scope: TaskScope, boardId: string, taskId: string, commentId: string): Promise<void> {
     await this.boards.check(scope.orgId, boardId);
-    await scope.em.fork().transactional(async (tx) => {
-      const comment = await new TaskRepository(tx).findComment(taskId, commentId);
+    await withOrgWrite(scope.em, scope.orgId, async (tx) => {
+      const comment = await beginDeleteComment(tx, taskId, commentId);
       if (!comment || comment.boardId !== boardId) {
         throw new NotFoundError(`${boardName(scope.orgId, boardId)}/tasks/${taskId}/comments/${commentId}`);
       }
-      recordCommentDeleted(tx, comment, scope.userId);
-      tx.remove(comment);
+      await commitDeleteComment(tx, comment.id, [commentDeletedEvent(comment, scope.userId)]);
     });
+    this.afterCommit();
   }
 }

@@ -3,12 +3,12 @@ import { status as GrpcCode } from '@grpc/grpc-js';
 import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
+import { CommentAdded, TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { DomainError } from '@taskmesh/runtime/errors';
 import { beginCreate, commitCreate, withOrgWrite } from '../src/db/task-writes.ts';
 import type { TaskRecord } from '../src/db/entities.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
-import { toTaskMessage } from '../src/task-messages.ts';
+import { toCommentMessage, toTaskMessage } from '../src/task-messages.ts';
 import type { NewTask } from '../src/tasks.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
@@ -318,11 +318,57 @@ describe('moving, updating and deleting through the plain-SQL path', () => {
     ]);
 
     await f.tasks.addComment(s(), o.boardId, t[1]!.id, 'a comment', '');
+    expect(f.commits).toBe(++commits);
     await f.tasks.delete(s(), o.boardId, t[1]!.id, 'v2');
     expect(f.commits).toBe(++commits);
     expect(await ownerRows('select id from task.tasks where id = $1', [t[1]!.id])).toEqual([]);
     expect(await ownerRows('select id from task.comments where task_id = $1', [t[1]!.id])).toEqual([]);
     expect((await eventsOf(t[1]!.id)).map((e) => e.type).at(-1)).toBe('taskmesh.task.v1.TaskDeleted');
+    await expectNoOpenTransaction();
+  });
+});
+
+describe('comments through the plain-SQL path', () => {
+  const commentEvents = (commentId: string) =>
+    ownerRows<{ type: string; payload: Buffer }>(`select type, payload from task.outbox where resource like $1 order by seq`, [`%/comments/${commentId}`]);
+
+  it('adds once per request id (concurrent retries included), with its event, and deletes with its event', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const s = () => f.scope(o.orgId, o.userId);
+    const t = await f.tasks.create(s(), o.boardId, draft(o.listIds[0]!, 'commented'), '');
+    const commits = f.commits;
+    const requestId = randomUUID();
+    const added = await Promise.all(Array.from({ length: 6 }, () => f.tasks.addComment(s(), o.boardId, t.id, "it's one", requestId)));
+    expect(new Set(added.map((c) => c.id)).size).toBe(1);
+    expect(f.commits).toBe(commits + 1);
+    const rows = await ownerRows<{ id: string; seq: string }>('select id, seq from task.comments where task_id = $1', [t.id]);
+    expect(rows).toEqual([{ id: added[0]!.id, seq: expect.any(String) }]);
+    const [event] = await commentEvents(added[0]!.id);
+    expect(event!.type).toBe('taskmesh.task.v1.CommentAdded');
+    expect(Buffer.compare(event!.payload, Buffer.from(CommentAdded.encode({ comment: toCommentMessage(added[0]!) }).finish()))).toBe(0);
+    const page = await f.tasks.listComments(s(), o.boardId, t.id, 10, '');
+    expect(page.items.map((c) => [c.id, c.seq])).toEqual([[added[0]!.id, rows[0]!.seq]]);
+
+    await f.tasks.deleteComment(s(), o.boardId, t.id, added[0]!.id);
+    expect(f.commits).toBe(commits + 2);
+    expect(await ownerRows('select id from task.comments where task_id = $1', [t.id])).toEqual([]);
+    expect((await commentEvents(added[0]!.id)).map((e) => e.type)).toEqual(['taskmesh.task.v1.CommentAdded', 'taskmesh.task.v1.CommentDeleted']);
+    expect(await codeOf(f.tasks.deleteComment(s(), o.boardId, t.id, added[0]!.id))).toBe(GrpcCode.NOT_FOUND);
+    await expectNoOpenTransaction();
+  });
+
+  it('answers NOT_FOUND to comments on another org\'s task, and to deleting its comments, writing nothing', async ({ skip }) => {
+    if (!admin) skip();
+    const a = f.newOrg();
+    const b = f.newOrg();
+    const theirs = await f.tasks.create(f.scope(b.orgId, b.userId), b.boardId, draft(b.listIds[0]!, 'theirs'), '');
+    const theirComment = await f.tasks.addComment(f.scope(b.orgId, b.userId), b.boardId, theirs.id, 'theirs', '');
+    f.boards.get(a.orgId)!.set(b.boardId, new Set(b.listIds));
+    const s = f.scope(a.orgId, a.userId);
+    expect(await codeOf(f.tasks.addComment(s, b.boardId, theirs.id, 'mine', ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.deleteComment(s, b.boardId, theirs.id, theirComment.id))).toBe(GrpcCode.NOT_FOUND);
+    expect(await ownerRows('select body from task.comments where task_id = $1', [theirs.id])).toEqual([{ body: 'theirs' }]);
     await expectNoOpenTransaction();
   });
 });

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { APP_ROLE } from '@taskmesh/runtime/database';
 import { outboxInsertSql, outboxRowOf, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
-import type { TaskRecord } from './entities.ts';
+import type { CommentRecord, TaskRecord } from './entities.ts';
 
 /**
  * The task writes (create, move, update, delete) as plain SQL in two round trips on one pooled connection,
@@ -319,4 +319,91 @@ export async function commitDelete(tx: OrgWrite, taskId: string, events: readonl
     `delete from tasks where org_id = ${org} and id = ${id}`,
   ]);
   if (deleted!.rowCount !== 1) throw new Error('the locked task was not deleted');
+}
+
+// ---- comments ----------------------------------------------------------------------------------------
+
+const COMMENT_SELECTED = 'c.id, c.org_id, c.seq, c.task_id, c.board_id, c.author_id, c.body, c.create_request_id, c.created_at';
+
+interface CommentRow {
+  id: string;
+  org_id: string;
+  seq: string;
+  task_id: string;
+  board_id: string;
+  author_id: string;
+  body: string;
+  create_request_id: string | null;
+  created_at: Date | string;
+}
+
+function commentOfRow(r: CommentRow): CommentRecord {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    seq: String(r.seq),
+    taskId: r.task_id,
+    boardId: r.board_id,
+    authorId: r.author_id,
+    body: r.body,
+    createRequestId: r.create_request_id,
+    createdAt: asDate(r.created_at),
+  } as CommentRecord;
+}
+
+/**
+ * Message 1 of adding a comment: whether the task is there (kept from being deleted until the commit, as the
+ * foreign key would at the insert), and the comment an earlier add with this request id made (if any).
+ */
+export async function beginAddComment(
+  tx: OrgWrite,
+  boardId: string,
+  taskId: string,
+  requestId: string,
+): Promise<{ taskExists: boolean; earlier: CommentRecord | null }> {
+  const org = text(tx.orgId);
+  const statements = [`select t.id from tasks t where t.org_id = ${org} and t.id = ${text(taskId)} and t.board_id = ${text(boardId)} for key share`];
+  if (requestId) {
+    statements.push(`select ${COMMENT_SELECTED} from comments c where c.org_id = ${org} and c.create_request_id = ${text(requestId)}`);
+  }
+  const [task, earlier] = await tx.begin(statements);
+  const earlierRow = earlier?.rows[0] as CommentRow | undefined;
+  return { taskExists: task!.rows.length === 1, earlier: earlierRow ? commentOfRow(earlierRow) : null };
+}
+
+/** Message 2 of adding a comment: the comment (its seq is set from the database) and its event, then commit. */
+export async function commitAddComment(tx: OrgWrite, comment: CommentRecord, events: readonly DomainEvent[]): Promise<void> {
+  const values = [
+    text(comment.id),
+    text(comment.orgId),
+    text(comment.taskId),
+    text(comment.boardId),
+    text(comment.authorId),
+    text(comment.body),
+    comment.createRequestId === null || comment.createRequestId === undefined ? 'null' : text(comment.createRequestId),
+    time(comment.createdAt),
+  ].join(', ');
+  const [inserted] = await tx.commit([
+    `insert into comments (id, org_id, task_id, board_id, author_id, body, create_request_id, created_at) values (${values}) returning seq`,
+    outboxInsertSql(outboxRows(events)),
+  ]);
+  comment.seq = String((inserted!.rows[0] as { seq: string }).seq);
+}
+
+/** Message 1 of deleting a comment: the comment of this task, locked (null when it is not there). */
+export async function beginDeleteComment(tx: OrgWrite, taskId: string, commentId: string): Promise<CommentRecord | null> {
+  const [locked] = await tx.begin([
+    `select ${COMMENT_SELECTED} from comments c where c.org_id = ${text(tx.orgId)} and c.id = ${text(commentId)} and c.task_id = ${text(taskId)} for update`,
+  ]);
+  const row = locked!.rows[0] as CommentRow | undefined;
+  return row ? commentOfRow(row) : null;
+}
+
+/** Message 2 of deleting a comment: its event, the comment, then commit. */
+export async function commitDeleteComment(tx: OrgWrite, commentId: string, events: readonly DomainEvent[]): Promise<void> {
+  const [, deleted] = await tx.commit([
+    outboxInsertSql(outboxRows(events)),
+    `delete from comments where org_id = ${text(tx.orgId)} and id = ${text(commentId)}`,
+  ]);
+  if (deleted!.rowCount !== 1) throw new Error('the locked comment was not deleted');
 }

@@ -113,11 +113,19 @@ export function taskDeletedEvent(task: Pick<TaskRecord, 'id' | 'orgId' | 'boardI
 }
 
 export function recordCommentAdded(em: EntityManager, comment: CommentRecord, actorId: string): void {
+  recordEvent(em, commentAddedEvent(comment, actorId));
+}
+
+export function commentAddedEvent(comment: CommentRecord, actorId: string): DomainEvent {
   const at = where(commentName(comment), comment.orgId, actorId);
-  recordEvent(em, domainEvent('taskmesh.task.v1.CommentAdded', CommentAdded, { comment: toCommentMessage(comment) }, at));
+  return domainEvent('taskmesh.task.v1.CommentAdded', CommentAdded, { comment: toCommentMessage(comment) }, at);
 }
 
 export function recordCommentDeleted(em: EntityManager, comment: CommentRecord, actorId: string): void {
+  recordEvent(em, commentDeletedEvent(comment, actorId));
+}
+
+export function commentDeletedEvent(comment: CommentRecord, actorId: string): DomainEvent {
   const payload = { comment: commentName(comment), author: userName(comment.authorId) };
-  recordEvent(em, domainEvent('taskmesh.task.v1.CommentDeleted', CommentDeleted, payload, where(commentName(comment), comment.orgId, actorId)));
+  return domainEvent('taskmesh.task.v1.CommentDeleted', CommentDeleted, payload, where(commentName(comment), comment.orgId, actorId));
 }
