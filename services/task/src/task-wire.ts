@@ -69,11 +69,28 @@ export class BoardPrefixes {
       const w = new BinaryWriter();
       w.uint32(TAG_LIST).string(this.listName + listId);
       field = w.finish();
+      if (this.lists.size >= MAX_LISTS_KEPT) this.lists.clear();
       this.lists.set(listId, field);
     }
     return field;
   }
+
+  /** The prefixes of a board, kept for the boards read last (GetTask reads one task at a time). */
+  static of(orgId: string, boardId: string): BoardPrefixes {
+    const key = `${orgId}/${boardId}`;
+    let prefixes = recentBoards.get(key);
+    if (!prefixes) {
+      prefixes = new BoardPrefixes(orgId, boardId);
+      if (recentBoards.size >= MAX_BOARDS_KEPT) recentBoards.clear();
+      recentBoards.set(key, prefixes);
+    }
+    return prefixes;
+  }
 }
+
+const MAX_LISTS_KEPT = 200;
+const MAX_BOARDS_KEPT = 256;
+const recentBoards = new Map<string, BoardPrefixes>();
 
 const USERS = prefix('users/');
 const ETAG = prefix('v');
@@ -186,7 +203,7 @@ export function listTasksResponseOf(tasks: readonly Uint8Array[], nextPageToken:
 
 /** ListTasksResponse { tasks, next_page_token } of rows of one board. */
 export function encodeListTasksResponse(orgId: string, boardId: string, rows: readonly TaskRow[], nextPageToken: string): Buffer {
-  const prefixes = new BoardPrefixes(orgId, boardId);
+  const prefixes = BoardPrefixes.of(orgId, boardId);
   return listTasksResponseOf(rows.map((row) => encodeTask(prefixes, row)), nextPageToken);
 }
 
@@ -209,7 +226,7 @@ export function encodeTaskResponse(orgId: string, boardId: string, row: TaskRow)
   const w = shared;
   try {
     w.uint32(TAG_RESPONSE_TASKS).fork();
-    writeTask(w, new BoardPrefixes(orgId, boardId), row);
+    writeTask(w, BoardPrefixes.of(orgId, boardId), row);
     w.join();
     return take(w);
   } catch (error) {

@@ -90,7 +90,7 @@ export interface EncodedTask {
 const NEXT_PAGE: EncodedTask = { id: '', listId: '', position: '', bytes: new Uint8Array(0) };
 
 function encodedTaskOf(orgId: string, boardId: string, row: TaskRow): EncodedTask {
-  return { id: row[Col.id]!, listId: row[Col.listId]!, position: row[Col.position]!, bytes: encodeTask(new BoardPrefixes(orgId, boardId), row) };
+  return { id: row[Col.id]!, listId: row[Col.listId]!, position: row[Col.position]!, bytes: encodeTask(BoardPrefixes.of(orgId, boardId), row) };
 }
 
 /** How often a write that lost a race for a position (or request id) is retried against fresh neighbours. */
@@ -292,7 +292,7 @@ export class Tasks {
         else missing.set(id, i);
       }
       if (missing.size > 0) {
-        const prefixes = new BoardPrefixes(scope.orgId, boardId);
+        const prefixes = BoardPrefixes.of(scope.orgId, boardId);
         for (const row of await repo.readWireRows(boardId, [...missing.keys()])) {
           const id = row[Col.id]!;
           const i = missing.get(id)!;

@@ -43,7 +43,8 @@ export type TextRow = (string | null)[];
 /** A value written into the query as a literal; an array becomes `array[…]` of literals (cast it in the SQL). */
 export type SqlValue = string | number | readonly string[];
 
-const TEXT_AS_IS = { getTypeParser: () => (value: string) => value };
+const asIs = (value: string) => value;
+const TEXT_AS_IS = { getTypeParser: () => asIs };
 
 async function queryInOrg(
   em: EntityManager,
