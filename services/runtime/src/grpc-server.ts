@@ -51,29 +51,62 @@ export interface Interceptor {
   (request: unknown, ctx: CallContext): Promise<void> | void;
 }
 
-function contextFor(
+/**
+ * A call's context. Everything a handler may not use is made on first use:
+ * - the request's child logger: with redaction configured, pino runs the redaction over the bindings of every
+ *   child it makes, ~4 % of the task service's CPU per GetTask (docs/benchmarks.md), and most calls log nothing
+ *   at the deployed level;
+ * - the AbortSignal: grpc-js reports every call's stream close as 'cancelled', finished calls included, and
+ *   aborting a signal builds a DOMException with a stack trace (~6 % of the task service's CPU per GetTask with
+ *   the listener and the abort event). A signal first asked for after the call was cancelled is already aborted,
+ *   with the same kind of reason, so a handler cannot tell the difference;
+ * - the peer address string.
+ */
+class GrpcCallContext implements CallContext {
+  readonly requestId: string;
+  private requestLog: Logger | undefined;
+  private controller: AbortController | undefined;
+  private peerAddress: string | undefined;
+
+  constructor(
+    readonly method: string,
+    private readonly call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+    private readonly baseLog: Logger,
+  ) {
+    const incoming = call.metadata.get('x-request-id')[0];
+    this.requestId = typeof incoming === 'string' && incoming.length > 0 && incoming.length <= 200 ? incoming : randomUUID();
+  }
+
+  get metadata(): Metadata {
+    return this.call.metadata;
+  }
+
+  get peer(): string {
+    return (this.peerAddress ??= this.call.getPeer());
+  }
+
+  get log(): Logger {
+    return (this.requestLog ??= requestLogger(this.baseLog, { requestId: this.requestId, method: this.method }));
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = (this.controller = new AbortController());
+      // grpc-js sets `cancelled` before it emits the event, so no cancellation falls between the two.
+      if (this.call.cancelled) controller.abort();
+      else this.call.once('cancelled', () => controller.abort());
+    }
+    return this.controller.signal;
+  }
+}
+
+/** The context bindService gives a handler for one call; exported for tests. */
+export function callContext(
   method: string,
   call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
   log: Logger,
 ): CallContext {
-  const incoming = call.metadata.get('x-request-id')[0];
-  const requestId = typeof incoming === 'string' && incoming.length > 0 && incoming.length <= 200 ? incoming : randomUUID();
-  const controller = new AbortController();
-  call.on('cancelled', () => controller.abort());
-  // The request's child logger is made on first use: with redaction configured, pino runs the redaction over
-  // the bindings of every child it makes, ~4 % of the task service's CPU per GetTask (docs/benchmarks.md),
-  // and most calls log nothing at the deployed level.
-  let requestLog: Logger | undefined;
-  return {
-    method,
-    metadata: call.metadata,
-    peer: call.getPeer(),
-    requestId,
-    get log() {
-      return (requestLog ??= requestLogger(log, { requestId, method }));
-    },
-    signal: controller.signal,
-  };
+  return new GrpcCallContext(method, call, log);
 }
 
 /**
@@ -92,7 +125,7 @@ export function bindService<D extends ServiceDefinition>(
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
     if (method.responseStream) {
       implementation[key] = (async (call: ServerWritableStream<unknown, unknown>) => {
-        const ctx = contextFor(method.path, call, log);
+        const ctx = callContext(method.path, call, log);
         try {
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
@@ -107,7 +140,7 @@ export function bindService<D extends ServiceDefinition>(
       }) as handleServerStreamingCall<unknown, unknown>;
     } else {
       implementation[key] = (async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const ctx = contextFor(method.path, call, log);
+        const ctx = callContext(method.path, call, log);
         try {
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           const response = await (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx);

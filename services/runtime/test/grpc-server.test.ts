@@ -1,5 +1,6 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as protoLoader from '@grpc/proto-loader';
@@ -9,7 +10,7 @@ import { IdentityServiceClient, IdentityServiceService } from '@taskmesh/gen/tas
 import { BadRequest } from '@taskmesh/gen/google/rpc/error_details.js';
 import { InvalidArgumentError, NotFoundError, statusDetailsOf } from '../src/errors.ts';
 import { callUnary } from '../src/grpc-client.ts';
-import { bindService, startGrpcServer, type AsyncService, type RunningGrpcServer } from '../src/grpc-server.ts';
+import { bindService, callContext, startGrpcServer, type AsyncService, type RunningGrpcServer } from '../src/grpc-server.ts';
 
 interface HealthClient {
   check(request: { service: string }, callback: (err: ServiceError | null, response?: { status?: string }) => void): void;
@@ -138,6 +139,79 @@ describe('gRPC server bootstrap and error model', () => {
     const after = await failure(callUnary(client, client.getJwks, {}, { timeoutMs: 1000 }));
     expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(after.code);
     server = undefined;
+    client.close();
+  });
+
+  it('aborts ctx.signal when the client cancels the call', async () => {
+    let aborted!: (reason: unknown) => void;
+    const sawAbort = new Promise<unknown>((r) => (aborted = r));
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => (entered = r));
+    const client = await serve({
+      getJwks: async (_request, ctx) => {
+        ctx.signal.addEventListener('abort', () => aborted(ctx.signal.reason), { once: true });
+        entered();
+        await sawAbort;
+        return { keys: [] };
+      },
+    });
+    const call = client.getJwks({}, () => {});
+    await inHandler;
+    call.cancel();
+    const reason = await sawAbort;
+    expect((reason as DOMException).name).toBe('AbortError');
+    client.close();
+  });
+
+  it('aborts ctx.signal when the deadline passes', async () => {
+    let signal: AbortSignal | undefined;
+    const client = await serve({
+      getJwks: async (_request, ctx) => {
+        signal = ctx.signal;
+        if (!signal.aborted) await new Promise((r) => signal!.addEventListener('abort', r, { once: true }));
+        return { keys: [] };
+      },
+    });
+    const err = await failure(callUnary(client, client.getJwks, {}, { timeoutMs: 200 }));
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+    await new Promise<void>((r) => (signal!.aborted ? r() : signal!.addEventListener('abort', () => r(), { once: true })));
+    expect(signal!.aborted).toBe(true);
+    client.close();
+  });
+
+  it('gives a context first asked for its signal after the cancellation an aborted signal', () => {
+    // grpc-js's server call as the context sees it: metadata, getPeer, `cancelled` set before 'cancelled' is emitted.
+    const call = Object.assign(new EventEmitter(), { metadata: new Metadata(), cancelled: false, getPeer: () => 'ipv4:127.0.0.1:1' });
+    const early = callContext('/x.v1.X/Early', call as never, log);
+    const late = callContext('/x.v1.X/Late', call as never, log);
+    const signal = early.signal;
+    expect(signal.aborted).toBe(false);
+    call.cancelled = true;
+    call.emit('cancelled', 'cancelled');
+    expect(signal.aborted).toBe(true);
+    expect(late.signal.aborted).toBe(true);
+    expect((late.signal.reason as DOMException).name).toBe('AbortError');
+    expect((signal.reason as DOMException).name).toBe('AbortError');
+    // The same signal every time it is asked for.
+    expect(early.signal).toBe(signal);
+    expect(late.peer).toBe('ipv4:127.0.0.1:1');
+  });
+
+  it('reports the peer address and the request id', async () => {
+    const md = new Metadata();
+    md.set('x-request-id', 'req-peer');
+    let seen: { peer: string; requestId: string } | undefined;
+    const client = await serve({
+      getJwks: async (_request, ctx) => {
+        seen = { peer: ctx.peer, requestId: ctx.requestId };
+        return { keys: [] };
+      },
+    });
+    await callUnary(client, client.getJwks, {}, { metadata: md });
+    expect(seen!.requestId).toBe('req-peer');
+    expect(seen!.peer).toMatch(/^(ipv4:)?127\.0\.0\.1:\d+$/);
+    const generated = await callUnary(client, client.getJwks, {}).then(() => seen!.requestId);
+    expect(generated).toMatch(/^[0-9a-f-]{36}$/);
     client.close();
   });
 });
