@@ -23,6 +23,8 @@
 //
 // Adding an instrumentation means adding the modules it patches to `instrumentedModules`.
 import { register } from 'node:module';
+import type * as OtelApi from '@opentelemetry/api';
+import type { Context, Span, SpanOptions, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -87,14 +89,22 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     ...(exporting ? [new PgInstrumentation({ requireParentSpan: true })] : []),
   ];
 
-  const [{ NodeSDK }, { NoopSpanProcessor }] = await Promise.all([
+  const [{ NodeSDK }, { NoopSpanProcessor }, api] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/api'),
   ]);
-  const spanProcessors = options.spanProcessors ?? (await defaultSpanProcessors());
+  // Without an exporter (and with the default sampler) spans are never read by anything, so they need not
+  // record: a tracer that only makes span contexts keeps what they are kept for — new span ids, the caller's
+  // trace id, flags and trace state, so logs carry trace ids and trace context goes on to the next service and
+  // into the outbox exactly as before — and skips the SDK's span objects, attributes and processing (docs/
+  // benchmarks.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
+  const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
+  const spanProcessors = lightweight ? [] : (options.spanProcessors ?? (await defaultSpanProcessors()));
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     instrumentations,
+    // An empty list: the SDK installs no tracer provider (the one below takes its place).
     spanProcessors,
     // Left to the environment, the SDK would push metrics and logs to localhost:4318 unasked.
     metricReaders: [],
@@ -103,6 +113,7 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     // (unless OTEL_PROPAGATORS says otherwise) and AsyncLocalStorage.
   });
   sdk.start();
+  if (lightweight) api.trace.setGlobalTracerProvider(nonRecordingTracerProvider(api));
   return sdk;
 
   async function defaultSpanProcessors(): Promise<SpanProcessor[]> {
@@ -118,4 +129,48 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _TRACES_ENDPOINT, _HEADERS) itself.
     return [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })];
   }
+}
+
+/**
+ * Tracers whose spans do not record (isRecording() is false; attributes, events and status are dropped) but
+ * carry the span context the SDK's default sampler, parent-based always-on, would give them: a new span id,
+ * the parent's trace id and trace state (a new trace id at a root), and the sampled flag the parent-based
+ * sampler decides — set at a root, the parent's otherwise. A context with tracing suppressed gets the invalid
+ * span context, as from the SDK.
+ */
+export function nonRecordingTracerProvider(api: typeof OtelApi): TracerProvider {
+  const { context, trace, TraceFlags, INVALID_SPAN_CONTEXT } = api;
+  // The key @opentelemetry/core's suppressTracing sets (context keys are Symbol.for their description).
+  const suppressTracing = api.createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+  const ids = Buffer.allocUnsafe(16);
+  const randomId = (bytes: 8 | 16): string => {
+    for (let i = 0; i < bytes; i += 4) ids.writeUInt32BE((Math.random() * 2 ** 32) >>> 0, i);
+    // All-zero ids are invalid.
+    if (ids.readUInt32BE(0) === 0 && ids.readUInt32BE(4) === 0 && (bytes === 8 || (ids.readUInt32BE(8) === 0 && ids.readUInt32BE(12) === 0))) ids[bytes - 1] = 1;
+    return ids.toString('hex', 0, bytes);
+  };
+  const tracer: Tracer = {
+    startSpan(_name, options = {}, parentContext = context.active()) {
+      if (parentContext.getValue(suppressTracing) === true) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+      const parent = options.root ? undefined : trace.getSpanContext(parentContext);
+      const spanId = randomId(8);
+      if (parent === undefined || !trace.isSpanContextValid(parent)) {
+        return trace.wrapSpanContext({ traceId: randomId(16), spanId, traceFlags: TraceFlags.SAMPLED });
+      }
+      return trace.wrapSpanContext({
+        traceId: parent.traceId,
+        spanId,
+        traceFlags: parent.traceFlags & TraceFlags.SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        ...(parent.traceState === undefined ? {} : { traceState: parent.traceState }),
+      });
+    },
+    startActiveSpan(name: string, ...rest: unknown[]) {
+      const fn = rest.at(-1) as (span: Span) => unknown;
+      const options = (rest.length >= 2 ? rest[0] : undefined) as SpanOptions | undefined;
+      const parentContext = (rest.length >= 3 ? rest[1] : undefined) as Context | undefined ?? context.active();
+      const span = tracer.startSpan(name, options, parentContext);
+      return context.with(trace.setSpan(parentContext, span), fn, undefined, span);
+    },
+  } as Tracer;
+  return { getTracer: () => tracer };
 }

@@ -112,6 +112,67 @@ describe('telemetry started by a main.ts that imports the app statically', () =>
   });
 });
 
+interface SeenByHandler {
+  received: { traceparent?: string; tracestate?: string };
+  active: { traceId: string; spanId: string; traceFlags: number; recording: boolean };
+  logged: { trace_id?: string; span_id?: string };
+  outbox: Record<string, string>;
+}
+interface PropagationReport {
+  inSpan: { caller: { traceId: string; spanId: string; traceFlags: number; recording: boolean }; seen: SeenByHandler };
+  fromEdgeSampled: SeenByHandler;
+  fromEdgeUnsampled: SeenByHandler;
+  fromEdgeNoTrace: SeenByHandler;
+  exported: number;
+}
+
+/** What a handler's trace context must be, whatever records the spans: checked for both reports below. */
+function expectPropagated(report: PropagationReport) {
+  const { caller, seen } = report.inSpan;
+  // Service to service: the client span is a child of the caller, the server span a child of the client span.
+  const [, receivedTrace, clientSpan, receivedFlags] = seen.received.traceparent!.split('-');
+  expect(receivedTrace).toBe(caller.traceId);
+  expect(receivedFlags).toBe('01');
+  expect(new Set([caller.spanId, clientSpan, seen.active.spanId]).size).toBe(3);
+  for (const handler of [seen, report.fromEdgeSampled, report.fromEdgeUnsampled, report.fromEdgeNoTrace]) {
+    // The log line names the handler's span; an event published from it carries the same context.
+    expect(handler.logged).toEqual({ trace_id: handler.active.traceId, span_id: handler.active.spanId });
+    expect(handler.active.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(handler.active.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(handler.outbox.traceparent).toBe(`00-${handler.active.traceId}-${handler.active.spanId}-0${handler.active.traceFlags}`);
+  }
+  expect(seen.active.traceId).toBe(caller.traceId);
+  expect(seen.active.traceFlags).toBe(1);
+  // As the edge forwards a client's headers: the trace, its sampled flag and its trace state go on.
+  expect(report.fromEdgeSampled.active).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: 1 });
+  expect(report.fromEdgeSampled.active.spanId).not.toBe('b7ad6b7169203331');
+  expect(report.fromEdgeSampled.outbox.tracestate).toBe('vendor=abc');
+  expect(report.fromEdgeUnsampled.active).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: 0 });
+  // No trace context in: a new, sampled trace.
+  expect(report.fromEdgeNoTrace.received).toEqual({});
+  expect(report.fromEdgeNoTrace.active.traceFlags).toBe(1);
+  expect(report.fromEdgeNoTrace.active.traceId).not.toBe(caller.traceId);
+}
+
+describe('trace context without an exporter (spans do not record, context flows as with the SDK)', () => {
+  it('matches the recording SDK: log trace ids, service-to-service and edge-forwarded context, outbox headers, flags', async () => {
+    const [unexported, reference] = (await Promise.all([
+      runFixture('telemetry-main-propagation.ts'),
+      runFixture('telemetry-main-propagation.ts', { TELEMETRY_FIXTURE_EXPORT: '1' }),
+    ])) as unknown as PropagationReport[];
+    expectPropagated(reference!);
+    expectPropagated(unexported!);
+    // The reference records (all but the unsampled trace) and exports; without an exporter nothing records.
+    expect(reference!.inSpan.seen.active.recording).toBe(true);
+    expect(reference!.fromEdgeUnsampled.active.recording).toBe(false);
+    expect(reference!.exported).toBeGreaterThan(0);
+    const handlers = [unexported!.inSpan.seen, unexported!.fromEdgeSampled, unexported!.fromEdgeUnsampled, unexported!.fromEdgeNoTrace];
+    expect(handlers.map((handler) => handler.active.recording)).toEqual([false, false, false, false]);
+    expect(unexported!.inSpan.caller.recording).toBe(false);
+    expect(unexported!.exported).toBe(0);
+  });
+});
+
 describe('telemetry with OTEL_EXPORTER_OTLP_ENDPOINT set and no injected processors', () => {
   // A stand-in collector: records what the OTLP/HTTP (JSON) exporter posts.
   const received: { path: string | undefined; body: OtlpTraces }[] = [];
