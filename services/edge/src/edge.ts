@@ -99,7 +99,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const sockets = new Set<Socket>();
   const server = createServer((request, response) => {
     const exchange = new Exchange(request, response);
-    response.on('close', () => accessLog?.(exchange.logEntry()));
+    if (accessLog) response.on('close', () => accessLog(exchange.logEntry()));
     handle(context, exchange).catch((error: unknown) => {
       // Only a bug in the edge gets here: answer 500 without details and keep serving.
       process.stderr.write(`edge: unexpected error for ${request.method} ${exchange.path}: ${String((error as Error)?.stack ?? error)}\n`);
@@ -247,7 +247,8 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
 
   let bodyText: string | undefined;
   try {
-    bodyText = await readBody(exchange, context.bodyLimit);
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): nothing to wait for.
+    bodyText = hasBody(request) ? await readBody(exchange, context.bodyLimit) : '';
     if (binding.body !== undefined && bodyText !== '') checkContentType(request);
   } catch (error) {
     if (!(error instanceof TranscodingError)) throw error;
@@ -396,6 +397,10 @@ function checkContentType(request: IncomingMessage): void {
   if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) {
     throw new TranscodingError(415, GrpcCode.INVALID_ARGUMENT, `content type ${JSON.stringify(mediaType)} is not supported; send application/json`);
   }
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  return request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
 }
 
 /** Reads the whole body as UTF-8, refusing (413) past the limit without buffering the excess. */

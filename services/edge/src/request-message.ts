@@ -19,6 +19,15 @@ export function encodeRequestMessage(input: {
   /** Query parameters dropped before mapping (Envoy's ignored_query_parameters). */
   ignoredQueryParameters?: ReadonlySet<string>;
 }): Uint8Array {
+  if (input.rawQuery === '') {
+    const direct = pathOnlyMessage(input.binding, input.pathBindings);
+    if (direct !== undefined) return direct;
+  }
+  return encodeRequestMessageReflectively(input);
+}
+
+/** The general path of encodeRequestMessage, through a message object; exported for the tests' comparison. */
+export function encodeRequestMessageReflectively(input: Parameters<typeof encodeRequestMessage>[0]): Uint8Array {
   const { binding, registry } = input;
   const schema = binding.method.input;
   const message = decodeBody(binding, registry, input.bodyText);
@@ -170,4 +179,92 @@ function messageJson(message: DescMessage, value: string, what: string): JsonVal
       return scalarJson(ScalarType.DOUBLE, value, what);
   }
   throw new TranscodingError(400, 3, `${what}: message field of type ${message.typeName} cannot be set from the URL`);
+}
+
+/**
+ * The request of a binding without a body whose path variables each bind a plain string field of the request
+ * message itself (`GET /v1/{name=…}` and the like: most reads), with no query string: written straight to the
+ * wire instead of through a message object, JSON merges and the reflective encoder. Fields in number order,
+ * each as tag, length and UTF-8 bytes, which is what toBinary writes for the message the general path builds
+ * (request-message.test.ts compares them for every such binding). Anything else — nested or non-string
+ * fields, oneof members, two variables on one field, an empty or ill-formed value — takes the general path.
+ */
+interface PathOnlyPlan {
+  /** per field in number order: its tag byte(s) and the index of the path binding that fills it */
+  fields: { tag: Buffer; binding: number }[];
+}
+
+const pathOnlyPlans = new WeakMap<HttpBinding, PathOnlyPlan | null>();
+
+/** Whether a binding's requests without a query string are written directly; exported for tests. */
+export function hasPathOnlyPlan(binding: HttpBinding): boolean {
+  return pathOnlyPlanOf(binding) !== null;
+}
+
+function pathOnlyPlanOf(binding: HttpBinding): PathOnlyPlan | null {
+  let plan = pathOnlyPlans.get(binding);
+  if (plan !== undefined) return plan;
+  plan = null;
+  if (binding.body === undefined) {
+    const fields = binding.template.variables.map((variable) => resolveFieldPath(binding.method.input, variable.fieldPath));
+    const plain = fields.every((path) => path?.length === 1 && path[0]!.fieldKind === 'scalar' && path[0]!.scalar === ScalarType.STRING && path[0]!.oneof === undefined);
+    const numbers = new Set(fields.map((path) => path?.[0]?.number));
+    if (fields.length > 0 && plain && numbers.size === fields.length) {
+      plan = {
+        fields: fields
+          .map((path, index) => ({ tag: varint((path![0]!.number << 3) | 2), binding: index, number: path![0]!.number }))
+          .sort((a, b) => a.number - b.number)
+          .map(({ tag, binding: index }) => ({ tag, binding: index })),
+      };
+    }
+  }
+  pathOnlyPlans.set(binding, plan);
+  return plan;
+}
+
+function pathOnlyMessage(binding: HttpBinding, pathBindings: { value: string }[]): Uint8Array | undefined {
+  const plan = pathOnlyPlanOf(binding);
+  if (plan === null || pathBindings.length !== plan.fields.length) return undefined;
+  let size = 0;
+  for (const field of plan.fields) {
+    const value = pathBindings[field.binding]!.value;
+    // The encoder refuses a string that is not valid UTF-16 (a 400); the general path reports it.
+    if (value === '' || !value.isWellFormed()) return undefined;
+    const length = Buffer.byteLength(value, 'utf8');
+    size += field.tag.length + varintLength(length) + length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const field of plan.fields) {
+    const value = pathBindings[field.binding]!.value;
+    at += field.tag.copy(out, at);
+    let length = Buffer.byteLength(value, 'utf8');
+    while (length > 0x7f) {
+      out[at++] = (length & 0x7f) | 0x80;
+      length >>>= 7;
+    }
+    out[at++] = length;
+    at += out.write(value, at, 'utf8');
+  }
+  return out;
+}
+
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  let rest = value >>> 0;
+  while (rest > 0x7f) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest >>>= 7;
+  }
+  bytes.push(rest);
+  return Buffer.from(bytes);
+}
+
+function varintLength(value: number): number {
+  let length = 1;
+  while (value > 0x7f) {
+    value >>>= 7;
+    length++;
+  }
+  return length;
 }
