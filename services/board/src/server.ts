@@ -99,6 +99,19 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         evictMembershipFor(membershipCache, event);
         await watchHub.deliver(event);
       },
+      // What arrived together, in one call (one span, no per-event ack: the consumer has ack policy none).
+      // Each event is settled on its own: a batch that threw would be handed to `handle` again, and watchers
+      // would see its first events twice.
+      handleBatch: async (events) => {
+        for (const event of events) {
+          try {
+            evictMembershipFor(membershipCache, event);
+            await watchHub.deliver(event);
+          } catch (err) {
+            log.warn({ err, eventId: event.id, eventType: event.type }, 'board watch feed skipped an event');
+          }
+        }
+      },
     });
     relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
     if (!sharedBus) bus.start();

@@ -5,10 +5,10 @@ import { TaskAssigned, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated } from '
 import { TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { decodePayload, type ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
-import { processOnce } from '@taskmesh/runtime/events/processed-events';
+import { processOnce, processOnceBatch } from '@taskmesh/runtime/events/processed-events';
 import type { TaskProgress } from './domain/mails.ts';
 import { MailQueue } from './mail-queue.ts';
-import { TaskDigest, UNNAMED_ORGANIZATION, type TaskState } from './task-digest.ts';
+import { TaskDigest, UNNAMED_ORGANIZATION, type TaskChange, type TaskState } from './task-digest.ts';
 
 export const NOTIFY_CONSUMER = 'notify';
 
@@ -77,13 +77,6 @@ const handlers: Record<string, Handler> = {
       });
     }
   },
-  'taskmesh.task.v1.TaskCreated': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskCreated).task, event)),
-  'taskmesh.task.v1.TaskUpdated': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskUpdated).task, event)),
-  'taskmesh.task.v1.TaskMoved': (event, tx) => TaskDigest.recordTask(tx, taskState(decodePayload(event, TaskMoved).task, event)),
-  'taskmesh.task.v1.TaskDeleted': async (event, tx) => {
-    const deleted = decodePayload(event, TaskDeleted);
-    await TaskDigest.recordTaskDeleted(tx, deleted.task, organizationOf(deleted.task), event.occurTime);
-  },
   'taskmesh.org.v1.OrganizationCreated': async (event, tx) => {
     const org = decodePayload(event, OrganizationCreated).organization;
     if (org) await TaskDigest.recordOrganizationName(tx, org.name, org.displayName, org.updateTime ?? event.occurTime);
@@ -94,12 +87,46 @@ const handlers: Record<string, Handler> = {
   },
 };
 
+/** The task events that only change the digest's data: what each one records. */
+const taskChanges: Record<string, (event: ReceivedEvent) => TaskChange> = {
+  'taskmesh.task.v1.TaskCreated': (event) => ({ kind: 'state', task: taskState(decodePayload(event, TaskCreated).task, event) }),
+  'taskmesh.task.v1.TaskUpdated': (event) => ({ kind: 'state', task: taskState(decodePayload(event, TaskUpdated).task, event) }),
+  'taskmesh.task.v1.TaskMoved': (event) => ({ kind: 'state', task: taskState(decodePayload(event, TaskMoved).task, event) }),
+  'taskmesh.task.v1.TaskDeleted': (event) => {
+    const deleted = decodePayload(event, TaskDeleted);
+    return { kind: 'deleted', name: deleted.task, organization: organizationOf(deleted.task), at: event.occurTime };
+  },
+};
+
+for (const [type, change] of Object.entries(taskChanges)) {
+  handlers[type] = async (event, tx) => {
+    const recorded = change(event);
+    if (recorded.kind === 'state') await TaskDigest.recordTask(tx, recorded.task);
+    else await TaskDigest.recordTaskDeleted(tx, recorded.name, recorded.organization, recorded.at);
+  };
+}
+
+/**
+ * A batch in one transaction, with the same effect as the events one by one: mails and org names in event
+ * order; the task snapshots (which no handler reads) after them, collapsed per task (TaskDigest.recordTaskChanges).
+ */
+async function handleBatch(events: readonly ReceivedEvent[], tx: EntityManager): Promise<void> {
+  const changes: TaskChange[] = [];
+  for (const event of events) {
+    const change = taskChanges[event.type];
+    if (change) changes.push(change(event));
+    else await handlers[event.type]?.(event, tx);
+  }
+  await TaskDigest.recordTaskChanges(tx, changes);
+}
+
 /** Notify's one durable consumer; `afterCommit` runs once an event's mails are queued (to nudge the dispatcher). */
 export function notifySubscription(em: EntityManager, afterCommit: () => void): EventSubscription {
   const handleOnce = processOnce(em, NOTIFY_CONSUMER, async (event, tx) => {
     const handler = handlers[event.type];
     if (handler) await handler(event, tx);
   });
+  const handleBatchOnce = processOnceBatch(em, NOTIFY_CONSUMER, handleBatch);
   return {
     consumer: NOTIFY_CONSUMER,
     types: Object.keys(handlers),
@@ -113,6 +140,11 @@ export function notifySubscription(em: EntityManager, afterCommit: () => void): 
         }
         throw err;
       }
+      afterCommit();
+    },
+    // A failing batch is retried event by event (through handle), which tells a poison event from the rest.
+    handleBatch: async (events) => {
+      await handleBatchOnce(events);
       afterCommit();
     },
   };

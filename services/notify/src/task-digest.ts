@@ -17,6 +17,21 @@ export interface TaskState {
   updateTime: Date;
 }
 
+/** One task event as the digest records it: a new state, or a deletion (tombstone). */
+export type TaskChange =
+  | { kind: 'state'; task: TaskState }
+  | { kind: 'deleted'; name: string; organization: string; at: Date };
+
+/** A snapshot replaces a stored one only if that is not a tombstone and not newer. */
+const SNAPSHOT_UPSERT = `on conflict (name) do update set title = excluded.title, status = excluded.status, assignees = excluded.assignees,
+         due_time = excluded.due_time, archived = excluded.archived, update_time = excluded.update_time
+       where not task_snapshot.deleted and task_snapshot.update_time <= excluded.update_time`;
+
+function snapshotParams(task: TaskState): unknown[] {
+  return [task.name, task.organization, task.title, task.status, `{${task.assignees.map((a) => `"${a.replaceAll('"', '')}"`).join(',')}}`,
+    task.dueTime, task.archived, task.updateTime];
+}
+
 const HOUR_MS = 3_600_000;
 
 export const UNNAMED_ORGANIZATION = 'your organization';
@@ -39,12 +54,50 @@ export class TaskDigest {
     await tx.execute(
       `insert into task_snapshot (name, organization, title, status, assignees, due_time, archived, update_time)
        values (?, ?, ?, ?, ?::text[], ?, ?, ?)
-       on conflict (name) do update set title = excluded.title, status = excluded.status, assignees = excluded.assignees,
-         due_time = excluded.due_time, archived = excluded.archived, update_time = excluded.update_time
-       where not task_snapshot.deleted and task_snapshot.update_time <= excluded.update_time`,
-      [task.name, task.organization, task.title, task.status, `{${task.assignees.map((a) => `"${a.replaceAll('"', '')}"`).join(',')}}`,
-        task.dueTime, task.archived, task.updateTime],
+       ${SNAPSHOT_UPSERT}`,
+      snapshotParams(task),
     );
+  }
+
+  /**
+   * The snapshots of a batch of task events in one statement where that is equivalent to recording them one
+   * by one: per task, the state with the newest update_time (the last of equal ones), as the conditional
+   * upsert would have kept. A task deleted within the batch has its changes applied one by one, in order.
+   */
+  static async recordTaskChanges(tx: EntityManager, changes: readonly TaskChange[]): Promise<void> {
+    const byTask = new Map<string, TaskChange[]>();
+    for (const change of changes) {
+      const name = change.kind === 'state' ? change.task.name : change.name;
+      const list = byTask.get(name);
+      if (list) list.push(change);
+      else byTask.set(name, [change]);
+    }
+    const newest: TaskState[] = [];
+    for (const list of byTask.values()) {
+      if (list.some((change) => change.kind === 'deleted')) {
+        for (const change of list) {
+          if (change.kind === 'state') await TaskDigest.recordTask(tx, change.task);
+          else await TaskDigest.recordTaskDeleted(tx, change.name, change.organization, change.at);
+        }
+        continue;
+      }
+      let kept: TaskState | undefined;
+      for (const change of list) {
+        if (change.kind === 'state' && (!kept || kept.updateTime.getTime() <= change.task.updateTime.getTime())) kept = change.task;
+      }
+      if (kept) newest.push(kept);
+    }
+    if (newest.length === 1) await TaskDigest.recordTask(tx, newest[0]!);
+    else if (newest.length > 1) {
+      const params: unknown[] = [];
+      for (const task of newest) params.push(...snapshotParams(task));
+      await tx.execute(
+        `insert into task_snapshot (name, organization, title, status, assignees, due_time, archived, update_time)
+         values ${newest.map(() => '(?, ?, ?, ?, ?::text[], ?::timestamptz, ?, ?::timestamptz)').join(', ')}
+         ${SNAPSHOT_UPSERT}`,
+        params,
+      );
+    }
   }
 
   /** A tombstone: a late update of a deleted task must not bring it back. */

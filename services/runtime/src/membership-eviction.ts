@@ -43,5 +43,9 @@ export function membershipEvictionSubscription(cache: MembershipCache, service: 
     handle: async (event) => {
       evictMembershipFor(cache, event);
     },
+    // Eviction is idempotent, so a batch that threw may safely be handed to `handle` event by event.
+    handleBatch: async (events) => {
+      for (const event of events) evictMembershipFor(cache, event);
+    },
   };
 }

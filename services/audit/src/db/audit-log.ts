@@ -1,6 +1,6 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { pageOf } from '@taskmesh/runtime/paging';
-import { forkForOrg } from '@taskmesh/runtime/tenancy';
+import { forkForOrg, ORG_SETTING } from '@taskmesh/runtime/tenancy';
 import { cursorAfter, type AuditQuery } from '../domain/audit-query.ts';
 import { AuditEventRecord, type RecordedChange } from './entities.ts';
 import { PURGE_BEFORE_SETTING } from './purge-scope.ts';
@@ -34,6 +34,37 @@ export class AuditLog {
       );
       return inserted.length === 1;
     });
+  }
+
+  /**
+   * Records several events in one transaction, one multi-row insert per org (each after setting that org for
+   * row-level security, every row naming its org); returns the ids that were new. All or nothing.
+   */
+  async recordBatch(entries: readonly NewAuditEntry[]): Promise<Set<string>> {
+    const byOrg = new Map<string, NewAuditEntry[]>();
+    for (const entry of entries) {
+      const list = byOrg.get(entry.orgId);
+      if (list) list.push(entry);
+      else byOrg.set(entry.orgId, [entry]);
+    }
+    const recorded = new Set<string>();
+    await this.em.fork({ clear: true }).transactional(async (tx) => {
+      for (const [orgId, list] of byOrg) {
+        await tx.execute('select set_config(?, ?, true)', [ORG_SETTING, orgId]);
+        const params: unknown[] = [];
+        for (const entry of list) {
+          params.push(entry.id, orgId, entry.eventType, entry.actor, entry.resource, entry.occurTime, JSON.stringify(entry.changes), Buffer.from(entry.payload));
+        }
+        const inserted = await tx.execute<{ id: string }[]>(
+          `insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload)
+           values ${list.map(() => '(?::uuid, ?::uuid, ?, ?, ?, ?::timestamptz, ?::jsonb, ?::bytea)').join(', ')}
+           on conflict (id) do nothing returning id`,
+          params,
+        );
+        for (const row of inserted) recorded.add(row.id);
+      }
+    });
+    return recorded;
   }
 
   /** One page of the org's log, newest first. `em` is the caller's tenant fork (bound to query.orgId). */

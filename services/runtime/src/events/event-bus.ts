@@ -4,6 +4,15 @@ import type { EventEnvelope, ReceivedEvent } from './envelope.ts';
 export type EventHandler = (event: ReceivedEvent) => Promise<void>;
 
 /**
+ * Handles several events at once, with the same effect as `handle` on each of them in order, and all or
+ * nothing (one transaction): resolve when every one is handled; throw and none of them counts as handled.
+ */
+export type EventBatchHandler = (events: readonly ReceivedEvent[]) => Promise<void>;
+
+/** Most events per handleBatch call unless the subscription says otherwise. */
+export const DEFAULT_MAX_BATCH = 256;
+
+/**
  * A durable consumer. Replicas that subscribe with the same `consumer` name share its deliveries (each event
  * goes to one of them); different names each get every event.
  */
@@ -13,6 +22,18 @@ export interface EventSubscription {
   /** Fully qualified payload types handled, e.g. ['taskmesh.task.v1.TaskAssigned']. */
   types: readonly string[];
   handle: EventHandler;
+  /**
+   * Optional, for throughput: the bus hands over what is already waiting (up to `maxBatch` events, in
+   * delivery order; it never waits to fill a batch, so at low load a batch is one event) in one call. When
+   * it throws, the bus falls back to `handle`, one event at a time, for each event of that batch, so a
+   * poison event fails (and is retried and dead-lettered) alone and the others are handled once. Because
+   * a batch can be handed over again after a lost ack or a failure, it must be idempotent per event, as
+   * `handle` must (processOnceBatch does that). Subscriptions with it are acknowledged without waiting for
+   * the server's confirmation (a lost ack means a redelivery, which the idempotency makes a no-op).
+   */
+  handleBatch?: EventBatchHandler;
+  /** Most events per handleBatch call. Default 256. */
+  maxBatch?: number;
   /** Deliveries before an event that keeps failing goes to the dead-letter path. Default 5. */
   maxDeliver?: number;
   /** Wait before redelivery number n+1 after the n-th failure (the last value repeats). */
@@ -106,4 +127,9 @@ export function assertSubscription(subscription: EventSubscription): void {
   }
   if (subscription.types.length === 0) throw new Error(`consumer ${subscription.consumer} handles no event type`);
   if ((subscription.maxDeliver ?? DEFAULT_MAX_DELIVER) < 1) throw new Error('maxDeliver must be at least 1');
+  if ((subscription.maxBatch ?? DEFAULT_MAX_BATCH) < 1) throw new Error('maxBatch must be at least 1');
+}
+
+export function maxBatchOf(subscription: EventSubscription): number {
+  return subscription.handleBatch ? Math.max(1, Math.floor(subscription.maxBatch ?? DEFAULT_MAX_BATCH)) : 1;
 }

@@ -1,4 +1,4 @@
-import { nanos, headers as newHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { nanos, headers as newHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -15,6 +15,7 @@ import {
   assertSubscription,
   backoffFor,
   DEFAULT_MAX_DELIVER,
+  maxBatchOf,
   PermanentEventError,
   type ConsumerStats,
   type EventSubscription,
@@ -22,7 +23,7 @@ import {
 } from './event-bus.ts';
 import { deadLetterPrefix, type StreamSettings } from './stream.ts';
 import { recordDelivery } from './metrics.ts';
-import { handleInSpan } from './tracing.ts';
+import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 export interface ConsumerTimings {
   /** How long the server waits for an ack before redelivering (a consumer that died holding an event). */
@@ -50,11 +51,13 @@ async function createEphemeralConsumer(
   subscription: EventSubscription,
   timings: ConsumerTimings,
 ): Promise<string> {
+  const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
   const info = await jsm.consumers.add(settings.stream, {
-    ack_policy: AckPolicy.Explicit,
+    // Nothing to redeliver: the server need not track (and the subscriber need not send) acks.
+    ack_policy: maxDeliver === 1 ? AckPolicy.None : AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     ack_wait: nanos(timings.ackWaitMs),
-    max_deliver: subscription.maxDeliver ?? DEFAULT_MAX_DELIVER,
+    max_deliver: maxDeliver,
     inactive_threshold: nanos(60_000),
     filter_subject: filterSubjectFor(settings.subjectPrefix, subscription.types),
     description: `Taskmesh broadcast subscriber ${subscription.consumer}`,
@@ -108,11 +111,15 @@ async function ensureConsumer(
  * One durable pull consumer: explicit ack after the handler resolved; a failure is nak'ed with the
  * subscription's backoff; after maxDeliver deliveries (or a PermanentEventError, or an envelope that does not
  * decode) the message is copied to the dead-letter stream and acked, so it never blocks what follows.
- * Messages are handled one at a time, in stream order. stop() drains: the message in hand is finished and
- * acked, nothing more is pulled.
+ * Messages are handled in stream order: one at a time through `handle` (one pulled at a time, each ack
+ * confirmed by the server), or, when the subscription has `handleBatch`, up to `maxBatch` pulled ahead and
+ * whatever is already here handed over in one call, then acked without waiting for confirmation; a batch
+ * that throws falls back to `handle` per message. stop() drains: what is in hand (for a batching consumer,
+ * everything pulled ahead) is finished and acked, nothing more is pulled. A broadcast subscriber with
+ * maxDeliver 1 uses ack policy none.
  */
 export function startJetStreamConsumer(args: {
-  ready: Promise<{ js: JetStreamClient; jsm: JetStreamManager }>;
+  ready: Promise<{ js: JetStreamClient; jsm: JetStreamManager; nc?: NatsConnection }>;
   settings: StreamSettings;
   timings: ConsumerTimings;
   subscription: EventSubscription;
@@ -125,9 +132,14 @@ export function startJetStreamConsumer(args: {
   const stats: ConsumerStats = { handled: 0, failed: 0, deadLettered: 0 };
   const types = new Set(subscription.types);
   const broadcast = subscription.delivery === 'broadcast';
+  const maxBatch = maxBatchOf(subscription);
+  const batching = maxBatch > 1;
+  /** A broadcast subscriber that never wants a redelivery needs no acks at all (ack policy none). */
+  const ackless = broadcast && maxDeliver === 1;
   /** The durable name, or the ephemeral consumer's name once created. */
   let consumerName: string | undefined = broadcast ? undefined : subscription.consumer;
   let jsmForCleanup: JetStreamManager | undefined;
+  let connection: NatsConnection | undefined;
   let markActive!: () => void;
   /** Resolves once the consumer exists on the server (from then on no event is missed). */
   const active = new Promise<void>((resolve) => (markActive = resolve));
@@ -157,33 +169,52 @@ export function startJetStreamConsumer(args: {
     log.error({ eventId, subject: msg.subject, deliveries: msg.info.deliveryCount, reason }, 'event dead-lettered');
   }
 
-  async function handleMessage(js: JetStreamClient, msg: JsMsg): Promise<void> {
+  /** Acknowledges a handled (or skipped) message: waiting for the server's confirmation only one at a time. */
+  async function ack(msg: JsMsg): Promise<void> {
+    if (ackless) return;
+    // Batching consumers do not wait: a lost ack means a redelivery, which their idempotency makes a no-op.
+    if (batching) msg.ack();
+    else await msg.ackAck();
+  }
+
+  function receivedEvent(msg: JsMsg, envelope: EventEnvelope): ReceivedEvent {
+    const carrier: Record<string, string> = {};
+    for (const [key, values] of msg.headers ?? []) if (values[0] !== undefined) carrier[key.toLowerCase()] = values[0];
+    return { ...envelope, deliveryCount: msg.info.deliveryCount, traceContext: extractTraceContext(carrier) };
+  }
+
+  /** Decodes a message; undecodable ones are dead-lettered, types not handled acked unseen (undefined for both). */
+  async function accept(js: JetStreamClient, msg: JsMsg): Promise<ReceivedEvent | undefined> {
     let envelope: EventEnvelope;
     try {
       envelope = decodeEnvelope(msg.data);
     } catch (err) {
-      await deadLetter(js, msg, `undecodable envelope: ${String(err)}`, msg.headers?.get('Nats-Msg-Id') || undefined);
-      return;
+      if (broadcast) {
+        log.warn({ err, subject: msg.subject }, 'broadcast subscriber skipped an undecodable event');
+        await ack(msg);
+      } else {
+        await deadLetter(js, msg, `undecodable envelope: ${String(err)}`, msg.headers?.get('Nats-Msg-Id') || undefined);
+      }
+      return undefined;
     }
     // The filter subject may be wider than the handled types (one filter per consumer on nats-server 2.9).
     if (!types.has(envelope.type)) {
-      await msg.ackAck();
-      return;
+      await ack(msg);
+      return undefined;
     }
-    const carrier: Record<string, string> = {};
-    for (const [key, values] of msg.headers ?? []) if (values[0] !== undefined) carrier[key.toLowerCase()] = values[0];
-    const event: ReceivedEvent = {
-      ...envelope,
-      deliveryCount: msg.info.deliveryCount,
-      traceContext: extractTraceContext(carrier),
-    };
+    return receivedEvent(msg, envelope);
+  }
+
+  /** One event through `handle`: ack, or nak with backoff, or dead-letter. */
+  async function handleOne(js: JetStreamClient, msg: JsMsg, event: ReceivedEvent): Promise<void> {
     try {
       await handleInSpan(subscription.consumer, event, () => subscription.handle(event));
     } catch (err) {
       if (broadcast && (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver)) {
         // A broadcast subscriber's miss is its own; no dead letter for it.
         log.warn({ err, eventId: event.id }, 'broadcast handler gave up on an event');
-        await msg.ackAck();
+        stats.failed++;
+        await ack(msg);
         return;
       }
       if (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver) {
@@ -198,9 +229,52 @@ export function startJetStreamConsumer(args: {
       return;
     }
     // If this ack is lost the event comes back after ack_wait and the handler sees it as a duplicate.
-    await msg.ackAck();
+    await ack(msg);
     stats.handled++;
     recordDelivery(subscription.consumer, 'handled', event.occurTime);
+  }
+
+  /** Runs `settle`; a failure to ack or dead-letter (connection trouble) leaves the message to be redelivered. */
+  async function settling(msg: JsMsg, settle: () => Promise<void>): Promise<void> {
+    try {
+      await settle();
+    } catch (err) {
+      log.warn({ err, seq: msg.seq }, 'could not settle message; it will be redelivered');
+    }
+  }
+
+  /**
+   * Messages as pulled, in stream order: one through `handle`, several through `handleBatch` (acked after it
+   * resolved); a batch that throws is handed to `handle` one message at a time, so a poison event fails alone.
+   */
+  async function handleMessages(js: JetStreamClient, msgs: readonly JsMsg[]): Promise<void> {
+    const accepted: { msg: JsMsg; event: ReceivedEvent }[] = [];
+    for (const msg of msgs) {
+      await settling(msg, async () => {
+        const event = await accept(js, msg);
+        if (event) accepted.push({ msg, event });
+      });
+    }
+    if (accepted.length === 0) return;
+    if (accepted.length > 1 && subscription.handleBatch) {
+      const events = accepted.map((a) => a.event);
+      let handled = false;
+      try {
+        await handleBatchInSpan(subscription.consumer, events, () => subscription.handleBatch!(events));
+        handled = true;
+      } catch (err) {
+        log.info({ err, events: events.length }, 'event batch failed; handling its events one by one');
+      }
+      if (handled) {
+        for (const { msg, event } of accepted) {
+          await settling(msg, () => ack(msg));
+          stats.handled++;
+          recordDelivery(subscription.consumer, 'handled', event.occurTime);
+        }
+        return;
+      }
+    }
+    for (const { msg, event } of accepted) await settling(msg, () => handleOne(js, msg, event));
   }
 
   let signalStop!: () => void;
@@ -211,6 +285,7 @@ export function startJetStreamConsumer(args: {
     const ready = await Promise.race([args.ready, stopSignal]).catch(() => undefined);
     if (!ready) return;
     jsmForCleanup = ready.jsm;
+    connection = ready.nc;
     let consumerReady = false;
     while (!stopping) {
       try {
@@ -221,8 +296,9 @@ export function startJetStreamConsumer(args: {
           markActive();
         }
         const consumer = await ready.js.consumers.get(settings.stream, consumerName!);
-        // One message at a time: replicas share the load evenly and a stopped replica holds nothing back.
-        current = await consumer.consume({ max_messages: 1, expires: 5_000 });
+        // Without a batch handler, one message at a time: replicas share the load evenly and a stopped replica
+        // holds nothing back. With one, up to maxBatch messages are pulled ahead and handled together.
+        current = await consumer.consume({ max_messages: maxBatch, expires: 5_000 });
         if (stopping) await current.close();
         // The client re-pulls after reconnects by itself; if the server still goes silent (a JetStream that
         // moved or restarted unseen), start over, as the client's documentation advises.
@@ -236,14 +312,24 @@ export function startJetStreamConsumer(args: {
             }
           }
         })().catch(() => undefined);
-        for await (const msg of current) {
-          try {
-            await handleMessage(ready.js, msg);
-          } catch (err) {
-            // Ack or dead-letter publish failed (connection trouble): the server redelivers after ack_wait.
-            log.warn({ err, seq: msg.seq }, 'could not settle message; it will be redelivered');
+        const messages = current[Symbol.asyncIterator]();
+        for (;;) {
+          const first = await messages.next();
+          if (first.done) break;
+          const batch = [first.value];
+          // What is already here joins the batch; nothing waits for more to arrive.
+          while (batch.length < maxBatch && watched.getPending() > 0) {
+            const next = await messages.next();
+            if (next.done) break;
+            batch.push(next.value);
           }
-          if (stopping) break;
+          await handleMessages(ready.js, batch);
+          // Stopping: a single consumer stops after the message in hand; a batching one also handles what it
+          // pulled ahead (the closed pull yields it, then ends), so nothing waits for ack_wait.
+          if (stopping && !batching) {
+            await messages.return?.(undefined);
+            break;
+          }
         }
         // The pull ended without an error (closed after missed heartbeats): pull again, without spinning.
         if (!stopping) await sleep(100);
@@ -266,6 +352,13 @@ export function startJetStreamConsumer(args: {
       signalStop();
       await current?.close();
       await done;
+      // Acks that were not waited for go out before the caller closes the connection or exits.
+      if (batching && connection && !connection.isClosed()) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([connection.flush(), new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))])
+          .catch(() => undefined)
+          .finally(() => clearTimeout(timer));
+      }
       if (broadcast && consumerName && jsmForCleanup) {
         await jsmForCleanup.consumers.delete(settings.stream, consumerName).catch(() => undefined);
       }

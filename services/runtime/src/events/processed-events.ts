@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ReceivedEvent } from './envelope.ts';
-import type { EventHandler } from './event-bus.ts';
+import type { EventBatchHandler, EventHandler } from './event-bus.ts';
 
 /**
  * DDL for the idempotency record of a consuming service: one row per (consumer, event) handled. Each
@@ -49,6 +49,50 @@ export function processOnce(
       return false;
     });
     if (duplicate) options.onDuplicate?.(event);
+  };
+}
+
+/**
+ * processOnce for a batch (EventSubscription.handleBatch): one transaction, one multi-row insert into
+ * processed_events, and `handle` with the events that were not processed before, in their order (an id
+ * delivered twice in one batch counts once). All or nothing, as for one event. Rows are inserted in id
+ * order, so two replicas that got overlapping batches wait on each other instead of deadlocking.
+ */
+export function processOnceBatch(
+  em: EntityManager,
+  consumer: string,
+  handle: (events: readonly ReceivedEvent[], tx: EntityManager) => Promise<void>,
+  options: ProcessOnceOptions = {},
+): EventBatchHandler {
+  return async (events) => {
+    if (events.length === 0) return;
+    const firsts = new Map<string, ReceivedEvent>();
+    // Keyed as PostgreSQL returns a uuid: lower case.
+    for (const event of events) if (!firsts.has(event.id.toLowerCase())) firsts.set(event.id.toLowerCase(), event);
+    const ids = [...firsts.keys()].sort();
+    const duplicates = await em.fork().transactional(async (tx) => {
+      const values: string[] = [];
+      const params: string[] = [];
+      for (const id of ids) {
+        values.push('(?, ?, ?)');
+        params.push(consumer, id, firsts.get(id)!.type);
+      }
+      const inserted = await tx.execute<{ event_id: string }[]>(
+        `insert into processed_events (consumer, event_id, event_type) values ${values.join(', ')} on conflict do nothing returning event_id`,
+        params,
+      );
+      const fresh = new Set(inserted.map((row) => row.event_id));
+      const todo: ReceivedEvent[] = [];
+      const skipped: ReceivedEvent[] = [];
+      for (const event of events) {
+        const id = event.id.toLowerCase();
+        if (fresh.delete(id)) todo.push(event);
+        else skipped.push(event);
+      }
+      if (todo.length > 0) await handle(todo, tx);
+      return skipped;
+    });
+    if (options.onDuplicate) for (const event of duplicates) options.onDuplicate(event);
   };
 }
 

@@ -82,28 +82,67 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     });
   }
 
+  /** Rows published and not yet marked sent: the next read marks them in the same statement. */
+  let unmarked: string[] = [];
+
+  /**
+   * The next batch of unsent rows; marks the rows published since the last read sent in the same statement
+   * (a data-modifying WITH: one round trip per round instead of two). The select sees the table as it was
+   * before that update, so it leaves those rows out by id.
+   */
   async function readBatch(): Promise<OutboxRow[]> {
-    return options.em
-      .fork()
-      .execute<OutboxRow[]>(
-        'select id, seq, type, organization, actor, resource, occur_time, payload, trace_context from outbox where published_at is null order by seq limit ?',
-        [batchSize],
+    const columns = 'id, seq, type, organization, actor, resource, occur_time, payload, trace_context';
+    if (unmarked.length === 0) {
+      return options.em
+        .fork()
+        .execute<OutboxRow[]>(`select ${columns} from outbox where published_at is null order by seq limit ?`, [batchSize]);
+    }
+    const marking = unmarked;
+    unmarked = [];
+    const ids = `{${marking.join(',')}}`;
+    try {
+      return await options.em.fork().execute<OutboxRow[]>(
+        `with marked as (update outbox set published_at = now() where published_at is null and id = any(?::uuid[]))
+         select ${columns} from outbox where published_at is null and id <> all(?::uuid[]) order by seq limit ?`,
+        [ids, ids, batchSize],
       );
+    } catch (err) {
+      unmarked = [...marking, ...unmarked];
+      throw err;
+    }
   }
 
   async function markSent(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await options.em
       .fork()
-      .execute(`update outbox set published_at = now() where published_at is null and id in (${ids.map(() => '?').join(', ')})`, ids);
+      .execute(`update outbox set published_at = now() where published_at is null and id = any(?::uuid[])`, [`{${ids.join(',')}}`]);
   }
 
-  /** One round: returns the rows sent, or throws the bus's error after marking the sent prefix. */
+  /** Marks what was published and not marked yet (end of a flush the caller waits for, stop). */
+  async function markUnmarked(): Promise<void> {
+    const ids = unmarked;
+    unmarked = [];
+    try {
+      await markSent(ids);
+    } catch (err) {
+      unmarked = [...ids, ...unmarked];
+      throw err;
+    }
+  }
+
+  /**
+   * One round: returns the rows sent, or throws the bus's error after marking the sent prefix. The rows it
+   * sent are marked by the next round's read (or by flush()/stop()), so a round costs one statement; until
+   * then they are unsent in the table, and a crash or a second relay re-publishes them, which JetStream's
+   * duplicate window and the consumers' idempotency absorb as for a crash between publish and mark.
+   */
   async function round(): Promise<number> {
     const rows = await readBatch();
     if (rows.length === 0) return 0;
     const startedAt = Date.now();
     const sent: string[] = [];
+    let failed = true;
     try {
       for (const row of rows) {
         if (Date.now() - startedAt > maxRoundMs) break;
@@ -114,7 +153,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           actor: row.actor,
           resource: row.resource,
           occurTime: new Date(row.occur_time),
-          payload: new Uint8Array(row.payload),
+          payload: new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength),
         };
         await inSpan(
           `${row.type} publish`,
@@ -127,8 +166,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         sent.push(row.id);
         recordPublished(service, event.occurTime);
       }
+      failed = false;
     } finally {
-      await markSent(sent);
+      unmarked.push(...sent);
+      // After a failure the loop backs off: mark the published prefix now rather than at the next round.
+      if (failed) await markUnmarked();
     }
     return sent.length;
   }
@@ -175,7 +217,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     nudge,
     flush: async () => {
       await running.catch(() => undefined);
-      return flush();
+      const count = await flush();
+      await markUnmarked();
+      return count;
     },
     async stop() {
       stopped = true;
@@ -183,6 +227,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       await loop;
       try {
         await flush();
+        await markUnmarked();
       } catch (err) {
         log.info({ err }, 'unsent events stay in the outbox for the next start');
       }

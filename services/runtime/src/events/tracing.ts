@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Context, type Link } from '@opentelemetry/api';
 import type { ReceivedEvent } from './envelope.ts';
 
 // NATS has no OpenTelemetry instrumentation: the relay opens a PRODUCER span per event and puts its context
@@ -11,6 +11,7 @@ export async function inSpan<T>(
   attributes: Record<string, string | number>,
   parent: Context | undefined,
   work: () => Promise<T>,
+  links?: Link[],
 ): Promise<T> {
   const run = (span: import('@opentelemetry/api').Span) =>
     work().then(
@@ -25,9 +26,10 @@ export async function inSpan<T>(
         throw err;
       },
     );
+  const options = links ? { kind, attributes, links } : { kind, attributes };
   return parent === undefined
-    ? eventsTracer.startActiveSpan(name, { kind, attributes }, run)
-    : eventsTracer.startActiveSpan(name, { kind, attributes }, parent, run);
+    ? eventsTracer.startActiveSpan(name, options, run)
+    : eventsTracer.startActiveSpan(name, options, parent, run);
 }
 
 /** Runs a consumer's handler in a CONSUMER span parented by the publisher's context. */
@@ -44,5 +46,30 @@ export function handleInSpan(consumer: string, event: ReceivedEvent, handle: () 
     },
     event.traceContext,
     handle,
+  );
+}
+
+/**
+ * Runs a batch handler in one CONSUMER span, linked to the publisher's span of every event of the batch
+ * (OpenTelemetry's convention for batch processing): one span per batch instead of one per event.
+ */
+export function handleBatchInSpan(consumer: string, events: readonly ReceivedEvent[], handle: () => Promise<void>): Promise<void> {
+  const links: Link[] = [];
+  for (const event of events) {
+    const context = trace.getSpanContext(event.traceContext);
+    if (context) links.push({ context });
+  }
+  return inSpan(
+    `${consumer} process`,
+    SpanKind.CONSUMER,
+    {
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.consumer.group.name': consumer,
+      'messaging.batch.message_count': events.length,
+    },
+    undefined,
+    handle,
+    links,
   );
 }

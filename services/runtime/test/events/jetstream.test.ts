@@ -10,12 +10,13 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Database } from '@taskmesh/runtime/database';
 import { decodeEnvelope, EVENT_TYPE_HEADER } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
 import { createJetStreamBus, type JetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { DEAD_LETTER_HEADERS } from '@taskmesh/runtime/events/jetstream-consumer';
-import { processOnce } from '@taskmesh/runtime/events/processed-events';
+import { processOnce, processOnceBatch } from '@taskmesh/runtime/events/processed-events';
 import { startOutboxRelay } from '@taskmesh/runtime/events/relay';
 import { shutdownTelemetry, startTelemetry } from '@taskmesh/runtime/telemetry';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -303,6 +304,53 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     const left = [];
     for await (const info of jsm.consumers.list(settings.stream)) left.push(info.name);
     expect(left).toEqual([]);
+  });
+
+  it('hands what is waiting to handleBatch in order; a poison event in a batch fails alone, the rest are handled once', async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    await events.whenReady();
+    const ids = await writeEvents(db, 7, 'batch');
+    const poison = ids[3]!;
+    // Everything is in the stream before the consumer starts: its first pull brings several events at once.
+    const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog });
+    await relay.flush();
+    await relay.stop();
+
+    const batches: string[][] = [];
+    const singles: string[] = [];
+    const record = async (event: { id: string; deliveryCount: number }, tx: EntityManager) => {
+      if (event.id === poison) throw new Error('poison');
+      await tx.execute('insert into side_effect (consumer, event_id, delivery) values (?, ?, ?)', ['batch-consumer', event.id, event.deliveryCount]);
+    };
+    const consumer = await events.subscribe({
+      consumer: 'batch-consumer',
+      types: [TASK_ASSIGNED],
+      maxDeliver: 2,
+      backoffMs: [50],
+      handle: processOnce(db.em, 'batch-consumer', async (event, tx) => {
+        singles.push(event.id);
+        await record(event, tx);
+      }),
+      handleBatch: processOnceBatch(db.em, 'batch-consumer', async (batch, tx) => {
+        batches.push(batch.map((e) => e.id));
+        for (const event of batch) await record(event, tx);
+      }),
+    });
+    await eventually(async () => (await jsm.streams.info(`${settings.stream}_DLQ`)).state.messages === 1, 'the dead letter');
+    await eventually(async () => (await jsm.consumers.info(settings.stream, 'batch-consumer')).num_ack_pending === 0, 'acks');
+    const stats = consumer.stats();
+    await consumer.stop();
+
+    expect(batches.some((batch) => batch.length > 1 && batch.includes(poison))).toBe(true);
+    for (const batch of batches) expect(batch).toEqual(ids.filter((id) => batch.includes(id)));
+    // Every event handled once, in stream order; the poison alone went to the dead-letter stream.
+    expect(await sideEffects(db, 'batch-consumer')).toEqual(ids.filter((id) => id !== poison).map((id) => ({ event_id: id, delivery: 1 })));
+    expect(singles.filter((id) => id === poison)).toHaveLength(2);
+    expect(stats).toMatchObject({ handled: 6, deadLettered: 1, failed: 1 });
+    const [letter] = await streamMessages(jsm, `${settings.stream}_DLQ`);
+    expect(letter!.header.get('Nats-Msg-Id')).toBe(`batch-consumer:${poison}`);
+    expect(letter!.header.get(DEAD_LETTER_HEADERS.deliveries)).toBe('2');
   });
 
   it('sends poison messages to the dead-letter stream without blocking the events behind them', async () => {

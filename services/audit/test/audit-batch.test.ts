@@ -1,0 +1,93 @@
+// The audit consumer's batch path: one transaction, one multi-row insert per org (each under that org's
+// row-level security), idempotent by event id like the single path, all or nothing.
+import { randomUUID } from 'node:crypto';
+import { context } from '@opentelemetry/api';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
+import { PermanentEventError } from '@taskmesh/runtime/events/event-bus';
+import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
+import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { AuditLog } from '../src/db/audit-log.ts';
+import { AuditEventRecord } from '../src/db/entities.ts';
+import { auditMigrations } from '../src/db/migrations/0001-initial.ts';
+import { auditSubscription } from '../src/events/audit-consumer.ts';
+
+const log = pino({ level: 'silent' });
+const ORG_UPDATED = 'taskmesh.org.v1.OrganizationUpdated';
+
+function renamed(orgId: string, to: string, organization = `organizations/${orgId}`): ReceivedEvent {
+  return {
+    id: randomUUID(),
+    type: ORG_UPDATED,
+    organization,
+    actor: 'users/u1',
+    resource: `organizations/${orgId}`,
+    occurTime: new Date(),
+    payload: OrganizationUpdated.encode({
+      organization: { name: `organizations/${orgId}`, displayName: to, etag: '' } as never,
+      changes: [{ field: 'display_name', oldValue: 'x', newValue: to }],
+    }).finish(),
+    deliveryCount: 1,
+    traceContext: context.active(),
+  };
+}
+
+describe('audit batch recording', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let auditLog: AuditLog;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    db = await openDatabase({
+      service: 'audit',
+      entities: [TenantScoped, AuditEventRecord],
+      migrations: auditMigrations,
+      databaseUrl: testDb.databaseUrl,
+      dataDir: testDb.dataDir,
+      log,
+    });
+    auditLog = new AuditLog(db.em);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  const logOf = async (orgId: string) =>
+    (await auditLog.list(forkForOrg(db.em, orgId), { orgId, pageSize: 100, fingerprint: '' })).entries
+      .reverse()
+      .map((entry) => ({ id: entry.id, orgId: entry.orgId, name: entry.changes[0]?.newValue }));
+
+  it('records the events of several orgs in one call, each in its own org; a redelivered batch records nothing', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const events = [renamed(a, 'A1'), renamed(b, 'B1'), renamed(a, 'A2')];
+    const subscription = auditSubscription(auditLog, log);
+    await subscription.handleBatch!(events);
+    await subscription.handleBatch!(events.map((e) => ({ ...e, deliveryCount: 2 })));
+    expect(await auditLog.recordBatch([])).toEqual(new Set());
+    expect(await logOf(a)).toEqual([
+      { id: events[0]!.id, orgId: a, name: 'A1' },
+      { id: events[2]!.id, orgId: a, name: 'A2' },
+    ]);
+    expect(await logOf(b)).toEqual([{ id: events[1]!.id, orgId: b, name: 'B1' }]);
+    // The same events one at a time are duplicates too.
+    await subscription.handle(events[1]!);
+    expect(await logOf(b)).toHaveLength(1);
+  });
+
+  it('records nothing of a batch holding an event that can never be recorded (the bus then tries them one by one)', async () => {
+    const a = randomUUID();
+    const good = renamed(a, 'Good');
+    const orgless = renamed(a, 'Orgless', '');
+    const subscription = auditSubscription(auditLog, log);
+    await expect(subscription.handleBatch!([good, orgless])).rejects.toBeInstanceOf(PermanentEventError);
+    expect(await logOf(a)).toEqual([]);
+    await subscription.handle(good);
+    await expect(subscription.handle(orgless)).rejects.toBeInstanceOf(PermanentEventError);
+    expect(await logOf(a)).toEqual([{ id: good.id, orgId: a, name: 'Good' }]);
+  });
+});
