@@ -98,6 +98,12 @@ export interface EventBus {
    * relay keeps the outbox row for the next attempt.
    */
   publish(event: EventEnvelope, traceHeaders: Record<string, string>): Promise<void>;
+  /**
+   * Optional: publish for several events of one outbox, in order, with the same guarantees as publishing
+   * them one by one. Resolves once all were taken over; otherwise rejects with a PartialPublishError that
+   * says how many of the first ones were (the relay marks those sent and keeps the rest).
+   */
+  publishBatch?(items: readonly PublishItem[]): Promise<void>;
   subscribe(subscription: EventSubscription): Promise<RunningSubscription>;
   /**
    * Call once every consumer of this process has subscribed. The in-process bus delivers nothing before
@@ -106,6 +112,22 @@ export interface EventBus {
   start(): void;
   /** Stops every subscription (draining) and disconnects. */
   close(): Promise<void>;
+}
+
+export interface PublishItem {
+  event: EventEnvelope;
+  traceHeaders: Record<string, string>;
+}
+
+/** Rejection of publishBatch: the first `published` items were taken over; `cause` is why the next was not. */
+export class PartialPublishError extends Error {
+  override name = 'PartialPublishError';
+  constructor(
+    readonly published: number,
+    override readonly cause: unknown,
+  ) {
+    super(`published ${published} events of a batch: ${String(cause)}`);
+  }
 }
 
 /** Thrown by the in-process bus's publish when a subscriber failed: `retryInMs` is its backoff. */

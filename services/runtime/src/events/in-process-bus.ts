@@ -6,7 +6,9 @@ import {
   backoffFor,
   DEFAULT_MAX_DELIVER,
   DeliveryDeferredError,
+  PartialPublishError,
   PermanentEventError,
+  type PublishItem,
   type ConsumerStats,
   type DeadLetter,
   type EventBus,
@@ -14,7 +16,7 @@ import {
   type RunningSubscription,
 } from './event-bus.ts';
 import { recordDelivery } from './metrics.ts';
-import { handleInSpan } from './tracing.ts';
+import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 interface Registered {
   subscription: EventSubscription;
@@ -81,6 +83,41 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
     }
   }
 
+  /**
+   * Several events to one shared subscriber, in order: through handleBatch when it has one (falling back to
+   * deliver() per event if the batch throws). Returns how many of them were handled or dead-lettered before
+   * one was deferred, and the deferral.
+   */
+  async function deliverMany(entry: Registered, items: readonly PublishItem[]): Promise<{ done: number; deferred?: unknown }> {
+    const { subscription, stats, failures } = entry;
+    if (subscription.handleBatch && items.length > 1) {
+      const events = items.map(({ event, traceHeaders }) => ({
+        ...event,
+        deliveryCount: (failures.get(event.id) ?? 0) + 1,
+        traceContext: extractTraceContext(traceHeaders),
+      }));
+      try {
+        await handleBatchInSpan(subscription.consumer, events, () => subscription.handleBatch!(events));
+        for (const event of events) {
+          failures.delete(event.id);
+          stats.handled++;
+          recordDelivery(subscription.consumer, 'handled', event.occurTime);
+        }
+        return { done: items.length };
+      } catch (err) {
+        log.info({ err, consumer: subscription.consumer, events: events.length }, 'event batch failed; handling its events one by one');
+      }
+    }
+    for (let i = 0; i < items.length; i++) {
+      try {
+        await deliver(entry, items[i]!.event, items[i]!.traceHeaders);
+      } catch (err) {
+        return { done: i, deferred: err };
+      }
+    }
+    return { done: items.length };
+  }
+
   // Broadcast subscribers see events while subscribed, once each; a failure is theirs alone.
   async function deliverBroadcast(entry: Registered, event: EventEnvelope, traceHeaders: Record<string, string>) {
     if (entry.stopped) return;
@@ -113,6 +150,50 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
         entry.inFlight = delivery.catch(() => undefined);
         await delivery;
       }
+    },
+    async publishBatch(items) {
+      if (!started) throw new PartialPublishError(0, new DeliveryDeferredError('in-process bus not started yet', 200));
+      // No batch handler to feed: each event to every subscriber before the next, as publish() does.
+      if (!registered.some((entry) => entry.subscription.handleBatch && entry.subscription.delivery !== 'broadcast')) {
+        for (let i = 0; i < items.length; i++) {
+          try {
+            await this.publish(items[i]!.event, items[i]!.traceHeaders);
+          } catch (err) {
+            throw new PartialPublishError(i, err);
+          }
+        }
+        return;
+      }
+      // Shared subscribers first, each with the events of its types among those every earlier one took; then
+      // broadcast subscribers with what all of them took (so a deferred event reaches no one twice sooner).
+      let limit = items.length;
+      let deferred: unknown;
+      for (const entry of [...registered]) {
+        if (entry.subscription.delivery === 'broadcast') continue;
+        const mine: number[] = [];
+        for (let i = 0; i < limit; i++) if (entry.subscription.types.includes(items[i]!.event.type)) mine.push(i);
+        if (mine.length === 0) continue;
+        if (entry.stopped) {
+          limit = mine[0]!;
+          deferred = new DeliveryDeferredError(`consumer ${entry.subscription.consumer} is stopped`, 1_000);
+          continue;
+        }
+        const delivery = deliverMany(entry, mine.map((i) => items[i]!));
+        entry.inFlight = delivery.then(() => undefined, () => undefined);
+        const { done, deferred: why } = await delivery;
+        if (done < mine.length) {
+          limit = mine[done]!;
+          deferred = why;
+        }
+      }
+      for (const entry of [...registered]) {
+        if (entry.subscription.delivery !== 'broadcast') continue;
+        for (let i = 0; i < limit; i++) {
+          const { event, traceHeaders } = items[i]!;
+          if (entry.subscription.types.includes(event.type)) await deliverBroadcast(entry, event, traceHeaders);
+        }
+      }
+      if (limit < items.length) throw new PartialPublishError(limit, deferred);
     },
     async subscribe(subscription) {
       assertSubscription(subscription);

@@ -14,6 +14,7 @@ import { decodeEnvelope, filterSubjectFor, type EventEnvelope, type ReceivedEven
 import {
   assertSubscription,
   backoffFor,
+  DEFAULT_MAX_BATCH,
   DEFAULT_MAX_DELIVER,
   maxBatchOf,
   PermanentEventError,
@@ -134,6 +135,13 @@ export function startJetStreamConsumer(args: {
   const broadcast = subscription.delivery === 'broadcast';
   const maxBatch = maxBatchOf(subscription);
   const batching = maxBatch > 1;
+  /**
+   * Messages pulled ahead and taken per round: a batch for handleBatch; for a broadcast subscriber (its own
+   * consumer: nothing to share with replicas) as many, handled one by one; otherwise one.
+   */
+  const pullAhead = batching ? maxBatch : broadcast ? DEFAULT_MAX_BATCH : 1;
+  /** Acks not waited for: batching (idempotent) and broadcast (best effort) subscribers. */
+  const quickAcks = batching || broadcast;
   /** A broadcast subscriber that never wants a redelivery needs no acks at all (ack policy none). */
   const ackless = broadcast && maxDeliver === 1;
   /** The durable name, or the ephemeral consumer's name once created. */
@@ -172,8 +180,9 @@ export function startJetStreamConsumer(args: {
   /** Acknowledges a handled (or skipped) message: waiting for the server's confirmation only one at a time. */
   async function ack(msg: JsMsg): Promise<void> {
     if (ackless) return;
-    // Batching consumers do not wait: a lost ack means a redelivery, which their idempotency makes a no-op.
-    if (batching) msg.ack();
+    // Batching consumers do not wait: a lost ack means a redelivery, which their idempotency makes a no-op;
+    // a broadcast subscriber's redelivery is as harmless.
+    if (quickAcks) msg.ack();
     else await msg.ackAck();
   }
 
@@ -198,8 +207,9 @@ export function startJetStreamConsumer(args: {
       return undefined;
     }
     // The filter subject may be wider than the handled types (one filter per consumer on nats-server 2.9).
+    // Not waiting for this ack's confirmation: if it is lost, the event comes back and is skipped again.
     if (!types.has(envelope.type)) {
-      await ack(msg);
+      if (!ackless) msg.ack();
       return undefined;
     }
     return receivedEvent(msg, envelope);
@@ -213,7 +223,6 @@ export function startJetStreamConsumer(args: {
       if (broadcast && (err instanceof PermanentEventError || event.deliveryCount >= maxDeliver)) {
         // A broadcast subscriber's miss is its own; no dead letter for it.
         log.warn({ err, eventId: event.id }, 'broadcast handler gave up on an event');
-        stats.failed++;
         await ack(msg);
         return;
       }
@@ -296,9 +305,9 @@ export function startJetStreamConsumer(args: {
           markActive();
         }
         const consumer = await ready.js.consumers.get(settings.stream, consumerName!);
-        // Without a batch handler, one message at a time: replicas share the load evenly and a stopped replica
-        // holds nothing back. With one, up to maxBatch messages are pulled ahead and handled together.
-        current = await consumer.consume({ max_messages: maxBatch, expires: 5_000 });
+        // A shared consumer without a batch handler pulls one message at a time: replicas share the load evenly
+        // and a stopped replica holds nothing back. Others pull ahead (pullAhead).
+        current = await consumer.consume({ max_messages: pullAhead, expires: 5_000 });
         if (stopping) await current.close();
         // The client re-pulls after reconnects by itself; if the server still goes silent (a JetStream that
         // moved or restarted unseen), start over, as the client's documentation advises.
@@ -318,15 +327,16 @@ export function startJetStreamConsumer(args: {
           if (first.done) break;
           const batch = [first.value];
           // What is already here joins the batch; nothing waits for more to arrive.
-          while (batch.length < maxBatch && watched.getPending() > 0) {
+          while (batch.length < pullAhead && watched.getPending() > 0) {
             const next = await messages.next();
             if (next.done) break;
             batch.push(next.value);
           }
           await handleMessages(ready.js, batch);
-          // Stopping: a single consumer stops after the message in hand; a batching one also handles what it
-          // pulled ahead (the closed pull yields it, then ends), so nothing waits for ack_wait.
-          if (stopping && !batching) {
+          // Stopping: a shared batching consumer also handles what it pulled ahead (the closed pull yields it,
+          // then ends), so nothing waits for ack_wait; others stop after what is in hand (a broadcast
+          // subscriber's consumer is deleted: what it pulled ahead is simply not its any more).
+          if (stopping && (!batching || broadcast)) {
             await messages.return?.(undefined);
             break;
           }
@@ -353,7 +363,7 @@ export function startJetStreamConsumer(args: {
       await current?.close();
       await done;
       // Acks that were not waited for go out before the caller closes the connection or exits.
-      if (batching && connection && !connection.isClosed()) {
+      if (quickAcks && connection && !connection.isClosed()) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([connection.flush(), new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))])
           .catch(() => undefined)

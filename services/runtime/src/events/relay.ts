@@ -1,11 +1,11 @@
-import { SpanKind } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { extractTraceContext, injectTraceHeaders } from '../trace-context.ts';
 import type { EventEnvelope } from './envelope.ts';
-import { DeliveryDeferredError, type EventBus } from './event-bus.ts';
+import { DeliveryDeferredError, PartialPublishError, type EventBus, type PublishItem } from './event-bus.ts';
 import { recordPublished } from './metrics.ts';
-import { inSpan } from './tracing.ts';
+import { eventsTracer, inSpan } from './tracing.ts';
 
 export interface OutboxRelayOptions {
   /** The service's EntityManager (Database.em); the relay forks it. */
@@ -140,32 +140,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function round(): Promise<number> {
     const rows = await readBatch();
     if (rows.length === 0) return 0;
-    const startedAt = Date.now();
     const sent: string[] = [];
     let failed = true;
     try {
-      for (const row of rows) {
-        if (Date.now() - startedAt > maxRoundMs) break;
-        const event: EventEnvelope = {
-          id: row.id,
-          type: row.type,
-          organization: row.organization,
-          actor: row.actor,
-          resource: row.resource,
-          occurTime: new Date(row.occur_time),
-          payload: new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength),
-        };
-        await inSpan(
-          `${row.type} publish`,
-          SpanKind.PRODUCER,
-          { 'messaging.system': 'nats', 'messaging.operation.type': 'send', 'messaging.message.id': row.id, 'taskmesh.service': service },
-          // Continue the trace of the request that wrote the event (edge → service → DB → NATS → consumer).
-          parentOf(row),
-          () => bus.publish(event, injectTraceHeaders({})),
-        );
-        sent.push(row.id);
-        recordPublished(service, event.occurTime);
-      }
+      if (bus.publishBatch) await publishTogether(bus.publishBatch.bind(bus), rows, sent);
+      else await publishOneByOne(rows, sent);
       failed = false;
     } finally {
       unmarked.push(...sent);
@@ -173,6 +152,63 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (failed) await markUnmarked();
     }
     return sent.length;
+  }
+
+  const spanAttributes = (row: OutboxRow) => ({
+    'messaging.system': 'nats',
+    'messaging.operation.type': 'send',
+    'messaging.message.id': row.id,
+    'taskmesh.service': service,
+  });
+
+  /** Each publish awaited before the next (JetStream: a failed one never has a later one stored ahead of it). */
+  async function publishOneByOne(rows: OutboxRow[], sent: string[]): Promise<void> {
+    const startedAt = Date.now();
+    for (const row of rows) {
+      if (Date.now() - startedAt > maxRoundMs) break;
+      const event = envelopeOf(row);
+      await inSpan(
+        `${row.type} publish`,
+        SpanKind.PRODUCER,
+        spanAttributes(row),
+        // Continue the trace of the request that wrote the event (edge → service → DB → NATS → consumer).
+        parentOf(row),
+        () => bus.publish(event, injectTraceHeaders({})),
+      );
+      sent.push(row.id);
+      recordPublished(service, event.occurTime);
+    }
+  }
+
+  /** The bus takes the batch in one call (in-process: batch handlers); still one PRODUCER span per event. */
+  async function publishTogether(publishBatch: NonNullable<EventBus['publishBatch']>, rows: OutboxRow[], sent: string[]): Promise<void> {
+    const spans: Span[] = [];
+    const items: PublishItem[] = rows.map((row) => {
+      const parent = parentOf(row) ?? context.active();
+      const span = eventsTracer.startSpan(`${row.type} publish`, { kind: SpanKind.PRODUCER, attributes: spanAttributes(row) }, parent);
+      spans.push(span);
+      return { event: envelopeOf(row), traceHeaders: injectTraceHeaders({}, trace.setSpan(parent, span)) };
+    });
+    let published = items.length;
+    let failure: unknown;
+    try {
+      await publishBatch(items);
+    } catch (err) {
+      published = err instanceof PartialPublishError ? err.published : 0;
+      failure = err instanceof PartialPublishError ? err.cause : err;
+    }
+    spans.forEach((span, i) => {
+      if (i >= published) {
+        span.recordException(failure instanceof Error ? failure : String(failure));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
+    });
+    for (const { event } of items.slice(0, published)) {
+      sent.push(event.id);
+      recordPublished(service, event.occurTime);
+    }
+    if (published < items.length) throw failure;
   }
 
   async function flush(): Promise<number> {
@@ -232,6 +268,18 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         log.info({ err }, 'unsent events stay in the outbox for the next start');
       }
     },
+  };
+}
+
+function envelopeOf(row: OutboxRow): EventEnvelope {
+  return {
+    id: row.id,
+    type: row.type,
+    organization: row.organization,
+    actor: row.actor,
+    resource: row.resource,
+    occurTime: new Date(row.occur_time),
+    payload: new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength),
   };
 }
 
