@@ -5,7 +5,9 @@ import { context } from '@opentelemetry/api';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
-import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
 import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError } from '@taskmesh/runtime/events/event-bus';
 import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
@@ -77,6 +79,28 @@ describe('audit batch recording', () => {
     // The same events one at a time are duplicates too.
     await subscription.handle(events[1]!);
     expect(await logOf(b)).toHaveLength(1);
+  });
+
+  it("keeps both walls in its one round trip: a row of another org than the one set is refused by RLS", async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const pool = (await (db.em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
+    const client = await pool.connect();
+    try {
+      // The message recordBatch sends, with the row naming org b while org a is set.
+      await expect(
+        client.query(
+          `set local role ${APP_ROLE}; set local search_path to audit; select set_config('app.org_id', '${a}', true); ` +
+            `insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload) ` +
+            `values ('${randomUUID()}'::uuid, '${b}'::uuid, 't', 'a', 'r', now(), '[]'::jsonb, decode('', 'hex')) on conflict (id) do nothing returning id`,
+        ),
+      ).rejects.toThrow(/row-level security/);
+      // Nothing of the failed message outlives it on the connection.
+      const [{ org }] = (await client.query("select current_setting('app.org_id', true) as org")).rows;
+      expect(org ?? '').toBe('');
+    } finally {
+      client.release();
+    }
+    expect(await logOf(b)).toEqual([]);
   });
 
   it('records nothing of a batch holding an event that can never be recorded (the bus then tries them one by one)', async () => {

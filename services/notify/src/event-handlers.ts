@@ -120,6 +120,26 @@ async function handleBatch(events: readonly ReceivedEvent[], tx: EntityManager):
   await TaskDigest.recordTaskChanges(tx, changes);
 }
 
+/** The events whose handlers queue mail: only after those has the dispatcher anything new to send. */
+const MAIL_EVENT_TYPES = new Set(['taskmesh.identity.v1.UserSignedUp', 'taskmesh.task.v1.TaskAssigned']);
+
+/**
+ * Task states only (the bulk: TaskCreated, TaskUpdated, TaskMoved): recorded with their processed_events
+ * rows in one statement (TaskDigest.recordNewTaskStates). False, having done nothing, for any other batch.
+ */
+async function recordTaskStatesFast(em: EntityManager, events: readonly ReceivedEvent[]): Promise<boolean> {
+  const items = [];
+  for (const event of events) {
+    const change = taskChanges[event.type];
+    if (!change) return false;
+    const recorded = change(event);
+    if (recorded.kind !== 'state') return false;
+    items.push({ eventId: event.id, eventType: event.type, task: recorded.task });
+  }
+  await TaskDigest.recordNewTaskStates(em, NOTIFY_CONSUMER, items);
+  return true;
+}
+
 /** Notify's one durable consumer; `afterCommit` runs once an event's mails are queued (to nudge the dispatcher). */
 export function notifySubscription(em: EntityManager, afterCommit: () => void): EventSubscription {
   const handleOnce = processOnce(em, NOTIFY_CONSUMER, async (event, tx) => {
@@ -132,7 +152,7 @@ export function notifySubscription(em: EntityManager, afterCommit: () => void): 
     types: Object.keys(handlers),
     handle: async (event) => {
       try {
-        await handleOnce(event);
+        if (!(await recordTaskStatesFast(em, [event]))) await handleOnce(event);
       } catch (err) {
         // A payload that does not decode will not decode next time either.
         if (err instanceof RangeError || (err instanceof Error && /invalid wire type|index out of range/i.test(err.message))) {
@@ -140,12 +160,12 @@ export function notifySubscription(em: EntityManager, afterCommit: () => void): 
         }
         throw err;
       }
-      afterCommit();
+      if (MAIL_EVENT_TYPES.has(event.type)) afterCommit();
     },
     // A failing batch is retried event by event (through handle), which tells a poison event from the rest.
     handleBatch: async (events) => {
-      await handleBatchOnce(events);
-      afterCommit();
+      if (!(await recordTaskStatesFast(em, events))) await handleBatchOnce(events);
+      if (events.some((event) => MAIL_EVENT_TYPES.has(event.type))) afterCommit();
     },
   };
 }

@@ -1,11 +1,12 @@
 // The digest's task snapshots recorded for a batch of events (one upsert, collapsed per task) end as they
 // would recording the events one by one: newest update_time wins, deletions are tombstones.
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { notifyMigrations } from '../src/db/migrations/0001-initial.ts';
-import { TaskDigest, type TaskChange } from '../src/task-digest.ts';
+import { TaskDigest, type TaskChange, type TaskState } from '../src/task-digest.ts';
 
 const log = pino({ level: 'silent' });
 const ORG = 'organizations/0b8f6a8e-2a51-4a57-9d64-7f3e0c2f4d11';
@@ -71,5 +72,32 @@ describe('task snapshots of a batch', () => {
     const one = await snapshots('one-');
     expect(one.map((r) => r.title)).toEqual(['a3', 'b2-same-time', 'c1', 'd-stored', 'e1']);
     expect(await snapshots('batch-')).toEqual(one);
+  });
+
+  it('records new task states with their processed events in one statement: processed ones skipped, newest per task kept', async () => {
+    const states = (prefix: string) =>
+      history(prefix).filter((change) => change.kind === 'state').map((change, i) => ({ eventId: randomUUID(), i, change }));
+    const one = states('one-states-');
+    const fast = states('fast-states-');
+    // One event of each was processed before (with a state that must therefore not be applied again).
+    const processedBefore = (list: typeof one) => list.find((item) => item.change.kind === 'state' && item.change.task.title === 'e1')!;
+    for (const list of [one, fast]) {
+      await db.em.fork().execute('insert into processed_events (consumer, event_id, event_type) values (?, ?, ?)', ['digest-test', processedBefore(list).eventId, 'taskmesh.task.v1.TaskUpdated']);
+    }
+    await db.em.fork().transactional(async (tx) => {
+      for (const item of one) if (item !== processedBefore(one) && item.change.kind === 'state') await TaskDigest.recordTask(tx, item.change.task);
+    });
+    const items = fast.map((item) => ({ eventId: item.eventId, eventType: 'taskmesh.task.v1.TaskUpdated', task: (item.change as { task: TaskState }).task }));
+    await TaskDigest.recordNewTaskStates(db.em, 'digest-test', [...items, items[0]!]);
+    // Redelivered: nothing changes.
+    await TaskDigest.recordNewTaskStates(db.em, 'digest-test', items.map((item) => ({ ...item, task: { ...item.task, title: 'redelivered' } })));
+    const expected = await snapshots('one-states-');
+    expect(expected.map((r) => r.title)).toEqual(['a3', 'b2-same-time', 'c3-after-delete', 'd-older-than-stored']);
+    expect(await snapshots('fast-states-')).toEqual(expected);
+    const [{ n }] = await db.em.fork().execute<{ n: number }[]>(
+      'select count(*)::int as n from processed_events where consumer = ? and event_id = any(?::uuid[])',
+      ['digest-test', `{${fast.map((item) => item.eventId).join(',')}}`],
+    );
+    expect(n).toBe(fast.length);
   });
 });
