@@ -1,9 +1,10 @@
 // The embedded mode: relays hand events to the same handlers in-process, with at-least-once delivery
 // (the outbox row stays unsent until every subscriber succeeded) and idempotency through processOnce.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Database } from '@taskmesh/runtime/database';
 import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
-import { processOnce } from '@taskmesh/runtime/events/processed-events';
+import { processOnce, processOnceBatch } from '@taskmesh/runtime/events/processed-events';
 import { startOutboxRelay } from '@taskmesh/runtime/events/relay';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { eventually, openEventTestDatabase, quietLog, sideEffects, TASK_ASSIGNED, unsentCount, writeEvents } from './event-test-database.ts';
@@ -78,6 +79,37 @@ describe('in-process event bus', () => {
     await relay.stop();
     expect((await sideEffects(db, 'picky')).map((e) => e.event_id)).toEqual([first, last]);
     expect(bus.deadLetters()).toMatchObject([{ consumer: 'picky', deliveries: 2, event: { id: poison, type: TASK_ASSIGNED } }]);
+  });
+
+  it('hands an outbox batch to handleBatch; a poison event in it fails alone, is dead-lettered, and the rest are handled once, in order', async () => {
+    const bus = createInProcessBus({ log: quietLog });
+    const ids = await writeEvents(db, 5, 'in-process-batch');
+    const poison = ids[2]!;
+    const batches: string[][] = [];
+    const insert = (consumer: string) => async (event: { id: string; deliveryCount: number }, tx: EntityManager) => {
+      if (consumer === 'batched' && event.id === poison) throw new Error('poison');
+      await tx.execute('insert into side_effect (consumer, event_id, delivery) values (?, ?, ?)', [consumer, event.id, event.deliveryCount]);
+    };
+    await bus.subscribe({
+      consumer: 'batched',
+      types: [TASK_ASSIGNED],
+      maxDeliver: 2,
+      backoffMs: [10],
+      handle: processOnce(db.em, 'batched', insert('batched')),
+      handleBatch: processOnceBatch(db.em, 'batched', async (events, tx) => {
+        batches.push(events.map((e) => e.id));
+        for (const event of events) await insert('batched')(event, tx);
+      }),
+    });
+    await bus.subscribe({ consumer: 'plain', types: [TASK_ASSIGNED], handle: processOnce(db.em, 'plain', insert('plain')) });
+    bus.start();
+    const relay = startOutboxRelay({ em: db.em, service: 'inprocess', bus, log: quietLog, pollIntervalMs: 10 });
+    await eventually(async () => (await unsentCount(db)) === 0, 'outbox drained');
+    await relay.stop();
+    expect(batches[0]).toEqual(ids);
+    expect((await sideEffects(db, 'batched')).map((e) => e.event_id)).toEqual(ids.filter((id) => id !== poison));
+    expect((await sideEffects(db, 'plain')).map((e) => e.event_id)).toEqual(ids);
+    expect(bus.deadLetters()).toMatchObject([{ consumer: 'batched', deliveries: 2, event: { id: poison } }]);
   });
 
   it('gives broadcast subscribers the events published while they are subscribed; their failures hold nothing up', async () => {
