@@ -10,7 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { extractTraceContext } from '../trace-context.ts';
-import { decodeEnvelope, filterSubjectFor, type EventEnvelope, type ReceivedEvent } from './envelope.ts';
+import { decodeEnvelope, filterSubjectFor, subjectParts, type EventEnvelope, type ReceivedEvent } from './envelope.ts';
 import {
   assertSubscription,
   backoffFor,
@@ -177,6 +177,29 @@ export function startJetStreamConsumer(args: {
     log.error({ eventId, subject: msg.subject, deliveries: msg.info.deliveryCount, reason }, 'event dead-lettered');
   }
 
+  /** `<service> <suffix>` of every handled type's subject (`<prefix>.<service>.<org>.<suffix>`). */
+  const handledSubjects = (() => {
+    try {
+      return new Set(
+        subscription.types.map((type) => {
+          const { service, suffix } = subjectParts(type);
+          return `${service} ${suffix}`;
+        }),
+      );
+    } catch {
+      return undefined; // a type without a subject: the consumer's set-up reports it
+    }
+  })();
+  const subjectStart = `${settings.subjectPrefix}.`;
+
+  /** False only for a subject that cannot carry a handled type; anything unexpected is decoded and checked. */
+  function mayBeHandled(subject: string): boolean {
+    if (!handledSubjects || !subject.startsWith(subjectStart)) return true;
+    const tokens = subject.slice(subjectStart.length).split('.');
+    if (tokens.length < 3) return true;
+    return handledSubjects.has(`${tokens[0]} ${tokens.slice(2).join('.')}`);
+  }
+
   /** Acknowledges a handled (or skipped) message: waiting for the server's confirmation only one at a time. */
   async function ack(msg: JsMsg): Promise<void> {
     if (ackless) return;
@@ -194,6 +217,13 @@ export function startJetStreamConsumer(args: {
 
   /** Decodes a message; undecodable ones are dead-lettered, types not handled acked unseen (undefined for both). */
   async function accept(js: JetStreamClient, msg: JsMsg): Promise<ReceivedEvent | undefined> {
+    // The filter subject may be wider than the handled types (one filter per consumer on nats-server 2.9):
+    // what the subject already says is not ours is skipped undecoded. Not waiting for this ack's
+    // confirmation: if it is lost, the event comes back and is skipped again.
+    if (!mayBeHandled(msg.subject)) {
+      if (!ackless) msg.ack();
+      return undefined;
+    }
     let envelope: EventEnvelope;
     try {
       envelope = decodeEnvelope(msg.data);
@@ -206,8 +236,6 @@ export function startJetStreamConsumer(args: {
       }
       return undefined;
     }
-    // The filter subject may be wider than the handled types (one filter per consumer on nats-server 2.9).
-    // Not waiting for this ack's confirmation: if it is lost, the event comes back and is skipped again.
     if (!types.has(envelope.type)) {
       if (!ackless) msg.ack();
       return undefined;

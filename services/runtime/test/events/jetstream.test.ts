@@ -353,6 +353,34 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(letter!.header.get(DEAD_LETTER_HEADERS.deliveries)).toBe('2');
   });
 
+  it('skips and acks the events of types it does not handle under a wide filter, before decoding them', async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    await events.whenReady();
+    const seen: string[] = [];
+    // Types of two services: the filter is <prefix>.> and other types arrive too.
+    const consumer = await events.subscribe({
+      consumer: 'wide-consumer',
+      types: [TASK_ASSIGNED, 'taskmesh.org.v1.MemberAdded'],
+      handle: async (event) => void seen.push(event.id),
+      handleBatch: async (batch) => void seen.push(...batch.map((event) => event.id)),
+    });
+    const other = (id: string, type: string) =>
+      events.publish({ id, type, organization: '', actor: '', resource: 'r', occurTime: new Date(), payload: new Uint8Array() }, {});
+    await other('7a1f3c1e-3f0e-4c51-9a2b-0d9c2a1b7e01', 'taskmesh.task.v1.TaskCreated');
+    const ids = await writeEvents(db, 2, 'wide');
+    const relay = startOutboxRelay({ em: db.em, service: 'eventtest', bus: events, log: quietLog });
+    await relay.flush();
+    await relay.stop();
+    await other('7a1f3c1e-3f0e-4c51-9a2b-0d9c2a1b7e02', 'taskmesh.identity.v1.UserSignedUp');
+    await eventually(async () => {
+      const info = await jsm.consumers.info(settings.stream, 'wide-consumer');
+      return info.delivered.stream_seq === 4 && info.num_ack_pending === 0;
+    }, 'every message delivered and acked');
+    await consumer.stop();
+    expect(seen).toEqual(ids);
+  });
+
   it('sends poison messages to the dead-letter stream without blocking the events behind them', async () => {
     const settings = uniqueStreamSettings();
     const events = bus(natsUrl!, settings);
