@@ -350,17 +350,30 @@ export function startJetStreamConsumer(args: {
           }
         })().catch(() => undefined);
         const messages = current[Symbol.asyncIterator]();
+        /** A next() that did not resolve at once: the next round takes it over (never two next() at a time). */
+        let waiting: Promise<IteratorResult<JsMsg>> | undefined;
+        const next = () => (waiting ??= messages.next());
         for (;;) {
-          const first = await messages.next();
+          const first = await next();
+          waiting = undefined;
           if (first.done) break;
           const batch = [first.value];
-          // What is already here joins the batch; nothing waits for more to arrive.
+          // What is already here joins the batch; nothing waits for more to arrive. The iterator's pending
+          // count can include its own status callbacks, so a message counts as here only if next() resolves
+          // before the event loop's next turn.
+          let ended = false;
           while (batch.length < pullAhead && watched.getPending() > 0) {
-            const next = await messages.next();
-            if (next.done) break;
-            batch.push(next.value);
+            const result = await Promise.race([next(), new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))]);
+            if (result === undefined) break;
+            waiting = undefined;
+            if (result.done) {
+              ended = true;
+              break;
+            }
+            batch.push(result.value);
           }
           await handleMessages(ready.js, batch);
+          if (ended) break;
           // Stopping: a shared batching consumer also handles what it pulled ahead (the closed pull yields it,
           // then ends), so nothing waits for ack_wait; others stop after what is in hand (a broadcast
           // subscriber's consumer is deleted: what it pulled ahead is simply not its any more).

@@ -2,6 +2,7 @@
 // middle of a run, a consumer killed between commit and ack, and poison messages. With
 // TASKMESH_REQUIRE_NATS=1 an unreachable server fails the suite instead of skipping it.
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from '@nats-io/transport-node';
@@ -351,6 +352,41 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     const [letter] = await streamMessages(jsm, `${settings.stream}_DLQ`);
     expect(letter!.header.get('Nats-Msg-Id')).toBe(`batch-consumer:${poison}`);
     expect(letter!.header.get(DEAD_LETTER_HEADERS.deliveries)).toBe('2');
+  });
+
+  it('works through a backlog of several pulls in batches, each event handled once on its first delivery', async () => {
+    const settings = uniqueStreamSettings();
+    // A long ack_wait: an event the consumer took and left unhandled would only come back after it.
+    const events = bus(natsUrl!, settings, { ackWaitMs: 300_000 });
+    await events.whenReady();
+    const ids: string[] = [];
+    for (let i = 0; i < 700; i++) {
+      const id = randomUUID();
+      ids.push(id);
+      await events.publish({ id, type: TASK_ASSIGNED, organization: '', actor: '', resource: `r${i}`, occurTime: new Date(), payload: new Uint8Array() }, {});
+    }
+    const seen: { id: string; delivery: number }[] = [];
+    const sizes: number[] = [];
+    const consumer = await events.subscribe({
+      consumer: 'backlog-consumer',
+      types: [TASK_ASSIGNED],
+      handle: async (event) => {
+        await db.em.fork().execute('select 1');
+        seen.push({ id: event.id, delivery: event.deliveryCount });
+      },
+      // Real work per batch, during which the client's pull runs on (new pulls, status notices).
+      handleBatch: async (batch) => {
+        await db.em.fork().execute('select 1');
+        sizes.push(batch.length);
+        for (const event of batch) seen.push({ id: event.id, delivery: event.deliveryCount });
+      },
+    });
+    await eventually(async () => seen.length >= ids.length, 'the backlog handled');
+    await eventually(async () => (await jsm.consumers.info(settings.stream, 'backlog-consumer')).num_ack_pending === 0, 'acks');
+    await consumer.stop();
+    expect(seen).toEqual(ids.map((id) => ({ id, delivery: 1 })));
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(256);
   });
 
   it('skips and acks the events of types it does not handle under a wide filter, before decoding them', async () => {
