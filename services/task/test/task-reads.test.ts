@@ -378,6 +378,32 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     }
   });
 
+  it('reads the page\'s rows in one statement when its tasks keep changing under it', async (ctx) => {
+    if (f.testDb.kind !== 'postgres') ctx.skip();
+    const b = board(1);
+    const tasks = await seed(b.orgId, b.boardId, b.listIds, [4], 23);
+    const ids = expected(tasks, b.listIds, { showArchived: true });
+    const original = TaskRepository.prototype.readWireRows;
+    let calls = 0;
+    TaskRepository.prototype.readWireRows = async function (this: TaskRepository, boardId, wanted) {
+      // Every time: the first task is touched (a new row version) between the page and its rows.
+      calls++;
+      await admin.query(`update tasks set title = 'touched ' || $2 where id = $1`, [ids[0], calls]);
+      return original.call(this, boardId, wanted);
+    };
+    try {
+      const page = await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 500, '');
+      expect(calls).toBe(3);
+      expect(page.items.map((t) => t.id)).toEqual(ids);
+      expect(Task.decode(page.items[0]!.bytes).title).toBe('touched 3');
+      const records = await referenceRecords(b.orgId, b.boardId);
+      const want = Buffer.from(ListTasksResponse.encode({ tasks: ids.map((id) => toTaskMessage(records.get(id)!)), nextPageToken: '' }).finish());
+      expect(listTasksResponseOf(page.items.map((t) => t.bytes), '').equals(want)).toBe(true);
+    } finally {
+      TaskRepository.prototype.readWireRows = original;
+    }
+  });
+
   it('keeps bytes for one org, board and row version only, within its budget', () => {
     const cache = new TaskBytesCache(64 * 1024);
     const entry = { id: 't', orgId: 'o', boardId: 'b', xmin: '10', version: '1', listId: 'l', position: 'a0', bytes: new Uint8Array(100) };
