@@ -1,26 +1,27 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { BoardPrefixes } from './task-wire.ts';
 
 /**
  * The encoded Task message of task row versions, so a board listing reads from PostgreSQL only which row
- * versions its page holds ([id, xmin, version] per task) and copies the bytes of the versions it has seen.
+ * versions its page holds ([id, stamp] per task) and copies the bytes of the versions it has seen.
  *
- * A row version is named by the row's xmin (the transaction that wrote this version of the row: every UPDATE
- * writes a new version with a new xmin, whatever it changes and whoever runs it) together with the task's
- * version (bumped by every update and move). Bytes are only ever used for the exact row version PostgreSQL just
- * returned for the page — read under both isolation walls — so a change anywhere, by any writer, is a miss,
- * never stale output; an xid that wrapped around to the same value would also need the same version. Each entry
- * also holds the org and board it was made for and is used for nothing else (task ids are unique and never
- * change org or board; this is defence in depth).
+ * A row version is named by its stamp: the row's xmin (the transaction that wrote this version of the row: every
+ * UPDATE writes a new version with a new xmin, whatever it changes and whoever runs it) and the task's version
+ * (bumped by every update and move). Bytes are only ever used for the exact row version PostgreSQL just returned
+ * for the page — read under both isolation walls — so a change anywhere, by any writer, is a miss, never stale
+ * output; an xid that wrapped around to the same value would also need the same version. Each entry also holds
+ * the board it was made for (the BoardPrefixes object of its org and board, compared by identity, which is cheap)
+ * and is used for nothing else (task ids are unique and never change org or board; this is defence in depth).
  *
  * Memory is bounded by two generations: entries go into the young map, which becomes the old one when it holds
  * half the budget; the previous old one is dropped. A hit in the old generation is moved to the young one.
  */
 export interface CachedTask {
   id: string;
-  orgId: string;
-  boardId: string;
-  xmin: string;
-  version: string;
+  /** The org and board the bytes were made for, as the object that holds their name prefixes. */
+  board: BoardPrefixes;
+  /** "xmin/version" of the row version the bytes were made from. */
+  stamp: string;
   listId: string;
   position: string;
   /** The Task message (no tag or length of its own). */
@@ -37,17 +38,14 @@ export class TaskBytesCache {
 
   constructor(readonly maxBytes: number) {}
 
-  /** The entry of exactly this row version of this org's board, if kept. */
-  get(id: string, orgId: string, boardId: string, xmin: string, version: string): CachedTask | undefined {
+  /** The entry of exactly this row version of this board (as BoardPrefixes.of gives it), if kept. */
+  get(id: string, board: BoardPrefixes, stamp: string): CachedTask | undefined {
     let entry = this.young.get(id);
     if (!entry) {
       entry = this.old.get(id);
       if (entry) this.keep(id, entry);
     }
-    if (!entry || entry.xmin !== xmin || entry.version !== version || entry.orgId !== orgId || entry.boardId !== boardId) {
-      return undefined;
-    }
-    return entry;
+    return entry && entry.board === board && entry.stamp === stamp ? entry : undefined;
   }
 
   set(id: string, entry: CachedTask): void {

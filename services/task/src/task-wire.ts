@@ -56,7 +56,10 @@ export class BoardPrefixes {
   private readonly listName: string;
   private readonly lists = new Map<string, Uint8Array>();
 
-  constructor(orgId: string, boardId: string) {
+  constructor(
+    readonly orgId: string,
+    readonly boardId: string,
+  ) {
     const board = boardName(orgId, boardId);
     this.taskName = prefix(`${board}/tasks/`);
     this.listName = `${board}/lists/`;

@@ -6,7 +6,7 @@ import type { MembershipLookup } from '@taskmesh/runtime/membership-lookup';
 import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
 import { boardName, listName, type BoardDirectory } from './board-directory.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
-import { TaskRepository, WIRE_XMIN, type BoardFilters } from './db/task-repository.ts';
+import { TaskRepository, WIRE_STAMP, type BoardFilters } from './db/task-repository.ts';
 import { Col, taskRecordOf, type TaskRow } from './db/task-rows.ts';
 import { taskBytesCacheOf, type CachedTask } from './task-bytes-cache.ts';
 import { BoardPrefixes, encodeTask } from './task-wire.ts';
@@ -264,7 +264,7 @@ export class Tasks {
   }
 
   /**
-   * The page as its row versions ([id, xmin, version], one statement), with the bytes of each version taken
+   * The page as its row versions ([id, xmin/version], one statement), with the bytes of each version taken
    * from the cache of encoded tasks (task-bytes-cache.ts) or, for versions not seen yet, read and encoded now.
    * A task that changed between the two reads makes the page be read again; undefined after three tries (the
    * caller then reads the page's rows in one statement). The page's tasks and order are always those of one
@@ -280,34 +280,25 @@ export class Tasks {
     pageSize: number,
   ): Promise<EncodedTask[] | undefined> {
     const cache = taskBytesCacheOf(scope.em);
+    const board = BoardPrefixes.of(scope.orgId, boardId);
     for (let attempt = 0; attempt < 3; attempt++) {
       const versions = await repo.boardPageVersions(boardId, listIds, filters, resume, pageSize + 1);
       // The row past the page only says that there is a next page: its id stands in for it.
       const tasks: EncodedTask[] = new Array(versions.length);
       const missing = new Map<string, number>();
       for (let i = 0; i < versions.length; i++) {
-        const [id, xmin, version] = versions[i]! as [string, string, string];
-        const known = i < pageSize ? cache.get(id, scope.orgId, boardId, xmin, version) : NEXT_PAGE;
+        const [id, stamp] = versions[i]! as [string, string];
+        const known = i < pageSize ? cache.get(id, board, stamp) : NEXT_PAGE;
         if (known) tasks[i] = known;
         else missing.set(id, i);
       }
       if (missing.size > 0) {
-        const prefixes = BoardPrefixes.of(scope.orgId, boardId);
         for (const row of await repo.readWireRows(boardId, [...missing.keys()])) {
           const id = row[Col.id]!;
           const i = missing.get(id)!;
-          const [, xmin, version] = versions[i]! as [string, string, string];
-          if (row[WIRE_XMIN] !== xmin || row[Col.version] !== version) continue;
-          const entry: CachedTask = {
-            id,
-            orgId: scope.orgId,
-            boardId,
-            xmin,
-            version,
-            listId: row[Col.listId]!,
-            position: row[Col.position]!,
-            bytes: encodeTask(prefixes, row),
-          };
+          const stamp = versions[i]![1]!;
+          if (row[WIRE_STAMP] !== stamp) continue;
+          const entry: CachedTask = { id, board, stamp, listId: row[Col.listId]!, position: row[Col.position]!, bytes: encodeTask(board, row) };
           cache.set(id, entry);
           tasks[i] = entry;
           missing.delete(id);

@@ -10,7 +10,7 @@ import { TaskRepository, boardPageQuery, type BoardFilters } from '../src/db/tas
 import { Col, taskRecordOf, type TaskRow } from '../src/db/task-rows.ts';
 import { toTaskMessage } from '../src/task-messages.ts';
 import { TaskBytesCache, taskBytesCacheOf } from '../src/task-bytes-cache.ts';
-import { encodeListTasksResponse, encodeTaskResponse, listTasksResponseOf } from '../src/task-wire.ts';
+import { BoardPrefixes, encodeListTasksResponse, encodeTaskResponse, listTasksResponseOf } from '../src/task-wire.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /**
@@ -406,13 +406,16 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
 
   it('keeps bytes for one org, board and row version only, within its budget', () => {
     const cache = new TaskBytesCache(64 * 1024);
-    const entry = { id: 't', orgId: 'o', boardId: 'b', xmin: '10', version: '1', listId: 'l', position: 'a0', bytes: new Uint8Array(100) };
+    const board = BoardPrefixes.of('o', 'b');
+    const entry = { id: 't', board, stamp: '10/1', listId: 'l', position: 'a0', bytes: new Uint8Array(100) };
     cache.set('t', entry);
-    expect(cache.get('t', 'o', 'b', '10', '1')).toBe(entry);
-    expect(cache.get('t', 'other org', 'b', '10', '1')).toBeUndefined();
-    expect(cache.get('t', 'o', 'other board', '10', '1')).toBeUndefined();
-    expect(cache.get('t', 'o', 'b', '11', '1')).toBeUndefined();
-    expect(cache.get('t', 'o', 'b', '10', '2')).toBeUndefined();
+    expect(cache.get('t', board, '10/1')).toBe(entry);
+    expect(cache.get('t', BoardPrefixes.of('other org', 'b'), '10/1')).toBeUndefined();
+    expect(cache.get('t', BoardPrefixes.of('o', 'other board'), '10/1')).toBeUndefined();
+    // The same org and board made anew (the prefixes forgotten meanwhile): not the object the bytes were made for.
+    expect(cache.get('t', new BoardPrefixes('o', 'b'), '10/1')).toBeUndefined();
+    expect(cache.get('t', board, '11/1')).toBeUndefined();
+    expect(cache.get('t', board, '10/2')).toBeUndefined();
     for (let i = 0; i < 1000; i++) cache.set(`k${i}`, { ...entry, id: `k${i}` });
     // 500 bytes counted per entry: at most 64 KiB worth in both generations.
     expect(cache.size).toBeLessThanOrEqual(Math.ceil((64 * 1024) / 500) + 1);

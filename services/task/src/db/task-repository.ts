@@ -101,8 +101,9 @@ export class TaskRepository {
   }
 
   /**
-   * The same page (same statement, same plan) as only [id, xmin, version] per task: which row versions the page
-   * holds, for a reader that keeps tasks' bytes by row version (task-bytes-cache.ts).
+   * The same page (same statement, same plan) as only [id, stamp] per task, the stamp being "xmin/version" (see
+   * ROW_STAMP): which row versions the page holds, for a reader that keeps tasks' bytes by row version
+   * (task-bytes-cache.ts).
    */
   async boardPageVersions(
     boardId: string,
@@ -117,11 +118,11 @@ export class TaskRepository {
     return query ? selectTextRowsInOrg(this.em, orgId, query.sql, query.values) : [];
   }
 
-  /** Tasks of a board by id, as rows of TASK_WIRE_COLUMNS followed by the row version's xmin (WIRE_XMIN). */
+  /** Tasks of a board by id, as rows of TASK_WIRE_COLUMNS followed by the row version's stamp (WIRE_STAMP). */
   async readWireRows(boardId: string, ids: readonly string[]): Promise<TaskRow[]> {
     if (ids.length === 0) return [];
     const orgId = this.orgId();
-    const sql = `select ${TASK_WIRE_COLUMNS}, t.xmin from tasks t where t.org_id = ? and t.board_id = ? and t.id = any(?::uuid[])`;
+    const sql = `select ${TASK_WIRE_COLUMNS}, ${ROW_STAMP} from tasks t where t.org_id = ? and t.board_id = ? and t.id = any(?::uuid[])`;
     return selectTextRowsInOrg(this.em, orgId, sql, [orgId, boardId, ids]);
   }
 
@@ -193,8 +194,14 @@ export class TaskRepository {
   }
 }
 
-/** Where readWireRows puts the row version's xmin, after TASK_WIRE_COLUMNS. */
-export const WIRE_XMIN = 15;
+/** Where readWireRows puts the row version's stamp, after TASK_WIRE_COLUMNS. */
+export const WIRE_STAMP = 15;
+
+/**
+ * A task row version's stamp: its xmin (the transaction that wrote this version of the row; every UPDATE, by any
+ * writer, writes a new version with a new xmin) and the task's version (bumped by every update and move).
+ */
+const ROW_STAMP = `t.xmin::text || '/' || t.version::text`;
 
 export interface BoardFilters {
   status?: string;
@@ -205,7 +212,7 @@ export interface BoardFilters {
 
 /**
  * The statement of TaskRepository.boardPage (exported for its tests); undefined when no list is left to read.
- * 'rows' selects TASK_WIRE_COLUMNS, 'versions' [id, xmin, version].
+ * 'rows' selects TASK_WIRE_COLUMNS, 'versions' [id, stamp] (ROW_STAMP).
  */
 export function boardPageQuery(
   orgId: string,
@@ -235,7 +242,7 @@ export function boardPageQuery(
     params.push(filters.label);
   }
   if (!filters.showArchived) conditions.push('and not t.archived');
-  const [outer, inner] = shape === 'rows' ? [TASK_WIRE_COLUMNS, TASK_COLUMNS] : ['t.id, t.xmin, t.version', 't.id, t.xmin, t.version, t.position'];
+  const [outer, inner] = shape === 'rows' ? [TASK_WIRE_COLUMNS, TASK_COLUMNS] : [`t.id, ${ROW_STAMP}`, 't.id, t.xmin, t.version, t.position'];
   const sql = `select ${outer}
     from unnest(?::uuid[], ?::text[]) with ordinality l(list_id, after, ord)
     cross join lateral (
