@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommentAdded, TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { DomainError } from '@taskmesh/runtime/errors';
-import { beginCreate, commitCreate, withOrgWrite } from '../src/db/task-writes.ts';
+import { beginCreate, commitCreate, taskLockStatement, withOrgWrite } from '../src/db/task-writes.ts';
 import type { TaskRecord } from '../src/db/entities.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
 import { toCommentMessage, toTaskMessage } from '../src/task-messages.ts';
@@ -370,5 +370,55 @@ describe('comments through the plain-SQL path', () => {
     expect(await codeOf(f.tasks.deleteComment(s, b.boardId, theirs.id, theirComment.id))).toBe(GrpcCode.NOT_FOUND);
     expect(await ownerRows('select body from task.comments where task_id = $1', [theirs.id])).toEqual([{ body: 'theirs' }]);
     await expectNoOpenTransaction();
+  });
+});
+
+describe('rows named with another board or task of the same org', () => {
+  it('answers NOT_FOUND (or INVALID_ARGUMENT for an anchor) and changes nothing', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    const otherBoard = randomUUID();
+    f.boards.get(o.orgId)!.set(otherBoard, new Set([randomUUID()]));
+    const s = () => f.scope(o.orgId, o.userId);
+    const t = await f.tasks.create(s(), o.boardId, draft(o.listIds[0]!, 't'), '');
+    const u = await f.tasks.create(s(), o.boardId, draft(o.listIds[1]!, 'u'), '');
+    const other = await f.tasks.create(s(), o.boardId, draft(o.listIds[0]!, 'other'), '');
+    const comment = await f.tasks.addComment(s(), o.boardId, t.id, 'c', '');
+    const commits = f.commits;
+    expect(await codeOf(f.tasks.move(s(), otherBoard, t.id, {}, ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.update(s(), otherBoard, t.id, { fields: ['title'], values: { title: 'x' } }, ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.delete(s(), otherBoard, t.id, ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.addComment(s(), otherBoard, t.id, 'c', ''))).toBe(GrpcCode.NOT_FOUND);
+    expect(await codeOf(f.tasks.deleteComment(s(), o.boardId, other.id, comment.id))).toBe(GrpcCode.NOT_FOUND);
+    // An anchor that is not on the board: the move is refused on the anchor field.
+    const onOtherBoard = taskOf({ ...o, boardId: otherBoard }, o.listIds[1]!, 'zz');
+    await withOrgWrite(f.db.em, o.orgId, async (tx) => {
+      await beginCreate(tx, onOtherBoard.listId, '');
+      await commitCreate(tx, onOtherBoard, taskCreatedEvents(onOtherBoard, o.userId));
+    });
+    await expect(f.tasks.move(s(), o.boardId, u.id, { listId: o.listIds[1]!, beforeTaskId: onOtherBoard.id }, '')).rejects.toMatchObject({
+      violations: [{ field: 'before_task' }],
+    });
+    expect(f.commits).toBe(commits);
+    expect(await ownerRows('select title, version from task.tasks where id = any($1) order by title', [[t.id, u.id]])).toEqual([
+      { title: 't', version: 1 },
+      { title: 'u', version: 1 },
+    ]);
+    expect(await ownerRows('select id from task.comments where id = $1', [comment.id])).toEqual([{ id: comment.id }]);
+    await expectNoOpenTransaction();
+  });
+
+  it('locks a task through the primary key, even before the table has statistics', async ({ skip }) => {
+    if (!admin) skip();
+    const o = f.newOrg();
+    // Thousands of one board's tasks, straight in, no ANALYZE: the plan that filtered the whole board by id.
+    await ownerRows(
+      `insert into task.tasks (id, org_id, board_id, list_id, position, title, status, priority, creator_id, version, created_at, updated_at)
+       select gen_random_uuid(), $1, $2, $3, 'a' || lpad(i::text, 6, '0'), 't', 'TODO', 'LOW', $4, 1, now(), now() from generate_series(1, 3000) i`,
+      [o.orgId, o.boardId, o.listIds[0], o.userId],
+    );
+    const [{ id }] = await ownerRows<{ id: string }>('select id from task.tasks where org_id = $1 limit 1', [o.orgId]);
+    const plan = await ownerRows<{ 'QUERY PLAN': string }>(`explain ${taskLockStatement(o.orgId, id).replace(' from tasks ', ' from task.tasks ')}`);
+    expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Scan using tasks_pkey/);
   });
 });
