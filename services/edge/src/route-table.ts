@@ -73,9 +73,16 @@ export class RouteTable<T> {
     if (!parts) return undefined;
     const entry = find(this.root, parts, 0, httpMethod.toUpperCase());
     if (!entry) return undefined;
+    // Without a '%' in the path, unescaping changes nothing.
+    const escaped = rawPath.includes('%');
     const bindings = entry.template.variables.map((v) => {
       const end = v.open ? parts.length - v.tail : v.end;
-      const value = parts.slice(v.start, end).map(unescapePathPart).join('/');
+      let value: string;
+      if (end - v.start === 1) value = escaped ? unescapePathPart(parts[v.start]!) : parts[v.start]!;
+      else {
+        const covered = parts.slice(v.start, end);
+        value = (escaped ? covered.map(unescapePathPart) : covered).join('/');
+      }
       return { fieldPath: v.fieldPath, value };
     });
     return { route: entry.route, bindings };
@@ -96,13 +103,11 @@ function find<T>(node: TrieNode<T>, parts: string[], index: number, method: stri
   if (index === parts.length) {
     return node.byMethod.get(method) ?? node.multi?.byMethod.get(method);
   }
-  const part = parts[index]!;
-  const literal = node.literals.get(part);
-  const candidates = [literal, node.single, node.multi];
-  for (const child of candidates) {
-    if (!child) continue;
-    const found = find(child, parts, index + 1, method);
-    if (found) return found;
-  }
-  return undefined;
+  const literal = node.literals.get(parts[index]!);
+  return (
+    (literal && find(literal, parts, index + 1, method)) ??
+    (node.single && find(node.single, parts, index + 1, method)) ??
+    (node.multi && find(node.multi, parts, index + 1, method)) ??
+    undefined
+  );
 }

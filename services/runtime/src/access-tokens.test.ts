@@ -82,4 +82,36 @@ describe('the access token verifier, remembering verified tokens', () => {
     const altered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
     expect(await reasonOf(verifier.authenticate(bearer(altered)))).toBe('TOKEN_INVALID');
   });
+
+  it('answers a repeated header from memory only while its token is remembered', async () => {
+    const key = await signingKey('k1');
+    let fetches = 0;
+    const verifier = createAccessTokenVerifier({
+      issuer: 'issuer',
+      audience: 'audience',
+      maxVerified: 1,
+      fetchJwks: async () => (fetches++, { keys: [key.jwk] }),
+    });
+    const [first, second] = [await tokenFor(key), await tokenFor(key)];
+    const header = (value: string) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', value);
+      return metadata;
+    };
+    // Spellings of one token are one token; a header that is not a bearer token is refused every time.
+    for (const value of [`Bearer ${first}`, `bearer   ${first}`, ` Bearer ${first} `, `Bearer ${first}`]) {
+      expect(await verifier.authenticate(header(value))).toMatchObject({ userId: 'u1', sessionId: 's1' });
+    }
+    for (let i = 0; i < 2; i++) expect(await reasonOf(verifier.authenticate(header(`Basic ${first}`)))).toBe('TOKEN_INVALID');
+    // With room for one token, the second pushes the first out; the first's header is then checked again.
+    expect(await reasonOf(verifier.authenticate(bearer(second)))).toBe('accepted');
+    const altered = first.slice(0, -2) + (first.endsWith('AA') ? 'BB' : 'AA');
+    expect(await reasonOf(verifier.authenticate(bearer(altered)))).toBe('TOKEN_INVALID');
+    expect(await reasonOf(verifier.authenticate(bearer(first)))).toBe('accepted');
+    expect(fetches).toBe(1);
+    // Past the token's expiry, the remembered header no longer answers.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 16 * 60_000);
+    expect(await reasonOf(verifier.authenticate(bearer(first)))).toBe('TOKEN_EXPIRED');
+  });
 });

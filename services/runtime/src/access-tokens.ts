@@ -28,6 +28,12 @@ export interface AccessTokenVerifierOptions {
   maxVerified?: number;
 }
 
+interface Remembered {
+  token: string;
+  principal: Principal;
+  until: number;
+}
+
 export interface AccessTokenVerifier {
   verify(token: string): Promise<Principal>;
   /** Reads `authorization: Bearer <token>` from call metadata and verifies it. */
@@ -48,7 +54,11 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const verifiedTtl = options.verifiedTtlMs ?? 60_000;
   const maxVerified = options.maxVerified ?? 10_000;
   // The exact token string (signature included) → what it verified to against the current key set.
-  const verified = new Map<string, { principal: Principal; until: number }>();
+  const verified = new Map<string, Remembered>();
+  // The exact `authorization` header → the remembered entry of the token it carries, so a client's next call
+  // is answered without trimming and matching the header again. An entry counts only while it is still the
+  // one `verified` holds for its token (so a reload or an eviction there forgets it here too).
+  const byHeader = new Map<string, Remembered>();
 
   async function load(): Promise<void> {
     loading ??= options
@@ -58,6 +68,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         fetchedAt = Date.now();
         // A key may have been retired: every token is checked against the new set again.
         verified.clear();
+        byHeader.clear();
       })
       .finally(() => {
         loading = undefined;
@@ -77,10 +88,16 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     });
   }
 
+  /** A remembered entry still usable now: not past its time, and the key set not due for a refresh. */
+  const usable = (entry: Remembered) => {
+    const now = Date.now();
+    return entry.until > now && now - fetchedAt <= maxAge;
+  };
+
   async function verify(token: string): Promise<Principal> {
     const known = verified.get(token);
     if (known) {
-      if (known.until > Date.now() && Date.now() - fetchedAt <= maxAge) return known.principal;
+      if (usable(known)) return known.principal;
       verified.delete(token);
     }
     try {
@@ -99,7 +116,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         // Never past the moment jose itself would start refusing it as expired.
         const until = Math.min((result.payload.exp + tolerance) * 1000, Date.now() + verifiedTtl);
         if (verified.size >= maxVerified) verified.delete(verified.keys().next().value!);
-        verified.set(token, { principal, until });
+        verified.set(token, { token, principal, until });
       }
       return principal;
     } catch (err) {
@@ -118,9 +135,21 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     async authenticate(metadata) {
       const header = metadata.get('authorization')[0];
       if (typeof header !== 'string' || header.length === 0) throw new UnauthenticatedError();
+      const seen = byHeader.get(header);
+      if (seen !== undefined) {
+        if (verified.get(seen.token) === seen && usable(seen)) return seen.principal;
+        byHeader.delete(header);
+      }
       const match = /^Bearer\s+([A-Za-z0-9\-_.]+)$/i.exec(header.trim());
       if (!match) throw new UnauthenticatedError('invalid authorization header', { reason: 'TOKEN_INVALID' });
-      return verify(match[1]!);
+      const token = match[1]!;
+      const principal = await verify(token);
+      const entry = verified.get(token);
+      if (entry !== undefined) {
+        if (byHeader.size >= maxVerified) byHeader.delete(byHeader.keys().next().value!);
+        byHeader.set(header, entry);
+      }
+      return principal;
     },
   };
 }
