@@ -8,12 +8,13 @@ import { priorityToProto, statusToProto } from './task-messages.ts';
  *
  * The reflective way builds a TaskRecord per row, then a Task message (names concatenated, Dates turned into
  * Timestamp objects with their seconds as decimal strings), then ts-proto encodes it. Here each row's text
- * goes into one BinaryWriter: the name and list prefixes of a page are encoded once and copied, ids are
- * appended, times are written from integer milliseconds.
+ * goes into one BinaryWriter: the name and list prefixes of a board are encoded once and copied, ids are
+ * appended, times are written from integer milliseconds. Listings mostly copy the bytes of tasks encoded
+ * before (task-bytes-cache.ts).
  *
  * The bytes are exactly those of `ListTasksResponse.encode` / `Task.encode` of `toTaskMessage(record)` (same
  * fields in the same order, the same defaults left out, the same Timestamp arithmetic, negative times
- * included): task-wire.test.ts compares them over generated tasks.
+ * included): task-reads.test.ts compares them over generated tasks.
  */
 
 /** A response whose bytes are already made; the service definition's serializer passes them through. */
@@ -49,7 +50,7 @@ interface Prefix {
 }
 const prefix = (text: string): Prefix => ({ text, bytes: Buffer.from(text, 'latin1') });
 
-/** The parts of a task's bytes that are the same for every task of a board: make once per page. */
+/** The parts of a task's bytes that are the same for every task of a board (kept per board: BoardPrefixes.of). */
 export class BoardPrefixes {
   /** "organizations/{org}/boards/{board}/tasks/" */
   readonly taskName: Prefix;
