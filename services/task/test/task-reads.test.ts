@@ -306,6 +306,14 @@ describe('task rows to protobuf bytes (task-wire.ts)', () => {
     expect(read).toEqual({ ...viaEntity });
     const other = f.newOrg();
     expect(await new TaskRepository(forkForOrg(f.db.em, other.orgId)).readTaskRow(o.boardId, t.id)).toBeNull();
+    // Another board of the same org: NOT_FOUND, for GetTask and for a listing's rows by id.
+    const otherBoard = randomUUID();
+    f.boards.get(o.orgId)!.set(otherBoard, new Set([randomUUID()]));
+    await expect(f.tasks.get(f.scope(o.orgId, o.userId), otherBoard, t.id)).rejects.toThrow(/not found|NOT_FOUND/i);
+    const repo = new TaskRepository(forkForOrg(f.db.em, o.orgId));
+    expect(await repo.readTaskRow(otherBoard, t.id)).toBeNull();
+    expect(await repo.readWireRows(otherBoard, [t.id])).toEqual([]);
+    expect((await repo.readWireRows(o.boardId, [t.id]))[0]![0]).toBe(t.id);
   });
 });
 

@@ -33,10 +33,14 @@ export class TaskRepository {
       const rows = await this.em.execute<TaskObjectRow[]>(sql, [orgId, id, boardId]);
       return rows[0] ? taskRowOf(rows[0]) : null;
     }
-    // One round trip instead of four (one-trip-read.ts).
-    const sql = `select ${TASK_ROW_COLUMNS} from tasks t where t.org_id = ? and t.id = ? and t.board_id = ?`;
-    const rows = await selectTextRowsInOrg(this.em, orgId, sql, [orgId, id, boardId]);
-    return rows[0] ?? null;
+    // One round trip instead of four (one-trip-read.ts). Looked up by org and id, the board compared here: with
+    // the board in the WHERE clause, PostgreSQL without statistics on tasks (a fresh or freshly filled database,
+    // before autoanalyze) reads the task through tasks_board_order_idx, filtering the whole board by id
+    // (0.69 vs 0.03 ms on 3,000 tasks), instead of tasks_pkey.
+    const sql = `select ${TASK_ROW_COLUMNS}, t.board_id from tasks t where t.org_id = ? and t.id = ?`;
+    const row = (await selectTextRowsInOrg(this.em, orgId, sql, [orgId, id]))[0];
+    if (!row || row.pop() !== boardId) return null;
+    return row;
   }
 
   private orgId(): string {
@@ -122,8 +126,10 @@ export class TaskRepository {
   async readWireRows(boardId: string, ids: readonly string[]): Promise<TaskRow[]> {
     if (ids.length === 0) return [];
     const orgId = this.orgId();
-    const sql = `select ${TASK_WIRE_COLUMNS}, ${ROW_STAMP} from tasks t where t.org_id = ? and t.board_id = ? and t.id = any(?::uuid[])`;
-    return selectTextRowsInOrg(this.em, orgId, sql, [orgId, boardId, ids]);
+    // By org and id, the board compared here (see readTaskRow: the plan without statistics).
+    const sql = `select ${TASK_WIRE_COLUMNS}, ${ROW_STAMP}, t.board_id from tasks t where t.org_id = ? and t.id = any(?::uuid[])`;
+    const rows = await selectTextRowsInOrg(this.em, orgId, sql, [orgId, ids]);
+    return rows.filter((row) => row.pop() === boardId);
   }
 
   /**
