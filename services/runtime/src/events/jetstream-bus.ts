@@ -67,6 +67,10 @@ export function createJetStreamBus(options: JetStreamBusOptions): JetStreamBus {
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
+      // Otherwise every request (each publish's PubAck, each ackAck) makes two or three Error objects up front
+      // to carry the caller's stack in case it fails: stack captures on the relay's hot path. A failure still
+      // rejects with the same error types, without that stack.
+      noAsyncTraces: true,
     });
     if (closed) {
       await nc.close();
