@@ -84,3 +84,59 @@ export function taskBytesCacheOf(em: EntityManager): TaskBytesCache {
   }
   return cache;
 }
+
+/**
+ * Whole ListTasks responses, by everything a response is made of: org, board, the board's order of lists,
+ * filters, page token and size (the key) and the page's row versions (the digest of "id:stamp" in page order,
+ * the row past the page included, checked against PostgreSQL's for every request: boardPageDigest). Same key
+ * and same digest: the same tasks at the same row versions in the same order, the same token — the same bytes.
+ * Bounded like the task bytes, by two generations.
+ */
+export interface CachedPage<P> {
+  digest: string;
+  page: P;
+  bytes: number;
+}
+
+export class PageCache<P> {
+  private young = new Map<string, CachedPage<P>>();
+  private old = new Map<string, CachedPage<P>>();
+  private youngBytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get(key: string): CachedPage<P> | undefined {
+    const young = this.young.get(key);
+    if (young) return young;
+    const old = this.old.get(key);
+    if (old) this.set(key, old);
+    return old;
+  }
+
+  set(key: string, entry: CachedPage<P>): void {
+    const size = entry.bytes + key.length * 2 + ENTRY_OVERHEAD;
+    if (size * 2 > this.maxBytes) return;
+    this.young.set(key, entry);
+    this.youngBytes += size;
+    if (this.youngBytes * 2 > this.maxBytes) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngBytes = 0;
+    }
+  }
+}
+
+/** Default budget per database for whole pages: ~70 pages of 500 tasks of the usual size. */
+export const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
+
+const pageCaches = new WeakMap<object, PageCache<unknown>>();
+
+/** The page cache of the database `em` belongs to. */
+export function pageCacheOf<P>(em: EntityManager): PageCache<P> {
+  let cache = pageCaches.get(em.config);
+  if (!cache) {
+    cache = new PageCache(PAGE_CACHE_BYTES);
+    pageCaches.set(em.config, cache);
+  }
+  return cache as PageCache<P>;
+}

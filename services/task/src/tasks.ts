@@ -6,10 +6,10 @@ import type { MembershipLookup } from '@taskmesh/runtime/membership-lookup';
 import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
 import { boardName, listName, type BoardDirectory } from './board-directory.ts';
 import { CommentRecord, TaskRecord } from './db/entities.ts';
-import { TaskRepository, WIRE_STAMP, type BoardFilters } from './db/task-repository.ts';
+import { TaskRepository, WIRE_STAMP, pageDigestOf, type BoardFilters } from './db/task-repository.ts';
 import { Col, taskRecordOf, type TaskRow } from './db/task-rows.ts';
-import { taskBytesCacheOf, type CachedTask } from './task-bytes-cache.ts';
-import { BoardPrefixes, encodeTask } from './task-wire.ts';
+import { pageCacheOf, taskBytesCacheOf, type CachedTask } from './task-bytes-cache.ts';
+import { BoardPrefixes, encodeTask, listTasksResponseOf } from './task-wire.ts';
 import { isBetween, keyBetween } from './domain/order-keys.ts';
 import {
   Violations,
@@ -84,6 +84,11 @@ export interface EncodedTask {
   listId: string;
   position: string;
   bytes: Uint8Array;
+}
+
+/** A page of a listing with the ListTasksResponse bytes made of it. */
+export interface TaskListing extends Page<EncodedTask> {
+  response: Buffer;
 }
 
 /** Stands for the row past a page: never served, never in a token. */
@@ -244,7 +249,7 @@ export class Tasks {
     filters: { listId?: string; status?: TaskStatus; assigneeId?: string; label?: string; showArchived: boolean },
     pageSize: number,
     pageToken: string,
-  ): Promise<Page<EncodedTask>> {
+  ): Promise<TaskListing> {
     const fingerprint = JSON.stringify(['tasks', boardId, filters]);
     const after = decodePageToken<[string, string, number]>(pageToken, fingerprint);
     let listIds: string[];
@@ -258,9 +263,19 @@ export class Tasks {
     const resume = after && { listIndex: listIds.includes(after[0]) ? listIds.indexOf(after[0]) : after[2], position: after[1] };
     if (resume && !listIds.includes(after[0])) resume.position = '';
     const repo = new TaskRepository(scope.em);
-    const tasks = (await this.pageFromKnownVersions(scope, repo, boardId, listIds, filters, resume, pageSize)) ??
+    // A response made before for the same request, if the page still holds the same row versions (one row read).
+    const pages = pageCacheOf<TaskListing>(scope.em);
+    const key = JSON.stringify([scope.orgId, boardId, listIds, fingerprint, pageToken, pageSize]);
+    const made = pages.get(key);
+    if (made && made.digest === (await repo.boardPageDigest(boardId, listIds, filters, resume, pageSize + 1))) return made.page;
+    const known = await this.pageFromKnownVersions(scope, repo, boardId, listIds, filters, resume, pageSize);
+    const tasks =
+      known?.tasks ??
       (await repo.boardPage(boardId, listIds, filters, resume, pageSize + 1)).map((row) => encodedTaskOf(scope.orgId, boardId, row));
-    return pageOf(tasks, pageSize, (t) => [t.listId, t.position, listIds.indexOf(t.listId)], fingerprint);
+    const page = pageOf(tasks, pageSize, (t) => [t.listId, t.position, listIds.indexOf(t.listId)], fingerprint);
+    const listing = { ...page, response: listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken) };
+    if (known) pages.set(key, { digest: known.digest, page: listing, bytes: listing.response.length });
+    return listing;
   }
 
   /**
@@ -278,7 +293,7 @@ export class Tasks {
     filters: BoardFilters,
     resume: { listIndex: number; position: string } | undefined,
     pageSize: number,
-  ): Promise<EncodedTask[] | undefined> {
+  ): Promise<{ tasks: EncodedTask[]; digest: string } | undefined> {
     const cache = taskBytesCacheOf(scope.em);
     const board = BoardPrefixes.of(scope.orgId, boardId);
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -306,7 +321,7 @@ export class Tasks {
         // Changed or gone since the page was read: read the page again.
         if (missing.size > 0) continue;
       }
-      return tasks;
+      return { tasks, digest: pageDigestOf(versions) };
     }
     return undefined;
   }

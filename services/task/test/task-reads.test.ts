@@ -6,7 +6,7 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { TaskRecord } from '../src/db/entities.ts';
 import { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { selectTextRowsInOrg } from '../src/db/one-trip-read.ts';
-import { TaskRepository, boardPageQuery, type BoardFilters } from '../src/db/task-repository.ts';
+import { TaskRepository, boardPageQuery, pageDigestOf, type BoardFilters } from '../src/db/task-repository.ts';
 import { Col, taskRecordOf, type TaskRow } from '../src/db/task-rows.ts';
 import { toTaskMessage } from '../src/task-messages.ts';
 import { TaskBytesCache, taskBytesCacheOf } from '../src/task-bytes-cache.ts';
@@ -203,7 +203,7 @@ describe('the board page in one statement', () => {
     // Deleted and the old index is past the end now: an empty last page.
     f.boards.get(b.orgId)!.set(b.boardId, new Set([l0]));
     const gone = await f.tasks.list(scope, b.boardId, all, 100, first.nextPageToken);
-    expect(gone).toEqual({ items: [], nextPageToken: '' });
+    expect(gone).toMatchObject({ items: [], nextPageToken: '' });
   });
 
   it('keeps the cursor across a task moved or deleted at the page boundary', async (ctx) => {
@@ -222,7 +222,7 @@ describe('the board page in one statement', () => {
 
   it('reads nothing when the board has no lists, and answers a board of another org with nothing', async () => {
     const b = board(0);
-    expect(await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 10, '')).toEqual({ items: [], nextPageToken: '' });
+    expect(await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 10, '')).toMatchObject({ items: [], nextPageToken: '' });
     const mine = board(1);
     await f.tasks.create(f.scope(mine.orgId, mine.userId), mine.boardId, {
       listId: mine.listIds[0]!, title: 'mine', description: '', priority: 'LOW', assignees: [], labels: [], dueTime: null,
@@ -324,7 +324,8 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     let token = '';
     do {
       const page = await f.tasks.list(f.scope(orgId, 'u'), boardId, { showArchived: true }, pageSize, token);
-      pages.push(listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken));
+      pages.push(page.response);
+      expect(page.response.equals(listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken))).toBe(true);
       token = page.nextPageToken;
     } while (token);
     return pages;
@@ -341,8 +342,22 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     };
     const cold = await listingBytes(b.orgId, b.boardId, 500);
     expect(Buffer.concat(cold).equals(await reference())).toBe(true);
-    const warm = await listingBytes(b.orgId, b.boardId, 500);
+    // Warm: the same request again is answered with the response made before, after checking the page's digest.
+    const versionsRead = TaskRepository.prototype.boardPageVersions;
+    let versionReads = 0;
+    TaskRepository.prototype.boardPageVersions = function (this: TaskRepository, ...args) {
+      versionReads++;
+      return versionsRead.apply(this, args);
+    };
+    let warm: Buffer[];
+    try {
+      warm = await listingBytes(b.orgId, b.boardId, 500);
+      expect(versionReads).toBe(0);
+    } finally {
+      TaskRepository.prototype.boardPageVersions = versionsRead;
+    }
     expect(Buffer.concat(warm).equals(await reference())).toBe(true);
+    expect(Buffer.concat(warm).equals(Buffer.concat(cold))).toBe(true);
     // Paged small, across lists: the same tasks, each page's bytes decode to the reference tasks.
     const small = await listingBytes(b.orgId, b.boardId, 4);
     expect(small.flatMap((page) => ListTasksResponse.decode(page).tasks.map((t) => Task.encode(t).finish().length))).toHaveLength(22);
@@ -410,6 +425,21 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     } finally {
       TaskRepository.prototype.readWireRows = original;
     }
+  });
+
+  it('computes the same page digest in PostgreSQL as from the page\'s row versions, and a new one after any change', async (ctx) => {
+    if (f.testDb.kind !== 'postgres') ctx.skip();
+    const b = board(3);
+    await seed(b.orgId, b.boardId, b.listIds, [6, 0, 5], 24);
+    const repo = new TaskRepository(forkForOrg(f.db.em, b.orgId));
+    for (const [after, limit] of [[undefined, 501], [undefined, 4], [{ listIndex: 2, position: '' }, 3], [{ listIndex: 3, position: '' }, 10]] as const) {
+      const versions = await repo.boardPageVersions(b.boardId, b.listIds, { showArchived: true }, after, limit);
+      expect(await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, after, limit)).toBe(pageDigestOf(versions));
+    }
+    const before = await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, undefined, 501);
+    const [first] = await repo.boardPageVersions(b.boardId, b.listIds, { showArchived: true }, undefined, 1);
+    await admin.query('update tasks set title = title where id = $1', [first![0]]);
+    expect(await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, undefined, 501)).not.toBe(before);
   });
 
   it('keeps bytes for one org, board and row version only, within its budget', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
@@ -122,6 +123,25 @@ export class TaskRepository {
     return query ? selectTextRowsInOrg(this.em, orgId, query.sql, query.values) : [];
   }
 
+  /**
+   * A digest of the same page's row versions, computed in PostgreSQL: the hex SHA-256 of "id:stamp" of its tasks
+   * in page order, joined by "," (the same string pageDigestOf makes of boardPageVersions' rows). One row travels.
+   */
+  async boardPageDigest(
+    boardId: string,
+    listIds: readonly string[],
+    filters: BoardFilters,
+    after: { listIndex: number; position: string } | undefined,
+    limit: number,
+  ): Promise<string> {
+    if (this.em.isInTransaction()) throw new Error('boardPage reads outside transactions only');
+    const orgId = this.orgId();
+    const query = boardPageQuery(orgId, boardId, listIds, filters, after, limit, 'digest');
+    if (!query) return pageDigestOf([]);
+    const rows = await selectTextRowsInOrg(this.em, orgId, query.sql, query.values);
+    return rows[0]![0]!;
+  }
+
   /** Tasks of a board by id, as rows of TASK_WIRE_COLUMNS followed by the row version's stamp (WIRE_STAMP). */
   async readWireRows(boardId: string, ids: readonly string[]): Promise<TaskRow[]> {
     if (ids.length === 0) return [];
@@ -218,7 +238,7 @@ export interface BoardFilters {
 
 /**
  * The statement of TaskRepository.boardPage (exported for its tests); undefined when no list is left to read.
- * 'rows' selects TASK_WIRE_COLUMNS, 'versions' [id, stamp] (ROW_STAMP).
+ * 'rows' selects TASK_WIRE_COLUMNS, 'versions' [id, stamp] (ROW_STAMP), 'digest' one row: the page's digest.
  */
 export function boardPageQuery(
   orgId: string,
@@ -227,7 +247,7 @@ export function boardPageQuery(
   filters: BoardFilters,
   after: { listIndex: number; position: string } | undefined,
   limit: number,
-  shape: 'rows' | 'versions' = 'rows',
+  shape: 'rows' | 'versions' | 'digest' = 'rows',
 ): { sql: string; values: SqlValue[] } | undefined {
   const start = after?.listIndex ?? 0;
   const lists = listIds.slice(start);
@@ -248,7 +268,12 @@ export function boardPageQuery(
     params.push(filters.label);
   }
   if (!filters.showArchived) conditions.push('and not t.archived');
-  const [outer, inner] = shape === 'rows' ? [TASK_WIRE_COLUMNS, TASK_COLUMNS] : [`t.id, ${ROW_STAMP}`, 't.id, t.xmin, t.version, t.position'];
+  const [outer, inner] =
+    shape === 'rows'
+      ? [TASK_WIRE_COLUMNS, TASK_COLUMNS]
+      : shape === 'versions'
+        ? [`t.id, ${ROW_STAMP}`, 't.id, t.xmin, t.version, t.position']
+        : [`t.id::text as id, ${ROW_STAMP} as stamp, l.ord, t.position`, 't.id, t.xmin, t.version, t.position'];
   const sql = `select ${outer}
     from unnest(?::uuid[], ?::text[]) with ordinality l(list_id, after, ord)
     cross join lateral (
@@ -257,7 +282,20 @@ export function boardPageQuery(
       order by t.position limit ?
     ) t
     order by l.ord, t.position limit ?`;
-  return { sql, values: [lists, bounds, orgId, boardId, ...params, limit, limit] };
+  const values = [lists, bounds, orgId, boardId, ...params, limit, limit];
+  if (shape !== 'digest') return { sql, values };
+  return {
+    sql: `select encode(sha256(convert_to(coalesce(string_agg(p.id || ':' || p.stamp, ',' order by p.ord, p.position), ''), 'UTF8')), 'hex')
+      from (${sql}) p`,
+    values,
+  };
+}
+
+/** The digest boardPageDigest computes, of boardPageVersions' rows ([id, stamp] in page order). */
+export function pageDigestOf(rows: readonly TextRow[]): string {
+  return createHash('sha256')
+    .update(rows.map((row) => `${row[0]}:${row[1]}`).join(','), 'utf8')
+    .digest('hex');
 }
 
 /** The mapped columns of tasks (never the generated search vector), as the board listing reads them. */

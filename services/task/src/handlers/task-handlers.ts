@@ -6,7 +6,7 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, checkNewTask, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
 import { priorityFromProto, statusFromProto, toCommentMessage, toTaskMessage } from '../task-messages.ts';
 import type { TaskScope, Tasks } from '../tasks.ts';
-import { EncodedMessage, encodeTaskResponse, listTasksResponseOf } from '../task-wire.ts';
+import { EncodedMessage, encodeTaskResponse } from '../task-wire.ts';
 import type { TaskServiceDefinition } from './task-service-definition.ts';
 import type { taskAccessTable } from './access-table.ts';
 import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
@@ -128,7 +128,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         req.pageToken,
       );
       // The rows' bytes, made without Task objects (task-wire.ts): the same bytes ts-proto would send.
-      return new EncodedMessage(listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken));
+      return new EncodedMessage(page.response);
     },
 
     async searchTasks(req, tc) {
