@@ -2,7 +2,7 @@ import { connect } from '@nats-io/transport-node';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { EVENT_TYPE_HEADER, encodeEnvelope, subjectFor } from './envelope.ts';
+import { EVENT_TYPE_HEADER, encodeEnvelope, subjectFor, subjectParts } from './envelope.ts';
 import type { EventBus, RunningSubscription } from './event-bus.ts';
 import { startJetStreamConsumer, type ConsumerTimings } from './jetstream-consumer.ts';
 import { DEFAULT_STREAM_SETTINGS, ensureEventStreams, type StreamSettings } from './stream.ts';
@@ -40,6 +40,29 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
       timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A broadcast subscription's types grouped by producing service, so that each group gets a consumer filtered to
+ * that service's subjects (`<prefix>.<service>.…`) instead of one on `<prefix>.>` that receives, and skips, every
+ * other service's events too (nats-server 2.9 takes one filter per consumer). Events of one service keep their
+ * stream order; between services there is none to keep, since each service's relay publishes on its own.
+ * Durable consumers are not split: their names (and positions) would change.
+ */
+function typesByService(types: readonly string[]): (readonly string[])[] {
+  const groups = new Map<string, string[]>();
+  for (const type of types) {
+    let service: string;
+    try {
+      service = subjectParts(type).service;
+    } catch {
+      return [types]; // not a taskmesh type: the consumer's set-up reports it
+    }
+    const group = groups.get(service);
+    if (group) group.push(type);
+    else groups.set(service, [type]);
+  }
+  return [...groups.values()];
 }
 
 /**
@@ -116,10 +139,33 @@ export function createJetStreamBus(options: JetStreamBusOptions): JetStreamBus {
       });
     },
     async subscribe(subscription) {
-      const running = startJetStreamConsumer({ ready, settings, timings, subscription, log });
+      const split = subscription.delivery === 'broadcast' ? typesByService(subscription.types) : [];
+      const parts = split.length > 1 ? split : [subscription.types];
+      const consumers = parts.map((types) =>
+        startJetStreamConsumer({ ready, settings, timings, subscription: parts.length > 1 ? { ...subscription, types } : subscription, log }),
+      );
+      const running: RunningSubscription =
+        consumers.length === 1
+          ? consumers[0]!
+          : {
+              consumer: subscription.consumer,
+              stats: () => {
+                const total = { handled: 0, failed: 0, deadLettered: 0 };
+                for (const one of consumers) {
+                  const s = one.stats();
+                  total.handled += s.handled;
+                  total.failed += s.failed;
+                  total.deadLettered += s.deadLettered;
+                }
+                return total;
+              },
+              stop: async () => {
+                await Promise.all(consumers.map((one) => one.stop()));
+              },
+            };
       subscriptions.add(running);
-      // A broadcast subscriber starts at new events: it is subscribed only once its consumer exists.
-      if (subscription.delivery === 'broadcast') await running.active;
+      // A broadcast subscriber starts at new events: it is subscribed only once its consumers exist.
+      if (subscription.delivery === 'broadcast') await Promise.all(consumers.map((one) => one.active));
       return running;
     },
     async close() {

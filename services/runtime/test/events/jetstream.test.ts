@@ -417,6 +417,37 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     expect(seen).toEqual(ids);
   });
 
+  it("gives a broadcast subscriber of several services' types one consumer per service, and only its types", async () => {
+    const settings = uniqueStreamSettings();
+    const events = bus(natsUrl!, settings);
+    await events.whenReady();
+    const seen: string[] = [];
+    const subscriber = await events.subscribe({
+      consumer: 'split-broadcast',
+      delivery: 'broadcast',
+      maxDeliver: 1,
+      types: [TASK_ASSIGNED, 'taskmesh.org.v1.MemberRemoved'],
+      handle: async (event) => void seen.push(event.type),
+      handleBatch: async (batch) => void seen.push(...batch.map((event) => event.type)),
+    });
+    const filters = [];
+    for await (const info of jsm.consumers.list(settings.stream)) filters.push(info.config.filter_subject);
+    expect(filters.sort()).toEqual([`${settings.subjectPrefix}.org.*.member.removed`, `${settings.subjectPrefix}.task.*.task.assigned`]);
+    const publish = (type: string) =>
+      events.publish({ id: randomUUID(), type, organization: '', actor: '', resource: 'r', occurTime: new Date(), payload: new Uint8Array() }, {});
+    await publish('taskmesh.task.v1.TaskCreated');
+    await publish(TASK_ASSIGNED);
+    await publish('taskmesh.org.v1.MemberRemoved');
+    await publish('taskmesh.identity.v1.UserSignedUp');
+    await eventually(async () => seen.length >= 2, 'both events');
+    expect(seen.sort()).toEqual(['taskmesh.org.v1.MemberRemoved', TASK_ASSIGNED]);
+    expect(subscriber.stats().handled).toBe(2);
+    await subscriber.stop();
+    const left = [];
+    for await (const info of jsm.consumers.list(settings.stream)) left.push(info.name);
+    expect(left).toEqual([]);
+  });
+
   it('sends poison messages to the dead-letter stream without blocking the events behind them', async () => {
     const settings = uniqueStreamSettings();
     const events = bus(natsUrl!, settings);
