@@ -20,14 +20,18 @@ import { auditSubscription } from '../src/events/audit-consumer.ts';
 const log = pino({ level: 'silent' });
 const ORG_UPDATED = 'taskmesh.org.v1.OrganizationUpdated';
 
+let clock = Date.now();
+
 function renamed(orgId: string, to: string, organization = `organizations/${orgId}`): ReceivedEvent {
+  // Distinct occur times: the log is ordered by them (ties by id).
+  clock += 1_000;
   return {
     id: randomUUID(),
     type: ORG_UPDATED,
     organization,
     actor: 'users/u1',
     resource: `organizations/${orgId}`,
-    occurTime: new Date(),
+    occurTime: new Date(clock),
     payload: OrganizationUpdated.encode({
       organization: { name: `organizations/${orgId}`, displayName: to, etag: '' } as never,
       changes: [{ field: 'display_name', oldValue: 'x', newValue: to }],
