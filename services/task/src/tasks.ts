@@ -274,7 +274,8 @@ export class Tasks {
       (await repo.boardPage(boardId, listIds, filters, resume, pageSize + 1)).map((row) => encodedTaskOf(scope.orgId, boardId, row));
     const page = pageOf(tasks, pageSize, (t) => [t.listId, t.position, listIds.indexOf(t.listId)], fingerprint);
     const listing = { ...page, response: listTasksResponseOf(page.items.map((t) => t.bytes), page.nextPageToken) };
-    if (known) pages.set(key, { digest: known.digest, page: listing, bytes: listing.response.length });
+    // Counted twice: the response and the tasks' own bytes, which the kept page holds on to as well.
+    if (known) pages.set(key, { digest: known.digest, page: listing, bytes: 2 * listing.response.length });
     return listing;
   }
 
