@@ -11,6 +11,7 @@ import {
   type handleUnaryCall,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { toServiceError } from './errors.ts';
@@ -64,6 +65,8 @@ export interface Interceptor {
  */
 class GrpcCallContext implements CallContext {
   readonly requestId: string;
+  /** The context the call started in (its server span's), for listeners grpc-js calls from outside it. */
+  private readonly startContext: Context = context.active();
   private requestLog: Logger | undefined;
   private controller: AbortController | undefined;
   private peerAddress: string | undefined;
@@ -94,7 +97,7 @@ class GrpcCallContext implements CallContext {
       const controller = (this.controller = new AbortController());
       // grpc-js sets `cancelled` before it emits the event, so no cancellation falls between the two.
       if (this.call.cancelled) controller.abort();
-      else this.call.once('cancelled', () => controller.abort());
+      else this.call.once('cancelled', context.bind(this.startContext, () => controller.abort()));
     }
     return this.controller.signal;
   }
@@ -107,6 +110,29 @@ export function callContext(
   log: Logger,
 ): CallContext {
   return new GrpcCallContext(method, call, log);
+}
+
+/** Set by telemetry.ts when server spans are left to bindService (no exporter: spans do not record). */
+function serverSpansHere(): boolean {
+  return (globalThis as { [key: symbol]: { serverSpans?: boolean } | undefined })[Symbol.for('taskmesh.telemetry')]?.serverSpans === true;
+}
+
+// As the gRPC instrumentation reads a call's metadata.
+const metadataGetter: TextMapGetter<Metadata> = {
+  get: (carrier, key) => carrier.get(key).map(String),
+  keys: (carrier) => Object.keys(carrier.getMap()),
+};
+let tracer: Tracer | undefined;
+
+/**
+ * Runs fn in the call's server span, as the gRPC instrumentation would: the parent from the call's metadata (a
+ * new trace without one), the span active for the handler and everything it starts. The span records nothing
+ * (only used when nothing exports), so it is not ended.
+ */
+function inServerSpan<A extends unknown[], R>(path: string, metadata: Metadata, fn: (...args: A) => R, ...args: A): R {
+  const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
+  const span = (tracer ??= trace.getTracer('@taskmesh/runtime/grpc-server')).startSpan(`grpc.${path.slice(1)}`, { kind: SpanKind.SERVER }, parent);
+  return context.with(trace.setSpan(parent, span), fn, undefined, ...args);
 }
 
 /**
@@ -124,7 +150,7 @@ export function bindService<D extends ServiceDefinition>(
     const handler = (handlers as Record<string, unknown>)[key];
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
     if (method.responseStream) {
-      implementation[key] = (async (call: ServerWritableStream<unknown, unknown>) => {
+      const serve = async (call: ServerWritableStream<unknown, unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
@@ -137,9 +163,11 @@ export function bindService<D extends ServiceDefinition>(
           // and the client would see CANCELLED instead of the real code.
           call.emit('error', toServiceError(err, ctx.log, { method: method.path }));
         }
-      }) as handleServerStreamingCall<unknown, unknown>;
+      };
+      implementation[key] = ((call: ServerWritableStream<unknown, unknown>) =>
+        serverSpansHere() ? inServerSpan(method.path, call.metadata, serve, call) : serve(call)) as handleServerStreamingCall<unknown, unknown>;
     } else {
-      implementation[key] = (async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const serve = async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
@@ -148,7 +176,9 @@ export function bindService<D extends ServiceDefinition>(
         } catch (err) {
           callback(toServiceError(err, ctx.log, { method: method.path }));
         }
-      }) as handleUnaryCall<unknown, unknown>;
+      };
+      implementation[key] = ((call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+        serverSpansHere() ? inServerSpan(method.path, call.metadata, serve, call, callback) : serve(call, callback)) as handleUnaryCall<unknown, unknown>;
     }
   }
   return implementation;

@@ -41,6 +41,8 @@ const instrumentedModules = ['@grpc/grpc-js', 'pg', 'pg-pool', 'http', 'https'];
 interface TelemetryState {
   started?: Promise<{ shutdown(): Promise<void> }>;
   stopped?: Promise<void>;
+  /** Set when bindService (grpc-server.ts) makes the server spans instead of the gRPC instrumentation. */
+  serverSpans?: boolean;
 }
 // Per process, not per module instance: a second copy of this module (another resolution path, a test
 // runner's own loader) must not register the hook or start an SDK again.
@@ -69,6 +71,12 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
   // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
   const exporting = options.spanProcessors !== undefined || Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  // Without an exporter (and with the default sampler) spans are never read by anything, so they need not
+  // record: a tracer that only makes span contexts keeps what they are kept for — new span ids, the caller's
+  // trace id, flags and trace state, so logs carry trace ids and trace context goes on to the next service and
+  // into the outbox exactly as before — and skips the SDK's span objects, attributes and processing (docs/
+  // benchmarks.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
+  const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
   const wrapped = exporting ? instrumentedModules : instrumentedModules.filter((name) => !name.startsWith('pg'));
   register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: wrapped } });
 
@@ -81,8 +89,19 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   // Spans go somewhere only with an exporter (or processors a test injects). Without one, gRPC and HTTP spans
   // are still made, because they carry the trace ids logs print and propagate them between services; a span
   // per SQL statement would only cost time (four or more per request on the hot paths, docs/benchmarks.md).
+  const grpcInstrumentation = new GrpcInstrumentation();
+  if (lightweight) {
+    // The server side of a call is then given its span by grpc-server.ts's bindService (the parent extracted
+    // from the metadata, a non-recording span made active around the handler): the instrumentation's own
+    // server wrapping (a shimmer wrap of sendMetadata, the call's emitter bound, extraction over a copy of all
+    // metadata, two context switches) cost ~4-5 % of the task service per GetTask for spans nothing reads.
+    // Its client side stays, so context still goes out with every call. The module is not loaded yet (see the
+    // top of this file), so this takes effect before the patch is applied.
+    (grpcInstrumentation as unknown as { _patchServer: () => (original: unknown) => unknown })._patchServer = () => (original) => original;
+    state.serverSpans = true;
+  }
   const instrumentations: Instrumentation[] = [
-    new GrpcInstrumentation(),
+    grpcInstrumentation,
     // The edge's REST server; elsewhere it only sees the odd outgoing HTTP request.
     new HttpInstrumentation(),
     // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
@@ -94,12 +113,6 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/api'),
   ]);
-  // Without an exporter (and with the default sampler) spans are never read by anything, so they need not
-  // record: a tracer that only makes span contexts keeps what they are kept for — new span ids, the caller's
-  // trace id, flags and trace state, so logs carry trace ids and trace context goes on to the next service and
-  // into the outbox exactly as before — and skips the SDK's span objects, attributes and processing (docs/
-  // benchmarks.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
-  const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
   const spanProcessors = lightweight ? [] : (options.spanProcessors ?? (await defaultSpanProcessors()));
   const sdk = new NodeSDK({
     serviceName: options.serviceName,

@@ -119,6 +119,7 @@ interface SeenByHandler {
   outbox: Record<string, string>;
 }
 interface PropagationReport {
+  instrumentationWrapsServer: boolean;
   inSpan: { caller: { traceId: string; spanId: string; traceFlags: number; recording: boolean }; seen: SeenByHandler };
   fromEdgeSampled: SeenByHandler;
   fromEdgeUnsampled: SeenByHandler;
@@ -170,6 +171,9 @@ describe('trace context without an exporter (spans do not record, context flows 
     expect(handlers.map((handler) => handler.active.recording)).toEqual([false, false, false, false]);
     expect(unexported!.inSpan.caller.recording).toBe(false);
     expect(unexported!.exported).toBe(0);
+    // Without an exporter the server spans are bindService's (grpc-server.ts), not the instrumentation's.
+    expect(reference!.instrumentationWrapsServer).toBe(true);
+    expect(unexported!.instrumentationWrapsServer).toBe(false);
   });
 });
 
