@@ -12,8 +12,13 @@ import { Col, TASK_ROW_COLUMNS, TASK_WIRE_COLUMNS, taskRecordOf, type TaskRow } 
 export class TaskRepository {
   constructor(private readonly em: EntityManager) {}
 
-  findTask(boardId: string, id: string, options: { lock?: boolean } = {}): Promise<TaskRecord | null> {
-    return this.em.findOne(TaskRecord, { id, boardId }, options.lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+  /**
+   * Looked up by id (the tenant filter adds the org), the board compared here: with the board in the WHERE clause,
+   * PostgreSQL without statistics on tasks reads it through tasks_board_order_idx instead of tasks_pkey (readTaskRow).
+   */
+  async findTask(boardId: string, id: string, options: { lock?: boolean } = {}): Promise<TaskRecord | null> {
+    const task = await this.em.findOne(TaskRecord, { id }, options.lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+    return task && task.boardId === boardId ? task : null;
   }
 
   /**
