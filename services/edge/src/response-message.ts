@@ -3,6 +3,7 @@ import type { DescMessage, JsonObject, Registry } from '@bufbuild/protobuf';
 import type { HttpBinding } from './http-bindings.ts';
 import { responseJsonWriter } from './response-json.ts';
 import type { ResponseJsonWriter } from './response-json.ts';
+import { LargeResponseMemo } from './large-response-memo.ts';
 
 /** What goes back to the HTTP client for one response message. */
 export interface EncodedResponse {
@@ -22,8 +23,17 @@ export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, r
   const schema = binding.method.output;
   if (!binding.responseBody) {
     // The compiled binary→JSON writer when the type has one; the same text as the reflective path below.
-    const body = writerFor(schema)?.write(bytes);
-    if (body !== undefined) return { contentType: 'application/json', body, jsonBytes: true };
+    const writer = writerFor(schema);
+    if (writer) {
+      // A large payload seen before (a board page loaded again) has its JSON kept by its exact bytes.
+      const kept = largeResponses.get(schema.typeName, bytes);
+      if (kept) return { contentType: 'application/json', body: kept, jsonBytes: true };
+      const body = writer.write(bytes);
+      if (body !== undefined) {
+        largeResponses.set(schema.typeName, bytes, body);
+        return { contentType: 'application/json', body, jsonBytes: true };
+      }
+    }
   }
   const message = fromBinary(schema, bytes) as unknown as Record<string, unknown>;
   const field = binding.responseBody;
@@ -37,6 +47,9 @@ export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, r
   if (isHttpBody(schema)) return httpBody(message as unknown as HttpBodyShape);
   return { contentType: 'application/json', body: JSON.stringify(toJson(schema, message as never, { alwaysEmitImplicit: true, registry })) };
 }
+
+/** Memo of the compiled writer's output for large payloads (large-response-memo.ts). */
+export const largeResponses = new LargeResponseMemo();
 
 const writers = new WeakMap<DescMessage, ResponseJsonWriter | null>();
 
