@@ -3,7 +3,7 @@ import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
 import { selectTextRowsInOrg, type SqlValue, type TextRow } from './one-trip-read.ts';
-import { Col, TASK_ROW_COLUMNS, TASK_WIRE_COLUMNS, taskRecordOf, type TaskRow } from './task-rows.ts';
+import { Col, TASK_ROW_COLUMNS, TASK_WIRE_COLUMNS, taskRecordOf, type TaskObjectRow, type TaskRow } from './task-rows.ts';
 
 /**
  * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
@@ -327,27 +327,6 @@ const TASK_COLUMNS = [
   .map((c) => `t.${c}`)
   .join(', ');
 
-/** A task's row as the ORM's connection parses it (the transactional read). */
-interface TaskObjectRow {
-  id: string;
-  org_id: string;
-  board_id: string;
-  list_id: string;
-  position: string;
-  title: string;
-  description: string;
-  status: string;
-  priority: string;
-  assignees: string[];
-  labels: string[];
-  due_time: Date | string | null;
-  archived: boolean;
-  creator_id: string;
-  create_request_id: string | null;
-  version: number;
-  created_at: Date | string;
-  updated_at: Date | string;
-}
 
 /** The task row (task-rows.ts) of parsed columns. */
 function taskRowOf(r: TaskObjectRow): TaskRow {

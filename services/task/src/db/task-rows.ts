@@ -100,3 +100,25 @@ export function taskRecordOf(orgId: string, boardId: string, r: TaskRow): TaskRe
     updatedAt: new Date(msOf(r[Col.updatedMs]!)),
   } as TaskRecord;
 }
+
+/** A task's row as node-postgres parses it with its default type parsers (the transactional reads and the writes). */
+export interface TaskObjectRow {
+  id: string;
+  org_id: string;
+  board_id: string;
+  list_id: string;
+  position: string;
+  title: string;
+  description: string;
+  status: string;
+  priority: string;
+  assignees: string[];
+  labels: string[];
+  due_time: Date | string | null;
+  archived: boolean;
+  creator_id: string;
+  create_request_id: string | null;
+  version: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+}

@@ -4,6 +4,7 @@ import { APP_ROLE } from '@taskmesh/runtime/database';
 import { outboxInsertSql, outboxRowOf, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
 import type { CommentRecord, TaskRecord } from './entities.ts';
+import type { TaskObjectRow } from './task-rows.ts';
 
 /**
  * The task writes (create, move, update, delete) as plain SQL in two round trips on one pooled connection,
@@ -148,26 +149,7 @@ function literalOf(task: TaskRecord, key: keyof TaskRecord): string {
   return column.literal(task[key] as never);
 }
 
-interface TaskRow {
-  id: string;
-  org_id: string;
-  board_id: string;
-  list_id: string;
-  position: string;
-  title: string;
-  description: string;
-  status: string;
-  priority: string;
-  assignees: string[];
-  labels: string[];
-  due_time: Date | string | null;
-  archived: boolean;
-  creator_id: string;
-  create_request_id: string | null;
-  version: number;
-  created_at: Date | string;
-  updated_at: Date | string;
-}
+type TaskRow = TaskObjectRow;
 
 const asDate = (value: Date | string) => (value instanceof Date ? value : new Date(value));
 
