@@ -77,6 +77,38 @@ async function queryInOrg(
   }
 }
 
+/**
+ * One call of a read function of the service's schema that enters the org itself (read_task_in_org, task
+ * migration 0003: app role and org set transaction-locally, then a select naming the org), as a NAMED prepared
+ * statement on a pooled connection: one round trip, parsed and planned once per connection, where the message
+ * above is parsed and planned on every call. Outside any transaction the statement is its own transaction, so
+ * the role and org it sets end with it. Rows as PostgreSQL's text output, as selectTextRowsInOrg gives them.
+ */
+export async function callOrgReadFunction(em: EntityManager, fn: string, values: readonly string[]): Promise<TextRow[]> {
+  const pool = (await (em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
+  const schema = em.config.get('schema');
+  if (!schema) throw new Error('callOrgReadFunction: the ORM has no schema');
+  const params = values.map((_, i) => `$${i + 1}`).join(', ');
+  const query = {
+    name: `taskmesh:${schema}.${fn}/${values.length}`,
+    text: `select * from ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(fn)}(${params})`,
+    values: [...values],
+    rowMode: 'array',
+    types: TEXT_AS_IS,
+  } as pg.QueryConfig;
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    return (await client.query(query)).rows as TextRow[];
+  } catch (error) {
+    // As above: a connection whose state cannot be vouched for is not handed back.
+    broken = error as Error;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
 /** `sql` with each `?` replaced by the next value as a literal (escapeLiteral; numbers must be finite). */
 export function sqlWithLiterals(sql: string, values: readonly SqlValue[]): string {
   let next = 0;

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CommentRecord, TaskRecord } from './entities.ts';
-import { selectTextRowsInOrg, type SqlValue, type TextRow } from './one-trip-read.ts';
-import { Col, TASK_ROW_COLUMNS, TASK_WIRE_COLUMNS, taskRecordOf, type TaskObjectRow, type TaskRow } from './task-rows.ts';
+import { callOrgReadFunction, selectTextRowsInOrg, type SqlValue, type TextRow } from './one-trip-read.ts';
+import { Col, TASK_WIRE_COLUMNS, taskRecordOf, type TaskObjectRow, type TaskRow } from './task-rows.ts';
 
 /**
  * Every query on tasks and comments. The EntityManager is always an org fork (forkForOrg): the tenant filter
@@ -39,12 +39,12 @@ export class TaskRepository {
       const rows = await this.em.execute<TaskObjectRow[]>(sql, [orgId, id, boardId]);
       return rows[0] ? taskRowOf(rows[0]) : null;
     }
-    // One round trip instead of four (one-trip-read.ts). Looked up by org and id, the board compared here: with
+    // One round trip (one-trip-read.ts callOrgReadFunction). Looked up by org and id, the board compared here: with
     // the board in the WHERE clause, PostgreSQL without statistics on tasks (a fresh or freshly filled database,
     // before autoanalyze) reads the task through tasks_board_order_idx, filtering the whole board by id
     // (0.69 vs 0.03 ms on 3,000 tasks), instead of tasks_pkey.
-    const sql = `select ${TASK_ROW_COLUMNS}, t.board_id from tasks t where t.org_id = ? and t.id = ?`;
-    const row = (await selectTextRowsInOrg(this.em, orgId, sql, [orgId, id]))[0];
+    // One named prepared statement: read_task_in_org (migration 0003) selects TASK_ROW_COLUMNS, then board_id.
+    const row = (await callOrgReadFunction(this.em, 'read_task_in_org', [orgId, id]))[0];
     if (!row || row.pop() !== boardId) return null;
     return row;
   }

@@ -69,4 +69,6 @@ export class InitialTaskSchema extends Migration {
   }
 }
 
-export const taskMigrations = [{ name: '0001-initial', class: InitialTaskSchema }, outboxTraceContextMigration];
+import { readTaskFunctionMigration } from './0003-read-task-function.ts';
+
+export const taskMigrations = [{ name: '0001-initial', class: InitialTaskSchema }, outboxTraceContextMigration, readTaskFunctionMigration];
