@@ -4,6 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { injectTraceHeaders } from './trace-context.ts';
+import type { EventEnvelope } from './events/envelope.ts';
 
 /**
  * The transactional outbox. A use case records its domain event with recordEvent() on the same
@@ -86,14 +87,7 @@ export function domainEvent<T>(
 }
 
 /** An outbox row as written: the event plus its id, time and the writing request's trace context. */
-export interface OutboxRowValues {
-  id: string;
-  type: string;
-  organization: string;
-  actor: string;
-  resource: string;
-  occurTime: Date;
-  payload: Uint8Array;
+export interface OutboxRowValues extends EventEnvelope {
   traceContext: string | null;
 }
 

@@ -10,6 +10,7 @@ import type { BoardDirectory } from '../src/board-directory.ts';
 import { CommentRecord, TaskRecord } from '../src/db/entities.ts';
 import { taskMigrations } from '../src/db/migrations/0001-initial.ts';
 import { Tasks, type TaskScope } from '../src/tasks.ts';
+import type { NewTask } from '../src/tasks.ts';
 
 /**
  * The task use cases on the real database (PostgreSQL, or PGlite when it is unreachable), with the board
@@ -81,3 +82,15 @@ export async function startTaskFixture(): Promise<TaskFixture> {
   };
   return fixture;
 }
+
+/** A new task with defaults: no description, MEDIUM, nobody assigned, no labels, no due time. */
+export const draft = (listId: string, title: string, extra: Partial<NewTask> = {}): NewTask => ({
+  listId,
+  title,
+  description: '',
+  priority: 'MEDIUM',
+  assignees: [],
+  labels: [],
+  dueTime: null,
+  ...extra,
+});

@@ -9,8 +9,7 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { TaskRecord } from '../src/db/entities.ts';
 import { sqlWithLiterals } from '../src/db/one-trip-read.ts';
 import { boardPageQuery } from '../src/db/task-repository.ts';
-import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
-import type { NewTask } from '../src/tasks.ts';
+import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 let f: TaskFixture;
 beforeAll(async () => {
@@ -20,16 +19,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-const draft = (listId: string, title: string, extra: Partial<NewTask> = {}): NewTask => ({
-  listId,
-  title,
-  description: '',
-  priority: 'MEDIUM',
-  assignees: [],
-  labels: [],
-  dueTime: null,
-  ...extra,
-});
 
 async function codeOf(promise: Promise<unknown>): Promise<number> {
   try {

@@ -9,8 +9,7 @@ import { beginCreate, commitCreate, taskLockStatement, withOrgWrite } from '../s
 import type { TaskRecord } from '../src/db/entities.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
 import { toCommentMessage, toTaskMessage } from '../src/task-messages.ts';
-import type { NewTask } from '../src/tasks.ts';
-import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
+import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /** The plain-SQL task writes (db/task-writes.ts): both tenant walls, clean connections, atomicity, retries. */
 
@@ -28,16 +27,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-const draft = (listId: string, title: string, extra: Partial<NewTask> = {}): NewTask => ({
-  listId,
-  title,
-  description: '',
-  priority: 'MEDIUM',
-  assignees: [],
-  labels: [],
-  dueTime: null,
-  ...extra,
-});
 
 async function codeOf(promise: Promise<unknown>): Promise<number | string> {
   try {
