@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -27,6 +26,7 @@ import { taskConfigSchema } from '../../task/src/config.ts';
 import { startTask, type RunningTask } from '../../task/src/server.ts';
 import { auditConfigSchema } from '../src/config.ts';
 import { startAudit, type RunningAudit } from '../src/server.ts';
+import { freePort } from '@taskmesh/runtime/testing/ports';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -44,17 +44,6 @@ export interface AuditStack {
   close(): Promise<void>;
 }
 
-/** A free loopback port: board and task each dial the other, so task's port is chosen before board starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Identity, org and audit on port 0 with their own schemas in one test database, sharing one event bus as the

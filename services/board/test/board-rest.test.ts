@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, Code, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
+import { Code } from '../../../gen/client/index.ts';
 // Tests only: the REST edge in front of the real services, as the embedded stack runs it.
 import { startEdge, type Edge } from '../../edge/src/edge.ts';
+import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
@@ -23,22 +24,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-let counter = 0;
-async function signedIn(label: string): Promise<{ api: TaskmeshClient; token: string; email: string }> {
-  const email = `${label}-${++counter}-${Date.now()}@example.com`;
-  const res = await createClient({ baseUrl: edge.url }).identity.signUp({ email, password: 'correct horse battery', displayName: label });
-  return { api: createClient({ baseUrl: edge.url, token: res.accessToken }), token: res.accessToken, email };
-}
-
-async function apiError(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
+const signedIn = (label: string) => signUpAs(edge.url, label);
 
 describe('boards and lists through REST', () => {
   it('runs a board: create, rename with ?updateMask=displayName, lists in order, :move, watch, delete', async () => {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
@@ -26,6 +25,7 @@ import { startTask, type RunningTask } from '../../task/src/server.ts';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { boardConfigSchema } from '../src/config.ts';
 import { startBoard, type RunningBoard } from '../src/server.ts';
+import { freePort } from '@taskmesh/runtime/testing/ports';
 
 export interface Harness {
   db: TestDatabase;
@@ -42,17 +42,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A port nobody listens on right now: board and task each need the other's address before either starts. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * identity + org + board on port 0 with one in-process event bus, and the task service when asked. Without it,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { freePort } from './stack-processes.ts';
+import { freePort } from '@taskmesh/runtime/testing/ports';
 import type { Measurement } from './scenarios.ts';
 
 /**

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
@@ -21,6 +20,7 @@ import { orgConfigSchema } from '../../org/src/config.ts';
 import { startOrg, type RunningOrg } from '../../org/src/server.ts';
 import { taskConfigSchema } from '../src/config.ts';
 import { startTask, type RunningTask } from '../src/server.ts';
+import { freePort } from '@taskmesh/runtime/testing/ports';
 
 export interface Harness {
   db: TestDatabase;
@@ -36,17 +36,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A free loopback port: board and task each dial the other, so task's port is chosen before board starts. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** identity + org + board + task on loopback with one in-process event bus, as the embedded stack runs them. */
 export async function startHarness(): Promise<Harness> {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, Code, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
+import { Code, createClient } from '../../../gen/client/index.ts';
 // Tests only: the REST edge in front of the real services, as the embedded stack runs it.
 import { startEdge, type Edge } from '../../edge/src/edge.ts';
+import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { DEMO_PASSWORD, seedDemo } from '../src/demo-seed.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -25,23 +26,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-let counter = 0;
-async function signedIn(label: string): Promise<{ api: TaskmeshClient; user: string; email: string }> {
-  const email = `${label}-${++counter}-${Date.now()}@example.com`;
-  const anonymous = createClient({ baseUrl: edge.url });
-  const res = await anonymous.identity.signUp({ email, password: 'correct horse battery', displayName: label });
-  return { api: createClient({ baseUrl: edge.url, token: res.accessToken }), user: res.user!.name, email };
-}
-
-async function apiError(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
+const signedIn = (label: string) => signUpAs(edge.url, label);
 
 describe('a whole board through REST with the generated client', () => {
   it('runs lists, tasks, moves, status, assignees, comments and search with the API.md rules', async () => {

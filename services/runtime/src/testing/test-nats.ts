@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 
 /**
  * Where JetStream tests find NATS: NATS_TEST_URL (default nats://127.0.0.1:4222). Returns undefined when it
@@ -42,16 +43,6 @@ export function uniqueStreamSettings(): { stream: string; subjectPrefix: string;
   return { stream: `TEST_${tag.toUpperCase()}`, subjectPrefix: `tmtest${tag}`, maxBytes: 16 * 1024 * 1024 };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** A nats-server of the test's own (for faults that would disturb the shared one), store kept across restarts. */
 export interface PrivateNatsServer {
