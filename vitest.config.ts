@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['services/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     pool: 'forks',
+    // A PostgreSQL for the run: TEST_DATABASE_URL / the local server, else one embedded server.
+    globalSetup: ['services/runtime/src/testing/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],

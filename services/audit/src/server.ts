@@ -5,6 +5,7 @@ import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identi
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
@@ -56,7 +57,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
     entities: [TenantScoped, AuditEventRecord],
     migrations: auditMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());

@@ -53,7 +53,6 @@ describe('audit batch recording', () => {
       entities: [TenantScoped, AuditEventRecord],
       migrations: auditMigrations,
       databaseUrl: testDb.databaseUrl,
-      dataDir: testDb.dataDir,
       log,
     });
     auditLog = new AuditLog(db.em);

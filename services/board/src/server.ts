@@ -7,6 +7,7 @@ import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
@@ -62,7 +63,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     entities: [TenantScoped, BoardRecord, ListRecord, OutboxEvent],
     migrations: boardMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());

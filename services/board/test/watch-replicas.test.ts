@@ -36,7 +36,6 @@ beforeAll(async () => {
   streamName = settings.stream;
   const bus = () => createJetStreamBus({ natsUrl: natsUrl!, log, ...settings });
   h = await startHarness({ bus: bus() });
-  if (h.db.kind !== 'postgres') return;
   replicaBus = bus();
   replica = await startBoard({
     config: boardConfigSchema.parse({

@@ -12,6 +12,7 @@ import { startNotify } from '@taskmesh/notify/server';
 import { loadOrgConfig } from '@taskmesh/org/config';
 import { ORG_SERVICE_NAME, startOrg } from '@taskmesh/org/server';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+import { startEmbeddedPostgres } from '@taskmesh/runtime/embedded-postgres';
 import { createEventBus, eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
 import { createLogger } from '@taskmesh/runtime/logger';
@@ -51,6 +52,8 @@ export interface RunningStack {
   services: Record<string, string>;
   /** 'in-process' (embedded default) or 'jetstream' (NATS_URL set). */
   events: 'in-process' | 'jetstream';
+  /** The embedded PostgreSQL's server process, when DATABASE_URL was unset. */
+  postgresPid?: number;
   close(): Promise<void>;
 }
 
@@ -68,8 +71,8 @@ async function resolvePort(host: string, port: number): Promise<number> {
 }
 
 /**
- * Starts every service in this process, each on its own loopback gRPC port with its own database
- * (embedded PGlite unless DATABASE_URL is set), sharing one event bus (in-process unless NATS_URL is set),
+ * Starts every service in this process, each on its own loopback gRPC port with its own schema in one
+ * PostgreSQL (an embedded one under $TASKMESH_DATA_DIR/postgres unless DATABASE_URL is set), sharing one event bus (in-process unless NATS_URL is set),
  * then the REST edge in front of them. `overrides` replaces environment values (tests use port 0 and a
  * temporary data directory).
  */
@@ -94,11 +97,17 @@ export async function startStack(overrides: Record<string, string | undefined> =
     TASK_ADDR: `${host}:${ports.TASK_PORT}`,
     AUDIT_ADDR: `${host}:${ports.AUDIT_PORT}`,
   };
-  const bus = createEventBus(config, createLogger('events'), 'embedded');
-  const closers: (() => Promise<void>)[] = [() => bus.close()];
+  // Without DATABASE_URL: one real PostgreSQL for every service, started first and stopped last.
+  const postgres = config.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ dataDir: config.TASKMESH_DATA_DIR, maxConnections: 150, log: createLogger('postgres') });
+  if (postgres) env.DATABASE_URL = postgres.url;
+  const closers: (() => Promise<void>)[] = postgres ? [() => postgres.stop()] : [];
   const close = async () => {
     for (const closeOne of closers.reverse()) await closeOne().catch(() => undefined);
   };
+  const bus = createEventBus(config, createLogger('events'), 'embedded');
+  closers.push(() => bus.close());
   try {
     // Addresses are fixed up front and clients connect lazily, so the services can start side by side.
     const started = await Promise.allSettled([
@@ -141,6 +150,7 @@ export async function startStack(overrides: Record<string, string | undefined> =
       url: edge.url,
       services: { ...services, 'notify (mail; consumes events, no API)': notify.grpc.address },
       events: bus.mode,
+      ...(postgres ? { postgresPid: postgres.pid } : {}),
       close,
     };
   } catch (err) {
@@ -160,7 +170,7 @@ export async function runEmbedded(): Promise<void> {
       'Taskmesh is running.',
       `  REST API   ${stack.url}   (try: curl -s ${stack.url}/healthz; docs at ${stack.url}/docs)`,
       ...Object.entries(stack.services).map(([service, address]) => `  gRPC       ${address}   ${service}`),
-      `  Data       ${process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL (PGlite) under ${process.env.TASKMESH_DATA_DIR || '.data'}/`}`,
+      `  Data       ${process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL under ${process.env.TASKMESH_DATA_DIR || '.data'}/postgres`}`,
       `  Events     ${stack.events === 'jetstream' ? 'NATS JetStream at NATS_URL' : 'in-process (set NATS_URL for JetStream)'}`,
       `  Mail       ${process.env.SMTP_URL ? 'SMTP at SMTP_URL' : `.eml files under ${process.env.TASKMESH_DATA_DIR || '.data'}/mail`}`,
       '  Stop with Ctrl+C.',

@@ -1,15 +1,16 @@
 // Compares the time a failed log-in takes for an unknown e-mail and for a known e-mail with a wrong
 // password: they should be indistinguishable (both run one argon2id verification). Prints figures; asserts nothing.
-// Usage: npm run bench:login  (PostgreSQL when TEST_DATABASE_URL/local server is reachable, else PGlite)
+// Usage: npm run bench:login  (PostgreSQL at TEST_DATABASE_URL/the local server when it answers, else an embedded one)
 import { credentials, Metadata } from '@grpc/grpc-js';
 import pino from 'pino';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
-import { createTestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { createTestDatabase, testPostgres } from '@taskmesh/runtime/testing/test-database';
 import { identityConfigSchema } from '../src/config.ts';
 import { startIdentity } from '../src/server.ts';
 
 const rounds = Number(process.env.ROUNDS ?? 40);
+const postgres = await testPostgres();
 const db = await createTestDatabase();
 const config = identityConfigSchema.parse({
   DATABASE_URL: db.databaseUrl,
@@ -42,9 +43,10 @@ const stats = (xs: number[]) => {
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
   return { mean: mean.toFixed(1), p50: s[Math.floor(s.length / 2)]!.toFixed(1), p90: s[Math.floor(s.length * 0.9)]!.toFixed(1) };
 };
-console.log(`database: ${db.kind}, rounds: ${rounds}`);
+console.log(`rounds: ${rounds}`);
 console.log('wrong password (ms):', stats(known));
 console.log('unknown e-mail (ms):', stats(unknown));
 client.close();
 await identity.close();
 await db.drop();
+await postgres.stop();

@@ -9,6 +9,8 @@ export const identityConfigSchema = z.object({
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),
   ACCESS_TOKEN_TTL_SECONDS: env.positiveInt(900),
+  /** How often the current signing key is re-read (another replica may have rotated it). */
+  SIGNING_KEY_RELOAD_SECONDS: env.positiveInt(60),
   REFRESH_TOKEN_TTL_DAYS: env.positiveInt(30),
   RESET_TOKEN_TTL_MINUTES: env.positiveInt(30),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: env.positiveInt(5),

@@ -2,6 +2,7 @@
 // Tokens signed with the previous key keep verifying until they expire, so nobody is logged out.
 import pino from 'pino';
 import { openDatabase } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { loadIdentityConfig } from './config.ts';
 import { SigningKeyRecord } from './db/entities.ts';
 import { identityMigrations } from './db/migrations/0001-initial.ts';
@@ -14,7 +15,7 @@ const db = await openDatabase({
   entities: [SigningKeyRecord],
   migrations: identityMigrations,
   databaseUrl: config.DATABASE_URL,
-  dataDir: config.TASKMESH_DATA_DIR,
+  timeouts: databaseTimeouts(config),
   log,
 });
 try {

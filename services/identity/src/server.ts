@@ -6,6 +6,7 @@ import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
@@ -53,21 +54,28 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
     entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, OutboxEvent],
     migrations: identityMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const bus = sharedBus ?? createEventBus(config, log, 'identity');
   let relay: OutboxRelay | undefined;
+  const keys = new SigningKeys(db.em, {
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+  });
   try {
-    const keys = new SigningKeys(db.em, {
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-      accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
-    });
     await keys.ensureKey();
-    // rate-limiter-flexible uses named prepared statements; PGlite multiplexes every connection onto one
-    // backend, where two connections preparing the same name collide. One connection of its own avoids that.
-    const throttlePool = new pg.Pool({ connectionString: db.url, max: 1, options: `-c role=${APP_ROLE}` });
+    keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000, log);
+    // rate-limiter-flexible takes a pg pool: a small one of its own, as the app role, with the same limits.
+    const throttlePool = new pg.Pool({
+      connectionString: db.url,
+      max: 2,
+      options: `-c role=${APP_ROLE}`,
+      connectionTimeoutMillis: db.timeouts.acquireMs,
+      statement_timeout: db.timeouts.statementMs,
+      idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
+    });
     throttlePool.on('error', (err) => log.warn({ err }, 'login throttle pool error'));
     const pool = throttlePool;
     const throttle = new LoginThrottle(pool, db.schema, {
@@ -125,6 +133,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       relay: startedRelay,
       async close() {
         await grpc.shutdown();
+        keys.stopReloading();
         await startedRelay.stop();
         if (!sharedBus) await bus.close();
         mail.close();
@@ -133,6 +142,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       },
     };
   } catch (err) {
+    keys.stopReloading();
     await relay?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     await db.close();

@@ -12,15 +12,33 @@ export interface AccessTokenClaims {
  * Ed25519 signing keys with a kid. The newest key signs; a superseded key stays in the JWKS until every
  * token it signed has expired, so rotating never logs anyone out. Keys live in the database so that every
  * replica signs with the same key set.
+ *
+ * Signing never touches the database: it runs inside the caller's transaction, where a query on a second
+ * connection could wait for a pool that this very transaction helps to exhaust. Another replica's rotation is
+ * picked up by a background reload (startReloading).
  */
 export class SigningKeys {
   private active: { kid: string; key: CryptoKey } | undefined;
-  private loadedAt = 0;
+  private reloadTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly em: EntityManager,
-    private readonly settings: { issuer: string; audience: string; accessTokenTtlSeconds: number; reloadIntervalMs?: number },
+    private readonly settings: { issuer: string; audience: string; accessTokenTtlSeconds: number },
   ) {}
+
+  /** Reloads the current key every intervalMs off the request path; a failed reload keeps the key in use. */
+  startReloading(intervalMs: number, log: { warn(obj: object, msg: string): void }): void {
+    this.stopReloading();
+    this.reloadTimer = setInterval(() => {
+      this.reload().catch((err: unknown) => log.warn({ err }, 'signing key reload failed; signing with the loaded key'));
+    }, intervalMs);
+    this.reloadTimer.unref();
+  }
+
+  stopReloading(): void {
+    clearInterval(this.reloadTimer);
+    this.reloadTimer = undefined;
+  }
 
   /** Creates the first key when there is none. */
   async ensureKey(): Promise<void> {
@@ -45,12 +63,12 @@ export class SigningKeys {
     return kid;
   }
 
-  private async reload(): Promise<void> {
+  /** Reads the current key (at start, after a rotation, and from the background timer). */
+  async reload(): Promise<void> {
     const em = this.em.fork();
     const current = await em.findOne(SigningKeyRecord, { supersededAt: null }, { orderBy: { createdAt: 'desc' } });
     if (!current) throw new Error('no signing key');
     this.active = { kid: current.kid, key: (await importJWK(current.privateJwk, 'EdDSA')) as CryptoKey };
-    this.loadedAt = Date.now();
   }
 
   /** Public keys that may still have valid tokens out there. */
@@ -63,9 +81,8 @@ export class SigningKeys {
   }
 
   async sign(claims: AccessTokenClaims): Promise<string> {
-    // Other replicas may have rotated: pick up the current key now and then.
-    if (!this.active || Date.now() - this.loadedAt > (this.settings.reloadIntervalMs ?? 60_000)) await this.reload();
-    const { kid, key } = this.active!;
+    if (!this.active) throw new Error('no signing key loaded (ensureKey first)');
+    const { kid, key } = this.active;
     return new SignJWT({ sid: claims.sessionId })
       .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
       .setIssuer(this.settings.issuer)

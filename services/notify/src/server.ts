@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events';
@@ -56,7 +57,7 @@ export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
     entities: [],
     migrations: notifyMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const closers: (() => Promise<void> | void)[] = [() => db.close()];

@@ -120,7 +120,6 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
       entities: [OutboxEvent],
       migrations: [{ name: '0001-producer', class: ProducerSchema }, outboxTraceContextMigration],
       databaseUrl: testDb.databaseUrl,
-      dataDir: testDb.dataDir,
       log,
     });
     notify = await startNotify({

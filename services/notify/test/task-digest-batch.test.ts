@@ -17,7 +17,7 @@ describe('task snapshots of a batch', () => {
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    db = await openDatabase({ service: 'notify', entities: [], migrations: notifyMigrations, databaseUrl: testDb.databaseUrl, dataDir: testDb.dataDir, log });
+    db = await openDatabase({ service: 'notify', entities: [], migrations: notifyMigrations, databaseUrl: testDb.databaseUrl, log });
   });
   afterAll(async () => {
     await db?.close();

@@ -7,6 +7,7 @@ import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
@@ -55,7 +56,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, OutboxEvent],
     migrations: orgMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_DATABASE_TIMEOUTS as DB } from './database-timeouts.ts';
 
 /**
  * Parses process configuration once, from the environment only, failing fast with the variable's name.
@@ -34,9 +35,14 @@ export const env = {
       .transform((v) => v === 'true' || v === '1' || v === 'yes'),
 };
 
-/** Settings every service shares: where its data lives when embedded, and the real database when not. */
+/** Settings every service shares: its database and its limits, where local files (mail) go, the bind host. */
 export const commonConfigShape = {
+  /** Required by every service; `npm start` sets it to an embedded PostgreSQL when unset. */
   DATABASE_URL: z.string().startsWith('postgres').optional(),
+  DB_ACQUIRE_TIMEOUT_MS: env.positiveInt(DB.acquireMs),
+  DB_STATEMENT_TIMEOUT_MS: env.positiveInt(DB.statementMs),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.positiveInt(DB.idleInTransactionMs),
+  DB_HEALTH_INTERVAL_MS: env.positiveInt(DB.healthIntervalMs),
   TASKMESH_DATA_DIR: z.string().default('.data'),
   GRPC_HOST: z.string().default('127.0.0.1'),
 };

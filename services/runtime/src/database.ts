@@ -1,18 +1,15 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection } from 'kysely';
 import type { Logger } from 'pino';
+import { ConfigError } from './config.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './database-timeouts.ts';
 
 /**
  * One database per service: its own PostgreSQL schema (named after the service) with its own committed
- * migrations, applied at start (never schema sync). With DATABASE_URL unset the service gets an embedded
- * PGlite of its own, served over the wire protocol by pglite-socket, with data under
- * $TASKMESH_DATA_DIR/<service> that survives restarts.
+ * migrations, applied at start (never schema sync). The service only ever connects to DATABASE_URL: `npm start`
+ * provides one (embedded-postgres.ts) when it is unset; a service started on its own requires it.
  *
  * The ORM the service uses connects as, or switches to, APP_ROLE: a non-superuser without BYPASSRLS, so
  * row-level security applies to every query the application makes. Migrations run as the connecting
@@ -24,39 +21,22 @@ export interface DatabaseOptions {
   service: string;
   entities: NonNullable<Options['entities']>;
   migrations: MigrationObject[];
-  /** Real PostgreSQL; when absent, an embedded PGlite is started. */
-  databaseUrl?: string | undefined;
-  dataDir: string;
+  /** Required; undefined fails with a message naming DATABASE_URL. */
+  databaseUrl: string | undefined;
   log: Logger;
+  /** Pool acquire, statement and idle-in-transaction limits (databaseTimeouts(config)). */
+  timeouts?: DatabaseTimeouts;
   poolMax?: number;
 }
 
 export interface Database {
   orm: MikroORM;
   em: EntityManager;
-  /** The connection URL in use (the embedded server's when embedded). */
+  /** The connection URL in use. */
   url: string;
+  timeouts: DatabaseTimeouts;
   schema: string;
   close(): Promise<void>;
-}
-
-interface EmbeddedServer {
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startEmbedded(dir: string): Promise<EmbeddedServer> {
-  mkdirSync(dir, { recursive: true });
-  const db = await PGlite.create(dir);
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 20 });
-  await server.start();
-  return {
-    url: `postgres://postgres@${server.getServerConn()}/postgres`,
-    async stop() {
-      await server.stop();
-      await db.close();
-    },
-  };
 }
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -94,40 +74,43 @@ async function migrate(options: DatabaseOptions, url: string, schema: string): P
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const schema = options.service;
-  const embedded = options.databaseUrl
-    ? undefined
-    : await startEmbedded(resolve(join(options.dataDir, options.service)));
-  const url = options.databaseUrl ?? embedded!.url;
-  try {
-    await migrate(options, url, schema);
-    const orm = await MikroORM.init({
-      clientUrl: url,
-      schema,
-      entities: options.entities,
-      pool: { min: 0, max: options.poolMax ?? 10 },
-      // Every pooled connection drops to the non-superuser app role, so RLS holds for everything the app runs.
-      onCreateConnection: async (connection: unknown) => {
-        const conn = connection as DatabaseConnection;
-        await conn.executeQuery(CompiledQuery.raw(`set role ${APP_ROLE}`));
-        await conn.executeQuery(CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`));
-      },
-      allowGlobalContext: false,
-      discovery: { warnWhenNoEntities: false },
-    });
-    options.log.info({ schema, embedded: Boolean(embedded) }, 'database ready');
-    return {
-      orm,
-      em: orm.em,
-      url,
-      schema,
-      async close() {
-        await orm.close(true);
-        await embedded?.stop();
-      },
-    };
-  } catch (err) {
-    await embedded?.stop();
-    throw err;
+  const url = options.databaseUrl;
+  if (!url) {
+    throw new ConfigError('invalid configuration: DATABASE_URL: required (postgres://...); `npm start` starts an embedded PostgreSQL when it is unset');
   }
+  const schema = options.service;
+  const timeouts = options.timeouts ?? DEFAULT_DATABASE_TIMEOUTS;
+  await migrate(options, url, schema);
+  const orm = await MikroORM.init({
+    clientUrl: url,
+    schema,
+    entities: options.entities,
+    pool: { min: 0, max: options.poolMax ?? 10 },
+    // pg's connectionTimeoutMillis also bounds the wait for a free pooled connection; the two session limits
+    // are startup parameters, so they hold for the app role after `set role` and survive `reset all`.
+    driverOptions: {
+      connectionTimeoutMillis: timeouts.acquireMs,
+      statement_timeout: timeouts.statementMs,
+      idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    },
+    // Every pooled connection drops to the non-superuser app role, so RLS holds for everything the app runs.
+    onCreateConnection: async (connection: unknown) => {
+      const conn = connection as DatabaseConnection;
+      await conn.executeQuery(CompiledQuery.raw(`set role ${APP_ROLE}`));
+      await conn.executeQuery(CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`));
+    },
+    allowGlobalContext: false,
+    discovery: { warnWhenNoEntities: false },
+  });
+  options.log.info({ schema }, 'database ready');
+  return {
+    orm,
+    em: orm.em,
+    url,
+    schema,
+    timeouts,
+    async close() {
+      await orm.close(true);
+    },
+  };
 }

@@ -6,6 +6,7 @@ import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identi
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
@@ -62,7 +63,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
     migrations: taskMigrations,
     databaseUrl: config.DATABASE_URL,
-    dataDir: config.TASKMESH_DATA_DIR,
+    timeouts: databaseTimeouts(config),
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());

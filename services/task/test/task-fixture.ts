@@ -39,7 +39,6 @@ export async function startTaskFixture(): Promise<TaskFixture> {
     entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
     migrations: taskMigrations,
     databaseUrl: testDb.databaseUrl,
-    dataDir: testDb.dataDir,
     log: pino({ level: 'silent' }),
   });
   const boards = new Map<string, Map<string, Set<string>>>();

@@ -22,14 +22,12 @@ let f: TaskFixture;
 let admin: pg.Client;
 beforeAll(async () => {
   f = await startTaskFixture();
-  admin = new pg.Client({ connectionString: f.testDb.databaseUrl ?? undefined });
-  if (f.testDb.kind === 'postgres') {
-    await admin.connect();
-    await admin.query('set search_path to task');
-  }
+  admin = new pg.Client({ connectionString: f.testDb.databaseUrl });
+  await admin.connect();
+  await admin.query('set search_path to task');
 });
 afterAll(async () => {
-  if (f?.testDb.kind === 'postgres') await admin?.end();
+  await admin?.end();
   await f?.close();
 });
 
@@ -147,8 +145,7 @@ function board(lists = 4) {
 }
 
 describe('the board page in one statement', () => {
-  it('lists by list then position, with every filter, across lists at every page size', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('lists by list then position, with every filter, across lists at every page size', async () => {
     const b = board(5);
     // An empty list in the middle and at the end, lists of different lengths.
     const tasks = await seed(b.orgId, b.boardId, b.listIds, [7, 0, 12, 1, 0], 1);
@@ -173,8 +170,7 @@ describe('the board page in one statement', () => {
     expect(await allPages(b.orgId, b.boardId, { showArchived: true, listId: one }, 4)).toEqual(expected(tasks, [one], { showArchived: true }));
   });
 
-  it('resumes in a list at its new place after it moved, and at the old index after it was deleted', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('resumes in a list at its new place after it moved, and at the old index after it was deleted', async () => {
     const b = board(4);
     const [l0, l1, l2, l3] = b.listIds as [string, string, string, string];
     const tasks = await seed(b.orgId, b.boardId, b.listIds, [3, 4, 3, 2], 2);
@@ -206,8 +202,7 @@ describe('the board page in one statement', () => {
     expect(gone).toMatchObject({ items: [], nextPageToken: '' });
   });
 
-  it('keeps the cursor across a task moved or deleted at the page boundary', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('keeps the cursor across a task moved or deleted at the page boundary', async () => {
     const b = board(2);
     const tasks = await seed(b.orgId, b.boardId, b.listIds, [4, 3], 3);
     const all = { showArchived: true };
@@ -272,8 +267,7 @@ async function referenceRecords(orgId: string, boardId: string): Promise<Map<str
 }
 
 describe('task rows to protobuf bytes (task-wire.ts)', () => {
-  it('writes exactly the bytes ts-proto writes for the same tasks, pages and single tasks', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('writes exactly the bytes ts-proto writes for the same tasks, pages and single tasks', async () => {
     for (const seedNo of [11, 12, 13]) {
       const b = board(3);
       await seed(b.orgId, b.boardId, b.listIds, [25, 10, 25], seedNo);
@@ -331,8 +325,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     return pages;
   }
 
-  it('answers with ts-proto\'s bytes of the current rows, cold and warm, and shows any writer\'s change at once', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('answers with ts-proto\'s bytes of the current rows, cold and warm, and shows any writer\'s change at once', async () => {
     const b = board(3);
     await seed(b.orgId, b.boardId, b.listIds, [9, 4, 9], 21);
     const reference = async () => {
@@ -378,8 +371,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     expect(Buffer.concat(await listingBytes(b.orgId, b.boardId, 500)).equals(await reference())).toBe(true);
   });
 
-  it('reads the page again when a task changes between the page and its rows', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('reads the page again when a task changes between the page and its rows', async () => {
     const b = board(1);
     // Ids from the reference, so that nothing of this board is in the cache yet.
     const [first, second] = expected(await seed(b.orgId, b.boardId, b.listIds, [5], 22), b.listIds, { showArchived: true });
@@ -401,8 +393,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     }
   });
 
-  it('reads the page\'s rows in one statement when its tasks keep changing under it', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('reads the page\'s rows in one statement when its tasks keep changing under it', async () => {
     const b = board(1);
     const tasks = await seed(b.orgId, b.boardId, b.listIds, [4], 23);
     const ids = expected(tasks, b.listIds, { showArchived: true });
@@ -427,8 +418,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     }
   });
 
-  it('computes the same page digest in PostgreSQL as from the page\'s row versions, and a new one after any change', async (ctx) => {
-    if (f.testDb.kind !== 'postgres') ctx.skip();
+  it('computes the same page digest in PostgreSQL as from the page\'s row versions, and a new one after any change', async () => {
     const b = board(3);
     await seed(b.orgId, b.boardId, b.listIds, [6, 0, 5], 24);
     const repo = new TaskRepository(forkForOrg(f.db.em, b.orgId));

@@ -24,7 +24,6 @@ export function openEventTestDatabase(testDb: TestDatabase, service = 'eventtest
     entities: [OutboxEvent],
     migrations: [{ name: '0001-event-test', class: EventTestSchema }, outboxTraceContextMigration],
     databaseUrl: testDb.databaseUrl,
-    dataDir: testDb.dataDir,
     log: quietLog,
     poolMax: 4,
   });

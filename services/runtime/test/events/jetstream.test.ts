@@ -205,9 +205,7 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
     });
   });
 
-  it('redelivers an event whose consumer died after committing and before acking, and processes it once', async (ctx) => {
-    // A second process cannot open the parent's embedded PGlite directory; CI always has PostgreSQL.
-    if (testDb.kind === 'pglite') ctx.skip();
+  it('redelivers an event whose consumer died after committing and before acking, and processes it once', async () => {
     const settings = uniqueStreamSettings();
     const events = bus(natsUrl!, settings, { ackWaitMs: 1_000 });
     await events.whenReady();
@@ -227,8 +225,7 @@ describe.skipIf(!natsUrl)('JetStream events', () => {
         EVENTS_STREAM: settings.stream,
         EVENTS_SUBJECT_PREFIX: settings.subjectPrefix,
         EVENTS_STREAM_MAX_BYTES: String(settings.maxBytes),
-        TEST_DB_URL: testDb.databaseUrl ?? '',
-        TEST_DATA_DIR: testDb.dataDir,
+        TEST_DB_URL: testDb.databaseUrl,
       },
       timeout: 60_000,
     });
