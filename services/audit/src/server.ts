@@ -97,6 +97,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
       host: config.GRPC_HOST,
       port: config.AUDIT_PORT,
       log,
+      database: db,
       services: [{ name: AUDIT_SERVICE_NAME, definition: AuditServiceService, implementation }],
     });
     retention.start();

@@ -140,6 +140,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
       host: config.GRPC_HOST,
       port: config.BOARD_PORT,
       log,
+      database: db,
       services: [{ name: BOARD_SERVICE_NAME, definition: BoardServiceService, implementation }],
     });
     log.info({ address: grpc.address, events: bus.mode }, 'board service listening');

@@ -113,6 +113,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       host: config.GRPC_HOST,
       port: config.IDENTITY_PORT,
       log,
+      database: db,
       services: [
         {
           name: IDENTITY_SERVICE_NAME,

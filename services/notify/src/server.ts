@@ -103,7 +103,7 @@ export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
     }, deps.digestCheckIntervalMs ?? 60_000);
     closers.push(() => clearInterval(timer));
 
-    const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.NOTIFY_PORT, log, services: [] });
+    const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.NOTIFY_PORT, log, services: [], database: db });
     closers.push(() => grpc.shutdown());
     log.info({ address: grpc.address, bus: bus.mode }, 'notify service running');
     return { grpc, db, bus, subscription, dispatcher, digest, close };

@@ -101,6 +101,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       host: config.GRPC_HOST,
       port: config.ORG_PORT,
       log,
+      database: db,
       services: [{ name: ORG_SERVICE_NAME, definition: OrgServiceService, implementation }],
     });
     purge.start();

@@ -24,6 +24,8 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   /** Sized to the pools that will connect (each service's pool plus its extra connections). */
   maxConnections?: number;
+  /** A fixed loopback port (a restart the clients can find again); a free one when absent. */
+  port?: number;
   log: EmbeddedPostgresLog;
 }
 
@@ -228,7 +230,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // old shared memory for a moment: try again a few times.
   let lastError: unknown;
   for (let attempt = 1; attempt <= 5; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
     const logFd = openSync(logFile, 'a');
     if (owner) chownSync(logFile, owner.uid, owner.gid);

@@ -2,6 +2,7 @@ import { Metadata, status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import { Any } from '@taskmesh/gen/google/protobuf/any.js';
 import { BadRequest, ErrorInfo, RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
 import { Status } from '@taskmesh/gen/google/rpc/status.js';
+import { databaseFailure } from './database-errors.ts';
 
 /**
  * Typed domain errors. Domain code throws these; one mapper (toServiceError) turns them into a canonical
@@ -83,6 +84,10 @@ export class UnavailableError extends DomainError {
   readonly code = GrpcCode.UNAVAILABLE;
 }
 
+export class DeadlineExceededError extends DomainError {
+  readonly code = GrpcCode.DEADLINE_EXCEEDED;
+}
+
 function packAny(typeName: string, value: Uint8Array): Any {
   return Any.fromPartial({ typeUrl: `type.googleapis.com/${typeName}`, value: Buffer.from(value) });
 }
@@ -127,6 +132,16 @@ export function toServiceError(err: unknown, log: ErrorLogger, context: object =
   if (isGrpcError(err) && err.code !== GrpcCode.INTERNAL && err.code !== GrpcCode.UNKNOWN) {
     // A downstream service already produced a canonical, safe status: pass it through unchanged.
     return { code: err.code, details: err.details, metadata: err.metadata };
+  }
+  const failure = databaseFailure(err);
+  if (failure) {
+    // The error's own text may quote SQL: log only what happened.
+    log.error({ ...context, reason: failure.reason }, 'database unavailable');
+    const mapped =
+      failure.kind === 'deadline'
+        ? new DeadlineExceededError('the database did not answer in time', { reason: 'DATABASE_TIMEOUT' })
+        : new UnavailableError('the database is unavailable; try again', { reason: 'DATABASE_UNAVAILABLE' });
+    return toServiceError(mapped, log, context);
   }
   log.error({ ...context, err }, 'unexpected error');
   return { code: GrpcCode.INTERNAL, details: 'internal error', metadata: new Metadata() };

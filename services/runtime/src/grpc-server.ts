@@ -14,6 +14,8 @@ import {
 import { ROOT_CONTEXT, SpanKind, context, propagation, trace, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import type { Database } from './database.ts';
+import { watchDatabaseHealth, type DatabaseHealthWatch } from './database-health.ts';
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
 
@@ -197,6 +199,8 @@ export interface RunningGrpcServer {
   port: number;
   /** host:port to dial. */
   address: string;
+  /** Present when started with a database. */
+  databaseHealth?: DatabaseHealthWatch;
   /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -207,6 +211,8 @@ export async function startGrpcServer(options: {
   port: number;
   services: ServiceRegistration[];
   log: Logger;
+  /** The service's database: health turns NOT_SERVING while it does not answer (database-health.ts). */
+  database?: Database;
 }): Promise<RunningGrpcServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const health = new HealthImplementation({ '': 'SERVING' });
@@ -221,13 +227,18 @@ export async function startGrpcServer(options: {
       err ? reject(err) : resolve(bound),
     );
   });
+  const databaseHealth = options.database
+    ? watchDatabaseHealth({ db: options.database, health, services: options.services.map((s) => s.name), log: options.log })
+    : undefined;
   let stopped: Promise<void> | undefined;
   return {
     server,
     health,
     port,
     address: `${host}:${port}`,
+    ...(databaseHealth ? { databaseHealth } : {}),
     shutdown(graceMs = 10_000) {
+      databaseHealth?.stop();
       stopped ??= new Promise<void>((resolve) => {
         health.setStatus('', 'NOT_SERVING');
         for (const service of options.services) health.setStatus(service.name, 'NOT_SERVING');

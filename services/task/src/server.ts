@@ -119,6 +119,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       host: config.GRPC_HOST,
       port: config.TASK_PORT,
       log,
+      database: db,
       services: [{ name: TASK_SERVICE_NAME, definition: taskServiceDefinition, implementation }],
     });
     log.info({ address: grpc.address, events: bus.mode }, 'task service listening');

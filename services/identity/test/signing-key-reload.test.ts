@@ -1,0 +1,78 @@
+import { credentials } from '@grpc/grpc-js';
+import { decodeProtectedHeader } from 'jose';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { identityConfigSchema } from '../src/config.ts';
+import { startIdentity, type RunningIdentity } from '../src/server.ts';
+import { SigningKeys } from '../src/signing-keys.ts';
+
+// Issue 10: signing once reloaded a stale key on a second connection inside the caller's transaction. The key
+// is now reloaded in the background; calls after the interval must answer (each test's timeout bounds them).
+let testDb: TestDatabase;
+let running: RunningIdentity;
+let client: IdentityServiceClient;
+let counter = 0;
+const email = () => `reload${++counter}-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  const config = identityConfigSchema.parse({
+    DATABASE_URL: testDb.databaseUrl,
+    TASKMESH_DATA_DIR: testDb.dataDir,
+    IDENTITY_PORT: '0',
+    SIGNING_KEY_RELOAD_SECONDS: '1',
+    // Cheap hashing: this suite is about waiting, not about argon2.
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_ITERATIONS: '1',
+  });
+  running = await startIdentity({ config, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
+  await callUnary(client, client.signUp, { email: email(), password: PASSWORD, displayName: 'Before' });
+  // Older than the reload interval, twice over.
+  await sleep(2_100);
+});
+
+afterAll(async () => {
+  client?.close();
+  await running?.close();
+  await testDb?.drop();
+});
+
+describe('a signing key older than its reload interval', () => {
+  it('still lets sign-up answer', { timeout: 2_000 }, async () => {
+    const res = await callUnary(client, client.signUp, { email: email(), password: PASSWORD, displayName: 'After' });
+    expect(res.accessToken).not.toBe('');
+  });
+
+  it('still lets log-in and refresh answer', { timeout: 2_000 }, async () => {
+    const address = email();
+    await callUnary(client, client.signUp, { email: address, password: PASSWORD, displayName: 'After' });
+    const session = await callUnary(client, client.logIn, { email: address, password: PASSWORD });
+    const refreshed = await callUnary(client, client.refresh, { refreshToken: session.refreshToken });
+    expect(refreshed.accessToken).not.toBe('');
+  });
+
+  it('still lets ten sign-ups in parallel answer', { timeout: 5_000 }, async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => callUnary(client, client.signUp, { email: email(), password: PASSWORD, displayName: 'P' })),
+    );
+    expect(results.every((r) => r.accessToken !== '')).toBe(true);
+  });
+
+  it("picks up another replica's rotation in the background", { timeout: 10_000 }, async () => {
+    const replica = new SigningKeys(running.db.em, { issuer: 'taskmesh-identity', audience: 'taskmesh', accessTokenTtlSeconds: 900 });
+    const kid = await replica.rotate();
+    let seen: string | undefined;
+    for (let i = 0; i < 40 && seen !== kid; i++) {
+      const res = await callUnary(client, client.signUp, { email: email(), password: PASSWORD, displayName: 'R' });
+      seen = decodeProtectedHeader(res.accessToken).kid;
+      if (seen !== kid) await sleep(200);
+    }
+    expect(seen).toBe(kid);
+  });
+});
