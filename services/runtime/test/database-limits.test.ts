@@ -36,13 +36,13 @@ async function open(poolMax: number, service = `limits${opened.length}`): Promis
 
 /** A gRPC server whose GetJwks runs `work` on the database, so errors go through the one mapper. */
 async function serve(db: Database, work: (db: Database) => Promise<unknown>): Promise<{ server: RunningGrpcServer; client: IdentityServiceClient }> {
-  const handlers = Object.fromEntries(Object.keys(IdentityServiceService).map((k) => [k, async () => ({})])) as unknown as AsyncService<
-    typeof IdentityServiceService
-  >;
-  handlers.getJwks = async () => {
-    await work(db);
-    return { keys: [] };
-  };
+  const handlers = {
+    ...Object.fromEntries(Object.keys(IdentityServiceService).map((k) => [k, async () => ({})])),
+    getJwks: async () => {
+      await work(db);
+      return { keys: [] };
+    },
+  } as unknown as AsyncService<typeof IdentityServiceService>;
   const server = await startGrpcServer({
     port: 0,
     log,
