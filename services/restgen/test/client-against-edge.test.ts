@@ -1,5 +1,5 @@
 // The generated client against the real thing: the TypeScript REST edge in front of the identity
-// service (embedded stack, its own PGlite or PostgreSQL), the flow the README shows.
+// service (embedded stack on the tests' PostgreSQL), the flow the README shows.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

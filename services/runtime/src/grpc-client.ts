@@ -10,18 +10,21 @@ export type UnaryMethod<Req, Res> = (
 
 export interface UnaryCallOptions {
   metadata?: Metadata;
-  /** Milliseconds from now. */
+  /** Milliseconds from now; DEFAULT_CALL_TIMEOUT_MS when absent. */
   timeoutMs?: number;
 }
 
-/** Calls a generated client's unary method as a promise. */
+/** No call between services waits forever: one without a deadline of its own gets this one. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/** Calls a generated client's unary method as a promise, always with a deadline. */
 export function callUnary<C extends Client, Req, Res>(
   client: C,
   method: UnaryMethod<Req, Res>,
   request: Req,
   options: UnaryCallOptions = {},
 ): Promise<Res> {
-  const callOptions: Partial<CallOptions> = options.timeoutMs ? { deadline: Date.now() + options.timeoutMs } : {};
+  const callOptions: Partial<CallOptions> = { deadline: Date.now() + (options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS) };
   return new Promise((resolve, reject) => {
     method.call(client, request, options.metadata ?? new Metadata(), callOptions, (err, res) =>
       err ? reject(err) : resolve(res),

@@ -13,7 +13,7 @@ import { Tasks, type TaskScope } from '../src/tasks.ts';
 import type { NewTask } from '../src/tasks.ts';
 
 /**
- * The task use cases on the real database (PostgreSQL, or PGlite when it is unreachable), with the board
+ * The task use cases on the real database (PostgreSQL), with the board
  * service and org memberships played by in-memory tables. Only for tests of the domain and db layers: the
  * server always uses the real BoardService and OrgService stubs.
  */

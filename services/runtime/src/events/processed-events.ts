@@ -28,8 +28,8 @@ export interface ProcessOnceOptions {
  * row and is skipped, and a handler that failed half-way left nothing behind. Concurrent deliveries of one
  * event to two replicas serialise on the primary key; the second sees a conflict and skips.
  *
- * The handler runs inside that transaction: it must not call the network (no gRPC, no SMTP): on embedded
- * PGlite every connection shares one backend. Side effects outside the database go through a table of
+ * The handler runs inside that transaction: it must not call the network (no gRPC, no SMTP) nor wait on
+ * another connection (services/runtime/README.md). Side effects outside the database go through a table of
  * the service's own that a worker drains (as notify's outgoing mail does).
  */
 export function processOnce(

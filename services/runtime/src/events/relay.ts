@@ -46,8 +46,8 @@ interface OutboxRow {
 /**
  * Publishes a service's outbox rows in seq order and marks them sent.
  *
- * No transaction is held while publishing (on embedded PGlite it would stall every other connection of the
- * service, and in-process handlers may write to the same database): a round reads a batch, publishes it
+ * No transaction is held while publishing (a network call inside a transaction holds its connection and
+ * locks for as long as the broker takes, and in-process handlers may write to the same database): a round reads a batch, publishes it
  * in order, each publish awaited, then marks the published prefix sent. So a row can go out twice — two
  * relay replicas reading the same batch, or a crash between publish and mark — and consumers never see it
  * twice, because JetStream drops a repeated Nats-Msg-Id (the event id) within the stream's duplicate window

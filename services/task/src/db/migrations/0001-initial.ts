@@ -5,7 +5,7 @@ import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security'
 
 /**
  * Tasks and comments. Every index leads with org_id, except the full-text GIN index: a GIN index cannot lead
- * with a uuid without the btree_gin extension, which embedded PGlite does not load; search queries still
+ * with a uuid without the btree_gin extension, which the migrations do not require; search queries still
  * filter on org_id, and RLS confines them to the org in any case.
  */
 export class InitialTaskSchema extends Migration {
