@@ -12,7 +12,7 @@ import { startNotify } from '@taskmesh/notify/server';
 import { loadOrgConfig } from '@taskmesh/org/config';
 import { ORG_SERVICE_NAME, startOrg } from '@taskmesh/org/server';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
-import { startEmbeddedPostgres } from '@taskmesh/runtime/embedded-postgres';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '@taskmesh/runtime/embedded-postgres';
 import { createEventBus, eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
 import { createLogger } from '@taskmesh/runtime/logger';
@@ -72,11 +72,14 @@ async function resolvePort(host: string, port: number): Promise<number> {
 
 /**
  * Starts every service in this process, each on its own loopback gRPC port with its own schema in one
- * PostgreSQL (an embedded one under $TASKMESH_DATA_DIR/postgres unless DATABASE_URL is set), sharing one event bus (in-process unless NATS_URL is set),
- * then the REST edge in front of them. `overrides` replaces environment values (tests use port 0 and a
- * temporary data directory).
+ * PostgreSQL (an embedded one under $TASKMESH_DATA_DIR/postgres unless DATABASE_URL is set), sharing one
+ * event bus (in-process unless NATS_URL is set), then the REST edge in front of them. `overrides` replaces environment values (tests use port 0 and a
+ * temporary data directory); `early.postgres` is an embedded PostgreSQL already starting (main.ts).
  */
-export async function startStack(overrides: Record<string, string | undefined> = {}): Promise<RunningStack> {
+export async function startStack(
+  overrides: Record<string, string | undefined> = {},
+  early: { postgres?: Promise<EmbeddedPostgres> } = {},
+): Promise<RunningStack> {
   const source: Record<string, string | undefined> = { ...process.env, ...overrides };
   const config = parseConfig(stackConfigSchema, source);
   const host = config.GRPC_HOST;
@@ -100,7 +103,7 @@ export async function startStack(overrides: Record<string, string | undefined> =
   // Without DATABASE_URL: one real PostgreSQL for every service, started first and stopped last.
   const postgres = config.DATABASE_URL
     ? undefined
-    : await startEmbeddedPostgres({ dataDir: config.TASKMESH_DATA_DIR, maxConnections: 150, log: createLogger('postgres') });
+    : await (early.postgres ?? startEmbeddedPostgres({ dataDir: config.TASKMESH_DATA_DIR, maxConnections: 150, log: createLogger('postgres') }));
   if (postgres) env.DATABASE_URL = postgres.url;
   const closers: (() => Promise<void>)[] = postgres ? [() => postgres.stop()] : [];
   const close = async () => {
@@ -159,9 +162,9 @@ export async function startStack(overrides: Record<string, string | undefined> =
   }
 }
 
-export async function runEmbedded(): Promise<void> {
+export async function runEmbedded(early: { postgres?: Promise<EmbeddedPostgres> } = {}): Promise<void> {
   const log = createLogger('embedded');
-  const stack = await startStack();
+  const stack = await startStack({}, early);
   for (const [service, address] of Object.entries(stack.services)) log.info({ service, address }, 'gRPC service listening');
   log.info({ url: stack.url }, 'REST edge listening');
   process.stdout.write(

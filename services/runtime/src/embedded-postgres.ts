@@ -4,7 +4,6 @@ import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readF
 import { arch, platform, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { freePort } from './free-port.ts';
 
 /**
@@ -184,25 +183,24 @@ function lastLines(file: string, count: number): string {
   }
 }
 
-/** Resolves once the server answers `select 1`; rejects when the process exits first. */
-async function waitUntilReady(child: ChildProcess, url: string, timeoutMs: number): Promise<void> {
-  let exited = false;
+/**
+ * Resolves once the server accepts connections, as pg_ctl -w decides it: postmaster.pid names this process
+ * and its status line says "ready". Rejects when the process exits first.
+ */
+async function waitUntilReady(child: ChildProcess, pgdata: string, timeoutMs: number): Promise<void> {
+  let exited = child.exitCode !== null;
   child.once('exit', () => (exited = true));
   const until = Date.now() + timeoutMs;
   while (!exited && Date.now() < until) {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-    client.on('error', () => undefined);
     try {
-      await client.connect();
-      await client.query('select 1');
-      await client.end();
-      return;
+      const lines = readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
+      if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') return;
     } catch {
-      await client.end().catch(() => undefined);
-      await sleep(100);
+      // not written yet
     }
+    await sleep(25);
   }
-  throw new Error(exited ? 'embedded PostgreSQL exited during start' : `embedded PostgreSQL did not answer within ${timeoutMs} ms`);
+  throw new Error(exited ? 'embedded PostgreSQL exited during start' : `embedded PostgreSQL was not ready within ${timeoutMs} ms`);
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
@@ -242,7 +240,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     });
     closeSync(logFd);
     try {
-      await waitUntilReady(child, url, 120_000);
+      await waitUntilReady(child, pgdata, 120_000);
     } catch (err) {
       lastError = new Error(`${(err as Error).message}; last lines of ${logFile}:\n${lastLines(logFile, 5)}`);
       if (child.pid !== undefined && isAlive(child.pid)) await signalAndWait(child.pid);

@@ -1,0 +1,110 @@
+// `npm run bench:embedded`: how long `npm start` takes to SERVING on an empty data directory and on a
+// second start of the same one, and the idle resident memory of the whole embedded stack (the Node process
+// plus every PostgreSQL process, from /proc). Prints figures; asserts nothing.
+// Ports: EDGE_PORT etc. from the environment (0 = any free port); the data directory is a fresh temporary one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const dataDir = mkdtempSync(join(tmpdir(), 'taskmesh-bench-embedded-'));
+const idleSeconds = Number(process.env.IDLE_SECONDS ?? 20);
+const portVariables = ['EDGE_PORT', 'IDENTITY_PORT', 'ORG_PORT', 'BOARD_PORT', 'TASK_PORT', 'AUDIT_PORT', 'NOTIFY_PORT'];
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  ms: number;
+}
+
+/** Starts the stack as `npm start` does (one Node process) and waits for /healthz to answer 200. */
+async function start(): Promise<Started> {
+  const began = performance.now();
+  const env: NodeJS.ProcessEnv = { ...process.env, TASKMESH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', EDGE_ACCESS_LOG: 'off' };
+  delete env.DATABASE_URL;
+  for (const name of portVariables) env[name] ??= '0';
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'services/embedded/src/main.ts')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /REST API\s+(http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the stack exited (${code}) before listening`)));
+  });
+  for (;;) {
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await sleep(50);
+  }
+  return { child, url, ms: performance.now() - began };
+}
+
+async function stop(child: ChildProcess): Promise<number> {
+  const began = performance.now();
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+  return performance.now() - began;
+}
+
+function postmasterPid(): number {
+  return Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/** The process and its PostgreSQL children (by parent pid). */
+function postgresProcesses(postmaster: number): number[] {
+  const pids = [postmaster];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** kB of resident memory: RSS counts shared pages in every process, PSS shares them out. */
+function memory(pid: number): { rss: number; pss: number } {
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+  try {
+    return { rss: field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS'), pss: field(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss') };
+  } catch {
+    return { rss: 0, pss: 0 };
+  }
+}
+
+const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
+const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+try {
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)`);
+  const first = await start();
+  console.log(`first start, empty data dir -> /healthz 200: ${sec(first.ms)}   (target <= 10 s)`);
+  await sleep(idleSeconds * 1000);
+  const node = memory(first.child.pid!);
+  const pg = postgresProcesses(postmasterPid()).map(memory);
+  const pgRss = pg.reduce((a, m) => a + m.rss, 0);
+  const pgPss = pg.reduce((a, m) => a + m.pss, 0);
+  console.log(`idle after ${idleSeconds} s: Node RSS ${mb(node.rss)} (PSS ${mb(node.pss)}); PostgreSQL ${pg.length} processes RSS ${mb(pgRss)} (PSS ${mb(pgPss)})`);
+  console.log(`whole stack resident: PSS ${mb(node.pss + pgPss)}, RSS sum ${mb(node.rss + pgRss)}   (target <= 500 MB)`);
+  console.log(`stop (SIGINT -> exit): ${sec(await stop(first.child))}`);
+
+  const second = await start();
+  console.log(`later start, same data dir -> /healthz 200: ${sec(second.ms)}   (target <= 5 s)`);
+  console.log(`stop (SIGINT -> exit): ${sec(await stop(second.child))}`);
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
