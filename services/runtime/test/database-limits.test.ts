@@ -68,15 +68,6 @@ async function holdTransaction(db: Database): Promise<{ release: () => Promise<v
   return { release: async () => (release(), await done) };
 }
 
-async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
-
 beforeAll(async () => {
   port = await freePort();
   postgres = await startEmbeddedPostgres({ dataDir: dir, port, maxConnections: 40, log: quiet });
@@ -103,9 +94,10 @@ describe('no call waits forever', () => {
     const { client } = await serve(db, (d) => d.em.fork().execute('select 1'));
     const held = await holdTransaction(db);
     lines.length = 0;
-    const err = await failure(callUnary(client, client.getJwks, {}));
-    expect(err.code).toBe(status.UNAVAILABLE);
-    expect(err.details).toBe('the database is unavailable; try again');
+    await expect(callUnary(client, client.getJwks, {})).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+      details: 'the database is unavailable; try again',
+    });
     const logged = lines.map((l) => JSON.parse(l) as { msg: string; reason?: string; method?: string }).find((l) => l.msg === 'database unavailable');
     expect(logged?.reason).toMatch(/acquire timeout/);
     expect(logged?.method).toBe('/taskmesh.identity.v1.IdentityService/GetJwks');
@@ -117,9 +109,10 @@ describe('no call waits forever', () => {
   it('answers DEADLINE_EXCEEDED when a statement runs past the statement timeout, without leaking SQL', { timeout: 10_000 }, async () => {
     const db = await open(2);
     const { client } = await serve(db, (d) => d.em.fork().execute('select pg_sleep(5)'));
-    const err = await failure(callUnary(client, client.getJwks, {}));
-    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
-    expect(err.details).not.toMatch(/pg_sleep|select/i);
+    await expect(callUnary(client, client.getJwks, {})).rejects.toMatchObject({
+      code: status.DEADLINE_EXCEEDED,
+      details: 'the database did not answer in time',
+    });
     client.close();
   });
 
@@ -147,7 +140,7 @@ describe('no call waits forever', () => {
     expect(await server.databaseHealth!.check()).toBe(false);
     expect(await check('')).toBe('NOT_SERVING');
     expect(await check('taskmesh.identity.v1.IdentityService')).toBe('NOT_SERVING');
-    expect((await failure(callUnary(client, client.getJwks, {}))).code).toBe(status.UNAVAILABLE);
+    await expect(callUnary(client, client.getJwks, {})).rejects.toMatchObject({ code: status.UNAVAILABLE });
 
     postgres = await startEmbeddedPostgres({ dataDir: dir, port, maxConnections: 40, log: quiet });
     let ok = false;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -65,9 +65,9 @@ describe('embedded PostgreSQL', { timeout: 120_000 }, () => {
     await next.stop();
   });
 
-  it('shuts down a server left running by a killed process, then starts', async () => {
+  it('stops with its Node process even when that is SIGKILLed, and starts again on the same data', async () => {
     const root = join(import.meta.dirname, '..', '..', '..');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'embedded-postgres-orphan.ts'), dir], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'embedded-postgres-killed.ts'), dir], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -76,9 +76,10 @@ describe('embedded PostgreSQL', { timeout: 120_000 }, () => {
       child.once('exit', () => reject(new Error('fixture exited before starting PostgreSQL')));
     });
     child.kill('SIGKILL');
-    expect(alive(orphanPid)).toBe(true);
-    const next = await start();
+    for (let i = 0; i < 200 && alive(orphanPid); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive(orphanPid)).toBe(false);
+    expect(readFileSync(join(dir, 'postgres.log'), 'utf8')).toMatch(/received fast shutdown request[\s\S]*database system is shut down\s*$/);
+    const next = await start();
     expect((await query(next.url, 'select count(*)::int as n from kept')).rows[0].n).toBe(2);
     await next.stop();
   });
