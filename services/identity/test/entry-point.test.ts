@@ -21,7 +21,7 @@ describe('identity entry point (src/main.ts)', () => {
         PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
         IDENTITY_PORT: '0',
         TASKMESH_DATA_DIR: testDb.dataDir,
-        ...(testDb.databaseUrl ? { DATABASE_URL: testDb.databaseUrl } : {}),
+        DATABASE_URL: testDb.databaseUrl,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -53,5 +53,19 @@ describe('identity entry point (src/main.ts)', () => {
     expect(lines.some((l) => l.includes('"msg":"shutting down"'))).toBe(true);
     // Every line is structured JSON carrying the service name.
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ service: 'identity' });
+  });
+
+  it('refuses to start without DATABASE_URL, naming it', async () => {
+    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'services/identity/src/main.ts')], {
+      cwd: root,
+      env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, IDENTITY_PORT: '0', TASKMESH_DATA_DIR: testDb.dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += String(d)));
+    child.stderr.on('data', (d) => (output += String(d)));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(output).toContain('DATABASE_URL: required');
   });
 });
