@@ -1,6 +1,7 @@
 // `npm run bench:embedded`: how long `npm start` takes to SERVING on an empty data directory and on a
 // second start of the same one, and the idle resident memory of the whole embedded stack (the Node process
-// plus every PostgreSQL process, from /proc). Prints figures; asserts nothing.
+// plus every PostgreSQL process, from /proc), with the CPU time each start used (a figure that depends less on
+// what else the machine is doing than the wall-clock one). Prints figures; asserts nothing.
 // Ports: EDGE_PORT etc. from the environment (0 = any free port); the data directory is a fresh temporary one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -75,6 +76,26 @@ function postgresProcesses(postmaster: number): number[] {
   return pids;
 }
 
+/** CPU seconds a process used, with its exited children (initdb, backends) when asked. */
+function cpuSeconds(pid: number, withChildren: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // utime, stime, cutime, cstime are fields 14-17 of /proc/<pid>/stat (11-14 after the command name).
+    const ticks = fields[11]! + fields[12]! + (withChildren ? fields[13]! + fields[14]! : 0);
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds the stack has used so far: Node with initdb, and every PostgreSQL process with exited backends. */
+function stackCpu(node: number): { node: number; postgres: number } {
+  const postmaster = postmasterPid();
+  const pg = postgresProcesses(postmaster);
+  return { node: cpuSeconds(node, true), postgres: pg.reduce((sum, pid) => sum + cpuSeconds(pid, pid === postmaster), 0) };
+}
+
 /** kB of resident memory: RSS counts shared pages in every process, PSS shares them out. */
 function memory(pid: number): { rss: number; pss: number } {
   const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
@@ -91,7 +112,9 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 try {
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)`);
   const first = await start();
+  const firstCpu = stackCpu(first.child.pid!);
   console.log(`first start, empty data dir -> /healthz 200: ${sec(first.ms)}   (target <= 10 s)`);
+  console.log(`  CPU used to get there: Node ${firstCpu.node.toFixed(2)} s (with initdb), PostgreSQL ${firstCpu.postgres.toFixed(2)} s`);
   await sleep(idleSeconds * 1000);
   const node = memory(first.child.pid!);
   const pg = postgresProcesses(postmasterPid()).map(memory);
@@ -102,7 +125,9 @@ try {
   console.log(`stop (SIGINT -> exit): ${sec(await stop(first.child))}`);
 
   const second = await start();
+  const secondCpu = stackCpu(second.child.pid!);
   console.log(`later start, same data dir -> /healthz 200: ${sec(second.ms)}   (target <= 5 s)`);
+  console.log(`  CPU used to get there: Node ${secondCpu.node.toFixed(2)} s, PostgreSQL ${secondCpu.postgres.toFixed(2)} s`);
   console.log(`stop (SIGINT -> exit): ${sec(await stop(second.child))}`);
   console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 } finally {
