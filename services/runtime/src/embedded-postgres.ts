@@ -294,7 +294,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         // Closing the watchdog's stdin is the fast shutdown; a server that does not finish is pushed harder.
         stopped ??= (async () => {
           child.stdin!.end();
-          const finished = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+          const finished = await Promise.race([exited.then(() => true), sleep(15_000, false, { ref: false })]);
           if (!finished) await signalAndWait(serverPid);
           await waitForExit(serverPid, 5_000);
         })();
