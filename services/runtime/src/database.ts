@@ -7,6 +7,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection } from 'kysely';
 import type { Logger } from 'pino';
+import { withMigrationLock } from './migration-lock.ts';
 
 /**
  * One database per service: its own PostgreSQL schema (named after the service) with its own committed
@@ -62,6 +63,11 @@ async function startEmbedded(dir: string): Promise<EmbeddedServer> {
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 async function migrate(options: DatabaseOptions, url: string, schema: string): Promise<void> {
+  // Replicas starting together migrate one at a time (advisory lock; docs/operations.md, Scaling).
+  await withMigrationLock(url, schema, () => applyMigrations(options, url, schema));
+}
+
+async function applyMigrations(options: DatabaseOptions, url: string, schema: string): Promise<void> {
   const orm = await MikroORM.init({
     clientUrl: url,
     schema,
