@@ -60,19 +60,16 @@ export class DeadLetters {
     if (info.state.messages === 0) return [];
     const consumer = await this.js.consumers.get(this.streamName);
     const letters: DeadLetter[] = [];
-    // An ordered consumer is ephemeral: the server removes it shortly after the last fetch.
-    {
-      for (;;) {
-        const batch = await consumer.fetch({ max_messages: 256, expires: 2_000 });
-        let last: number | undefined;
-        let pending = 0;
-        for await (const msg of batch) {
-          last = msg.seq;
-          pending = msg.info.pending;
-          letters.push(describe(msg.seq, msg.headers, msg.data, new Date(msg.info.timestampNanos / 1e6)));
-        }
-        if (last === undefined || pending === 0) break;
+    // An ordered consumer (ephemeral: the server removes it after the last fetch), read up to the last
+    // sequence there was when the listing started; asking for no more than is left returns without waiting.
+    for (let last = 0; last < info.state.last_seq && letters.length < info.state.messages; ) {
+      const batch = await consumer.fetch({ max_messages: Math.min(256, info.state.messages - letters.length), expires: 5_000 });
+      const before = letters.length;
+      for await (const msg of batch) {
+        last = msg.seq;
+        letters.push(describe(msg.seq, msg.headers, msg.data, new Date(msg.info.timestampNanos / 1e6)));
       }
+      if (letters.length === before) break;
     }
     return filter.consumer ? letters.filter((l) => l.consumer === filter.consumer) : letters;
   }
