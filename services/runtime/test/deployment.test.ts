@@ -217,13 +217,27 @@ describe.skipIf(!kubectl).each(Object.entries(overlays))('the %s overlay', (over
     }
   });
 
-  it('serves Prometheus metrics on port 9464 from every Taskmesh process, with scrape annotations', () => {
-    for (const name of [...grpcServices, ...(overlay === 'dev' ? ['edge'] : [])]) {
+  it('serves Prometheus metrics on port 9464 from every Taskmesh process, with scrape annotations, and the collector scrapes them', () => {
+    for (const name of [...grpcServices, 'edge']) {
       const deployment = deployments.find((d) => d.metadata.name === name)!;
       const container = deployment.spec.template.spec.containers[0]!;
       expect(container.ports?.find((p) => p.name === 'metrics')?.containerPort, name).toBe(9464);
-      expect(container.env?.find((e) => e.name === 'METRICS_PORT')?.value).toBe('9464');
+      // Envoy's port is its own listener (envoy.yaml); the Node processes take METRICS_PORT.
+      if (!container.image.endsWith('envoy')) expect(container.env?.find((e) => e.name === 'METRICS_PORT')?.value).toBe('9464');
       expect(deployment.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464' });
+    }
+    const collectorConfig = of<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('otel-collector-config'))!;
+    const scrape = parse(collectorConfig.data['collector.yaml']!) as { receivers: { prometheus: { config: { scrape_configs: { static_configs: { targets: string[] }[] }[] } } } };
+    const targets = scrape.receivers.prometheus.config.scrape_configs.flatMap((c) => c.static_configs.flatMap((t) => t.targets));
+    const scraped = targets.map((target) => {
+      const [host, port] = target.split(':');
+      const service = services.find((s) => s.metadata.name === host);
+      expect(service?.spec.ports.some((p) => p.port === Number(port) && p.targetPort === 'metrics'), target).toBe(true);
+      return service!;
+    });
+    for (const name of [...grpcServices, 'edge']) {
+      const labels = podLabels(name);
+      expect(scraped.some((service) => matches({ matchLabels: service.spec.selector }, labels)), `collector scrapes ${name}`).toBe(true);
     }
   });
 
