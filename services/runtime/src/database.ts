@@ -63,7 +63,9 @@ async function startEmbedded(dir: string): Promise<EmbeddedServer> {
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 async function migrate(options: DatabaseOptions, url: string, schema: string): Promise<void> {
-  // Replicas starting together migrate one at a time (advisory lock; docs/operations.md, Scaling).
+  // Replicas starting together migrate one at a time (advisory lock; docs/operations.md). An embedded
+  // database belongs to this one process: no lock, and no extra connection to it.
+  if (!options.databaseUrl) return applyMigrations(options, url, schema);
   await withMigrationLock(url, schema, () => applyMigrations(options, url, schema));
 }
 

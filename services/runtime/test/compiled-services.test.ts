@@ -151,6 +151,12 @@ describe.skipIf(!natsUrl)('the compiled services (what the image runs)', () => {
       expect(code, output).toBe(0);
       expect(output).toMatch(/Tests\s+\d+ passed/);
 
+      // The admin commands the images carry run from dist/ too.
+      const command = (path: string) =>
+        execFileSync(process.execPath, [path, ...(path.endsWith('dlq.js') ? ['list'] : [])], { cwd: app, env: { PATH: '/usr/bin:/bin', LOG_LEVEL: 'warn', ...common }, encoding: 'utf8' });
+      expect(command('dist/services/audit/dlq.js').trim()).toBe(`0 dead letter(s) in ${streams.stream}_DLQ`);
+      expect(command('dist/services/identity/rotate-signing-key.js')).toMatch(/^new signing key \S+/);
+
       for (const running of [...started].reverse()) expect(await stop(running), `${running.name} exit code`).toBe(0);
     },
     240_000,
