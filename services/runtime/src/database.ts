@@ -5,6 +5,7 @@ import { CompiledQuery, type DatabaseConnection } from 'kysely';
 import type { Logger } from 'pino';
 import { ConfigError } from './config.ts';
 import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './database-timeouts.ts';
+import { withMigrationLock } from './migration-lock.ts';
 
 /**
  * One database per service: its own PostgreSQL schema (named after the service) with its own committed
@@ -42,6 +43,11 @@ export interface Database {
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 async function migrate(options: DatabaseOptions, url: string, schema: string): Promise<void> {
+  // Replicas starting together migrate one at a time (advisory lock; docs/operations.md).
+  await withMigrationLock(url, schema, () => applyMigrations(options, url, schema));
+}
+
+async function applyMigrations(options: DatabaseOptions, url: string, schema: string): Promise<void> {
   const orm = await MikroORM.init({
     clientUrl: url,
     schema,

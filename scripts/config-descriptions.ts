@@ -1,0 +1,84 @@
+// What each environment variable means, for the configuration reference in docs/operations.md
+// (`npm run docs:config` writes it). Which processes read a variable, and its default, come from the code;
+// a variable that the code reads and this list does not describe fails the docs test.
+export interface VariableDescription {
+  meaning: string;
+  /** Only for variables read outside a zod schema (edge, process-wide); zod schemas give their own. */
+  default?: string;
+}
+
+export const variableDescriptions: Record<string, VariableDescription> = {
+  // Every service
+  DATABASE_URL: { meaning: 'PostgreSQL (`postgres://user:pass@host:5432/db`); each service uses its own schema and migrates it at start under an advisory lock. Unset: embedded PostgreSQL under `TASKMESH_DATA_DIR` (one-process mode)' },
+  TASKMESH_DATA_DIR: { meaning: 'embedded database files and `.eml` mail files when those are in use; `/tmp/taskmesh` in the images' },
+  GRPC_HOST: { meaning: 'address the gRPC server binds; `0.0.0.0` in the images' },
+  NATS_URL: { meaning: 'NATS with JetStream (`nats://host:4222`, comma-separated for a cluster). Unset: in-process events (one-process mode only)' },
+  EVENTS_STREAM: { meaning: 'JetStream stream of the domain events; dead letters go to `<name>_DLQ`' },
+  EVENTS_SUBJECT_PREFIX: { meaning: 'first subject token: events on `<prefix>.>`, dead letters on `<prefix>_dlq.>`' },
+  EVENTS_STREAM_REPLICAS: { meaning: 'replicas of the event streams (3 on a NATS cluster)' },
+  EVENTS_STREAM_MAX_BYTES: { meaning: 'size cap of the event stream in bytes (reserved on the NATS volume); the dead-letter stream gets a quarter' },
+  IDENTITY_ADDR: { meaning: "identity's gRPC `host:port` (JWKS, user profiles)" },
+  ORG_ADDR: { meaning: "org's gRPC `host:port` (GetMembership for the org-context chain)" },
+  BOARD_ADDR: { meaning: "board's gRPC `host:port` (CheckBoardList)" },
+  TASK_ADDR: { meaning: "task's gRPC `host:port`" },
+  AUDIT_ADDR: { meaning: "audit's gRPC `host:port`" },
+  JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
+  JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
+  MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
+  UPSTREAM_TIMEOUT_MS: { meaning: 'deadline of each call to another service' },
+  APP_BASE_URL: { meaning: 'public base URL of the web app, for links in mails' },
+  SMTP_URL: { meaning: 'mail delivery (`smtp://` or `smtps://user:pass@host:port`). Unset: `.eml` files under `$TASKMESH_DATA_DIR/mail`' },
+  // Ports
+  IDENTITY_PORT: { meaning: "identity's gRPC port (50051 in the images)" },
+  ORG_PORT: { meaning: "org's gRPC port (50051 in the images)" },
+  BOARD_PORT: { meaning: "board's gRPC port (50051 in the images)" },
+  TASK_PORT: { meaning: "task's gRPC port (50051 in the images)" },
+  AUDIT_PORT: { meaning: "audit's gRPC port (50051 in the images)" },
+  NOTIFY_PORT: { meaning: "notify's gRPC port (health only; 50051 in the images)" },
+  METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
+  // identity
+  ACCESS_TOKEN_TTL_SECONDS: { meaning: 'EdDSA access-token lifetime' },
+  REFRESH_TOKEN_TTL_DAYS: { meaning: 'refresh-token lifetime (renewed on every rotation)' },
+  RESET_TOKEN_TTL_MINUTES: { meaning: 'password-reset token lifetime' },
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: { meaning: 'failed log-ins per account within the window before it is throttled' },
+  LOGIN_MAX_ATTEMPTS_PER_ADDRESS: { meaning: 'log-in attempts per client address within the window' },
+  LOGIN_THROTTLE_WINDOW_SECONDS: { meaning: 'window of the log-in throttles (counters in PostgreSQL, shared by all replicas)' },
+  SIGNUP_MAX_PER_ADDRESS: { meaning: 'sign-ups per client address within the throttle window' },
+  RESET_MAX_PER_EMAIL: { meaning: 'password-reset requests per e-mail address within the throttle window' },
+  RESET_MAX_PER_ADDRESS: { meaning: 'password-reset requests per client address within the throttle window' },
+  ARGON2_MEMORY_KIB: { meaning: 'argon2id memory cost per hash (OWASP baseline 19 MiB)' },
+  ARGON2_ITERATIONS: { meaning: 'argon2id iterations' },
+  ARGON2_PARALLELISM: { meaning: 'argon2id lanes' },
+  SIGNING_KEY_RELOAD_SECONDS: { meaning: 'how often the signing keys are reloaded from the database (a rotation by another replica is picked up within it)' },
+  TASKMESH_KEK: { meaning: 'key-encryption key: base64 of 32 random bytes that encrypts the signing keys at rest (a Secret; `openssl rand -base64 32`)' },
+  // org
+  INVITATION_TTL_SECONDS: { meaning: 'invitation lifetime' },
+  ORG_RETENTION_DAYS: { meaning: 'how long a deleted organization is kept before it is purged' },
+  ORG_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of deleted organizations runs' },
+  // task
+  BOARD_CACHE_TTL_MS: { meaning: "how long the board service's positive answers are reused (board events evict sooner; 0: off)" },
+  // audit
+  AUDIT_RETENTION_DAYS: { meaning: 'how long audit events are kept' },
+  AUDIT_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of old audit events runs' },
+  // notify
+  MAIL_FROM: { meaning: 'sender of notification mails' },
+  DIGEST_HOUR_UTC: { meaning: 'hour (UTC) of the daily digest of tasks due in the next 24 hours' },
+  // Database, shutdown, streams (this round)
+  DB_ACQUIRE_TIMEOUT_MS: { meaning: 'longest wait for a pooled database connection before the call fails (UNAVAILABLE)' },
+  SHUTDOWN_GRACE_SECONDS: { meaning: 'how long SIGTERM waits for in-flight calls to finish before closing' },
+  WATCH_HEARTBEAT_SECONDS: { meaning: 'interval of the heartbeat on WatchBoard streams' },
+  // edge (services/edge, read by edge-config.ts)
+  EDGE_PORT: { meaning: 'REST/JSON port of the TypeScript edge', default: '8080' },
+  EDGE_HOST: { meaning: 'address the edge binds', default: '0.0.0.0' },
+  EDGE_DESCRIPTOR: { meaning: 'FileDescriptorSet with the services and their HTTP bindings', default: 'gen/descriptor.binpb' },
+  EDGE_BODY_LIMIT_BYTES: { meaning: 'largest request body', default: '1048576' },
+  EDGE_DEADLINE_MS: { meaning: 'deadline of each upstream call', default: '15000' },
+  EDGE_CORS_ORIGINS: { meaning: 'comma-separated origins allowed by CORS; unset: no CORS headers', default: 'unset' },
+  EDGE_ACCESS_LOG: { meaning: '`off` silences the access log', default: 'on' },
+  // process-wide, read outside the schemas
+  LOG_LEVEL: { meaning: 'pino level: trace, debug, info, warn, error, fatal', default: 'info' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { meaning: 'OTLP/HTTP endpoint for traces (e.g. `http://otel-collector:4318`); unset: no export. The standard `OTEL_EXPORTER_OTLP_*` and `OTEL_RESOURCE_ATTRIBUTES` variables apply too', default: 'unset' },
+  OTEL_TRACES_SAMPLER: { meaning: "OpenTelemetry's standard sampler setting (`OTEL_TRACES_SAMPLER_ARG` with it)", default: 'parent-based always-on' },
+  OTEL_SDK_DISABLED: { meaning: '`true` turns the OpenTelemetry SDK off', default: 'false' },
+  TASKMESH_BASE_URL: { meaning: '`npm run seed` and the conformance suite: the edge to talk to', default: 'http://127.0.0.1:8080' },
+};
