@@ -35,7 +35,7 @@ const implementation: Partial<IdentityServiceServer> = {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: 'invalid sign-up', metadata });
       return;
     }
-    callback(null, { user: { ...user, email: call.request.email, displayName: call.request.displayName }, accessToken: 'access', refreshToken: 'refresh', expiresIn: 900 });
+    callback(null, { user: { ...user, email: call.request.email, displayName: call.request.displayName }, accessToken: 'access', refreshToken: 'refresh', expiresIn: 900, deviceToken: '' });
   },
   logIn(call, callback) {
     seen.push({ method: 'logIn', metadata: call.metadata, request: call.request });

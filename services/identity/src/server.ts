@@ -2,8 +2,9 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
-import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
@@ -11,6 +12,7 @@ import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import type { IdentityConfig } from './config.ts';
 import {
+  KnownDeviceRecord,
   PasswordResetRecord,
   RefreshTokenRecord,
   SessionRecord,
@@ -20,7 +22,7 @@ import {
 import { identityMigrations } from './db/migrations/0001-initial.ts';
 import { identityHandlers } from './handlers/identity-handlers.ts';
 import { Identity } from './identity.ts';
-import { LoginThrottle } from './login-throttle.ts';
+import { AbuseLimits } from './abuse-limits.ts';
 import { SigningKeys } from './signing-keys.ts';
 
 export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
@@ -50,7 +52,7 @@ export interface RunningIdentity {
 export async function startIdentity({ config, log, mailer, bus: sharedBus }: IdentityDeps): Promise<RunningIdentity> {
   const db = await openDatabase({
     service: 'identity',
-    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, OutboxEvent],
+    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, KnownDeviceRecord, OutboxEvent],
     migrations: identityMigrations,
     databaseUrl: config.DATABASE_URL,
     dataDir: config.TASKMESH_DATA_DIR,
@@ -58,6 +60,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
   });
   const bus = sharedBus ?? createEventBus(config, log, 'identity');
   let relay: OutboxRelay | undefined;
+  let sessionEvents: RunningSubscription | undefined;
   try {
     const keys = new SigningKeys(db.em, {
       issuer: config.JWT_ISSUER,
@@ -68,23 +71,35 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
     // rate-limiter-flexible uses named prepared statements; PGlite multiplexes every connection onto one
     // backend, where two connections preparing the same name collide. One connection of its own avoids that.
     const throttlePool = new pg.Pool({ connectionString: db.url, max: 1, options: `-c role=${APP_ROLE}` });
-    throttlePool.on('error', (err) => log.warn({ err }, 'login throttle pool error'));
-    const pool = throttlePool;
-    const throttle = new LoginThrottle(pool, db.schema, {
-      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxAttemptsPerAddress: config.LOGIN_MAX_ATTEMPTS_PER_ADDRESS,
-      windowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+    throttlePool.on('error', (err) => log.warn({ err }, 'abuse limits pool error'));
+    const limits = new AbuseLimits(throttlePool, db.schema, {
+      loginFreeFailuresPerPair: config.LOGIN_FREE_FAILURES_PER_PAIR,
+      loginMaxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      loginDelayBaseSeconds: config.LOGIN_DELAY_BASE_SECONDS,
+      loginMaxDelaySeconds: config.LOGIN_MAX_DELAY_SECONDS,
+      loginAccountMaxDelaySeconds: config.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+      loginWindowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+      signUpMaxPerAddress: config.SIGNUP_MAX_PER_ADDRESS,
+      resetMaxPerAddress: config.RESET_MAX_PER_ADDRESS,
+      resetMaxPerEmail: config.RESET_MAX_PER_EMAIL,
     });
+    // Late-bound: the list's source is the use cases' own table.
+    let identity: Identity | undefined;
+    const endedSessions = new EndedSessions({ load: () => identity!.recentlyEndedSessions() });
+    sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'identity'));
     const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
-    const identity = new Identity(
+    identity = new Identity(
       db.em,
       keys,
-      throttle,
+      limits,
+      endedSessions,
       mail,
       {
         accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
         refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
         resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES,
+        deviceTokenTtlDays: config.DEVICE_TOKEN_TTL_DAYS,
         appBaseUrl: config.APP_BASE_URL,
         argon2: {
           memoryCost: config.ARGON2_MEMORY_KIB,
@@ -100,6 +115,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       audience: config.JWT_AUDIENCE,
       fetchJwks: () => keys.jwks(),
       minRefreshIntervalMs: 0,
+      endedSessions,
     });
     const grpc = await startGrpcServer({
       host: config.GRPC_HOST,
@@ -116,16 +132,19 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
     relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;
+    const startedSessionEvents = sessionEvents;
+    const startedIdentity = identity;
     log.info({ address: grpc.address, events: bus.mode }, 'identity service listening');
     return {
       grpc,
       db,
-      identity,
+      identity: startedIdentity,
       keys,
       relay: startedRelay,
       async close() {
         await grpc.shutdown();
         await startedRelay.stop();
+        await startedSessionEvents.stop();
         if (!sharedBus) await bus.close();
         mail.close();
         await throttlePool.end();
@@ -134,6 +153,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
     };
   } catch (err) {
     await relay?.stop().catch(() => undefined);
+    await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     await db.close();
     throw err;

@@ -84,7 +84,8 @@ export async function startStackProcesses(options: {
         }
       : {}),
     // The benchmark signs in many times from one address.
-    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+    LOGIN_MAX_FAILURES_PER_ADDRESS: '1000000',
+    SIGNUP_MAX_PER_ADDRESS: '1000000',
     ...options.extraEnv,
   };
   const running: ServiceProcess[] = [];

@@ -75,3 +75,20 @@ export const SigningKeyRecord = defineEntity({
   },
 });
 export type SigningKeyRecord = InferEntity<typeof SigningKeyRecord>;
+
+/**
+ * A device that logged in successfully: its token (stored as a SHA-256 digest) lets the owner log in again
+ * without waiting for delays that someone else's failures caused. It proves nothing without the password.
+ */
+export const KnownDeviceRecord = defineEntity({
+  name: 'KnownDeviceRecord',
+  tableName: 'known_devices',
+  properties: {
+    id: p.uuid().primary(),
+    userId: p.uuid().index(),
+    tokenHash: p.text().unique(),
+    createdAt: p.datetime(),
+    expiresAt: p.datetime(),
+  },
+});
+export type KnownDeviceRecord = InferEntity<typeof KnownDeviceRecord>;

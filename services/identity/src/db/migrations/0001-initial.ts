@@ -1,5 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { KnownDevices } from './0003-known-devices.ts';
 
 export class InitialIdentitySchema extends Migration {
   override name = '0001-initial';
@@ -60,4 +61,8 @@ export class InitialIdentitySchema extends Migration {
   }
 }
 
-export const identityMigrations = [{ name: '0001-initial', class: InitialIdentitySchema }, outboxTraceContextMigration];
+export const identityMigrations = [
+  { name: '0001-initial', class: InitialIdentitySchema },
+  outboxTraceContextMigration,
+  { name: '0003-known-devices', class: KnownDevices },
+];
