@@ -93,6 +93,7 @@ describe('identity API through the edge', () => {
       accessToken: 'access',
       refreshToken: 'refresh',
       expiresIn: 900,
+      deviceToken: '',
     });
     expect(seen.at(-1)!.request).toMatchObject({ email: 'ada@example.com', password: 'correct horse', displayName: 'Ada L' });
   });
