@@ -5,9 +5,12 @@ import { openDatabase } from '@taskmesh/runtime/database';
 import { loadIdentityConfig } from './config.ts';
 import { SigningKeyRecord } from './db/entities.ts';
 import { identityMigrations } from './db/migrations/0001-initial.ts';
+import { loadKeyRing } from './key-encryption.ts';
 import { SigningKeys } from './signing-keys.ts';
 
 const config = loadIdentityConfig();
+// Same KEK as the service: TASKMESH_KEK, or the embedded data dir's when it is unset.
+const ring = loadKeyRing(config, { dataDirFallback: true });
 const log = pino({ level: 'warn' });
 const db = await openDatabase({
   service: 'identity',
@@ -18,7 +21,7 @@ const db = await openDatabase({
   log,
 });
 try {
-  const keys = new SigningKeys(db.em, {
+  const keys = new SigningKeys(db.em, ring, {
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,

@@ -23,6 +23,8 @@ import { identityMigrations } from './db/migrations/0001-initial.ts';
 import { identityHandlers } from './handlers/identity-handlers.ts';
 import { Identity } from './identity.ts';
 import { AbuseLimits } from './abuse-limits.ts';
+import { loadKeyRing, type KeyRing } from './key-encryption.ts';
+import { sealSigningKeys } from './signing-key-sealing.ts';
 import { SigningKeys } from './signing-keys.ts';
 
 export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
@@ -37,6 +39,11 @@ export interface IdentityDeps {
    * When absent, the service makes its own from NATS_URL (in-process when unset) and starts it.
    */
   bus?: EventBus;
+  /**
+   * Without TASKMESH_KEK, the embedded default keeps a KEK in the data dir; a standalone service (this set)
+   * refuses to start instead.
+   */
+  requireKekFromEnvironment?: boolean;
 }
 
 export interface RunningIdentity {
@@ -44,12 +51,16 @@ export interface RunningIdentity {
   db: Database;
   identity: Identity;
   keys: SigningKeys;
+  /** The key-encryption keys the signing keys are sealed with. */
+  keyRing: KeyRing;
   relay: OutboxRelay;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it), ensures a signing key, and serves IdentityService + health. */
-export async function startIdentity({ config, log, mailer, bus: sharedBus }: IdentityDeps): Promise<RunningIdentity> {
+export async function startIdentity({ config, log, mailer, bus: sharedBus, requireKekFromEnvironment }: IdentityDeps): Promise<RunningIdentity> {
+  // Before the database: a missing or malformed KEK stops start-up at once.
+  const keyRing = loadKeyRing(config, { dataDirFallback: !requireKekFromEnvironment });
   const db = await openDatabase({
     service: 'identity',
     entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, KnownDeviceRecord, OutboxEvent],
@@ -62,7 +73,9 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
   let relay: OutboxRelay | undefined;
   let sessionEvents: RunningSubscription | undefined;
   try {
-    const keys = new SigningKeys(db.em, {
+    const sealed = await sealSigningKeys(db.em, keyRing, { resealAll: false });
+    if (sealed > 0) log.info({ sealed }, 'sealed plain signing keys under the key-encryption key');
+    const keys = new SigningKeys(db.em, keyRing, {
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
@@ -140,6 +153,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       db,
       identity: startedIdentity,
       keys,
+      keyRing,
       relay: startedRelay,
       async close() {
         await grpc.shutdown();

@@ -292,7 +292,7 @@ describe(`identity service (${process.env.TASKMESH_REQUIRE_POSTGRES === '1' ? 'P
       const claims = decodeJwt(session.accessToken);
       const kid = decodeProtectedHeader(session.accessToken).kid!;
       const record = await running.db.em.fork().findOneOrFail(SigningKeyRecord, { kid });
-      const realKey = await importJWK(record.privateJwk, 'EdDSA');
+      const realKey = await importJWK(running.keyRing.openJwk(record.privateKeySealed!, kid), 'EdDSA');
       const base = () =>
         new SignJWT({ sid: claims.sid })
           .setIssuer('taskmesh-identity')

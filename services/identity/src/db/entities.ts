@@ -61,13 +61,18 @@ export const PasswordResetRecord = defineEntity({
 });
 export type PasswordResetRecord = InferEntity<typeof PasswordResetRecord>;
 
-/** Ed25519 signing keys. The newest unretired key signs; every key not yet retired is in the JWKS. */
+/**
+ * Ed25519 signing keys. The newest unretired key signs; every key not yet retired is in the JWKS. The private
+ * key is stored sealed (AES-256-GCM under the KEK, key-encryption.ts); privateJwk is only set on rows written
+ * before that, until the service seals them at start.
+ */
 export const SigningKeyRecord = defineEntity({
   name: 'SigningKeyRecord',
   tableName: 'signing_keys',
   properties: {
     kid: p.text().primary(),
-    privateJwk: p.json<JWK>(),
+    privateJwk: p.json<JWK>().nullable(),
+    privateKeySealed: p.text().nullable(),
     publicJwk: p.json<JWK>(),
     createdAt: p.datetime(),
     /** Set when a newer key takes over signing; the key stays published until its last token expires. */
