@@ -46,6 +46,9 @@ export interface Caller {
   clientAddress: string;
 }
 
+/** Device tokens kept per user; the oldest go first. */
+const MAX_DEVICES_PER_USER = 20;
+
 /** An ended session's id is kept this long past the lifetime of its last access token (clock skew). */
 const FORGET_MARGIN_MS = 60_000;
 
@@ -160,6 +163,11 @@ export class Identity {
       expiresAt: new Date(now.getTime() + this.settings.deviceTokenTtlDays * 86_400_000),
     });
     await em.flush();
+    // Clients that never keep their token would add a row per log-in: only the newest few per user count.
+    await em.execute(
+      `delete from known_devices where user_id = ? and id not in (select id from known_devices where user_id = ? order by created_at desc limit ${MAX_DEVICES_PER_USER})`,
+      [user.id, user.id],
+    );
     return token;
   }
 
