@@ -1,14 +1,13 @@
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { statusDetailsOf } from '@taskmesh/runtime/errors';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { delaySeconds } from '../src/abuse-limits.ts';
 import { identityConfigSchema } from '../src/config.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
+import { failure, retryDelayOf } from './status-details.ts';
 
 let testDb: TestDatabase;
 let running: RunningIdentity;
@@ -19,18 +18,6 @@ const fromAddress = (address: string) => {
   md.set('x-forwarded-for', address);
   return md;
 };
-async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
-function retryDelayOf(err: ServiceError): number | undefined {
-  const retry = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.RetryInfo'));
-  return retry ? Number(RetryInfo.decode(retry.value).retryDelay?.seconds) : undefined;
-}
 let n = 0;
 const freshEmail = () => `abuse${++n}-${Date.now()}@example.com`;
 

@@ -4,7 +4,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { BadRequest, ErrorInfo, RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
+import { BadRequest } from '@taskmesh/gen/google/rpc/error_details.js';
 import { statusDetailsOf } from '@taskmesh/runtime/errors';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -12,6 +12,7 @@ import pino from 'pino';
 import { identityConfigSchema } from '../src/config.ts';
 import { SigningKeyRecord } from '../src/db/entities.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
+import { failure, reasonOf, retryDelayOf } from './status-details.ts';
 
 let testDb: TestDatabase;
 let running: RunningIdentity;
@@ -19,14 +20,6 @@ let client: IdentityServiceClient;
 
 function call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, metadata: Metadata = new Metadata()): Promise<Res> {
   return callUnary(client, method, req, { metadata });
-}
-async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
 }
 const bearer = (token: string) => {
   const md = new Metadata();
@@ -53,14 +46,6 @@ function violationsOf(err: ServiceError): string[] {
   const details = statusDetailsOf(err)?.details ?? [];
   const bad = details.find((d) => d.typeUrl.endsWith('google.rpc.BadRequest'));
   return bad ? BadRequest.decode(bad.value).fieldViolations.map((v) => v.field) : [];
-}
-function retryDelayOf(err: ServiceError): number | undefined {
-  const retry = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.RetryInfo'));
-  return retry ? Number(RetryInfo.decode(retry.value).retryDelay?.seconds) : undefined;
-}
-function reasonOf(err: ServiceError): string | undefined {
-  const info = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.ErrorInfo'));
-  return info ? ErrorInfo.decode(info.value).reason : undefined;
 }
 function mailsTo(address: string): string[] {
   const dir = join(testDb.dataDir, 'mail');
