@@ -41,7 +41,7 @@ export interface SignedIn {
   deviceToken?: string;
 }
 
-/** Who asks, for the abuse limits: the client address (and, to log in, a device token if it kept one). */
+/** Who asks, for the abuse limits: the client address (the rightmost x-forwarded-for entry, or the peer). */
 export interface Caller {
   clientAddress: string;
 }
