@@ -141,7 +141,7 @@ async function consumeOrThrow(limiter: RateLimiterPostgres, key: string, message
   try {
     await limiter.consume(key);
   } catch (err) {
-    if (err instanceof RateLimiterRes) throw new ResourceExhaustedError(message, { reason, retryAfterMs: err.msBeforeNext });
+    if (err instanceof RateLimiterRes) throw new ResourceExhaustedError(message, { reason, retryAfterMs: Math.max(1, err.msBeforeNext) });
     throw err;
   }
 }
