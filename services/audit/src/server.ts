@@ -9,6 +9,7 @@ import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext } from '@taskmesh/runtime/org-context';
@@ -66,10 +67,14 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
   const events = bus ?? ownBus!;
   const subscriptions: RunningSubscription[] = [];
   try {
+    // Tokens of ended sessions are refused: the list from identity, kept current by its events.
+    const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
+    subscriptions.push(await events.subscribe(endedSessionsSubscription(endedSessions, 'audit')));
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
+      endedSessions,
     });
     const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), {
       ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,

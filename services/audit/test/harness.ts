@@ -60,7 +60,7 @@ export async function startAuditStack(
     ? createJetStreamBus({ natsUrl: options.natsUrl, log: quietLog, name: 'audit-test', ...streams })
     : createInProcessBus({ log: quietLog });
   const identity = await startIdentity({
-    config: identityConfigSchema.parse({ ...common, IDENTITY_PORT: '0', ARGON2_MEMORY_KIB: '1024', ARGON2_ITERATIONS: '1' }),
+    config: identityConfigSchema.parse({ ...common, IDENTITY_PORT: '0', ARGON2_MEMORY_KIB: '1024', ARGON2_ITERATIONS: '1', SIGNUP_MAX_PER_ADDRESS: '100000' }),
     log: quietLog,
     bus,
   });

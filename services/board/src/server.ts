@@ -8,6 +8,7 @@ import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.j
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
+import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
@@ -76,12 +77,17 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   };
   const bus = sharedBus ?? createEventBus(config, log, 'board');
   let subscription: RunningSubscription | undefined;
+  let sessionEvents: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
   try {
+    // Tokens of ended sessions are refused: the list from identity, kept current by its events.
+    const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
+    sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'board'));
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      endedSessions,
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
@@ -157,6 +163,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         await grpc.shutdown();
         await relay?.stop();
         await subscription?.stop();
+        await sessionEvents?.stop();
         if (!sharedBus) await bus.close();
         closeClients();
         await db.close();
@@ -166,6 +173,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
+    await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
     await db.close();

@@ -52,7 +52,7 @@ export async function startHarness(options: { withTask?: boolean; bus?: EventBus
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const common = { DATABASE_URL: db.databaseUrl, TASKMESH_DATA_DIR: db.dataDir };
   const identity = await startIdentity({
-    config: identityConfigSchema.parse({ ...common, IDENTITY_PORT: '0', ARGON2_MEMORY_KIB: '1024', ARGON2_ITERATIONS: '1' }),
+    config: identityConfigSchema.parse({ ...common, IDENTITY_PORT: '0', ARGON2_MEMORY_KIB: '1024', ARGON2_ITERATIONS: '1', SIGNUP_MAX_PER_ADDRESS: '100000' }),
     log,
   });
   const mailer: Mailer = { async send() {}, close() {} };

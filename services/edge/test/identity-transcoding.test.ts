@@ -35,7 +35,7 @@ const implementation: Partial<IdentityServiceServer> = {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: 'invalid sign-up', metadata });
       return;
     }
-    callback(null, { user: { ...user, email: call.request.email, displayName: call.request.displayName }, accessToken: 'access', refreshToken: 'refresh', expiresIn: 900 });
+    callback(null, { user: { ...user, email: call.request.email, displayName: call.request.displayName }, accessToken: 'access', refreshToken: 'refresh', expiresIn: 900, deviceToken: '' });
   },
   logIn(call, callback) {
     seen.push({ method: 'logIn', metadata: call.metadata, request: call.request });
@@ -93,6 +93,7 @@ describe('identity API through the edge', () => {
       accessToken: 'access',
       refreshToken: 'refresh',
       expiresIn: 900,
+      deviceToken: '',
     });
     expect(seen.at(-1)!.request).toMatchObject({ email: 'ada@example.com', password: 'correct horse', displayName: 'Ada L' });
   });

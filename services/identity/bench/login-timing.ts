@@ -17,7 +17,8 @@ const config = identityConfigSchema.parse({
   TASKMESH_DATA_DIR: db.dataDir,
   IDENTITY_PORT: '0',
   LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000000',
-  LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+  LOGIN_MAX_FAILURES_PER_ADDRESS: '1000000',
+  LOGIN_FREE_FAILURES_PER_PAIR: '1000000',
 });
 const identity = await startIdentity({ config, log: pino({ level: 'silent' }) });
 const client = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
@@ -27,7 +28,7 @@ async function timeFailure(email: string): Promise<number> {
   const md = new Metadata();
   md.set('x-forwarded-for', '192.0.2.1');
   const start = process.hrtime.bigint();
-  await callUnary(client, client.logIn, { email, password: 'not the password' }, { metadata: md }).catch(() => undefined);
+  await callUnary(client, client.logIn, { email, password: 'not the password', deviceToken: '' }, { metadata: md }).catch(() => undefined);
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 

@@ -13,13 +13,26 @@ export const identityConfigSchema = z.object({
   SIGNING_KEY_RELOAD_SECONDS: env.positiveInt(60),
   REFRESH_TOKEN_TTL_DAYS: env.positiveInt(30),
   RESET_TOKEN_TTL_MINUTES: env.positiveInt(30),
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: env.positiveInt(5),
-  LOGIN_MAX_ATTEMPTS_PER_ADDRESS: env.positiveInt(30),
-  LOGIN_THROTTLE_WINDOW_SECONDS: env.positiveInt(900),
+  DEVICE_TOKEN_TTL_DAYS: env.positiveInt(180),
+  // Abuse limits (README, Security): delays instead of lockouts, defaults a small office never meets.
+  LOGIN_FREE_FAILURES_PER_PAIR: env.positiveInt(5),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: env.positiveInt(50),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: env.positiveInt(1000),
+  LOGIN_DELAY_BASE_SECONDS: env.positiveInt(1),
+  LOGIN_MAX_DELAY_SECONDS: env.positiveInt(900),
+  LOGIN_ACCOUNT_MAX_DELAY_SECONDS: env.positiveInt(60),
+  LOGIN_THROTTLE_WINDOW_SECONDS: env.positiveInt(3600),
+  SIGNUP_MAX_PER_ADDRESS: env.positiveInt(20),
+  RESET_MAX_PER_ADDRESS: env.positiveInt(30),
+  RESET_MAX_PER_EMAIL: env.positiveInt(3),
   // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
   ARGON2_MEMORY_KIB: env.positiveInt(19_456),
   ARGON2_ITERATIONS: env.positiveInt(2),
   ARGON2_PARALLELISM: env.positiveInt(1),
+  /** Key-encryption key of the signing keys (base64, 32 bytes); required standalone, see key-encryption.ts. */
+  TASKMESH_KEK: z.string().optional(),
+  /** The KEK before a rotation, while `npm run identity:rotate-kek` re-seals the rows. */
+  TASKMESH_KEK_PREVIOUS: z.string().optional(),
   APP_BASE_URL: z.url().default('http://127.0.0.1:8080'),
   SMTP_URL: z.string().startsWith('smtp').optional(),
 });

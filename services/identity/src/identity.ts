@@ -3,12 +3,13 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import argon2 from 'argon2';
 import type { Logger } from 'pino';
-import { PasswordResetRequested, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
+import { PasswordResetRequested, SessionEndReason, SessionsEnded, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
 import type { Principal } from '@taskmesh/runtime/access-tokens';
+import { SESSIONS_ENDED_EVENT, type EndedSession, type EndedSessions } from '@taskmesh/runtime/ended-sessions';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnauthenticatedError } from '@taskmesh/runtime/errors';
 import type { Mailer } from '@taskmesh/runtime/mail';
 import { domainEvent, recordEvent } from '@taskmesh/runtime/outbox';
-import { PasswordResetRecord, RefreshTokenRecord, SessionRecord, UserRecord } from './db/entities.ts';
+import { KnownDeviceRecord, PasswordResetRecord, RefreshTokenRecord, SessionRecord, UserRecord } from './db/entities.ts';
 import {
   assertValid,
   digestToken,
@@ -18,13 +19,14 @@ import {
   normalizeEmail,
   passwordViolation,
 } from './domain/credentials.ts';
-import type { LoginThrottle } from './login-throttle.ts';
+import type { AbuseLimits, LogInAttempt } from './abuse-limits.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
 export interface IdentitySettings {
   accessTokenTtlSeconds: number;
   refreshTokenTtlDays: number;
   resetTokenTtlMinutes: number;
+  deviceTokenTtlDays: number;
   /** Base URL of the web app, for the link in the reset mail. */
   appBaseUrl: string;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
@@ -35,9 +37,31 @@ export interface SignedIn {
   accessToken: string;
   refreshToken: string;
   expiresIn: number;
+  /** Set by SignUp and LogIn only. */
+  deviceToken?: string;
 }
 
+/** Who asks, for the abuse limits: the client address (the rightmost x-forwarded-for entry, or the peer). */
+export interface Caller {
+  clientAddress: string;
+}
+
+/** Device tokens kept per user; the oldest go first. */
+const MAX_DEVICES_PER_USER = 20;
+
+/** An ended session's id is kept this long past the lifetime of its last access token (clock skew). */
+const FORGET_MARGIN_MS = 60_000;
+
 const INVALID_CREDENTIALS = 'invalid e-mail or password';
+
+const REVOKE_REASONS: Record<SessionEndReason, string> = {
+  [SessionEndReason.SESSION_END_REASON_UNSPECIFIED]: 'ended',
+  [SessionEndReason.SESSION_END_REASON_LOG_OUT]: 'log out',
+  [SessionEndReason.SESSION_END_REASON_LOG_OUT_EVERYWHERE]: 'log out everywhere',
+  [SessionEndReason.SESSION_END_REASON_REFRESH_TOKEN_REUSE]: 'refresh token reuse',
+  [SessionEndReason.SESSION_END_REASON_PASSWORD_RESET]: 'password reset',
+  [SessionEndReason.UNRECOGNIZED]: 'ended',
+};
 
 /** The identity use cases. Each one opens its own EntityManager fork; none holds a transaction across I/O to other services. */
 export class Identity {
@@ -46,7 +70,9 @@ export class Identity {
   constructor(
     private readonly em: EntityManager,
     private readonly keys: SigningKeys,
-    private readonly throttle: LoginThrottle,
+    private readonly limits: AbuseLimits,
+    /** This replica's list, told at once when a session ends here (other replicas learn by the event). */
+    private readonly endedSessions: EndedSessions,
     private readonly mailer: Mailer,
     private readonly settings: IdentitySettings,
     private readonly log: Logger,
@@ -59,7 +85,7 @@ export class Identity {
     return argon2.hash(password, { type: argon2.argon2id, ...this.settings.argon2 });
   }
 
-  async signUp(input: { email: string; password: string; displayName: string }): Promise<SignedIn> {
+  async signUp(input: { email: string; password: string; displayName: string } & Caller): Promise<SignedIn> {
     const email = input.email.trim();
     const displayName = input.displayName.trim() || email.split('@')[0] || email;
     assertValid(
@@ -67,6 +93,7 @@ export class Identity {
       passwordViolation(input.password, email),
       input.displayName.trim() ? displayNameViolation(input.displayName) : undefined,
     );
+    await this.limits.admitSignUp(input.clientAddress);
     const passwordHash = await this.hashPassword(input.password);
     const now = new Date();
     const id = randomUUID();
@@ -89,7 +116,7 @@ export class Identity {
           }),
         );
         await em.flush();
-        return this.openSession(em, user);
+        return { ...(await this.openSession(em, user)), deviceToken: await this.deviceTokenFor(em, user) };
       });
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) {
@@ -99,18 +126,49 @@ export class Identity {
     }
   }
 
-  async logIn(input: { email: string; password: string; clientAddress: string }): Promise<SignedIn> {
-    const accountKey = normalizeEmail(input.email);
-    await this.throttle.admit(accountKey, input.clientAddress);
+  async logIn(input: { email: string; password: string; deviceToken?: string } & Caller): Promise<SignedIn> {
+    const account = normalizeEmail(input.email);
     const em = this.em.fork();
-    const user = await em.findOne(UserRecord, { emailNormalized: accountKey });
+    const user = await em.findOne(UserRecord, { emailNormalized: account });
+    const device = user && input.deviceToken ? await this.knownDevice(em, user, input.deviceToken) : undefined;
+    const attempt: LogInAttempt = { account, address: input.clientAddress, knownDevice: device?.id };
+    await this.limits.admitLogIn(attempt);
     const valid = await argon2.verify(user?.passwordHash ?? (await this.dummyHash), input.password).catch(() => false);
     if (!user || !valid) {
-      await this.throttle.recordFailure(accountKey);
+      await this.limits.recordLogInFailure(attempt);
       throw new UnauthenticatedError(INVALID_CREDENTIALS, { reason: 'INVALID_CREDENTIALS' });
     }
-    await this.throttle.recordSuccess(accountKey);
-    return em.transactional((tx) => this.openSession(tx, user));
+    await this.limits.recordLogInSuccess(attempt);
+    return em.transactional(async (tx) => ({
+      ...(await this.openSession(tx, user)),
+      deviceToken: device ? input.deviceToken! : await this.deviceTokenFor(tx, user),
+    }));
+  }
+
+  /** The device a token names, when it belongs to this user and has not expired. */
+  private async knownDevice(em: EntityManager, user: UserRecord, token: string): Promise<KnownDeviceRecord | undefined> {
+    const device = await em.findOne(KnownDeviceRecord, { tokenHash: digestToken(token), userId: user.id });
+    return device && device.expiresAt > new Date() ? device : undefined;
+  }
+
+  /** Registers a new known device of the user and returns its token. */
+  private async deviceTokenFor(em: EntityManager, user: UserRecord): Promise<string> {
+    const token = newSecretToken();
+    const now = new Date();
+    em.create(KnownDeviceRecord, {
+      id: randomUUID(),
+      userId: user.id,
+      tokenHash: digestToken(token),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.settings.deviceTokenTtlDays * 86_400_000),
+    });
+    await em.flush();
+    // Clients that never keep their token would add a row per log-in: only the newest few per user count.
+    await em.execute(
+      `delete from known_devices where user_id = ? and id not in (select id from known_devices where user_id = ? order by created_at desc limit ${MAX_DEVICES_PER_USER})`,
+      [user.id, user.id],
+    );
+    return token;
   }
 
   /** Rotates a refresh token. A spent token presented again means it leaked: the whole session is revoked. */
@@ -128,14 +186,15 @@ export class Identity {
       // Conditional update: of two concurrent refreshes with one token, exactly one wins.
       const claimed = await tx.nativeUpdate(RefreshTokenRecord, { id: token.id, spentAt: null }, { spentAt: now });
       if (claimed === 0) {
-        await tx.nativeUpdate(SessionRecord, { id: session.id, revokedAt: null }, { revokedAt: now, revokeReason: 'refresh token reuse' });
-        return { error: 'reused' as const, sessionId: session.id };
+        const ended = await this.endSessions(tx, { id: session.id }, session.userId, SessionEndReason.SESSION_END_REASON_REFRESH_TOKEN_REUSE);
+        return { error: 'reused' as const, sessionId: session.id, ended };
       }
       const user = await tx.findOneOrFail(UserRecord, { id: session.userId });
       return { signedIn: await this.issueTokens(tx, user, session) };
     });
     if ('signedIn' in outcome && outcome.signedIn) return outcome.signedIn;
     if (outcome.error === 'reused') {
+      this.rememberEnded(outcome.ended);
       this.log.warn({ sessionId: outcome.sessionId }, 'refresh token reuse detected; session revoked');
     }
     throw new UnauthenticatedError('refresh token is invalid, expired or already used', { reason: 'REFRESH_TOKEN_INVALID' });
@@ -145,14 +204,67 @@ export class Identity {
     const em = this.em.fork();
     const token = await em.findOne(RefreshTokenRecord, { tokenHash: digestToken(refreshToken) });
     if (!token) return;
-    await em.nativeUpdate(SessionRecord, { id: token.sessionId, revokedAt: null }, { revokedAt: new Date(), revokeReason: 'log out' });
+    const session = await em.findOne(SessionRecord, { id: token.sessionId });
+    if (!session) return;
+    this.rememberEnded(
+      await em.transactional((tx) => this.endSessions(tx, { id: session.id }, session.userId, SessionEndReason.SESSION_END_REASON_LOG_OUT)),
+    );
+  }
+
+  /** Ends every session of the caller (whose own session must still be live). */
+  async logOutEverywhere(principal: Principal): Promise<void> {
+    const user = await this.currentUser(principal);
+    this.rememberEnded(
+      await this.em
+        .fork()
+        .transactional((tx) => this.endSessions(tx, {}, user.id, SessionEndReason.SESSION_END_REASON_LOG_OUT_EVERYWHERE)),
+    );
+  }
+
+  /**
+   * Revokes the user's live sessions matching `which` and records SessionsEnded in the same transaction, so
+   * every service hears of it. Returns the ended sessions, for this replica's own list.
+   */
+  private async endSessions(tx: EntityManager, which: { id?: string }, userId: string, reason: SessionEndReason): Promise<EndedSession[]> {
+    const now = new Date();
+    const rows = await tx.execute<{ id: string }[]>(
+      `update sessions set revoked_at = ?, revoke_reason = ? where user_id = ? and revoked_at is null${which.id ? ' and id = ?' : ''} returning id`,
+      [now, REVOKE_REASONS[reason], userId, ...(which.id ? [which.id] : [])],
+    );
+    if (rows.length === 0) return [];
+    const forgetTime = new Date(now.getTime() + this.settings.accessTokenTtlSeconds * 1000 + FORGET_MARGIN_MS);
+    const sessionIds = rows.map((r) => r.id);
+    recordEvent(
+      tx,
+      domainEvent(SESSIONS_ENDED_EVENT, SessionsEnded, { user: `users/${userId}`, sessionIds, reason, forgetTime }, {
+        resource: `users/${userId}`,
+        actor: `users/${userId}`,
+      }),
+    );
+    await tx.flush();
+    return sessionIds.map((sessionId) => ({ sessionId, forgetAt: forgetTime.getTime() }));
+  }
+
+  private rememberEnded(sessions: EndedSession[]): void {
+    for (const s of sessions) this.endedSessions.add(s.sessionId, s.forgetAt);
+  }
+
+  /** Sessions ended recently enough that access tokens of theirs may still be unexpired. */
+  async recentlyEndedSessions(): Promise<EndedSession[]> {
+    const horizon = new Date(Date.now() - this.settings.accessTokenTtlSeconds * 1000 - FORGET_MARGIN_MS);
+    const rows = await this.em.fork().find(SessionRecord, { revokedAt: { $gt: horizon } }, { fields: ['id', 'revokedAt'] });
+    const lifetime = this.settings.accessTokenTtlSeconds * 1000 + FORGET_MARGIN_MS;
+    return rows.map((r) => ({ sessionId: r.id, forgetAt: r.revokedAt!.getTime() + lifetime }));
   }
 
   /** Always succeeds from the caller's point of view: whether the account exists is not revealed. */
-  async requestPasswordReset(emailInput: string): Promise<void> {
+  async requestPasswordReset(emailInput: string, caller: Caller): Promise<void> {
     assertValid(emailViolation(emailInput));
+    const email = normalizeEmail(emailInput);
+    // Counted whether or not the account exists; over the per-e-mail limit nothing is mailed, silently.
+    if (!(await this.limits.admitPasswordReset(caller.clientAddress, email))) return;
     const em = this.em.fork();
-    const user = await em.findOne(UserRecord, { emailNormalized: normalizeEmail(emailInput) });
+    const user = await em.findOne(UserRecord, { emailNormalized: email });
     if (!user) return;
     const token = newSecretToken();
     const now = new Date();
@@ -195,15 +307,16 @@ export class Identity {
     const user = await em.findOneOrFail(UserRecord, { id: reset.userId });
     assertValid(passwordViolation(newPassword, user.email, 'new_password'));
     const passwordHash = await this.hashPassword(newPassword);
-    await em.transactional(async (tx) => {
+    const ended = await em.transactional(async (tx) => {
       const claimed = await tx.nativeUpdate(PasswordResetRecord, { id: reset.id, usedAt: null }, { usedAt: now });
       if (claimed === 0) {
         throw new InvalidArgumentError({ field: 'token', description: 'reset token is invalid, expired or already used' });
       }
       await tx.nativeUpdate(PasswordResetRecord, { userId: user.id, usedAt: null }, { usedAt: now });
       await tx.nativeUpdate(UserRecord, { id: user.id }, { passwordHash, updatedAt: now });
-      await tx.nativeUpdate(SessionRecord, { userId: user.id, revokedAt: null }, { revokedAt: now, revokeReason: 'password reset' });
+      return this.endSessions(tx, {}, user.id, SessionEndReason.SESSION_END_REASON_PASSWORD_RESET);
     });
+    this.rememberEnded(ended);
   }
 
   /** The signed-in user; the session must still be live (log-out and reset end access at once here). */

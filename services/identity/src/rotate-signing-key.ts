@@ -1,25 +1,16 @@
 // Rotates the access-token signing key: `npm run identity:rotate-key` (same environment as the service).
 // Tokens signed with the previous key keep verifying until they expire, so nobody is logged out.
-import pino from 'pino';
-import { openDatabase } from '@taskmesh/runtime/database';
-import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { loadIdentityConfig } from './config.ts';
-import { SigningKeyRecord } from './db/entities.ts';
-import { identityMigrations } from './db/migrations/0001-initial.ts';
+import { openKeyAdminDatabase } from './key-admin-database.ts';
+import { loadKeyRing } from './key-encryption.ts';
 import { SigningKeys } from './signing-keys.ts';
 
 const config = loadIdentityConfig();
-const log = pino({ level: 'warn' });
-const db = await openDatabase({
-  service: 'identity',
-  entities: [SigningKeyRecord],
-  migrations: identityMigrations,
-  databaseUrl: config.DATABASE_URL,
-  timeouts: databaseTimeouts(config),
-  log,
-});
+// Same KEK as the service: TASKMESH_KEK, or the embedded data dir's when it is unset.
+const ring = loadKeyRing(config, { dataDirFallback: true });
+const db = await openKeyAdminDatabase(config);
 try {
-  const keys = new SigningKeys(db.em, {
+  const keys = new SigningKeys(db.em, ring, {
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,

@@ -2,8 +2,9 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
-import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -12,6 +13,7 @@ import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import type { IdentityConfig } from './config.ts';
 import {
+  KnownDeviceRecord,
   PasswordResetRecord,
   RefreshTokenRecord,
   SessionRecord,
@@ -21,7 +23,9 @@ import {
 import { identityMigrations } from './db/migrations/0001-initial.ts';
 import { identityHandlers } from './handlers/identity-handlers.ts';
 import { Identity } from './identity.ts';
-import { LoginThrottle } from './login-throttle.ts';
+import { AbuseLimits } from './abuse-limits.ts';
+import { loadKeyRing, type KeyRing } from './key-encryption.ts';
+import { sealSigningKeys } from './signing-key-sealing.ts';
 import { SigningKeys } from './signing-keys.ts';
 
 export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
@@ -36,6 +40,11 @@ export interface IdentityDeps {
    * When absent, the service makes its own from NATS_URL (in-process when unset) and starts it.
    */
   bus?: EventBus;
+  /**
+   * Without TASKMESH_KEK, the embedded default keeps a KEK in the data dir; a standalone service (this set)
+   * refuses to start instead.
+   */
+  requireKekFromEnvironment?: boolean;
 }
 
 export interface RunningIdentity {
@@ -43,15 +52,19 @@ export interface RunningIdentity {
   db: Database;
   identity: Identity;
   keys: SigningKeys;
+  /** The key-encryption keys the signing keys are sealed with. */
+  keyRing: KeyRing;
   relay: OutboxRelay;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it), ensures a signing key, and serves IdentityService + health. */
-export async function startIdentity({ config, log, mailer, bus: sharedBus }: IdentityDeps): Promise<RunningIdentity> {
+export async function startIdentity({ config, log, mailer, bus: sharedBus, requireKekFromEnvironment }: IdentityDeps): Promise<RunningIdentity> {
+  // Before the database: a missing or malformed KEK stops start-up at once.
+  const keyRing = loadKeyRing(config, { dataDirFallback: !requireKekFromEnvironment });
   const db = await openDatabase({
     service: 'identity',
-    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, OutboxEvent],
+    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, KnownDeviceRecord, OutboxEvent],
     migrations: identityMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
@@ -59,12 +72,15 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
   });
   const bus = sharedBus ?? createEventBus(config, log, 'identity');
   let relay: OutboxRelay | undefined;
-  const keys = new SigningKeys(db.em, {
+  let sessionEvents: RunningSubscription | undefined;
+  const keys = new SigningKeys(db.em, keyRing, {
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   });
   try {
+    const sealed = await sealSigningKeys(db.em, keyRing, { resealAll: false });
+    if (sealed > 0) log.info({ sealed }, 'sealed plain signing keys under the key-encryption key');
     await keys.ensureKey();
     keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000, log);
     // rate-limiter-flexible takes a pg pool: a small one of its own, as the app role, with the same limits.
@@ -76,23 +92,35 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       statement_timeout: db.timeouts.statementMs,
       idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
     });
-    throttlePool.on('error', (err) => log.warn({ err }, 'login throttle pool error'));
-    const pool = throttlePool;
-    const throttle = new LoginThrottle(pool, db.schema, {
-      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxAttemptsPerAddress: config.LOGIN_MAX_ATTEMPTS_PER_ADDRESS,
-      windowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+    throttlePool.on('error', (err) => log.warn({ err }, 'abuse limits pool error'));
+    const limits = new AbuseLimits(throttlePool, db.schema, {
+      loginFreeFailuresPerPair: config.LOGIN_FREE_FAILURES_PER_PAIR,
+      loginMaxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      loginDelayBaseSeconds: config.LOGIN_DELAY_BASE_SECONDS,
+      loginMaxDelaySeconds: config.LOGIN_MAX_DELAY_SECONDS,
+      loginAccountMaxDelaySeconds: config.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+      loginWindowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+      signUpMaxPerAddress: config.SIGNUP_MAX_PER_ADDRESS,
+      resetMaxPerAddress: config.RESET_MAX_PER_ADDRESS,
+      resetMaxPerEmail: config.RESET_MAX_PER_EMAIL,
     });
+    // Late-bound: the list's source is the use cases' own table.
+    let identity: Identity | undefined;
+    const endedSessions = new EndedSessions({ load: () => identity!.recentlyEndedSessions() });
+    sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'identity'));
     const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
-    const identity = new Identity(
+    identity = new Identity(
       db.em,
       keys,
-      throttle,
+      limits,
+      endedSessions,
       mail,
       {
         accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
         refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
         resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES,
+        deviceTokenTtlDays: config.DEVICE_TOKEN_TTL_DAYS,
         appBaseUrl: config.APP_BASE_URL,
         argon2: {
           memoryCost: config.ARGON2_MEMORY_KIB,
@@ -108,6 +136,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
       audience: config.JWT_AUDIENCE,
       fetchJwks: () => keys.jwks(),
       minRefreshIntervalMs: 0,
+      endedSessions,
     });
     const grpc = await startGrpcServer({
       host: config.GRPC_HOST,
@@ -125,17 +154,21 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
     relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;
+    const startedSessionEvents = sessionEvents;
+    const startedIdentity = identity;
     log.info({ address: grpc.address, events: bus.mode }, 'identity service listening');
     return {
       grpc,
       db,
-      identity,
+      identity: startedIdentity,
       keys,
+      keyRing,
       relay: startedRelay,
       async close() {
         await grpc.shutdown();
         keys.stopReloading();
         await startedRelay.stop();
+        await startedSessionEvents.stop();
         if (!sharedBus) await bus.close();
         mail.close();
         await throttlePool.end();
@@ -145,6 +178,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus }: Ide
   } catch (err) {
     keys.stopReloading();
     await relay?.stop().catch(() => undefined);
+    await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     await db.close();
     throw err;

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { SigningKeyRecord } from './db/entities.ts';
+import type { KeyRing } from './key-encryption.ts';
 
 export interface AccessTokenClaims {
   userId: string;
@@ -23,6 +24,8 @@ export class SigningKeys {
 
   constructor(
     private readonly em: EntityManager,
+    /** Seals private keys before they are stored, opens them when loaded. */
+    private readonly ring: KeyRing,
     private readonly settings: { issuer: string; audience: string; accessTokenTtlSeconds: number },
   ) {}
 
@@ -57,7 +60,7 @@ export class SigningKeys {
     const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' };
     await this.em.fork().transactional(async (em) => {
       await em.nativeUpdate(SigningKeyRecord, { supersededAt: null }, { supersededAt: now });
-      em.create(SigningKeyRecord, { kid, privateJwk, publicJwk, createdAt: now, supersededAt: null });
+      em.create(SigningKeyRecord, { kid, privateJwk: null, privateKeySealed: this.ring.sealJwk(privateJwk, kid), publicJwk, createdAt: now, supersededAt: null });
     });
     await this.reload();
     return kid;
@@ -68,7 +71,9 @@ export class SigningKeys {
     const em = this.em.fork();
     const current = await em.findOne(SigningKeyRecord, { supersededAt: null }, { orderBy: { createdAt: 'desc' } });
     if (!current) throw new Error('no signing key');
-    this.active = { kid: current.kid, key: (await importJWK(current.privateJwk, 'EdDSA')) as CryptoKey };
+    if (!current.privateKeySealed) throw new Error(`signing key ${current.kid} is not sealed yet`);
+    const privateJwk = this.ring.openJwk(current.privateKeySealed, current.kid);
+    this.active = { kid: current.kid, key: (await importJWK(privateJwk, 'EdDSA')) as CryptoKey };
   }
 
   /** Public keys that may still have valid tokens out there. */

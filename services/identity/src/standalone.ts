@@ -10,7 +10,7 @@ export async function runStandalone(): Promise<void> {
   const log = createLogger('identity');
   const config = loadIdentityConfig();
   warnWhenEventsStayInProcess(config, log, 'identity');
-  const running = await startIdentity({ config, log });
+  const running = await startIdentity({ config, log, requireKekFromEnvironment: true });
   onShutdownSignal(async () => {
     await running.close();
     await shutdownTelemetry();

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,9 @@ describe('identity entry point (src/main.ts)', () => {
         PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
         IDENTITY_PORT: '0',
         TASKMESH_DATA_DIR: testDb.dataDir,
-        DATABASE_URL: testDb.databaseUrl,
+        // Standalone, the key-encryption key must come from the environment.
+        TASKMESH_KEK: randomBytes(32).toString('base64'),
+        ...(testDb.databaseUrl ? { DATABASE_URL: testDb.databaseUrl } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

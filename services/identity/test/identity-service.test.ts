@@ -4,7 +4,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
+import { BadRequest } from '@taskmesh/gen/google/rpc/error_details.js';
 import { statusDetailsOf } from '@taskmesh/runtime/errors';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -12,6 +12,7 @@ import pino from 'pino';
 import { identityConfigSchema } from '../src/config.ts';
 import { SigningKeyRecord } from '../src/db/entities.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
+import { failure, reasonOf, retryDelayOf } from './status-details.ts';
 
 let testDb: TestDatabase;
 let running: RunningIdentity;
@@ -19,14 +20,6 @@ let client: IdentityServiceClient;
 
 function call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, metadata: Metadata = new Metadata()): Promise<Res> {
   return callUnary(client, method, req, { metadata });
-}
-async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
 }
 const bearer = (token: string) => {
   const md = new Metadata();
@@ -46,17 +39,13 @@ const PASSWORD = 'correct horse battery';
 
 const signUp = (email = freshEmail(), password = PASSWORD) =>
   call(client.signUp, { email, password, displayName: 'Ada Lovelace' });
-const logIn = (email: string, password: string, address = freshAddress()) =>
-  call(client.logIn, { email, password }, fromAddress(address));
+const logIn = (email: string, password: string, address = freshAddress(), deviceToken = '') =>
+  call(client.logIn, { email, password, deviceToken }, fromAddress(address));
 
 function violationsOf(err: ServiceError): string[] {
   const details = statusDetailsOf(err)?.details ?? [];
   const bad = details.find((d) => d.typeUrl.endsWith('google.rpc.BadRequest'));
   return bad ? BadRequest.decode(bad.value).fieldViolations.map((v) => v.field) : [];
-}
-function reasonOf(err: ServiceError): string | undefined {
-  const info = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.ErrorInfo'));
-  return info ? ErrorInfo.decode(info.value).reason : undefined;
 }
 function mailsTo(address: string): string[] {
   const dir = join(testDb.dataDir, 'mail');
@@ -87,8 +76,12 @@ beforeAll(async () => {
     DATABASE_URL: testDb.databaseUrl,
     TASKMESH_DATA_DIR: testDb.dataDir,
     IDENTITY_PORT: '0',
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
-    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '6',
+    LOGIN_FREE_FAILURES_PER_PAIR: '3',
+    LOGIN_DELAY_BASE_SECONDS: '30',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '8',
+    LOGIN_MAX_FAILURES_PER_ADDRESS: '12',
+    SIGNUP_MAX_PER_ADDRESS: '1000',
+    RESET_MAX_PER_ADDRESS: '1000',
   });
   running = await startIdentity({ config, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
   client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
@@ -159,25 +152,71 @@ describe('identity service', () => {
       expect(reasonOf(wrong)).toBe(reasonOf(unknown));
     });
 
-    it('throttles an account after repeated failures, even with the right password afterwards', async () => {
+    it('delays the (account, address) pair after its free failures, with RetryInfo, but not the owner elsewhere', async () => {
       const email = freshEmail();
       await signUp(email);
-      for (let i = 0; i < 3; i++) expect((await failure(logIn(email, 'wrong password!'))).code).toBe(status.UNAUTHENTICATED);
-      const err = await failure(logIn(email, PASSWORD));
+      const address = freshAddress();
+      for (let i = 0; i < 3; i++) expect((await failure(logIn(email, 'wrong password!', address))).code).toBe(status.UNAUTHENTICATED);
+      const err = await failure(logIn(email, PASSWORD, address));
       expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
       expect(reasonOf(err)).toBe('LOGIN_THROTTLED');
-      const retry = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.RetryInfo'));
-      expect(retry).toBeDefined();
+      expect(retryDelayOf(err)).toBeGreaterThan(0);
+      // No lockout: the same account from another address gets in at once.
+      expect((await logIn(email, PASSWORD, freshAddress())).accessToken).toBeTruthy();
     });
 
-    it('throttles a client address (the rightmost x-forwarded-for entry) across accounts', async () => {
+    it('grows the delay with every failure past the free ones', async () => {
+      const email = freshEmail();
       const address = freshAddress();
-      for (let i = 0; i < 6; i++) await failure(logIn(freshEmail(), PASSWORD, address));
+      for (let i = 0; i < 3; i++) await failure(logIn(email, 'wrong password!', address));
+      const first = retryDelayOf(await failure(logIn(email, PASSWORD, address))) ?? 0;
+      // Let the delay pass (remove the block as time would), fail again: the next delay is twice as long.
+      await running.db.em.fork().getConnection().execute(`delete from login_limits where key like 'pair-delay:%'`);
+      await failure(logIn(email, 'wrong password!', address));
+      const second = retryDelayOf(await failure(logIn(email, PASSWORD, address)));
+      expect(first).toBeGreaterThan(25);
+      expect(second).toBeGreaterThan(first + 20);
+    });
+
+    it('a successful log-in resets its pair', async () => {
       const email = freshEmail();
       await signUp(email);
-      expect((await failure(logIn(email, PASSWORD, address))).code).toBe(status.RESOURCE_EXHAUSTED);
-      // The same account from another address still gets in: the limit was the address's.
-      expect((await logIn(email, PASSWORD, freshAddress())).accessToken).toBeTruthy();
+      const address = freshAddress();
+      for (let i = 0; i < 2; i++) await failure(logIn(email, 'wrong password!', address));
+      await logIn(email, PASSWORD, address);
+      // Two more failures stay free: the count started again.
+      for (let i = 0; i < 2; i++) expect((await failure(logIn(email, 'wrong password!', address))).code).toBe(status.UNAUTHENTICATED);
+      expect((await logIn(email, PASSWORD, address)).accessToken).toBeTruthy();
+    });
+
+    it('slows strangers past the per-account ceiling, while the owner with a device token still gets in', async () => {
+      const email = freshEmail();
+      const { deviceToken } = await signUp(email);
+      expect(deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // A spray from many addresses: each pair stays under its free failures, the account passes its ceiling.
+      for (let i = 0; i < 8; i++) await failure(logIn(email, 'wrong password!', freshAddress()));
+      const stranger = await failure(logIn(email, PASSWORD, freshAddress()));
+      expect(stranger.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(retryDelayOf(stranger)).toBeGreaterThan(0);
+      const owner = await logIn(email, PASSWORD, freshAddress(), deviceToken);
+      expect(owner.accessToken).toBeTruthy();
+      expect(owner.deviceToken).toBe(deviceToken);
+      // Another account's device token proves nothing here.
+      const other = await signUp();
+      expect((await failure(logIn(email, PASSWORD, freshAddress(), other.deviceToken))).code).toBe(status.RESOURCE_EXHAUSTED);
+    });
+
+    it('limits failures per address (all accounts) at a ceiling an office does not reach by logging in', async () => {
+      const address = freshAddress();
+      // An office: many successful log-ins from one address count for nothing.
+      const colleagues = await Promise.all([signUp(), signUp(), signUp()]);
+      for (let round = 0; round < 5; round++) {
+        for (const c of colleagues) expect((await logIn(c.user!.email, PASSWORD, address)).accessToken).toBeTruthy();
+      }
+      for (let i = 0; i < 12; i++) await failure(logIn(freshEmail(), PASSWORD, address));
+      const err = await failure(logIn(colleagues[0]!.user!.email, PASSWORD, address));
+      expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(retryDelayOf(err)).toBeGreaterThan(0);
     });
   });
 
@@ -233,7 +272,7 @@ describe('identity service', () => {
       const claims = decodeJwt(session.accessToken);
       const kid = decodeProtectedHeader(session.accessToken).kid!;
       const record = await running.db.em.fork().findOneOrFail(SigningKeyRecord, { kid });
-      const realKey = await importJWK(record.privateJwk, 'EdDSA');
+      const realKey = await importJWK(running.keyRing.openJwk(record.privateKeySealed!, kid), 'EdDSA');
       const base = () =>
         new SignJWT({ sid: claims.sid })
           .setIssuer('taskmesh-identity')
@@ -325,6 +364,17 @@ describe('identity service', () => {
       await expect(call(client.requestPasswordReset, { email })).resolves.toEqual({});
       await new Promise((r) => setTimeout(r, 200));
       expect(mailsTo(email)).toHaveLength(0);
+    });
+
+    it('sends at most RESET_MAX_PER_EMAIL mails an hour to one address, answering {} all the same', async () => {
+      const email = freshEmail();
+      await signUp(email);
+      for (let i = 0; i < 5; i++) {
+        await expect(call(client.requestPasswordReset, { email }, fromAddress(freshAddress()))).resolves.toEqual({});
+      }
+      await waitForMail(email, 3);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(mailsTo(email)).toHaveLength(3);
     });
 
     it('refuses an expired token', async () => {

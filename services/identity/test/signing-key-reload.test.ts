@@ -7,6 +7,7 @@ import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { identityConfigSchema } from '../src/config.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
+import { loadKeyRing } from '../src/key-encryption.ts';
 import { SigningKeys } from '../src/signing-keys.ts';
 
 // Issue 10: signing once reloaded a stale key on a second connection inside the caller's transaction. The key
@@ -15,17 +16,20 @@ let testDb: TestDatabase;
 let running: RunningIdentity;
 let client: IdentityServiceClient;
 let counter = 0;
+let config: ReturnType<typeof identityConfigSchema.parse>;
 const email = () => `reload${++counter}-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  const config = identityConfigSchema.parse({
+  config = identityConfigSchema.parse({
     DATABASE_URL: testDb.databaseUrl,
     TASKMESH_DATA_DIR: testDb.dataDir,
     IDENTITY_PORT: '0',
     SIGNING_KEY_RELOAD_SECONDS: '1',
+    // Every call here signs up from loopback.
+    SIGNUP_MAX_PER_ADDRESS: '1000',
     // Cheap hashing: this suite is about waiting, not about argon2.
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_ITERATIONS: '1',
@@ -52,7 +56,7 @@ describe('a signing key older than its reload interval', () => {
   it('still lets log-in and refresh answer', { timeout: 2_000 }, async () => {
     const address = email();
     await callUnary(client, client.signUp, { email: address, password: PASSWORD, displayName: 'After' });
-    const session = await callUnary(client, client.logIn, { email: address, password: PASSWORD });
+    const session = await callUnary(client, client.logIn, { email: address, password: PASSWORD, deviceToken: '' });
     const refreshed = await callUnary(client, client.refresh, { refreshToken: session.refreshToken });
     expect(refreshed.accessToken).not.toBe('');
   });
@@ -65,7 +69,7 @@ describe('a signing key older than its reload interval', () => {
   });
 
   it("picks up another replica's rotation in the background", { timeout: 10_000 }, async () => {
-    const replica = new SigningKeys(running.db.em, { issuer: 'taskmesh-identity', audience: 'taskmesh', accessTokenTtlSeconds: 900 });
+    const replica = new SigningKeys(running.db.em, loadKeyRing(config, { dataDirFallback: true }), { issuer: 'taskmesh-identity', audience: 'taskmesh', accessTokenTtlSeconds: 900 });
     const kid = await replica.rotate();
     let seen: string | undefined;
     for (let i = 0; i < 40 && seen !== kid; i++) {

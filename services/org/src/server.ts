@@ -4,11 +4,12 @@ import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identi
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
-import type { EventBus } from '@taskmesh/runtime/events/event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import { cachedMembershipLookup, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
@@ -63,11 +64,16 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
   const bus = sharedBus ?? createEventBus(config, log, 'org');
   let relay: OutboxRelay | undefined;
+  let sessionEvents: RunningSubscription | undefined;
   try {
+    // Tokens of ended sessions are refused: the list from identity, kept current by its events.
+    const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
+    sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'org'));
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
+      endedSessions,
     });
     // Late-bound: the cache's source is the use cases, which evict from the cache on every change.
     let organizations: Organizations | undefined;
@@ -120,6 +126,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         await grpc.shutdown();
         await purge.stop();
         await startedRelay.stop();
+        await sessionEvents?.stop();
         if (!sharedBus) await bus.close();
         identityClient.close();
         mail.close();
@@ -128,6 +135,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     };
   } catch (err) {
     await relay?.stop().catch(() => undefined);
+    await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
     await db.close();

@@ -34,6 +34,9 @@ export async function startHarness(orgOverrides: Record<string, string> = {}): P
       IDENTITY_PORT: '0',
       // Test speed only: the lowest argon2id cost the library accepts.
       ARGON2_MEMORY_KIB: '1024',
+      // Every test signs up from the same loopback address.
+      SIGNUP_MAX_PER_ADDRESS: '100000',
+      RESET_MAX_PER_ADDRESS: '100000',
       ARGON2_ITERATIONS: '1',
     }),
     log,

@@ -2,6 +2,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAccessTokenVerifier } from './access-tokens.ts';
+import { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
 
 async function signingKey(kid: string) {
@@ -113,5 +114,59 @@ describe('the access token verifier, remembering verified tokens', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 16 * 60_000);
     expect(await reasonOf(verifier.authenticate(bearer(first)))).toBe('TOKEN_EXPIRED');
+  });
+});
+
+describe('the access token verifier and ended sessions', () => {
+  it('refuses a remembered token once its session has ended, and loads the list before the first check', async () => {
+    const key = await signingKey('k1');
+    let loads = 0;
+    const ended = new EndedSessions({
+      load: async () => {
+        loads++;
+        return [{ sessionId: 'already-ended', forgetAt: Date.now() + 60_000 }];
+      },
+    });
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', fetchJwks: async () => ({ keys: [key.jwk] }), endedSessions: ended });
+    const token = await tokenFor(key);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect(loads).toBe(1);
+    expect(ended.has('already-ended')).toBe(true);
+    ended.add('s1', Date.now() + 60_000);
+    // Both the header fast path and the token path check the list.
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('SESSION_ENDED');
+    expect(await reasonOf(verifier.verify(token))).toBe('SESSION_ENDED');
+  });
+});
+
+describe('the ended-session list', () => {
+  it('forgets an id once its tokens would have expired, and stays within its bound', async () => {
+    const list = new EndedSessions({ load: async () => [], maxEntries: 3 });
+    await list.ensureLoaded();
+    const now = Date.now();
+    list.add('past', now - 1);
+    expect(list.has('past')).toBe(false);
+    list.add('soon', now + 10_000);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(now + 20_000);
+    expect(list.has('soon')).toBe(false);
+    for (const id of ['a', 'b', 'c', 'd']) list.add(id, Date.now() + 60_000);
+    expect(list.size).toBe(3);
+    expect(list.has('a')).toBe(false);
+    expect(list.has('d')).toBe(true);
+  });
+
+  it('retries a failed load on the next check', async () => {
+    let fail = true;
+    const list = new EndedSessions({
+      load: async () => {
+        if (fail) throw new Error('identity unreachable');
+        return [{ sessionId: 'x', forgetAt: Date.now() + 60_000 }];
+      },
+    });
+    await expect(list.ensureLoaded()).rejects.toThrow('identity unreachable');
+    fail = false;
+    await list.ensureLoaded();
+    expect(list.has('x')).toBe(true);
   });
 });

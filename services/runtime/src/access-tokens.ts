@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
+import type { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
 
 /** Who is calling, from a verified access token. */
@@ -26,6 +27,11 @@ export interface AccessTokenVerifierOptions {
   verifiedTtlMs?: number;
   /** Tokens remembered at most; the oldest are dropped first. Default 10,000. */
   maxVerified?: number;
+  /**
+   * Sessions that ended (log-out, password reset...): their tokens are refused although their signature
+   * holds. Loaded before the first token is checked.
+   */
+  endedSessions?: EndedSessions;
 }
 
 interface Remembered {
@@ -53,6 +59,12 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const tolerance = options.clockToleranceSeconds ?? 5;
   const verifiedTtl = options.verifiedTtlMs ?? 60_000;
   const maxVerified = options.maxVerified ?? 10_000;
+  const ended = options.endedSessions;
+  /** The principal, unless its session has ended. */
+  const live = (principal: Principal): Principal => {
+    if (ended?.has(principal.sessionId)) throw new UnauthenticatedError('session has ended', { reason: 'SESSION_ENDED' });
+    return principal;
+  };
   // The exact token string (signature included) → what it verified to against the current key set.
   const verified = new Map<string, Remembered>();
   // The exact `authorization` header → the remembered entry of the token it carries, so a client's next call
@@ -95,11 +107,16 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   };
 
   async function verify(token: string): Promise<Principal> {
+    if (ended && !ended.loaded) await ended.ensureLoaded();
     const known = verified.get(token);
     if (known) {
-      if (usable(known)) return known.principal;
+      if (usable(known)) return live(known.principal);
       verified.delete(token);
     }
+    return live(await verifySignature(token));
+  }
+
+  async function verifySignature(token: string): Promise<Principal> {
     try {
       let result;
       try {
@@ -137,7 +154,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       if (typeof header !== 'string' || header.length === 0) throw new UnauthenticatedError();
       const seen = byHeader.get(header);
       if (seen !== undefined) {
-        if (verified.get(seen.token) === seen && usable(seen)) return seen.principal;
+        if (verified.get(seen.token) === seen && usable(seen)) return live(seen.principal);
         byHeader.delete(header);
       }
       const match = /^Bearer\s+([A-Za-z0-9\-_.]+)$/i.exec(header.trim());

@@ -29,12 +29,14 @@ function handlers(overrides: Partial<AsyncService<typeof IdentityServiceService>
     logIn: notImplemented,
     refresh: notImplemented,
     logOut: notImplemented,
+    logOutEverywhere: notImplemented,
     requestPasswordReset: notImplemented,
     resetPassword: notImplemented,
     getCurrentUser: notImplemented,
     updateCurrentUser: notImplemented,
     getJwks: notImplemented,
     batchGetUsers: notImplemented,
+    listEndedSessions: notImplemented,
     ...overrides,
   };
 }

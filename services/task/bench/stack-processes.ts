@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -69,6 +70,8 @@ export async function startStackProcesses(options: {
     DATABASE_URL: options.databaseUrl,
     TASKMESH_DATA_DIR: join(options.logDir, 'data'),
     GRPC_HOST: '127.0.0.1',
+    // Identity standalone needs its key-encryption key; a fresh one per run (the database is fresh too).
+    TASKMESH_KEK: randomBytes(32).toString('base64'),
     IDENTITY_ADDR: address('identity'),
     ORG_ADDR: address('org'),
     BOARD_ADDR: address('board'),
@@ -84,7 +87,8 @@ export async function startStackProcesses(options: {
         }
       : {}),
     // The benchmark signs in many times from one address.
-    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+    LOGIN_MAX_FAILURES_PER_ADDRESS: '1000000',
+    SIGNUP_MAX_PER_ADDRESS: '1000000',
     ...options.extraEnv,
   };
   const running: ServiceProcess[] = [];

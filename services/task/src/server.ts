@@ -11,6 +11,7 @@ import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
@@ -76,14 +77,19 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   };
   const bus = sharedBus ?? createEventBus(config, log, 'task');
   let subscription: RunningSubscription | undefined;
+  let sessionEvents: RunningSubscription | undefined;
   let boardEvents: RunningSubscription | undefined;
   let consumer: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
   try {
+    // Tokens of ended sessions are refused: the list from identity, kept current by its events.
+    const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
+    sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'task'));
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      endedSessions,
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
@@ -134,6 +140,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
         await grpc.shutdown();
         await relay?.stop();
         await subscription?.stop();
+        await sessionEvents?.stop();
         await boardEvents?.stop();
         await consumer?.stop();
         if (!sharedBus) await bus.close();
@@ -145,6 +152,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
+    await sessionEvents?.stop().catch(() => undefined);
     await boardEvents?.stop().catch(() => undefined);
     await consumer?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);

@@ -74,6 +74,7 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
 export const NOT_AUDITED: Readonly<Record<string, string>> = {
   'taskmesh.identity.v1.UserSignedUp': 'outside any organization',
   'taskmesh.identity.v1.PasswordResetRequested': 'outside any organization',
+  'taskmesh.identity.v1.SessionsEnded': 'outside any organization',
   'taskmesh.org.v1.MemberAdded': 'companion of OrganizationCreated (the creator) and InvitationAccepted (the invitee)',
   'taskmesh.task.v1.TaskAssigned': 'companion of TaskCreated and TaskUpdated (the assignees are in their payload and changes)',
   'taskmesh.task.v1.TaskStatusChanged': 'companion of TaskUpdated (the status is in its changes)',

@@ -91,7 +91,7 @@ describe('identity API', () => {
     const response = await api.post('/v1/auth:signUp', { email, password: 'correct horse battery', display_name: 'Shape Tester' });
     expect(response.status, response.text).toBe(200);
     const body = response.json;
-    expect(Object.keys(body).sort()).toEqual(['accessToken', 'expiresIn', 'refreshToken', 'user']);
+    expect(Object.keys(body).sort()).toEqual(['accessToken', 'deviceToken', 'expiresIn', 'refreshToken', 'user']);
     expect(Object.keys(body.user).sort()).toEqual(['createTime', 'displayName', 'email', 'name', 'updateTime']);
     expect(body.user).toMatchObject({ email, displayName: 'Shape Tester' });
     expect(body.user.name).toMatch(/^users\/[A-Za-z0-9_-]+$/);
@@ -170,6 +170,19 @@ describe('identity API', () => {
     expect((await api.post('/v1/auth:refresh', { refreshToken })).status).toBe(401);
   });
 
+  it('logs out everywhere: {} for the signed-in caller, then every session of theirs is over', async () => {
+    const first = await signUp('everywhere');
+    const second = await api.post('/v1/auth:logIn', { email: first.email, password: 'correct horse battery' });
+    expect(second.status, second.text).toBe(200);
+    expect((await api.post('/v1/auth:logOutEverywhere', {})).status).toBe(401);
+    const out = await api.post('/v1/auth:logOutEverywhere', {}, { token: second.json.accessToken });
+    expect(out.status, out.text).toBe(200);
+    expect(out.json).toEqual({});
+    expect((await api.post('/v1/auth:refresh', { refreshToken: first.refreshToken })).status).toBe(401);
+    expect((await api.post('/v1/auth:refresh', { refreshToken: second.json.refreshToken })).status).toBe(401);
+    expect((await api.get('/v1/users/me', { token: first.accessToken })).status).toBe(401);
+  });
+
   it('answers a password reset request with {} whether or not the account exists', async () => {
     const { email } = await signUp('reset');
     for (const address of [email, uniqueEmail('nobody')]) {
@@ -193,11 +206,14 @@ describe('identity API', () => {
   it('throttles repeated failed log-ins with 429 RESOURCE_EXHAUSTED', async () => {
     const { email } = await signUp('throttle');
     let last = 0;
-    // The account limit is small (5 by default); stop at the first 429.
+    // One (account, address) pair gets a few free failures (5 by default), then waits; stop at the first 429.
     for (let attempt = 0; attempt < 12 && last !== 429; attempt++) {
       const response = await api.post('/v1/auth:logIn', { email, password: 'definitely wrong' });
       last = response.status;
-      if (last === 429) expect(errorOf(response).code).toBe(8);
+      if (last === 429) {
+        expect(errorOf(response).code).toBe(8);
+        expect(JSON.stringify(errorOf(response).details)).toContain('google.rpc.RetryInfo');
+      }
       else expect(last).toBe(401);
     }
     expect(last).toBe(429);

@@ -38,6 +38,9 @@ export async function startConformanceTarget(): Promise<ConformanceTarget> {
       EDGE_ACCESS_LOG: 'off',
       // Cheap hashing: the suite is about the HTTP surface, not password cost.
       ARGON2_MEMORY_KIB: '1024',
+      // Every test signs up from the same loopback address.
+      SIGNUP_MAX_PER_ADDRESS: '100000',
+      RESET_MAX_PER_ADDRESS: '100000',
       ARGON2_ITERATIONS: '1',
     });
     return {

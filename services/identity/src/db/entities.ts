@@ -61,13 +61,18 @@ export const PasswordResetRecord = defineEntity({
 });
 export type PasswordResetRecord = InferEntity<typeof PasswordResetRecord>;
 
-/** Ed25519 signing keys. The newest unretired key signs; every key not yet retired is in the JWKS. */
+/**
+ * Ed25519 signing keys. The newest unretired key signs; every key not yet retired is in the JWKS. The private
+ * key is stored sealed (AES-256-GCM under the KEK, key-encryption.ts); privateJwk is only set on rows written
+ * before that, until the service seals them at start.
+ */
 export const SigningKeyRecord = defineEntity({
   name: 'SigningKeyRecord',
   tableName: 'signing_keys',
   properties: {
     kid: p.text().primary(),
-    privateJwk: p.json<JWK>(),
+    privateJwk: p.json<JWK>().nullable(),
+    privateKeySealed: p.text().nullable(),
     publicJwk: p.json<JWK>(),
     createdAt: p.datetime(),
     /** Set when a newer key takes over signing; the key stays published until its last token expires. */
@@ -75,3 +80,20 @@ export const SigningKeyRecord = defineEntity({
   },
 });
 export type SigningKeyRecord = InferEntity<typeof SigningKeyRecord>;
+
+/**
+ * A device that logged in successfully: its token (stored as a SHA-256 digest) lets the owner log in again
+ * without waiting for delays that someone else's failures caused. It proves nothing without the password.
+ */
+export const KnownDeviceRecord = defineEntity({
+  name: 'KnownDeviceRecord',
+  tableName: 'known_devices',
+  properties: {
+    id: p.uuid().primary(),
+    userId: p.uuid().index(),
+    tokenHash: p.text().unique(),
+    createdAt: p.datetime(),
+    expiresAt: p.datetime(),
+  },
+});
+export type KnownDeviceRecord = InferEntity<typeof KnownDeviceRecord>;

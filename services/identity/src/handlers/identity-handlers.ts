@@ -26,11 +26,12 @@ function toSignedInMessage(result: SignedIn): SignUpResponse {
     accessToken: result.accessToken,
     refreshToken: result.refreshToken,
     expiresIn: result.expiresIn,
+    deviceToken: result.deviceToken ?? '',
   };
 }
 
 /**
- * The client address for log-in throttling: the rightmost x-forwarded-for entry, which is the one the edge
+ * The client address for the abuse limits: the rightmost x-forwarded-for entry, which is the one the edge
  * (ours or Envoy) appended from the socket; entries to its left came from the client and are not trusted.
  * A direct gRPC caller without the header is keyed by its peer address.
  */
@@ -51,11 +52,19 @@ export function identityHandlers(
   verifier: AccessTokenVerifier,
 ): AsyncService<typeof IdentityServiceService> {
   return {
-    async signUp(req) {
-      return toSignedInMessage(await identity.signUp(req));
+    async signUp(req, ctx) {
+      return toSignedInMessage(await identity.signUp({ ...req, clientAddress: clientAddressOf(ctx) }));
     },
     async logIn(req, ctx) {
       return toSignedInMessage(await identity.logIn({ ...req, clientAddress: clientAddressOf(ctx) }));
+    },
+    async logOutEverywhere(_req, ctx) {
+      await identity.logOutEverywhere(await verifier.authenticate(ctx.metadata));
+      return {};
+    },
+    async listEndedSessions() {
+      const ended = await identity.recentlyEndedSessions();
+      return { endedSessions: ended.map((s) => ({ sessionId: s.sessionId, forgetTime: new Date(s.forgetAt) })) };
     },
     async refresh(req) {
       if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });
@@ -66,8 +75,8 @@ export function identityHandlers(
       await identity.logOut(req.refreshToken);
       return {};
     },
-    async requestPasswordReset(req) {
-      await identity.requestPasswordReset(req.email);
+    async requestPasswordReset(req, ctx) {
+      await identity.requestPasswordReset(req.email, { clientAddress: clientAddressOf(ctx) });
       return {};
     },
     async resetPassword(req) {

@@ -25,6 +25,8 @@ export interface SignUpResponse {
   refreshToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Identifies this device to LogIn, so that failures elsewhere never slow it down; keep it across sessions. */
+  deviceToken: string;
 }
 
 /** Request for LogIn. */
@@ -33,6 +35,8 @@ export interface LogInRequest {
   email: string;
   /** The password. */
   password: string;
+  /** The device token from an earlier SignUp or LogIn of this account, if the client kept one. */
+  deviceToken: string;
 }
 
 /** Response for LogIn. */
@@ -45,6 +49,8 @@ export interface LogInResponse {
   refreshToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Identifies this device to LogIn (the one presented when still valid, else a new one). */
+  deviceToken: string;
 }
 
 /** Request for Refresh. */
@@ -73,6 +79,12 @@ export interface LogOutRequest {
 
 /** Response for LogOut. */
 export type LogOutResponse = Record<string, never>;
+
+/** Request for LogOutEverywhere. */
+export type LogOutEverywhereRequest = Record<string, never>;
+
+/** Response for LogOutEverywhere. */
+export type LogOutEverywhereResponse = Record<string, never>;
 
 /** Request for RequestPasswordReset. */
 export interface RequestPasswordResetRequest {
@@ -171,6 +183,13 @@ const identityServiceRoutes = {
     body: "*",
     public: true,
   },
+  logOutEverywhere: {
+    procedure: "taskmesh.identity.v1.IdentityService/LogOutEverywhere",
+    method: "POST",
+    path: ["/v1/auth:logOutEverywhere"],
+    body: "*",
+    public: false,
+  },
   requestPasswordReset: {
     procedure: "taskmesh.identity.v1.IdentityService/RequestPasswordReset",
     method: "POST",
@@ -230,7 +249,8 @@ export class IdentityServiceClient {
   }
 
   /**
-   * Exchanges an e-mail and password for a new session. Throttled per account and per client address.
+   * Exchanges an e-mail and password for a new session. Failures slow the (account, client address) pair
+   * with growing delays; a client presenting a device token of the account is counted on its own.
    *
    * `POST /v1/auth:logIn` (no sign-in needed)
    */
@@ -254,6 +274,15 @@ export class IdentityServiceClient {
    */
   logOut(request: PartialMessage<LogOutRequest> = {}, options?: CallOptions): Promise<LogOutResponse> {
     return this.transport.unary<LogOutResponse>(identityServiceRoutes.logOut, request, options);
+  }
+
+  /**
+   * Ends every session of the caller: their access tokens stop working in every service within a second.
+   *
+   * `POST /v1/auth:logOutEverywhere`
+   */
+  logOutEverywhere(request: PartialMessage<LogOutEverywhereRequest> = {}, options?: CallOptions): Promise<LogOutEverywhereResponse> {
+    return this.transport.unary<LogOutEverywhereResponse>(identityServiceRoutes.logOutEverywhere, request, options);
   }
 
   /**

@@ -6,10 +6,68 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Timestamp } from "../../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "taskmesh.identity.v1";
 
 export const protobufFileName = "taskmesh/identity/v1/events.proto";
+
+/** Why sessions ended. */
+export enum SessionEndReason {
+  /** SESSION_END_REASON_UNSPECIFIED - Not given. */
+  SESSION_END_REASON_UNSPECIFIED = 0,
+  /** SESSION_END_REASON_LOG_OUT - The user logged out of this session. */
+  SESSION_END_REASON_LOG_OUT = 1,
+  /** SESSION_END_REASON_LOG_OUT_EVERYWHERE - The user logged out of every session. */
+  SESSION_END_REASON_LOG_OUT_EVERYWHERE = 2,
+  /** SESSION_END_REASON_REFRESH_TOKEN_REUSE - A spent refresh token was presented again. */
+  SESSION_END_REASON_REFRESH_TOKEN_REUSE = 3,
+  /** SESSION_END_REASON_PASSWORD_RESET - The password was reset. */
+  SESSION_END_REASON_PASSWORD_RESET = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function sessionEndReasonFromJSON(object: any): SessionEndReason {
+  switch (object) {
+    case 0:
+    case "SESSION_END_REASON_UNSPECIFIED":
+      return SessionEndReason.SESSION_END_REASON_UNSPECIFIED;
+    case 1:
+    case "SESSION_END_REASON_LOG_OUT":
+      return SessionEndReason.SESSION_END_REASON_LOG_OUT;
+    case 2:
+    case "SESSION_END_REASON_LOG_OUT_EVERYWHERE":
+      return SessionEndReason.SESSION_END_REASON_LOG_OUT_EVERYWHERE;
+    case 3:
+    case "SESSION_END_REASON_REFRESH_TOKEN_REUSE":
+      return SessionEndReason.SESSION_END_REASON_REFRESH_TOKEN_REUSE;
+    case 4:
+    case "SESSION_END_REASON_PASSWORD_RESET":
+      return SessionEndReason.SESSION_END_REASON_PASSWORD_RESET;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SessionEndReason.UNRECOGNIZED;
+  }
+}
+
+export function sessionEndReasonToJSON(object: SessionEndReason): string {
+  switch (object) {
+    case SessionEndReason.SESSION_END_REASON_UNSPECIFIED:
+      return "SESSION_END_REASON_UNSPECIFIED";
+    case SessionEndReason.SESSION_END_REASON_LOG_OUT:
+      return "SESSION_END_REASON_LOG_OUT";
+    case SessionEndReason.SESSION_END_REASON_LOG_OUT_EVERYWHERE:
+      return "SESSION_END_REASON_LOG_OUT_EVERYWHERE";
+    case SessionEndReason.SESSION_END_REASON_REFRESH_TOKEN_REUSE:
+      return "SESSION_END_REASON_REFRESH_TOKEN_REUSE";
+    case SessionEndReason.SESSION_END_REASON_PASSWORD_RESET:
+      return "SESSION_END_REASON_PASSWORD_RESET";
+    case SessionEndReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** Payload of taskmesh.identity.v1.UserSignedUp: a new account exists. */
 export interface UserSignedUp {
@@ -28,6 +86,21 @@ export interface UserSignedUp {
 export interface PasswordResetRequested {
   /** users/{user} */
   user: string;
+}
+
+/**
+ * Payload of taskmesh.identity.v1.SessionsEnded: sessions of one user ended (log-out, log-out everywhere,
+ * refresh-token reuse, password reset). Every service refuses their access tokens from now on.
+ */
+export interface SessionsEnded {
+  /** users/{user} */
+  user: string;
+  /** Ids of the ended sessions (the `sid` claim of their access tokens). */
+  sessionIds: string[];
+  /** Why they ended. */
+  reason: SessionEndReason;
+  /** After this time no access token of these sessions is valid anyway, so their ids may be forgotten. */
+  forgetTime?: Date | undefined;
 }
 
 function createBaseUserSignedUp(): UserSignedUp {
@@ -202,6 +275,131 @@ export const PasswordResetRequested: MessageFns<PasswordResetRequested> = {
   },
 };
 
+function createBaseSessionsEnded(): SessionsEnded {
+  return { user: "", sessionIds: [], reason: 0, forgetTime: undefined };
+}
+
+export const SessionsEnded: MessageFns<SessionsEnded> = {
+  encode(message: SessionsEnded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    for (const v of message.sessionIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(24).int32(message.reason);
+    }
+    if (message.forgetTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.forgetTime), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionsEnded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionsEnded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.forgetTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionsEnded {
+    return {
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      sessionIds: globalThis.Array.isArray(object?.sessionIds)
+        ? object.sessionIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.session_ids)
+        ? object.session_ids.map((e: any) => globalThis.String(e))
+        : [],
+      reason: isSet(object.reason) ? sessionEndReasonFromJSON(object.reason) : 0,
+      forgetTime: isSet(object.forgetTime)
+        ? fromJsonTimestamp(object.forgetTime)
+        : isSet(object.forget_time)
+        ? fromJsonTimestamp(object.forget_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionsEnded): unknown {
+    const obj: any = {};
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.sessionIds?.length) {
+      obj.sessionIds = message.sessionIds;
+    }
+    if (message.reason !== 0) {
+      obj.reason = sessionEndReasonToJSON(message.reason);
+    }
+    if (message.forgetTime !== undefined) {
+      obj.forgetTime = message.forgetTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionsEnded>): SessionsEnded {
+    return SessionsEnded.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionsEnded>): SessionsEnded {
+    const message = createBaseSessionsEnded();
+    message.user = object.user ?? "";
+    message.sessionIds = object.sessionIds?.map((e) => e) || [];
+    message.reason = object.reason ?? 0;
+    message.forgetTime = object.forgetTime ?? undefined;
+    return message;
+  },
+};
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -209,6 +407,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000).toString();
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (globalThis.Number(t.seconds) || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

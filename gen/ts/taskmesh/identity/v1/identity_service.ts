@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { FieldMask } from "../../../google/protobuf/field_mask.js";
+import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { User } from "./user.js";
 
 export const protobufPackage = "taskmesh.identity.v1";
@@ -47,6 +48,8 @@ export interface SignUpResponse {
   refreshToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Identifies this device to LogIn, so that failures elsewhere never slow it down; keep it across sessions. */
+  deviceToken: string;
 }
 
 /** Request for LogIn. */
@@ -55,6 +58,8 @@ export interface LogInRequest {
   email: string;
   /** The password. */
   password: string;
+  /** The device token from an earlier SignUp or LogIn of this account, if the client kept one. */
+  deviceToken: string;
 }
 
 /** Response for LogIn. */
@@ -69,6 +74,8 @@ export interface LogInResponse {
   refreshToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Identifies this device to LogIn (the one presented when still valid, else a new one). */
+  deviceToken: string;
 }
 
 /** Request for Refresh. */
@@ -99,6 +106,14 @@ export interface LogOutRequest {
 
 /** Response for LogOut. */
 export interface LogOutResponse {
+}
+
+/** Request for LogOutEverywhere. */
+export interface LogOutEverywhereRequest {
+}
+
+/** Response for LogOutEverywhere. */
+export interface LogOutEverywhereResponse {
 }
 
 /** Request for RequestPasswordReset. */
@@ -185,6 +200,24 @@ export interface BatchGetUsersRequest {
 export interface BatchGetUsersResponse {
   /** The users found, in request order. */
   users: User[];
+}
+
+/** Request for ListEndedSessions. */
+export interface ListEndedSessionsRequest {
+}
+
+/** Response for ListEndedSessions. */
+export interface ListEndedSessionsResponse {
+  /** Every session whose access tokens may still be unexpired. */
+  endedSessions: EndedSession[];
+}
+
+/** A session that has ended, and how long its id must be remembered. */
+export interface EndedSession {
+  /** Session id, the `sid` claim of its access tokens. */
+  sessionId: string;
+  /** After this time no access token of the session is valid anyway. */
+  forgetTime?: Date | undefined;
 }
 
 function createBaseSignUpRequest(): SignUpRequest {
@@ -293,7 +326,7 @@ export const SignUpRequest: MessageFns<SignUpRequest> = {
 };
 
 function createBaseSignUpResponse(): SignUpResponse {
-  return { user: undefined, accessToken: "", refreshToken: "", expiresIn: 0 };
+  return { user: undefined, accessToken: "", refreshToken: "", expiresIn: 0, deviceToken: "" };
 }
 
 export const SignUpResponse: MessageFns<SignUpResponse> = {
@@ -309,6 +342,9 @@ export const SignUpResponse: MessageFns<SignUpResponse> = {
     }
     if (message.expiresIn !== 0) {
       writer.uint32(32).int32(message.expiresIn);
+    }
+    if (message.deviceToken !== "") {
+      writer.uint32(42).string(message.deviceToken);
     }
     return writer;
   },
@@ -358,6 +394,14 @@ export const SignUpResponse: MessageFns<SignUpResponse> = {
             message.expiresIn = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.deviceToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -388,6 +432,11 @@ export const SignUpResponse: MessageFns<SignUpResponse> = {
         : isSet(object.expires_in)
         ? globalThis.Number(object.expires_in)
         : 0,
+      deviceToken: isSet(object.deviceToken)
+        ? globalThis.String(object.deviceToken)
+        : isSet(object.device_token)
+        ? globalThis.String(object.device_token)
+        : "",
     };
   },
 
@@ -405,6 +454,9 @@ export const SignUpResponse: MessageFns<SignUpResponse> = {
     if (message.expiresIn !== 0) {
       obj.expiresIn = Math.round(message.expiresIn);
     }
+    if (message.deviceToken !== "") {
+      obj.deviceToken = message.deviceToken;
+    }
     return obj;
   },
 
@@ -417,12 +469,13 @@ export const SignUpResponse: MessageFns<SignUpResponse> = {
     message.accessToken = object.accessToken ?? "";
     message.refreshToken = object.refreshToken ?? "";
     message.expiresIn = object.expiresIn ?? 0;
+    message.deviceToken = object.deviceToken ?? "";
     return message;
   },
 };
 
 function createBaseLogInRequest(): LogInRequest {
-  return { email: "", password: "" };
+  return { email: "", password: "", deviceToken: "" };
 }
 
 export const LogInRequest: MessageFns<LogInRequest> = {
@@ -432,6 +485,9 @@ export const LogInRequest: MessageFns<LogInRequest> = {
     }
     if (message.password !== "") {
       writer.uint32(18).string(message.password);
+    }
+    if (message.deviceToken !== "") {
+      writer.uint32(26).string(message.deviceToken);
     }
     return writer;
   },
@@ -465,6 +521,14 @@ export const LogInRequest: MessageFns<LogInRequest> = {
             message.password = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -481,6 +545,11 @@ export const LogInRequest: MessageFns<LogInRequest> = {
     return {
       email: isSet(object.email) ? globalThis.String(object.email) : "",
       password: isSet(object.password) ? globalThis.String(object.password) : "",
+      deviceToken: isSet(object.deviceToken)
+        ? globalThis.String(object.deviceToken)
+        : isSet(object.device_token)
+        ? globalThis.String(object.device_token)
+        : "",
     };
   },
 
@@ -492,6 +561,9 @@ export const LogInRequest: MessageFns<LogInRequest> = {
     if (message.password !== "") {
       obj.password = message.password;
     }
+    if (message.deviceToken !== "") {
+      obj.deviceToken = message.deviceToken;
+    }
     return obj;
   },
 
@@ -502,12 +574,13 @@ export const LogInRequest: MessageFns<LogInRequest> = {
     const message = createBaseLogInRequest();
     message.email = object.email ?? "";
     message.password = object.password ?? "";
+    message.deviceToken = object.deviceToken ?? "";
     return message;
   },
 };
 
 function createBaseLogInResponse(): LogInResponse {
-  return { user: undefined, accessToken: "", refreshToken: "", expiresIn: 0 };
+  return { user: undefined, accessToken: "", refreshToken: "", expiresIn: 0, deviceToken: "" };
 }
 
 export const LogInResponse: MessageFns<LogInResponse> = {
@@ -523,6 +596,9 @@ export const LogInResponse: MessageFns<LogInResponse> = {
     }
     if (message.expiresIn !== 0) {
       writer.uint32(32).int32(message.expiresIn);
+    }
+    if (message.deviceToken !== "") {
+      writer.uint32(42).string(message.deviceToken);
     }
     return writer;
   },
@@ -572,6 +648,14 @@ export const LogInResponse: MessageFns<LogInResponse> = {
             message.expiresIn = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.deviceToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -602,6 +686,11 @@ export const LogInResponse: MessageFns<LogInResponse> = {
         : isSet(object.expires_in)
         ? globalThis.Number(object.expires_in)
         : 0,
+      deviceToken: isSet(object.deviceToken)
+        ? globalThis.String(object.deviceToken)
+        : isSet(object.device_token)
+        ? globalThis.String(object.device_token)
+        : "",
     };
   },
 
@@ -619,6 +708,9 @@ export const LogInResponse: MessageFns<LogInResponse> = {
     if (message.expiresIn !== 0) {
       obj.expiresIn = Math.round(message.expiresIn);
     }
+    if (message.deviceToken !== "") {
+      obj.deviceToken = message.deviceToken;
+    }
     return obj;
   },
 
@@ -631,6 +723,7 @@ export const LogInResponse: MessageFns<LogInResponse> = {
     message.accessToken = object.accessToken ?? "";
     message.refreshToken = object.refreshToken ?? "";
     message.expiresIn = object.expiresIn ?? 0;
+    message.deviceToken = object.deviceToken ?? "";
     return message;
   },
 };
@@ -958,6 +1051,110 @@ export const LogOutResponse: MessageFns<LogOutResponse> = {
   },
   fromPartial(_: DeepPartial<LogOutResponse>): LogOutResponse {
     const message = createBaseLogOutResponse();
+    return message;
+  },
+};
+
+function createBaseLogOutEverywhereRequest(): LogOutEverywhereRequest {
+  return {};
+}
+
+export const LogOutEverywhereRequest: MessageFns<LogOutEverywhereRequest> = {
+  encode(_: LogOutEverywhereRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogOutEverywhereRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogOutEverywhereRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): LogOutEverywhereRequest {
+    return {};
+  },
+
+  toJSON(_: LogOutEverywhereRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogOutEverywhereRequest>): LogOutEverywhereRequest {
+    return LogOutEverywhereRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<LogOutEverywhereRequest>): LogOutEverywhereRequest {
+    const message = createBaseLogOutEverywhereRequest();
+    return message;
+  },
+};
+
+function createBaseLogOutEverywhereResponse(): LogOutEverywhereResponse {
+  return {};
+}
+
+export const LogOutEverywhereResponse: MessageFns<LogOutEverywhereResponse> = {
+  encode(_: LogOutEverywhereResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogOutEverywhereResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogOutEverywhereResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): LogOutEverywhereResponse {
+    return {};
+  },
+
+  toJSON(_: LogOutEverywhereResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogOutEverywhereResponse>): LogOutEverywhereResponse {
+    return LogOutEverywhereResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<LogOutEverywhereResponse>): LogOutEverywhereResponse {
+    const message = createBaseLogOutEverywhereResponse();
     return message;
   },
 };
@@ -1899,6 +2096,224 @@ export const BatchGetUsersResponse: MessageFns<BatchGetUsersResponse> = {
   },
 };
 
+function createBaseListEndedSessionsRequest(): ListEndedSessionsRequest {
+  return {};
+}
+
+export const ListEndedSessionsRequest: MessageFns<ListEndedSessionsRequest> = {
+  encode(_: ListEndedSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEndedSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEndedSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListEndedSessionsRequest {
+    return {};
+  },
+
+  toJSON(_: ListEndedSessionsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListEndedSessionsRequest>): ListEndedSessionsRequest {
+    return ListEndedSessionsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListEndedSessionsRequest>): ListEndedSessionsRequest {
+    const message = createBaseListEndedSessionsRequest();
+    return message;
+  },
+};
+
+function createBaseListEndedSessionsResponse(): ListEndedSessionsResponse {
+  return { endedSessions: [] };
+}
+
+export const ListEndedSessionsResponse: MessageFns<ListEndedSessionsResponse> = {
+  encode(message: ListEndedSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.endedSessions) {
+      EndedSession.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEndedSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEndedSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endedSessions.push(EndedSession.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEndedSessionsResponse {
+    return {
+      endedSessions: globalThis.Array.isArray(object?.endedSessions)
+        ? object.endedSessions.map((e: any) => EndedSession.fromJSON(e))
+        : globalThis.Array.isArray(object?.ended_sessions)
+        ? object.ended_sessions.map((e: any) => EndedSession.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListEndedSessionsResponse): unknown {
+    const obj: any = {};
+    if (message.endedSessions?.length) {
+      obj.endedSessions = message.endedSessions.map((e) => EndedSession.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListEndedSessionsResponse>): ListEndedSessionsResponse {
+    return ListEndedSessionsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListEndedSessionsResponse>): ListEndedSessionsResponse {
+    const message = createBaseListEndedSessionsResponse();
+    message.endedSessions = object.endedSessions?.map((e) => EndedSession.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEndedSession(): EndedSession {
+  return { sessionId: "", forgetTime: undefined };
+}
+
+export const EndedSession: MessageFns<EndedSession> = {
+  encode(message: EndedSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.forgetTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.forgetTime), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndedSession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndedSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.forgetTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndedSession {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      forgetTime: isSet(object.forgetTime)
+        ? fromJsonTimestamp(object.forgetTime)
+        : isSet(object.forget_time)
+        ? fromJsonTimestamp(object.forget_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EndedSession): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.forgetTime !== undefined) {
+      obj.forgetTime = message.forgetTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EndedSession>): EndedSession {
+    return EndedSession.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EndedSession>): EndedSession {
+    const message = createBaseEndedSession();
+    message.sessionId = object.sessionId ?? "";
+    message.forgetTime = object.forgetTime ?? undefined;
+    return message;
+  },
+};
+
 /** IdentityService owns users, credentials, sessions and the keys that sign access tokens. */
 export type IdentityServiceService = typeof IdentityServiceService;
 export const IdentityServiceService = {
@@ -1912,7 +2327,10 @@ export const IdentityServiceService = {
     responseSerialize: (value: SignUpResponse): Buffer => Buffer.from(SignUpResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SignUpResponse => SignUpResponse.decode(value),
   },
-  /** Exchanges an e-mail and password for a new session. Throttled per account and per client address. */
+  /**
+   * Exchanges an e-mail and password for a new session. Failures slow the (account, client address) pair
+   * with growing delays; a client presenting a device token of the account is counted on its own.
+   */
   logIn: {
     path: "/taskmesh.identity.v1.IdentityService/LogIn" as const,
     requestStream: false as const,
@@ -1941,6 +2359,18 @@ export const IdentityServiceService = {
     requestDeserialize: (value: Buffer): LogOutRequest => LogOutRequest.decode(value),
     responseSerialize: (value: LogOutResponse): Buffer => Buffer.from(LogOutResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogOutResponse => LogOutResponse.decode(value),
+  },
+  /** Ends every session of the caller: their access tokens stop working in every service within a second. */
+  logOutEverywhere: {
+    path: "/taskmesh.identity.v1.IdentityService/LogOutEverywhere" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LogOutEverywhereRequest): Buffer =>
+      Buffer.from(LogOutEverywhereRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LogOutEverywhereRequest => LogOutEverywhereRequest.decode(value),
+    responseSerialize: (value: LogOutEverywhereResponse): Buffer =>
+      Buffer.from(LogOutEverywhereResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LogOutEverywhereResponse => LogOutEverywhereResponse.decode(value),
   },
   /** Mails a single-use password reset token. Answers the same whether or not the account exists. */
   requestPasswordReset: {
@@ -2010,17 +2440,37 @@ export const IdentityServiceService = {
       Buffer.from(BatchGetUsersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BatchGetUsersResponse => BatchGetUsersResponse.decode(value),
   },
+  /**
+   * Sessions ended recently enough that access tokens of theirs may still be unexpired, for other services
+   * starting up (no HTTP binding); afterwards they follow SessionsEnded events.
+   */
+  listEndedSessions: {
+    path: "/taskmesh.identity.v1.IdentityService/ListEndedSessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListEndedSessionsRequest): Buffer =>
+      Buffer.from(ListEndedSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListEndedSessionsRequest => ListEndedSessionsRequest.decode(value),
+    responseSerialize: (value: ListEndedSessionsResponse): Buffer =>
+      Buffer.from(ListEndedSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListEndedSessionsResponse => ListEndedSessionsResponse.decode(value),
+  },
 } as const;
 
 export interface IdentityServiceServer extends UntypedServiceImplementation {
   /** Creates an account and signs it in. */
   signUp: handleUnaryCall<SignUpRequest, SignUpResponse>;
-  /** Exchanges an e-mail and password for a new session. Throttled per account and per client address. */
+  /**
+   * Exchanges an e-mail and password for a new session. Failures slow the (account, client address) pair
+   * with growing delays; a client presenting a device token of the account is counted on its own.
+   */
   logIn: handleUnaryCall<LogInRequest, LogInResponse>;
   /** Rotates a refresh token. Presenting a spent refresh token revokes the whole session. */
   refresh: handleUnaryCall<RefreshRequest, RefreshResponse>;
   /** Ends the session the refresh token belongs to. */
   logOut: handleUnaryCall<LogOutRequest, LogOutResponse>;
+  /** Ends every session of the caller: their access tokens stop working in every service within a second. */
+  logOutEverywhere: handleUnaryCall<LogOutEverywhereRequest, LogOutEverywhereResponse>;
   /** Mails a single-use password reset token. Answers the same whether or not the account exists. */
   requestPasswordReset: handleUnaryCall<RequestPasswordResetRequest, RequestPasswordResetResponse>;
   /** Sets a new password with a reset token and revokes every session of the user. */
@@ -2033,6 +2483,11 @@ export interface IdentityServiceServer extends UntypedServiceImplementation {
   getJwks: handleUnaryCall<GetJwksRequest, GetJwksResponse>;
   /** Looks up users by resource name, for other services (no HTTP binding). Unknown names are omitted. */
   batchGetUsers: handleUnaryCall<BatchGetUsersRequest, BatchGetUsersResponse>;
+  /**
+   * Sessions ended recently enough that access tokens of theirs may still be unexpired, for other services
+   * starting up (no HTTP binding); afterwards they follow SessionsEnded events.
+   */
+  listEndedSessions: handleUnaryCall<ListEndedSessionsRequest, ListEndedSessionsResponse>;
 }
 
 export interface IdentityServiceClient extends Client {
@@ -2052,7 +2507,10 @@ export interface IdentityServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SignUpResponse) => void,
   ): ClientUnaryCall;
-  /** Exchanges an e-mail and password for a new session. Throttled per account and per client address. */
+  /**
+   * Exchanges an e-mail and password for a new session. Failures slow the (account, client address) pair
+   * with growing delays; a client presenting a device token of the account is counted on its own.
+   */
   logIn(
     request: LogInRequest,
     callback: (error: ServiceError | null, response: LogInResponse) => void,
@@ -2099,6 +2557,22 @@ export interface IdentityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LogOutResponse) => void,
+  ): ClientUnaryCall;
+  /** Ends every session of the caller: their access tokens stop working in every service within a second. */
+  logOutEverywhere(
+    request: LogOutEverywhereRequest,
+    callback: (error: ServiceError | null, response: LogOutEverywhereResponse) => void,
+  ): ClientUnaryCall;
+  logOutEverywhere(
+    request: LogOutEverywhereRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LogOutEverywhereResponse) => void,
+  ): ClientUnaryCall;
+  logOutEverywhere(
+    request: LogOutEverywhereRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LogOutEverywhereResponse) => void,
   ): ClientUnaryCall;
   /** Mails a single-use password reset token. Answers the same whether or not the account exists. */
   requestPasswordReset(
@@ -2196,6 +2670,25 @@ export interface IdentityServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BatchGetUsersResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Sessions ended recently enough that access tokens of theirs may still be unexpired, for other services
+   * starting up (no HTTP binding); afterwards they follow SessionsEnded events.
+   */
+  listEndedSessions(
+    request: ListEndedSessionsRequest,
+    callback: (error: ServiceError | null, response: ListEndedSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listEndedSessions(
+    request: ListEndedSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListEndedSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listEndedSessions(
+    request: ListEndedSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListEndedSessionsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const IdentityServiceClient = makeGenericClientConstructor(
@@ -2214,6 +2707,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000).toString();
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (globalThis.Number(t.seconds) || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,5 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { KnownDevices } from './0003-known-devices.ts';
+import { SealedSigningKeys } from './0004-sealed-signing-keys.ts';
 
 export class InitialIdentitySchema extends Migration {
   override name = '0001-initial';
@@ -60,4 +62,9 @@ export class InitialIdentitySchema extends Migration {
   }
 }
 
-export const identityMigrations = [{ name: '0001-initial', class: InitialIdentitySchema }, outboxTraceContextMigration];
+export const identityMigrations = [
+  { name: '0001-initial', class: InitialIdentitySchema },
+  outboxTraceContextMigration,
+  { name: '0003-known-devices', class: KnownDevices },
+  { name: '0004-sealed-signing-keys', class: SealedSigningKeys },
+];
