@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
+import { recordLoginFailure, recordLoginThrottled } from './login-metrics.ts';
 
 export interface LoginThrottleSettings {
   /** Failed log-ins allowed per account within the window. */
@@ -39,17 +40,22 @@ export class LoginThrottle {
   async admit(accountKey: string, address: string): Promise<void> {
     const account = await this.byAccount.get(accountKey);
     if (account && account.consumedPoints >= this.settings.maxFailuresPerAccount) {
+      recordLoginThrottled('account');
       throw tooMany(account.msBeforeNext);
     }
     try {
       await this.byAddress.consume(address);
     } catch (err) {
-      if (err instanceof RateLimiterRes) throw tooMany(err.msBeforeNext);
+      if (err instanceof RateLimiterRes) {
+        recordLoginThrottled('address');
+        throw tooMany(err.msBeforeNext);
+      }
       throw err;
     }
   }
 
   async recordFailure(accountKey: string): Promise<void> {
+    recordLoginFailure();
     try {
       await this.byAccount.consume(accountKey);
     } catch (err) {

@@ -7,6 +7,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection } from 'kysely';
 import type { Logger } from 'pino';
+import { observeDatabasePool } from './database-metrics.ts';
 
 /**
  * One database per service: its own PostgreSQL schema (named after the service) with its own committed
@@ -116,12 +117,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       discovery: { warnWhenNoEntities: false },
     });
     options.log.info({ schema, embedded: Boolean(embedded) }, 'database ready');
+    const stopPoolMetrics = await observeDatabasePool(orm, options.service);
     return {
       orm,
       em: orm.em,
       url,
       schema,
       async close() {
+        stopPoolMetrics();
         await orm.close(true);
         await embedded?.stop();
       },

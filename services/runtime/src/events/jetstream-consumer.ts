@@ -23,7 +23,7 @@ import {
   type RunningSubscription,
 } from './event-bus.ts';
 import { deadLetterPrefix, type StreamSettings } from './stream.ts';
-import { recordDelivery } from './metrics.ts';
+import { observeConsumerPending, recordDelivery } from './metrics.ts';
 import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 export interface ConsumerTimings {
@@ -153,6 +153,8 @@ export function startJetStreamConsumer(args: {
   const active = new Promise<void>((resolve) => (markActive = resolve));
   let stopping = false;
   let current: ConsumerMessages | undefined;
+  /** Stops reporting the durable consumer's num_pending (metrics.ts). */
+  let stopObserving: (() => void) | undefined;
 
   async function deadLetter(js: JetStreamClient, msg: JsMsg, reason: string, eventId: string | undefined) {
     const h: MsgHdrs = newHeaders();
@@ -330,6 +332,10 @@ export function startJetStreamConsumer(args: {
           if (broadcast) consumerName = await createEphemeralConsumer(ready.jsm, settings, subscription, timings);
           else await ensureConsumer(ready.jsm, settings, subscription, timings);
           consumerReady = true;
+          if (!broadcast) {
+            stopObserving?.();
+            stopObserving = observeConsumerPending(subscription.consumer, async () => (await ready.jsm.consumers.info(settings.stream, subscription.consumer)).num_pending);
+          }
           markActive();
         }
         const consumer = await ready.js.consumers.get(settings.stream, consumerName!);
@@ -400,6 +406,7 @@ export function startJetStreamConsumer(args: {
     stats: () => ({ ...stats }),
     async stop() {
       stopping = true;
+      stopObserving?.();
       signalStop();
       await current?.close();
       await done;
