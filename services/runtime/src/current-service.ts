@@ -11,9 +11,29 @@ export function withService(base: Context, service: string): Context {
   return base.getValue(serviceKey) === service ? base : base.setValue(serviceKey, service);
 }
 
-/** The service of `ctx` (default: the active context), if one was set. */
-export function currentService(ctx: Context = context.active()): string | undefined {
+/** The service of `ctx` (default: the active context), if one was set there. */
+export function serviceInContext(ctx: Context = context.active()): string | undefined {
   return ctx.getValue(serviceKey) as string | undefined;
+}
+
+let processService: string | undefined;
+
+/** What work outside any service's context belongs to: the process's service (startTelemetry sets it). */
+export function setProcessService(service: string): void {
+  processService = service;
+}
+
+/** The service the active work belongs to: its context's, else the process's. */
+export function currentService(): string | undefined {
+  return serviceInContext() ?? processService;
+}
+
+/**
+ * Runs `start` as `service`: what it leaves running (servers, relays, consumers, timers) keeps that context,
+ * so the embedded launcher starts each service with this.
+ */
+export function runAsService<T>(service: string, start: () => T): T {
+  return context.with(withService(context.active(), service), start);
 }
 
 /** `identity` from `/taskmesh.identity.v1.IdentityService/LogIn` or `taskmesh.identity.v1.IdentityService`. */

@@ -1,6 +1,4 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { AttributeSets, SECONDS_BUCKETS, taskmeshMeter } from './metrics.ts';
 
@@ -11,11 +9,11 @@ import { AttributeSets, SECONDS_BUCKETS, taskmeshMeter } from './metrics.ts';
  * with error.type on failures (the SQLSTATE, or `_OTHER` when no server answered: connection lost, timeout).
  *
  * The pg instrumentation records the same duration, but only where it also makes a span per statement, which
- * the services leave off on their hot paths (telemetry.ts); the few lines below time the query alone.
- * Returns the function that stops the reporting.
+ * the services leave off on their hot paths (telemetry.ts); the few lines below time the query alone. Call it
+ * as the pool is made (MikroORM's driverOptions.onPoolCreated), before its first connection. Returns the
+ * function that stops the reporting.
  */
-export async function observeDatabasePool(orm: MikroORM, service: string): Promise<() => void> {
-  const pool = (await (orm.em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
+export function observeDatabasePool(pool: pg.Pool, service: string): () => void {
   const meter = taskmeshMeter();
   const base = { service, 'db.system.name': 'postgresql', 'db.client.connection.pool.name': service };
   const used = { ...base, 'db.client.connection.state': 'used' };

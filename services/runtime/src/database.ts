@@ -6,6 +6,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection } from 'kysely';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { observeDatabasePool } from './database-metrics.ts';
 
@@ -102,6 +103,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const url = options.databaseUrl ?? embedded!.url;
   try {
     await migrate(options, url, schema);
+    let stopPoolMetrics: (() => void) | undefined;
     const orm = await MikroORM.init({
       clientUrl: url,
       schema,
@@ -115,16 +117,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       },
       allowGlobalContext: false,
       discovery: { warnWhenNoEntities: false },
+      driverOptions: { onPoolCreated: (pool: pg.Pool) => void (stopPoolMetrics = observeDatabasePool(pool, options.service)) },
     });
     options.log.info({ schema, embedded: Boolean(embedded) }, 'database ready');
-    const stopPoolMetrics = await observeDatabasePool(orm, options.service);
     return {
       orm,
       em: orm.em,
       url,
       schema,
       async close() {
-        stopPoolMetrics();
+        stopPoolMetrics?.();
         await orm.close(true);
         await embedded?.stop();
       },

@@ -2,7 +2,7 @@ import { SpanKind, context, trace, type Context, type Span, type SpanOptions, ty
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider as SdkTracerProvider, type ReadableSpan, type Span as SdkSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { currentService, serviceOfProtoName } from './current-service.ts';
+import { serviceInContext, serviceOfProtoName } from './current-service.ts';
 
 /**
  * The gRPC instrumentation starts a server span before any Taskmesh code runs, in a context extracted from the
@@ -68,7 +68,7 @@ export function serviceTracerProvider(options: { defaultService: string; spanPro
     getTracer(name: string, version?: string): Tracer {
       const tracer: Tracer = {
         startSpan(spanName: string, spanOptions?: SpanOptions, parent: Context = context.active()): Span {
-          const service = currentService(parent) ?? serverSpanService(spanName, spanOptions) ?? options.defaultService;
+          const service = serviceInContext(parent) ?? serverSpanService(spanName, spanOptions) ?? options.defaultService;
           return tracerOf(service, name, version).startSpan(spanName, spanOptions, parent);
         },
         startActiveSpan(spanName: string, ...rest: unknown[]) {

@@ -27,6 +27,7 @@ import type * as OtelApi from '@opentelemetry/api';
 import type { Context, Span, SpanOptions, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import { setProcessService } from './current-service.ts';
 import { readMetricsSettings, startMetricsEndpoint } from './metrics.ts';
 
 export interface TelemetryOptions {
@@ -74,6 +75,7 @@ export async function shutdownTelemetry(): Promise<void> {
 
 async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<void> }> {
   const metricsSettings = readMetricsSettings(process.env, options.metricsHost ?? '0.0.0.0');
+  setProcessService(options.serviceName);
   // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
   // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
   // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
