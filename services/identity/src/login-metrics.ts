@@ -15,6 +15,14 @@ function loginCounters() {
 const failureAttributes = { service: 'identity' };
 const throttledAttributes = { account: { service: 'identity', limit: 'account' }, address: { service: 'identity', limit: 'address' } };
 
+/** Puts the counters at zero at start, so they are exported before the first failure. */
+export function initLoginCounters(): void {
+  const { failures, throttled } = loginCounters();
+  failures.add(0, failureAttributes);
+  throttled.add(0, throttledAttributes.account);
+  throttled.add(0, throttledAttributes.address);
+}
+
 export function recordLoginFailure(): void {
   loginCounters().failures.add(1, failureAttributes);
 }

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
-import { recordLoginFailure, recordLoginThrottled } from './login-metrics.ts';
+import { initLoginCounters, recordLoginFailure, recordLoginThrottled } from './login-metrics.ts';
 
 export interface LoginThrottleSettings {
   /** Failed log-ins allowed per account within the window. */
@@ -21,6 +21,7 @@ export class LoginThrottle {
   private readonly byAddress: RateLimiterPostgres;
 
   constructor(pool: Pool, schema: string, private readonly settings: LoginThrottleSettings) {
+    initLoginCounters();
     const common = { storeClient: pool, storeType: 'pool', schemaName: schema, tableName: 'login_limits', tableCreated: true };
     this.byAccount = new RateLimiterPostgres({
       ...common,

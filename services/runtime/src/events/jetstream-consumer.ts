@@ -23,7 +23,7 @@ import {
   type RunningSubscription,
 } from './event-bus.ts';
 import { deadLetterPrefix, type StreamSettings } from './stream.ts';
-import { observeConsumerPending, recordDelivery } from './metrics.ts';
+import { initConsumerCounters, observeConsumerPending, recordDelivery } from './metrics.ts';
 import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 export interface ConsumerTimings {
@@ -128,6 +128,7 @@ export function startJetStreamConsumer(args: {
 }): RunningSubscription & { active: Promise<void> } {
   const { settings, subscription, timings } = args;
   assertSubscription(subscription);
+  if (subscription.delivery !== 'broadcast') initConsumerCounters(subscription.consumer);
   const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
   const log = args.log.child({ consumer: subscription.consumer });
   const stats: ConsumerStats = { handled: 0, failed: 0, deadLettered: 0 };

@@ -72,6 +72,17 @@ export function recordDelivery(consumer: string, outcome: 'handled' | 'failed' |
   if (outcome === 'handled' && occurTime) consumeLag.record((Date.now() - occurTime.getTime()) / 1_000, attributes);
 }
 
+/**
+ * Puts a consumer's redelivery and dead-letter counters at zero when it subscribes, so they are exported (and
+ * increase() over them works) before the first one happens.
+ */
+export function initConsumerCounters(consumer: string): void {
+  const attributes = { service: serviceOfConsumer(consumer), 'messaging.consumer.group.name': consumer };
+  const { deliveries, redeliveries } = eventInstruments();
+  redeliveries.add(0, attributes);
+  deliveries.add(0, { ...attributes, outcome: 'dead_lettered' });
+}
+
 export function recordRedelivery(consumer: string): void {
   eventInstruments().redeliveries.add(1, { service: serviceOfConsumer(consumer), 'messaging.consumer.group.name': consumer });
 }

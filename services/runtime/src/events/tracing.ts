@@ -55,15 +55,18 @@ export function handleInSpan(consumer: string, event: ReceivedEvent, handle: () 
 /**
  * Runs a batch handler in one CONSUMER span, linked to the publisher's span of every event of the batch
  * (OpenTelemetry's convention for batch processing): one span per batch instead of one per event. A batch of
- * one event (the usual case at low load) is that event's processing and continues its trace instead.
+ * one event (the usual case at low load) is that event's processing and continues its trace instead; so does
+ * a batch whose events all come from one trace (one request's events, published together), under its first.
  */
 export function handleBatchInSpan(consumer: string, events: readonly ReceivedEvent[], handle: () => Promise<void>): Promise<void> {
   if (events.length === 1) return handleInSpan(consumer, events[0]!, handle);
   const links: Link[] = [];
+  let oneTrace: string | undefined = trace.getSpanContext(events[0]!.traceContext)?.traceId;
   for (const event of events) {
     if (event.deliveryCount > 1) recordRedelivery(consumer);
-    const context = trace.getSpanContext(event.traceContext);
-    if (context) links.push({ context });
+    const spanContext = trace.getSpanContext(event.traceContext);
+    if (spanContext) links.push({ context: spanContext });
+    if (spanContext?.traceId !== oneTrace) oneTrace = undefined;
   }
   return inSpan(
     `${consumer} process`,
@@ -74,7 +77,7 @@ export function handleBatchInSpan(consumer: string, events: readonly ReceivedEve
       'messaging.consumer.group.name': consumer,
       'messaging.batch.message_count': events.length,
     },
-    withService(context.active(), serviceOfConsumer(consumer)),
+    withService(oneTrace === undefined ? context.active() : events[0]!.traceContext, serviceOfConsumer(consumer)),
     handle,
     links,
   );
