@@ -84,8 +84,11 @@ function expectOneTraceAcrossTheMesh(report: Report) {
     const parent = spans.find((span) => span.spanId === consumed?.parentSpanId);
     expect(parent?.kind).toBe(SpanKind.PRODUCER);
   }
-  // Every span of the trace is one service's: none carries the process's name.
-  expect(new Set(spans.map((span) => span.service))).toEqual(new Set(['edge', 'task', 'org', 'board', 'audit', 'notify']));
+  // Every span of the trace is one service's: none carries the process's name (identity shows when the task
+  // service fetches the JWKS on its first request).
+  const services = new Set(spans.map((span) => span.service));
+  for (const service of ['edge', 'task', 'org', 'board', 'audit', 'notify']) expect(services).toContain(service);
+  expect([...services].filter((service) => !['edge', 'identity', 'task', 'org', 'board', 'audit', 'notify'].includes(service))).toEqual([]);
 }
 
 function expectClientTraceContinued(report: Report) {
@@ -102,7 +105,8 @@ function samples(scrape: string): { name: string; labels: string; value: number 
     .split('\n')
     .filter((line) => line && !line.startsWith('#'))
     .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line)!;
+      // Label values may hold braces (http_route="/v1/{parent=organizations/*}/boards").
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})? (\S+)/.exec(line)!;
       return { name: match[1]!, labels: match[2] ?? '', value: Number(match[3]) };
     });
 }
@@ -120,10 +124,13 @@ function metricNamesIn(expression: string): string[] {
   return [...bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((word) => !functions.has(word) && !operators.has(word));
 }
 
+let inProcess: Report;
+let jetStream: Report | undefined;
+
 describe('an embedded stack with the in-process event bus', () => {
   let report: Report;
   beforeAll(async () => {
-    report = await observeStack({});
+    report = inProcess = await observeStack({});
   }, 180_000);
 
   it('gives one REST create one trace: edge, task, org GetMembership, PostgreSQL, relay publish, audit and notify', () => {
@@ -161,13 +168,47 @@ describe('an embedded stack with the in-process event bus', () => {
     expect(series('target_info')).toHaveLength(1);
   });
 
+});
+
+describe('an embedded stack on JetStream', async () => {
+  const natsUrl = await natsForTests();
+  let report: Report;
+  beforeAll(async () => {
+    if (!natsUrl) return;
+    const streams = uniqueStreamSettings();
+    try {
+      report = jetStream = await observeStack({
+        NATS_URL: natsUrl!,
+        EVENTS_STREAM: streams.stream,
+        EVENTS_SUBJECT_PREFIX: streams.subjectPrefix,
+        EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes),
+      });
+    } finally {
+      const nc = await connect({ servers: natsUrl! });
+      const jsm = await jetstreamManager(nc);
+      for (const name of [streams.stream, `${streams.stream}_DLQ`]) await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close();
+    }
+  }, 180_000);
+
+  it.skipIf(!natsUrl)('carries the trace through the JetStream headers to audit and notify', () => {
+    expect(report.events).toBe('jetstream');
+    expectOneTraceAcrossTheMesh(report);
+    expectClientTraceContinued(report);
+    const all = samples(report.scrape);
+    // JetStream's num_pending of the durable consumers, read at the scrape.
+    expect(all.filter((s) => s.name === 'taskmesh_events_consumer_pending' && /service="audit"/.test(s.labels))).toHaveLength(1);
+  });
+});
+
+describe('deploy/observability', () => {
   it('has a Grafana dashboard and PrometheusRule alerts that use only exported metric names', () => {
-    const exported = new Set(samples(report.scrape).map((s) => s.name));
-    // Families declared but without a sample yet (a counter nothing incremented) still have HELP/TYPE lines.
-    for (const match of report.scrape.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-      const [name, type] = [match[1]!, match[2]!];
-      if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${name}${suffix}`);
-      else exported.add(name);
+    const scrapes = [inProcess.scrape, ...(jetStream ? [jetStream.scrape] : [])];
+    const exported = new Set(scrapes.flatMap((scrape) => samples(scrape).map((s) => s.name)));
+    if (!jetStream) {
+      // Without NATS here the JetStream-only family cannot be scraped; the run says so.
+      console.warn('JetStream not reachable: taskmesh_events_consumer_pending not checked against a scrape');
+      exported.add('taskmesh_events_consumer_pending');
     }
     const dir = join(root, 'deploy', 'observability');
     const dashboard = JSON.parse(readFileSync(join(dir, 'grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
@@ -190,36 +231,5 @@ describe('an embedded stack with the in-process event bus', () => {
       expect(alerts).toContain(alert);
     }
     for (const group of rules.spec.groups) for (const rule of group.rules) expect(rule.annotations?.summary, rule.alert).toBeTruthy();
-  });
-});
-
-describe('an embedded stack on JetStream', async () => {
-  const natsUrl = await natsForTests();
-  let report: Report;
-  beforeAll(async () => {
-    if (!natsUrl) return;
-    const streams = uniqueStreamSettings();
-    try {
-      report = await observeStack({
-        NATS_URL: natsUrl!,
-        EVENTS_STREAM: streams.stream,
-        EVENTS_SUBJECT_PREFIX: streams.subjectPrefix,
-        EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes),
-      });
-    } finally {
-      const nc = await connect({ servers: natsUrl! });
-      const jsm = await jetstreamManager(nc);
-      for (const name of [streams.stream, `${streams.stream}_DLQ`]) await jsm.streams.delete(name).catch(() => undefined);
-      await nc.close();
-    }
-  }, 180_000);
-
-  it.skipIf(!natsUrl)('carries the trace through the JetStream headers to audit and notify', () => {
-    expect(report.events).toBe('jetstream');
-    expectOneTraceAcrossTheMesh(report);
-    expectClientTraceContinued(report);
-    const all = samples(report.scrape);
-    // JetStream's num_pending of the durable consumers, read at the scrape.
-    expect(all.filter((s) => s.name === 'taskmesh_events_consumer_pending' && /service="audit"/.test(s.labels))).toHaveLength(1);
   });
 });
