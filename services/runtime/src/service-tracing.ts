@@ -1,6 +1,16 @@
 import { SpanKind, context, trace, type Context, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { TracerProvider as SdkTracerProvider, type ReadableSpan, type Span as SdkSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  ParentBasedSampler,
+  TracerProvider as SdkTracerProvider,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type Span as SdkSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { serviceInContext, serviceOfProtoName } from './current-service.ts';
 
@@ -39,6 +49,7 @@ export function serviceTracerProvider(options: { defaultService: string; spanPro
     },
     shutdown: async () => undefined,
   };
+  const sampler = samplerFromEnv(process.env);
   const base = defaultResource().merge(detectResources({ detectors: [envDetector] }));
   const providers = new Map<string, SdkTracerProvider>();
   const providerOf = (service: string): SdkTracerProvider => {
@@ -47,6 +58,7 @@ export function serviceTracerProvider(options: { defaultService: string; spanPro
       provider = new SdkTracerProvider({
         resource: base.merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: service })),
         spanProcessors: [shared],
+        sampler,
       });
       providers.set(service, provider);
     }
@@ -89,4 +101,29 @@ export function serviceTracerProvider(options: { defaultService: string; spanPro
       await Promise.all(processors.map((processor) => processor.shutdown()));
     },
   };
+}
+
+/**
+ * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG as the SDK reads them (NodeSDK does it for the provider it makes,
+ * and does not export how); unset or unknown: parent-based always-on, the SDK's default.
+ */
+export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
+  const ratio = () => {
+    const value = Number(env.OTEL_TRACES_SAMPLER_ARG);
+    return new TraceIdRatioBasedSampler(Number.isFinite(value) && value >= 0 && value <= 1 ? value : 1);
+  };
+  switch (env.OTEL_TRACES_SAMPLER?.trim().toLowerCase()) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio();
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio() });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
 }
