@@ -14,17 +14,8 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ReportedSpan } from '../../runtime/test/fixtures/telemetry-report.ts';
 
-interface ReportedSpan {
-  name: string;
-  kind: SpanKind;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  scope: string;
-  service: string;
-  attributes: Record<string, unknown>;
-}
 interface Report {
   database: string;
   events: string;
@@ -56,14 +47,14 @@ function createTrace(report: Report, which: (edge: ReportedSpan) => boolean) {
   expect(edge, 'the edge SERVER span of POST .../tasks').toBeDefined();
   const spans = report.spans.filter((span) => span.traceId === edge!.traceId);
   const find = (kind: SpanKind, service: string, predicate: (span: ReportedSpan) => boolean) =>
-    spans.find((span) => span.kind === kind && span.service === service && predicate(span));
+    spans.find((span) => span.kind === kind && span.serviceName === service && predicate(span));
   return { edge: edge!, spans, find };
 }
 
 function expectOneTraceAcrossTheMesh(report: Report) {
   expect(report.createdStatus).toBe(200);
   const { edge, spans, find } = createTrace(report, (span) => span.traceId !== report.clientTraceId);
-  expect(edge.service).toBe('edge');
+  expect(edge.serviceName).toBe('edge');
   expect(edge.parentSpanId).toBeUndefined();
   const edgeClient = find(SpanKind.CLIENT, 'edge', (span) => span.name === 'taskmesh.task.v1.TaskService/CreateTask');
   expect(edgeClient?.parentSpanId).toBe(edge.spanId);
@@ -86,7 +77,7 @@ function expectOneTraceAcrossTheMesh(report: Report) {
   }
   // Every span of the trace is one service's: none carries the process's name (identity shows when the task
   // service fetches the JWKS on its first request).
-  const services = new Set(spans.map((span) => span.service));
+  const services = new Set(spans.map((span) => span.serviceName));
   for (const service of ['edge', 'task', 'org', 'board', 'audit', 'notify']) expect(services).toContain(service);
   expect([...services].filter((service) => !['edge', 'identity', 'task', 'org', 'board', 'audit', 'notify'].includes(service))).toEqual([]);
 }

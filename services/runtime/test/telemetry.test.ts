@@ -7,16 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReportedSpan } from './fixtures/telemetry-report.ts';
 
-interface ReportedSpan {
-  name: string;
-  kind: SpanKind;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  scope: string;
-  serviceName: string;
-}
 interface Report {
   parentTraceId: string;
   healthStatus: string;
