@@ -11,6 +11,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default'],
     // Services log JSON to stdout; keep test output to warnings unless asked for more.
-    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    // A test that starts telemetry serves no metrics unless it asks for a port (the default 9464 is shared).
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', METRICS_PORT: process.env.METRICS_PORT ?? 'off' },
   },
 });

@@ -4,11 +4,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FileRegistry } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
+import { context as otelContext } from '@opentelemetry/api';
 import { stdoutAccessLog } from './access-log.ts';
 import type { AccessLogEntry, AccessLogSink } from './access-log.ts';
 import { applyCors } from './cors.ts';
 import type { CorsOptions } from './cors.ts';
 import { createDocsHandler } from './docs.ts';
+import { RequestObservation, upstreamCall } from './edge-telemetry.ts';
 import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
 import type { HttpBinding } from './http-bindings.ts';
 import { encodeRequestMessage } from './request-message.ts';
@@ -100,7 +102,8 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const server = createServer((request, response) => {
     const exchange = new Exchange(request, response);
     if (accessLog) response.on('close', () => accessLog(exchange.logEntry()));
-    handle(context, exchange).catch((error: unknown) => {
+    response.on('close', () => exchange.observation.finish(response));
+    otelContext.with(exchange.observation.context, handle, undefined, context, exchange).catch((error: unknown) => {
       // Only a bug in the edge gets here: answer 500 without details and keep serving.
       process.stderr.write(`edge: unexpected error for ${request.method} ${exchange.path}: ${String((error as Error)?.stack ?? error)}\n`);
       if (!response.headersSent) exchange.sendError(500, GrpcCode.INTERNAL, 'internal error in the edge', registry);
@@ -168,6 +171,8 @@ class Exchange {
   bytesSent = 0;
   grpcStatus: number | undefined;
   grpcMethod: string | undefined;
+  /** The request's span and timing (edge-telemetry.ts). */
+  readonly observation: RequestObservation;
 
   constructor(
     readonly request: IncomingMessage,
@@ -178,6 +183,7 @@ class Exchange {
     const q = url.indexOf('?');
     this.path = q >= 0 ? url.slice(0, q) : url;
     this.rawQuery = q >= 0 ? url.slice(q + 1) : '';
+    this.observation = new RequestObservation(request);
     response.setHeader('x-request-id', this.requestId);
   }
 
@@ -244,6 +250,7 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
   }
   const binding = match.route;
   exchange.grpcMethod = binding.grpcPath;
+  exchange.observation.matched(binding.template.source);
 
   let bodyText: string | undefined;
   try {
@@ -290,12 +297,15 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     streamResponses(context, exchange, binding, address, message, metadata);
     return;
   }
+  const ended = upstreamCall(binding.grpcPath, metadata);
   try {
     const result = await context.channels.unary(address, binding.grpcPath, message, metadata, new Date(Date.now() + context.deadlineMs));
+    ended(GrpcCode.OK);
     exchange.grpcStatus = GrpcCode.OK;
     const encoded = encodeResponseMessage(binding, result.bytes, registry);
     exchange.send(200, encoded.contentType, encoded.body, forwardableHeaders(result.headers));
   } catch (error) {
+    if (exchange.grpcStatus === undefined) ended((error as grpc.ServiceError).code ?? GrpcCode.UNKNOWN);
     sendUpstreamError(exchange, error as grpc.ServiceError, registry);
   }
 }
@@ -322,7 +332,9 @@ function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registr
  */
 function streamResponses(context: RequestContext, exchange: Exchange, binding: HttpBinding, address: string, message: Uint8Array, metadata: grpc.Metadata): void {
   const { response } = exchange;
+  const ended = upstreamCall(binding.grpcPath, metadata);
   const call = context.channels.serverStream(address, binding.grpcPath, message, metadata, undefined);
+  call.on('status', (status: grpc.StatusObject) => ended(status.code));
   context.openStreams.add(call);
   let initial: grpc.Metadata | undefined;
   let done = false;

@@ -9,6 +9,6 @@ const postgres = process.env.DATABASE_URL
   ? undefined
   : startEmbeddedPostgres({ dataDir: process.env.TASKMESH_DATA_DIR || '.data', maxConnections: 150, log: createLogger('postgres') });
 postgres?.catch(() => undefined);
-await startTelemetry({ serviceName: 'taskmesh' });
+await startTelemetry({ serviceName: 'taskmesh', metricsHost: '127.0.0.1' });
 const { runEmbedded } = await import('./stack.ts');
 await runEmbedded(postgres ? { postgres } : {});

@@ -13,6 +13,7 @@ import { loadOrgConfig } from '@taskmesh/org/config';
 import { ORG_SERVICE_NAME, startOrg } from '@taskmesh/org/server';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@taskmesh/runtime/embedded-postgres';
+import { runAsService } from '@taskmesh/runtime/current-service';
 import { createEventBus, eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
 import { createLogger } from '@taskmesh/runtime/logger';
@@ -112,14 +113,15 @@ export async function startStack(
   const bus = createEventBus(config, createLogger('events'), 'embedded');
   closers.push(() => bus.close());
   try {
-    // Addresses are fixed up front and clients connect lazily, so the services can start side by side.
+    // Addresses are fixed up front and clients connect lazily, so the services can start side by side. Each
+    // starts as itself (runAsService), so what it leaves running reports its own spans and metrics.
     const started = await Promise.allSettled([
-      startIdentity({ config: loadIdentityConfig(env), log: createLogger('identity'), bus }),
-      startOrg({ config: loadOrgConfig(env), log: createLogger('org'), bus }),
-      startBoard({ config: loadBoardConfig(env), log: createLogger('board'), bus }),
-      startTask({ config: loadTaskConfig(env), log: createLogger('task'), bus }),
-      startAudit({ config: loadAuditConfig(env), log: createLogger('audit'), bus }),
-      startNotify({ config: loadNotifyConfig(env), log: createLogger('notify'), bus }),
+      runAsService('identity', () => startIdentity({ config: loadIdentityConfig(env), log: createLogger('identity'), bus })),
+      runAsService('org', () => startOrg({ config: loadOrgConfig(env), log: createLogger('org'), bus })),
+      runAsService('board', () => startBoard({ config: loadBoardConfig(env), log: createLogger('board'), bus })),
+      runAsService('task', () => startTask({ config: loadTaskConfig(env), log: createLogger('task'), bus })),
+      runAsService('audit', () => startAudit({ config: loadAuditConfig(env), log: createLogger('audit'), bus })),
+      runAsService('notify', () => startNotify({ config: loadNotifyConfig(env), log: createLogger('notify'), bus })),
     ] as const);
     for (const result of started) if (result.status === 'fulfilled') closers.push(() => result.value.close());
     const failed = started.find((r) => r.status === 'rejected');

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
+import { initLoginCounters, recordLoginFailure, recordLoginThrottled } from './login-metrics.ts';
 
 export interface AbuseLimitSettings {
   /** Failures of one (account, address) pair, or one known device, before delays start. */
@@ -50,6 +51,7 @@ export class AbuseLimits {
   private readonly resetsByEmail: RateLimiterPostgres;
 
   constructor(pool: Pool, schema: string, private readonly settings: AbuseLimitSettings) {
+    initLoginCounters();
     const limiter = (keyPrefix: string, points: number, duration: number) =>
       new RateLimiterPostgres({
         storeClient: pool,
@@ -76,15 +78,25 @@ export class AbuseLimits {
   /** Throws RESOURCE_EXHAUSTED while this attempt must wait; counts nothing. */
   async admitLogIn(attempt: LogInAttempt): Promise<void> {
     const pair = await this.pairDelay.get(pairKey(attempt));
-    if (pair && pair.consumedPoints > 1) throw loginThrottled(pair.msBeforeNext);
+    if (pair && pair.consumedPoints > 1) {
+      recordLoginThrottled('pair');
+      throw loginThrottled(pair.msBeforeNext);
+    }
     if (attempt.knownDevice) return;
     const [account, address] = await Promise.all([this.accountDelay.get(attempt.account), this.addressFailures.get(attempt.address)]);
-    if (account && account.consumedPoints > 1) throw loginThrottled(account.msBeforeNext);
-    if (address && address.consumedPoints >= this.settings.loginMaxFailuresPerAddress) throw loginThrottled(address.msBeforeNext);
+    if (account && account.consumedPoints > 1) {
+      recordLoginThrottled('account');
+      throw loginThrottled(account.msBeforeNext);
+    }
+    if (address && address.consumedPoints >= this.settings.loginMaxFailuresPerAddress) {
+      recordLoginThrottled('address');
+      throw loginThrottled(address.msBeforeNext);
+    }
   }
 
   /** Counts a failed log-in and sets the delay the next attempt of this pair (or account) must wait. */
   async recordLogInFailure(attempt: LogInAttempt): Promise<void> {
+    recordLoginFailure();
     const s = this.settings;
     const key = pairKey(attempt);
     const pair = await this.pairFailures.penalty(key);

@@ -2,6 +2,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import type { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
+import { recordCacheLookup } from './cache-metrics.ts';
 
 /** Who is calling, from a verified access token. */
 export interface Principal {
@@ -89,7 +90,9 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   }
 
   async function verifyOnce(token: string) {
-    if (!keys || Date.now() - fetchedAt > maxAge) await load();
+    const stale = !keys || Date.now() - fetchedAt > maxAge;
+    recordCacheLookup('jwks', !stale);
+    if (stale) await load();
     return jwtVerify(token, keys!, {
       issuer: options.issuer,
       audience: options.audience,

@@ -2,10 +2,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection } from 'kysely';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from './config.ts';
 import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './database-timeouts.ts';
 import { withMigrationLock } from './migration-lock.ts';
+import { observeDatabasePool } from './database-metrics.ts';
 
 /**
  * One database per service: its own PostgreSQL schema (named after the service) with its own committed
@@ -87,6 +89,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const schema = options.service;
   const timeouts = options.timeouts ?? DEFAULT_DATABASE_TIMEOUTS;
   await migrate(options, url, schema);
+  let stopPoolMetrics: (() => void) | undefined;
   const orm = await MikroORM.init({
     clientUrl: url,
     schema,
@@ -98,6 +101,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       connectionTimeoutMillis: timeouts.acquireMs,
       statement_timeout: timeouts.statementMs,
       idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+      onPoolCreated: (pool: pg.Pool) => void (stopPoolMetrics = observeDatabasePool(pool, options.service)),
     },
     // Every pooled connection drops to the non-superuser app role, so RLS holds for everything the app runs.
     onCreateConnection: async (connection: unknown) => {
@@ -116,6 +120,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     schema,
     timeouts,
     async close() {
+      stopPoolMetrics?.();
       await orm.close(true);
     },
   };

@@ -11,13 +11,14 @@ import {
   type handleUnaryCall,
   type sendUnaryData,
 } from '@grpc/grpc-js';
-import { ROOT_CONTEXT, SpanKind, context, propagation, trace, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { context, type Context } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Database } from './database.ts';
 import { watchDatabaseHealth, type DatabaseHealthWatch } from './database-health.ts';
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
+import { serverCallObserver } from './rpc-server-observation.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -114,29 +115,6 @@ export function callContext(
   return new GrpcCallContext(method, call, log);
 }
 
-/** Set by telemetry.ts when server spans are left to bindService (no exporter: spans do not record). */
-function serverSpansHere(): boolean {
-  return (globalThis as { [key: symbol]: { serverSpans?: boolean } | undefined })[Symbol.for('taskmesh.telemetry')]?.serverSpans === true;
-}
-
-// As the gRPC instrumentation reads a call's metadata.
-const metadataGetter: TextMapGetter<Metadata> = {
-  get: (carrier, key) => carrier.get(key).map(String),
-  keys: (carrier) => Object.keys(carrier.getMap()),
-};
-let tracer: Tracer | undefined;
-
-/**
- * Runs fn in the call's server span, as the gRPC instrumentation would: the parent from the call's metadata (a
- * new trace without one), the span active for the handler and everything it starts. The span records nothing
- * (only used when nothing exports), so it is not ended.
- */
-function inServerSpan<A extends unknown[], R>(path: string, metadata: Metadata, fn: (...args: A) => R, ...args: A): R {
-  const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
-  const span = (tracer ??= trace.getTracer('@taskmesh/runtime/grpc-server')).startSpan(`grpc.${path.slice(1)}`, { kind: SpanKind.SERVER }, parent);
-  return context.with(trace.setSpan(parent, span), fn, undefined, ...args);
-}
-
 /**
  * Adapts async handlers to grpc-js callbacks. Every error goes through the one mapper in errors.ts, so a
  * handler never decides status codes and nothing internal reaches the caller.
@@ -151,6 +129,7 @@ export function bindService<D extends ServiceDefinition>(
   for (const [key, method] of Object.entries(definition)) {
     const handler = (handlers as Record<string, unknown>)[key];
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
+    const observe = serverCallObserver(method.path);
     if (method.responseStream) {
       const serve = async (call: ServerWritableStream<unknown, unknown>) => {
         const ctx = callContext(method.path, call, log);
@@ -160,14 +139,16 @@ export function bindService<D extends ServiceDefinition>(
             write: (message) => call.write(message),
           });
           call.end();
+          return 0;
         } catch (err) {
           // grpc-js sends a server stream's status from 'error' (then ends it); destroy() would drop the status
           // and the client would see CANCELLED instead of the real code.
-          call.emit('error', toServiceError(err, ctx.log, { method: method.path }));
+          const error = toServiceError(err, ctx.log, { method: method.path });
+          call.emit('error', error);
+          return error.code ?? 2;
         }
       };
-      implementation[key] = ((call: ServerWritableStream<unknown, unknown>) =>
-        serverSpansHere() ? inServerSpan(method.path, call.metadata, serve, call) : serve(call)) as handleServerStreamingCall<unknown, unknown>;
+      implementation[key] = ((call: ServerWritableStream<unknown, unknown>) => observe(call.metadata, serve, call)) as handleServerStreamingCall<unknown, unknown>;
     } else {
       const serve = async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const ctx = callContext(method.path, call, log);
@@ -175,12 +156,15 @@ export function bindService<D extends ServiceDefinition>(
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           const response = await (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx);
           callback(null, response);
+          return 0;
         } catch (err) {
-          callback(toServiceError(err, ctx.log, { method: method.path }));
+          const error = toServiceError(err, ctx.log, { method: method.path });
+          callback(error);
+          return error.code ?? 2;
         }
       };
       implementation[key] = ((call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
-        serverSpansHere() ? inServerSpan(method.path, call.metadata, serve, call, callback) : serve(call, callback)) as handleUnaryCall<unknown, unknown>;
+        observe(call.metadata, serve, call, callback)) as handleUnaryCall<unknown, unknown>;
     }
   }
   return implementation;

@@ -2,6 +2,7 @@ import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { callUnary } from './grpc-client.ts';
+import { recordCacheLookup } from './cache-metrics.ts';
 
 /** A member's role in an organization; the permission matrix (API.md "Roles") is written in these. */
 export const ORG_ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
@@ -85,7 +86,11 @@ export function cachedMembershipLookup(
       if (options.ttlMs === 0) return source.roleOf(orgId, userId);
       const key = keyOf(orgId, userId);
       const hit = entries.get(key);
-      if (hit && hit.expiresAt > now()) return hit.role;
+      if (hit && hit.expiresAt > now()) {
+        recordCacheLookup('membership', true);
+        return hit.role;
+      }
+      recordCacheLookup('membership', false);
       entries.delete(key);
       const pending = inFlight.get(key);
       if (pending) return pending;

@@ -1,5 +1,5 @@
 // Telemetry bootstrap: OpenTelemetry tracing of gRPC, PostgreSQL (pg) and HTTP, exported over OTLP/HTTP
-// only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+// only when OTEL_EXPORTER_OTLP_ENDPOINT is set, and metrics on a Prometheus endpoint (metrics.ts).
 //
 // How an entry point must start it (ESM: the order is the whole point):
 //
@@ -27,10 +27,17 @@ import type * as OtelApi from '@opentelemetry/api';
 import type { Context, Span, SpanOptions, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import { setProcessService } from './current-service.ts';
+import { readMetricsSettings, startMetricsEndpoint } from './metrics.ts';
 
 export interface TelemetryOptions {
-  /** resource `service.name`; the embedded launcher passes "taskmesh" once for all its services */
+  /**
+   * resource `service.name` of what is not attributed to a service (current-service.ts); the embedded launcher
+   * passes "taskmesh" once for all its services, whose spans still carry their own (service-tracing.ts)
+   */
   serviceName: string;
+  /** Interface of the metrics endpoint unless METRICS_HOST says otherwise; default 0.0.0.0 (a pod's scrape). */
+  metricsHost?: string;
   /** replaces the default processors (tests inject an in-memory exporter) */
   spanProcessors?: SpanProcessor[];
 }
@@ -67,6 +74,8 @@ export async function shutdownTelemetry(): Promise<void> {
 }
 
 async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<void> }> {
+  const metricsSettings = readMetricsSettings(process.env, options.metricsHost ?? '0.0.0.0');
+  setProcessService(options.serviceName);
   // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
   // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
   // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
@@ -102,23 +111,25 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   }
   const instrumentations: Instrumentation[] = [
     grpcInstrumentation,
-    // The edge's REST server; elsewhere it only sees the odd outgoing HTTP request.
-    new HttpInstrumentation(),
+    // Outgoing requests only: the edge makes its own server span per REST request (services/edge/src/
+    // edge-telemetry.ts, with the route template), and the metrics endpoint's scrapes are not traced.
+    new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
     // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
     ...(exporting ? [new PgInstrumentation({ requireParentSpan: true })] : []),
   ];
 
-  const [{ NodeSDK }, { NoopSpanProcessor }, api] = await Promise.all([
+  const [{ NodeSDK }, { NoopSpanProcessor }, api, { serviceTracerProvider }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/api'),
+    import('./service-tracing.ts'),
   ]);
   const spanProcessors = lightweight ? [] : (options.spanProcessors ?? (await defaultSpanProcessors()));
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     instrumentations,
-    // An empty list: the SDK installs no tracer provider (the one below takes its place).
-    spanProcessors,
+    // An empty list: the SDK installs no tracer provider (one of the two below takes its place).
+    spanProcessors: [],
     // Left to the environment, the SDK would push metrics and logs to localhost:4318 unasked.
     metricReaders: [],
     logRecordProcessors: [],
@@ -126,8 +137,18 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     // (unless OTEL_PROPAGATORS says otherwise) and AsyncLocalStorage.
   });
   sdk.start();
-  if (lightweight) api.trace.setGlobalTracerProvider(nonRecordingTracerProvider(api));
-  return sdk;
+  // One provider per service, so each span carries its own service.name (several services share the embedded
+  // process); the SDK's instrumentations above find it as the global provider.
+  const tracing = lightweight ? undefined : serviceTracerProvider({ defaultService: options.serviceName, spanProcessors });
+  api.trace.setGlobalTracerProvider(tracing ?? nonRecordingTracerProvider(api));
+  // After sdk.start(): the instrumentations took the (no-op) global meter provider then and record no metrics
+  // of their own; Taskmesh's instruments (metrics.ts) are the ones exported.
+  const metricsEndpoint = await startMetricsEndpoint({ ...metricsSettings, serviceName: options.serviceName });
+  return {
+    async shutdown() {
+      await Promise.all([sdk.shutdown(), tracing?.shutdown(), metricsEndpoint?.shutdown()]);
+    },
+  };
 
   async function defaultSpanProcessors(): Promise<SpanProcessor[]> {
     if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {

@@ -61,6 +61,9 @@ export async function startStackProcesses(options: {
   const services = options.natsUrl ? SERVICES : SERVICES.filter((s) => s !== 'audit' && s !== 'notify');
   const ports: Record<string, number> = {};
   for (const service of [...services, 'edge']) ports[service] = await freePort();
+  // Each process serves its metrics as in a deployment, on a port of its own (the default 9464 would collide).
+  const metricsPorts: Record<string, number> = {};
+  for (const service of [...services, 'edge']) metricsPorts[service] = await freePort();
   const address = (service: string) => `127.0.0.1:${ports[service] ?? 1}`;
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -97,7 +100,7 @@ export async function startStackProcesses(options: {
     const out = createWriteStream(logFile);
     const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', entry], {
       cwd: options.root,
-      env: { ...common, ...env },
+      env: { ...common, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPorts[name] ?? 0), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.pipe(out);

@@ -1,5 +1,6 @@
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
 import type { BoardDirectory } from './board-directory.ts';
+import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
 
 /**
  * The board service's answers, kept for a short while. Every task RPC asks CheckBoardList and every board
@@ -85,6 +86,7 @@ export function cachedBoardDirectory(
       if (!entry) return inner.check(orgId, boardId, listId);
       const key = listId ?? '';
       let answer = entry.checks.get(key);
+      recordCacheLookup('board_directory', answer !== undefined);
       if (!answer) {
         answer = remember(orgId, boardId, entry, inner.check(orgId, boardId, listId), () => {
           if (entry.checks.get(key) === answer) entry.checks.delete(key);

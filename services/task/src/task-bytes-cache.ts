@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BoardPrefixes } from './task-wire.ts';
+import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
 
 /**
  * The encoded Task message of task row versions, so a board listing reads from PostgreSQL only which row
@@ -45,7 +46,9 @@ export class TaskBytesCache {
       entry = this.old.get(id);
       if (entry) this.keep(id, entry);
     }
-    return entry && entry.board === board && entry.stamp === stamp ? entry : undefined;
+    const usable = entry && entry.board === board && entry.stamp === stamp ? entry : undefined;
+    recordCacheLookup('task_bytes', usable !== undefined);
+    return usable;
   }
 
   set(id: string, entry: CachedTask): void {
@@ -107,8 +110,12 @@ export class PageCache<P> {
 
   get(key: string): CachedPage<P> | undefined {
     const young = this.young.get(key);
-    if (young) return young;
+    if (young) {
+      recordCacheLookup('task_page', true);
+      return young;
+    }
     const old = this.old.get(key);
+    recordCacheLookup('task_page', old !== undefined);
     if (old) this.set(key, old);
     return old;
   }

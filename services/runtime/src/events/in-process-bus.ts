@@ -15,7 +15,7 @@ import {
   type EventSubscription,
   type RunningSubscription,
 } from './event-bus.ts';
-import { recordDelivery } from './metrics.ts';
+import { initConsumerCounters, recordDelivery } from './metrics.ts';
 import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 interface Registered {
@@ -197,6 +197,7 @@ export function createInProcessBus(options: { log: Logger }): InProcessBus {
     },
     async subscribe(subscription) {
       assertSubscription(subscription);
+      if (subscription.delivery !== 'broadcast') initConsumerCounters(subscription.consumer);
       const entry: Registered = {
         subscription,
         stats: { handled: 0, failed: 0, deadLettered: 0 },

@@ -23,7 +23,7 @@ import {
   type RunningSubscription,
 } from './event-bus.ts';
 import { deadLetterPrefix, type StreamSettings } from './stream.ts';
-import { recordDelivery } from './metrics.ts';
+import { initConsumerCounters, observeConsumerPending, recordDelivery } from './metrics.ts';
 import { handleBatchInSpan, handleInSpan } from './tracing.ts';
 
 export interface ConsumerTimings {
@@ -128,6 +128,7 @@ export function startJetStreamConsumer(args: {
 }): RunningSubscription & { active: Promise<void> } {
   const { settings, subscription, timings } = args;
   assertSubscription(subscription);
+  if (subscription.delivery !== 'broadcast') initConsumerCounters(subscription.consumer);
   const maxDeliver = subscription.maxDeliver ?? DEFAULT_MAX_DELIVER;
   const log = args.log.child({ consumer: subscription.consumer });
   const stats: ConsumerStats = { handled: 0, failed: 0, deadLettered: 0 };
@@ -153,6 +154,8 @@ export function startJetStreamConsumer(args: {
   const active = new Promise<void>((resolve) => (markActive = resolve));
   let stopping = false;
   let current: ConsumerMessages | undefined;
+  /** Stops reporting the durable consumer's num_pending (metrics.ts). */
+  let stopObserving: (() => void) | undefined;
 
   async function deadLetter(js: JetStreamClient, msg: JsMsg, reason: string, eventId: string | undefined) {
     const h: MsgHdrs = newHeaders();
@@ -330,6 +333,10 @@ export function startJetStreamConsumer(args: {
           if (broadcast) consumerName = await createEphemeralConsumer(ready.jsm, settings, subscription, timings);
           else await ensureConsumer(ready.jsm, settings, subscription, timings);
           consumerReady = true;
+          if (!broadcast) {
+            stopObserving?.();
+            stopObserving = observeConsumerPending(subscription.consumer, async () => (await ready.jsm.consumers.info(settings.stream, subscription.consumer)).num_pending);
+          }
           markActive();
         }
         const consumer = await ready.js.consumers.get(settings.stream, consumerName!);
@@ -400,6 +407,7 @@ export function startJetStreamConsumer(args: {
     stats: () => ({ ...stats }),
     async stop() {
       stopping = true;
+      stopObserving?.();
       signalStop();
       await current?.close();
       await done;

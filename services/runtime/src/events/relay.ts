@@ -1,10 +1,11 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { withService } from '../current-service.ts';
 import { extractTraceContext, injectTraceHeaders } from '../trace-context.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { DeliveryDeferredError, PartialPublishError, type EventBus, type PublishItem } from './event-bus.ts';
-import { recordPublished } from './metrics.ts';
+import { observeOutbox, recordPublished } from './metrics.ts';
 import { eventsTracer, inSpan } from './tracing.ts';
 
 export interface OutboxRelayOptions {
@@ -69,6 +70,15 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let wake: (() => void) | undefined;
   let nudged = false;
   let failures = 0;
+  // Backlog and age of the oldest waiting event, read at each metrics scrape (the partial index on unpublished
+  // rows keeps it cheap).
+  const stopObserving = observeOutbox(service, async () => {
+    const [row] = await options.em.fork().execute<{ backlog: number; oldest: number }[]>(
+      `select count(*)::int as backlog, coalesce(extract(epoch from now() - min(occur_time)), 0)::float8 as oldest
+       from outbox where published_at is null`,
+    );
+    return { backlog: Number(row?.backlog ?? 0), oldestAgeSeconds: Number(row?.oldest ?? 0) };
+  });
 
   const nudge = () => {
     nudged = true;
@@ -172,7 +182,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         SpanKind.PRODUCER,
         spanAttributes(row),
         // Continue the trace of the request that wrote the event (edge → service → DB → NATS → consumer).
-        parentOf(row),
+        parentOf(row, service),
         () => bus.publish(event, injectTraceHeaders({})),
       );
       sent.push(row.id);
@@ -184,7 +194,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function publishTogether(publishBatch: NonNullable<EventBus['publishBatch']>, rows: OutboxRow[], sent: string[]): Promise<void> {
     const spans: Span[] = [];
     const items: PublishItem[] = rows.map((row) => {
-      const parent = parentOf(row) ?? context.active();
+      const parent = parentOf(row, service);
       const span = eventsTracer.startSpan(`${row.type} publish`, { kind: SpanKind.PRODUCER, attributes: spanAttributes(row) }, parent);
       spans.push(span);
       return { event: envelopeOf(row), traceHeaders: injectTraceHeaders({}, trace.setSpan(parent, span)) };
@@ -259,6 +269,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
     async stop() {
       stopped = true;
+      stopObserving();
       wake?.();
       await loop;
       try {
@@ -283,11 +294,15 @@ function envelopeOf(row: OutboxRow): EventEnvelope {
   };
 }
 
-function parentOf(row: OutboxRow) {
-  if (!row.trace_context) return undefined;
-  try {
-    return extractTraceContext(JSON.parse(row.trace_context) as Record<string, string>);
-  } catch {
-    return undefined;
+/** The context of the request that wrote the row (a new trace without one), as work of `service`. */
+function parentOf(row: OutboxRow, service: string) {
+  let parent = context.active();
+  if (row.trace_context) {
+    try {
+      parent = extractTraceContext(JSON.parse(row.trace_context) as Record<string, string>);
+    } catch {
+      // Unreadable trace context: the publish starts a trace of its own.
+    }
   }
+  return withService(parent, service);
 }

@@ -1,5 +1,7 @@
-import { SpanKind, SpanStatusCode, trace, type Context, type Link } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace, type Context, type Link } from '@opentelemetry/api';
+import { withService } from '../current-service.ts';
 import type { ReceivedEvent } from './envelope.ts';
+import { recordRedelivery, serviceOfConsumer } from './metrics.ts';
 
 // NATS has no OpenTelemetry instrumentation: the relay opens a PRODUCER span per event and puts its context
 // in the message headers; the consumer continues that trace with a CONSUMER span around the handler.
@@ -34,6 +36,7 @@ export async function inSpan<T>(
 
 /** Runs a consumer's handler in a CONSUMER span parented by the publisher's context. */
 export function handleInSpan(consumer: string, event: ReceivedEvent, handle: () => Promise<void>): Promise<void> {
+  if (event.deliveryCount > 1) recordRedelivery(consumer);
   return inSpan(
     `${event.type} process`,
     SpanKind.CONSUMER,
@@ -44,20 +47,26 @@ export function handleInSpan(consumer: string, event: ReceivedEvent, handle: () 
       'messaging.message.id': event.id,
       'messaging.message.delivery_count': event.deliveryCount,
     },
-    event.traceContext,
+    withService(event.traceContext, serviceOfConsumer(consumer)),
     handle,
   );
 }
 
 /**
  * Runs a batch handler in one CONSUMER span, linked to the publisher's span of every event of the batch
- * (OpenTelemetry's convention for batch processing): one span per batch instead of one per event.
+ * (OpenTelemetry's convention for batch processing): one span per batch instead of one per event. A batch of
+ * one event (the usual case at low load) is that event's processing and continues its trace instead; so does
+ * a batch whose events all come from one trace (one request's events, published together), under its first.
  */
 export function handleBatchInSpan(consumer: string, events: readonly ReceivedEvent[], handle: () => Promise<void>): Promise<void> {
+  if (events.length === 1) return handleInSpan(consumer, events[0]!, handle);
   const links: Link[] = [];
+  let oneTrace: string | undefined = trace.getSpanContext(events[0]!.traceContext)?.traceId;
   for (const event of events) {
-    const context = trace.getSpanContext(event.traceContext);
-    if (context) links.push({ context });
+    if (event.deliveryCount > 1) recordRedelivery(consumer);
+    const spanContext = trace.getSpanContext(event.traceContext);
+    if (spanContext) links.push({ context: spanContext });
+    if (spanContext?.traceId !== oneTrace) oneTrace = undefined;
   }
   return inSpan(
     `${consumer} process`,
@@ -68,7 +77,7 @@ export function handleBatchInSpan(consumer: string, events: readonly ReceivedEve
       'messaging.consumer.group.name': consumer,
       'messaging.batch.message_count': events.length,
     },
-    undefined,
+    withService(oneTrace === undefined ? context.active() : events[0]!.traceContext, serviceOfConsumer(consumer)),
     handle,
     links,
   );
