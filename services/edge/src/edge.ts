@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -11,6 +12,8 @@ import type { CorsOptions } from './cors.ts';
 import { createDocsHandler } from './docs.ts';
 import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
 import type { HttpBinding } from './http-bindings.ts';
+import { applyHttpServerLimits, defaultHttpServerLimits, httpServerOptions } from './http-server-limits.ts';
+import type { HttpServerLimits } from './http-server-limits.ts';
 import { encodeRequestMessage } from './request-message.ts';
 import { clientAddress, requestIdOf, requestMetadata } from './request-metadata.ts';
 import { encodeResponseMessage } from './response-message.ts';
@@ -49,6 +52,8 @@ export interface EdgeOptions {
   accessLog?: AccessLogSink | false;
   /** Query parameters ignored instead of mapped (Envoy's ignored_query_parameters). */
   ignoredQueryParameters?: string[];
+  /** Timeouts and header limits of the HTTP server; each unset one keeps its default (http-server-limits.ts). */
+  httpLimits?: Partial<HttpServerLimits>;
 }
 
 export interface Edge {
@@ -97,7 +102,8 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
 
   const sockets = new Set<Socket>();
-  const server = createServer((request, response) => {
+  const limits: HttpServerLimits = { ...defaultHttpServerLimits, ...options.httpLimits };
+  const server = createServer(httpServerOptions(limits), (request, response) => {
     const exchange = new Exchange(request, response);
     if (accessLog) response.on('close', () => accessLog(exchange.logEntry()));
     handle(context, exchange).catch((error: unknown) => {
@@ -107,6 +113,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       else response.destroy();
     });
   });
+  applyHttpServerLimits(server, limits);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -194,6 +201,12 @@ class Exchange {
     this.send(httpStatus, 'application/json', JSON.stringify(body), { ...headers, 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
   }
 
+  sendTranscodingError(error: TranscodingError, registry: FileRegistry): void {
+    if (error.details.length === 0) return this.sendError(error.httpStatus, error.code, error.message, registry);
+    const body = { code: error.code, message: error.message, details: error.details };
+    this.send(error.httpStatus, 'application/json', JSON.stringify(body), { 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.message) });
+  }
+
   logEntry(): AccessLogEntry {
     const userAgent = this.request.headers['user-agent'];
     return {
@@ -252,9 +265,9 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     if (binding.body !== undefined && bodyText !== '') checkContentType(request);
   } catch (error) {
     if (!(error instanceof TranscodingError)) throw error;
-    // The rest of an oversized body is not read; the connection cannot be reused.
-    if (error.httpStatus === 413) response.setHeader('connection', 'close');
-    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    // The rest of an oversized body is discarded unbuffered (within the request timeout) rather than the
+    // connection closed under it: a client still sending would get a reset instead of the 413.
+    exchange.sendTranscodingError(error, registry);
     return;
   }
 
@@ -281,7 +294,7 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     });
   } catch (error) {
     if (!(error instanceof TranscodingError)) throw error;
-    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    exchange.sendTranscodingError(error, registry);
     return;
   }
 
@@ -418,14 +431,19 @@ function readBody(exchange: Exchange, limit: number): Promise<string> {
       exchange.bytesReceived = size;
       if (size > limit) {
         request.off('data', onData);
-        request.pause();
+        request.resume();
         reject(new TranscodingError(413, GrpcCode.INVALID_ARGUMENT, `request body is over the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('end', () => {
+      const body = Buffer.concat(chunks);
+      // toString would turn invalid bytes into U+FFFD without a word; the client should know.
+      if (isUtf8(body)) resolve(body.toString('utf8'));
+      else reject(new TranscodingError(400, GrpcCode.INVALID_ARGUMENT, 'request body is not valid UTF-8'));
+    });
     request.once('error', reject);
   });
 }

@@ -54,6 +54,7 @@ function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string |
     } catch (error) {
       throw new TranscodingError(400, 3, `request body is not valid JSON: ${(error as Error).message}`);
     }
+    rejectIllFormedStrings(json, binding.body === '*' ? '' : binding.body.jsonName);
   }
   try {
     if (binding.body === '*') {
@@ -68,6 +69,26 @@ function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string |
   } catch (error) {
     if (error instanceof TranscodingError) throw error;
     throw new TranscodingError(400, 3, `request body does not match ${schema.typeName}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * A JSON escape can spell an unpaired surrogate (`"\ud800"`), which no UTF-8 encoding can carry: protobuf would
+ * silently turn it into U+FFFD, so it is refused here, naming where it is. Every other string rule is the
+ * services' (services/runtime/src/request-strings.ts).
+ */
+function rejectIllFormedStrings(json: JsonValue, path: string): void {
+  if (typeof json === 'string') {
+    if (!json.isWellFormed()) {
+      const field = path === '' ? '(body)' : path;
+      throw new TranscodingError(400, 3, `${field}: must be valid UTF-8 (no unpaired surrogates)`, [
+        { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field, description: 'must be valid UTF-8 (no unpaired surrogates)' }] },
+      ]);
+    }
+  } else if (Array.isArray(json)) {
+    json.forEach((item, i) => rejectIllFormedStrings(item, `${path}[${i}]`));
+  } else if (typeof json === 'object' && json !== null) {
+    for (const [key, value] of Object.entries(json)) rejectIllFormedStrings(value, path === '' ? key : `${path}.${key}`);
   }
 }
 

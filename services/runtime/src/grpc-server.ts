@@ -16,6 +16,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
+import { compileRequestStringChecks, readDescriptorSet, rejectInvalidRequest, withRequestStringChecks } from './request-strings.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -153,6 +154,7 @@ export function bindService<D extends ServiceDefinition>(
       const serve = async (call: ServerWritableStream<unknown, unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
+          rejectInvalidRequest(call.request);
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
             write: (message) => call.write(message),
@@ -170,6 +172,7 @@ export function bindService<D extends ServiceDefinition>(
       const serve = async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
+          rejectInvalidRequest(call.request);
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           const response = await (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx);
           callback(null, response);
@@ -210,8 +213,10 @@ export async function startGrpcServer(options: {
 }): Promise<RunningGrpcServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const health = new HealthImplementation({ '': 'SERVING' });
+  // Every request's strings are checked against the descriptor set before its handler (request-strings.ts).
+  const stringChecks = compileRequestStringChecks(readDescriptorSet());
   for (const service of options.services) {
-    server.addService(service.definition, service.implementation);
+    server.addService(withRequestStringChecks(service.definition, stringChecks), service.implementation);
     health.setStatus(service.name, 'SERVING');
   }
   health.addToServer(server);
