@@ -17,6 +17,7 @@ import type { HttpServerLimits } from './http-server-limits.ts';
 import { encodeRequestMessage } from './request-message.ts';
 import { clientAddress, requestIdOf, requestMetadata } from './request-metadata.ts';
 import { encodeResponseMessage } from './response-message.ts';
+import { retryAfterSeconds } from './retry-after.ts';
 import { RouteTable } from './route-table.ts';
 import { errorBody, GrpcCode, httpStatusForGrpcCode } from './status-mapping.ts';
 import { TranscodingError } from './transcoding-error.ts';
@@ -315,16 +316,15 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
 
 function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registry: FileRegistry): void {
   const code = typeof error.code === 'number' ? error.code : GrpcCode.UNKNOWN;
-  const detailsBin = error.metadata?.get('grpc-status-details-bin')[0];
+  const raw = error.metadata?.get('grpc-status-details-bin')[0];
+  const detailsBin = typeof raw === 'string' ? undefined : raw;
+  const httpStatus = httpStatusForGrpcCode(code);
+  const headers = error.metadata ? forwardableHeaders(error.metadata) : {};
+  // A service's google.rpc.RetryInfo tells HTTP clients when to come back, as Retry-After.
+  const retryAfter = httpStatus === 429 || httpStatus === 503 ? retryAfterSeconds(detailsBin, registry) : undefined;
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   exchange.grpcStatus = code;
-  exchange.sendError(
-    httpStatusForGrpcCode(code),
-    code,
-    error.details ?? '',
-    registry,
-    typeof detailsBin === 'string' ? undefined : detailsBin,
-    error.metadata ? forwardableHeaders(error.metadata) : {},
-  );
+  exchange.sendError(httpStatus, code, error.details ?? '', registry, detailsBin, headers);
 }
 
 /**
