@@ -329,9 +329,10 @@ function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registr
 
 /**
  * Server streaming as Envoy frames it with print_options.stream_newline_delimited: each message is one
- * line of JSON. Status and headers are sent with the first message; a stream that fails before any
- * message gets an ordinary error response. A failure after that can only end the stream: the gRPC status
- * then goes in HTTP trailers (grpc-status, grpc-message), as Envoy leaves it.
+ * line of JSON. Status and headers are sent when the service sends its headers (at the latest with the
+ * first message); a stream that fails before that gets an ordinary error response. A failure after that
+ * can only end the stream: the gRPC status then goes in HTTP trailers (grpc-status, grpc-message), as
+ * Envoy leaves it.
  */
 function streamResponses(context: RequestContext, exchange: Exchange, binding: HttpBinding, address: string, message: Uint8Array, metadata: grpc.Metadata): void {
   const { response } = exchange;
@@ -347,8 +348,13 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
       trailer: 'grpc-status, grpc-message',
     });
   };
+  // A service sends headers on its own once the stream is established (WatchBoard does): so do we, so a client
+  // can tell an established, quiet stream from a stuck one. A stream refused at once comes as trailers only.
   call.on('metadata', (received: grpc.Metadata) => {
     initial = received;
+    if (response.destroyed) return;
+    start();
+    response.flushHeaders();
   });
   call.on('data', (chunk: Buffer) => {
     let line: string;

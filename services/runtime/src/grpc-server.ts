@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   Server,
   ServerCredentials,
-  type Metadata,
+  Metadata,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceDefinition,
@@ -33,6 +33,8 @@ export interface CallContext {
 
 export interface ServerStream<Res> {
   write(message: Res): void;
+  /** Sends the response headers now rather than with the first message (a stream that may stay quiet). */
+  sendHeaders(): void;
 }
 
 /** A service implemented as async functions, typed from ts-proto's generated grpc-js service definition. */
@@ -158,6 +160,7 @@ export function bindService<D extends ServiceDefinition>(
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
             write: (message) => call.write(message),
+            sendHeaders: () => call.sendMetadata(new Metadata()),
           });
           call.end();
         } catch (err) {
