@@ -77,18 +77,22 @@ function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string |
  * silently turn it into U+FFFD, so it is refused here, naming where it is. Every other string rule is the
  * services' (services/runtime/src/request-strings.ts).
  */
-function rejectIllFormedStrings(json: JsonValue, path: string): void {
-  if (typeof json === 'string') {
-    if (!json.isWellFormed()) {
+function rejectIllFormedStrings(json: JsonValue, root: string): void {
+  // Iterative: a body may nest arrays tens of thousands deep.
+  const pending: [JsonValue, string][] = [[json, root]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (value.isWellFormed()) continue;
       const field = path === '' ? '(body)' : path;
       throw new TranscodingError(400, 3, `${field}: must be valid UTF-8 (no unpaired surrogates)`, [
         { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field, description: 'must be valid UTF-8 (no unpaired surrogates)' }] },
       ]);
     }
-  } else if (Array.isArray(json)) {
-    json.forEach((item, i) => rejectIllFormedStrings(item, `${path}[${i}]`));
-  } else if (typeof json === 'object' && json !== null) {
-    for (const [key, value] of Object.entries(json)) rejectIllFormedStrings(value, path === '' ? key : `${path}.${key}`);
+    if (Array.isArray(value)) value.forEach((item, i) => pending.push([item, `${path}[${i}]`]));
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) pending.push([item, path === '' ? key : `${path}.${key}`]);
+    }
   }
 }
 
