@@ -4,6 +4,9 @@ import { runRestFuzz } from './rest-fuzz.ts';
 
 // `npm run fuzz -- --runs N [--seed S]`: the REST fuzz against a stack of its own (real PostgreSQL, as the
 // tests start it), or against TASKMESH_BASE_URL when set. Prints the figures as JSON; exits 1 on a 5xx or reset.
+// Services' own logs (mail sent, ...) would drown the figures.
+process.env.LOG_LEVEL ??= 'error';
+
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5000' },
