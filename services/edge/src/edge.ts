@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { FileRegistry } from '@bufbuild/protobuf';
+import type { FileRegistry, JsonObject } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
 import { stdoutAccessLog } from './access-log.ts';
 import type { AccessLogEntry, AccessLogSink } from './access-log.ts';
@@ -196,16 +196,15 @@ class Exchange {
     this.response.end(bytes);
   }
 
-  sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, detailsBin?: Uint8Array, headers: Record<string, string> = {}): void {
-    const body = errorBody(code, message, detailsBin, registry);
+  /** `details`: a service's grpc-status-details-bin, or the edge's own details in their JSON form. */
+  sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, details?: Uint8Array | JsonObject[], headers: Record<string, string> = {}): void {
+    const body = Array.isArray(details) ? { code, message, details } : errorBody(code, message, details, registry);
     // Envoy keeps the gRPC status in headers next to the converted body.
     this.send(httpStatus, 'application/json', JSON.stringify(body), { ...headers, 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
   }
 
   sendTranscodingError(error: TranscodingError, registry: FileRegistry): void {
-    if (error.details.length === 0) return this.sendError(error.httpStatus, error.code, error.message, registry);
-    const body = { code: error.code, message: error.message, details: error.details };
-    this.send(error.httpStatus, 'application/json', JSON.stringify(body), { 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.message) });
+    this.sendError(error.httpStatus, error.code, error.message, registry, error.details);
   }
 
   logEntry(): AccessLogEntry {
