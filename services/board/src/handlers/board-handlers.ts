@@ -151,7 +151,7 @@ export function boardHandlers(
         // Established: headers go now, so a client can tell a quiet stream from a stuck one, and a message
         // without an event (a heartbeat) follows every interval, so proxies keep the stream and clients detect a dead one.
         stream.sendHeaders();
-        heartbeat = setInterval(() => stream.write({ event: undefined }), deps.watchHeartbeatMs);
+        heartbeat = setInterval(() => context.call.signal.aborted || stream.write({ event: undefined }), deps.watchHeartbeatMs);
         for await (const event of watch.events) stream.write({ event: eventMessage(event) });
       } finally {
         clearInterval(heartbeat);
