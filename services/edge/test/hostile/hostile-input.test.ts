@@ -75,6 +75,9 @@ describe('strings no service accepts', () => {
     const name = await api.get('/v1/organizations/x%00y', { token });
     expect(name.status).toBe(400);
     expect(violations(name.json)[0]!.field).toBe('name');
+    const watch = await api.get(`/v1/${org}/boards/x%00y:watch`, { token });
+    expect(watch.status).toBe(400);
+    expect(violations(watch.json)[0]!.field).toBe('name');
     const requestId = await api.post(`/v1/organizations?requestId=%00`, { displayName: 'ok' }, { token });
     expect(requestId.status).toBe(400);
     expect(violations(requestId.json)[0]!.field).toBe('request_id');
