@@ -18,6 +18,8 @@ export const boardConfigSchema = z.object({
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
   /** Deadline of each call to identity, org and task. */
   UPSTREAM_TIMEOUT_MS: env.positiveInt(5_000),
+  /** Interval of WatchBoard's heartbeat (a message without an event); fractions allowed (tests). */
+  WATCH_HEARTBEAT_SECONDS: z.coerce.number().positive().max(3_600).default(15),
 });
 
 export type BoardConfig = z.infer<typeof boardConfigSchema>;

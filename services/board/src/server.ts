@@ -135,7 +135,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     };
     const implementation = bindService(
       BoardServiceService,
-      withOrgContext(BoardServiceService, boardAccessTable, boardHandlers(boards, { countListTasks, watchHub }), {
+      withOrgContext(BoardServiceService, boardAccessTable, boardHandlers(boards, { countListTasks, watchHub, watchHeartbeatMs: config.WATCH_HEARTBEAT_SECONDS * 1000 }), {
         verifier,
         memberships: membershipCache,
         em: db.em,

@@ -1,4 +1,6 @@
 import type { EdgeOptions } from './edge.ts';
+import { httpServerLimitEnv } from './http-server-limits.ts';
+import type { HttpServerLimits } from './http-server-limits.ts';
 
 /** Env var holding the gRPC address of each service the edge fronts. */
 export const upstreamEnv: Record<string, string> = {
@@ -20,7 +22,7 @@ export class EdgeConfigError extends Error {
  * Reads the standalone edge's configuration once, failing on the first bad value with its name:
  * EDGE_PORT (8080), EDGE_HOST (0.0.0.0), EDGE_DESCRIPTOR (gen/descriptor.binpb), EDGE_BODY_LIMIT_BYTES
  * (1 MiB), EDGE_DEADLINE_MS (15000), EDGE_CORS_ORIGINS (comma list; unset = no CORS), EDGE_ACCESS_LOG
- * (`off` to silence), and one `<SERVICE>_ADDR` per upstream; services without one answer 503.
+ * (`off` to silence), the HTTP server limits (http-server-limits.ts: EDGE_HEADERS_TIMEOUT_MS and the like), and one `<SERVICE>_ADDR` per upstream; services without one answer 503.
  */
 export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
   const upstreams: Record<string, string> = {};
@@ -38,12 +40,22 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
     upstreams,
     bodyLimitBytes: integer(env, 'EDGE_BODY_LIMIT_BYTES', 1024 * 1024, 1, 2 ** 31),
     deadlineMs: integer(env, 'EDGE_DEADLINE_MS', 15_000, 1, 2 ** 31),
+    httpLimits: readHttpServerLimits(env),
   };
   if (env.EDGE_DESCRIPTOR?.trim()) options.descriptorPath = env.EDGE_DESCRIPTOR.trim();
   const origins = env.EDGE_CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean);
   if (origins?.length) options.cors = { allowOrigins: origins };
   if (env.EDGE_ACCESS_LOG === 'off') options.accessLog = false;
   return options;
+}
+
+/** The HTTP server limits set in the environment (EDGE_HEADERS_TIMEOUT_MS and the like); unset ones keep their defaults. */
+export function readHttpServerLimits(env: NodeJS.ProcessEnv): Partial<HttpServerLimits> {
+  const limits: Partial<HttpServerLimits> = {};
+  for (const [key, variable] of Object.entries(httpServerLimitEnv) as [keyof HttpServerLimits, string][]) {
+    if (env[variable]?.trim()) limits[key] = integer(env, variable, 0, 1, 2 ** 31);
+  }
+  return limits;
 }
 
 function integer(env: NodeJS.ProcessEnv, variable: string, fallback: number, min: number, max: number): number {

@@ -1,8 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { FileRegistry } from '@bufbuild/protobuf';
+import type { FileRegistry, JsonObject } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
 import { context as otelContext } from '@opentelemetry/api';
 import { stdoutAccessLog } from './access-log.ts';
@@ -13,9 +14,12 @@ import { createDocsHandler } from './docs.ts';
 import { RequestObservation, upstreamCall } from './edge-telemetry.ts';
 import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
 import type { HttpBinding } from './http-bindings.ts';
+import { applyHttpServerLimits, defaultHttpServerLimits, httpServerOptions } from './http-server-limits.ts';
+import type { HttpServerLimits } from './http-server-limits.ts';
 import { encodeRequestMessage } from './request-message.ts';
 import { clientAddress, requestIdOf, requestMetadata } from './request-metadata.ts';
 import { encodeResponseMessage } from './response-message.ts';
+import { retryAfterSeconds } from './retry-after.ts';
 import { RouteTable } from './route-table.ts';
 import { errorBody, GrpcCode, httpStatusForGrpcCode } from './status-mapping.ts';
 import { TranscodingError } from './transcoding-error.ts';
@@ -51,6 +55,8 @@ export interface EdgeOptions {
   accessLog?: AccessLogSink | false;
   /** Query parameters ignored instead of mapped (Envoy's ignored_query_parameters). */
   ignoredQueryParameters?: string[];
+  /** Timeouts and header limits of the HTTP server; each unset one keeps its default (http-server-limits.ts). */
+  httpLimits?: Partial<HttpServerLimits>;
 }
 
 export interface Edge {
@@ -99,7 +105,8 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
 
   const sockets = new Set<Socket>();
-  const server = createServer((request, response) => {
+  const limits: HttpServerLimits = { ...defaultHttpServerLimits, ...options.httpLimits };
+  const server = createServer(httpServerOptions(limits), (request, response) => {
     const exchange = new Exchange(request, response);
     if (accessLog) response.on('close', () => accessLog(exchange.logEntry()));
     response.on('close', () => exchange.observation.finish(response));
@@ -110,6 +117,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       else response.destroy();
     });
   });
+  applyHttpServerLimits(server, limits);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -194,10 +202,15 @@ class Exchange {
     this.response.end(bytes);
   }
 
-  sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, detailsBin?: Uint8Array, headers: Record<string, string> = {}): void {
-    const body = errorBody(code, message, detailsBin, registry);
+  /** `details`: a service's grpc-status-details-bin, or the edge's own details in their JSON form. */
+  sendError(httpStatus: number, code: number, message: string, registry: FileRegistry, details?: Uint8Array | JsonObject[], headers: Record<string, string> = {}): void {
+    const body = Array.isArray(details) ? { code, message, details } : errorBody(code, message, details, registry);
     // Envoy keeps the gRPC status in headers next to the converted body.
     this.send(httpStatus, 'application/json', JSON.stringify(body), { ...headers, 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
+  }
+
+  sendTranscodingError(error: TranscodingError, registry: FileRegistry): void {
+    this.sendError(error.httpStatus, error.code, error.message, registry, error.details);
   }
 
   logEntry(): AccessLogEntry {
@@ -259,9 +272,9 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     if (binding.body !== undefined && bodyText !== '') checkContentType(request);
   } catch (error) {
     if (!(error instanceof TranscodingError)) throw error;
-    // The rest of an oversized body is not read; the connection cannot be reused.
-    if (error.httpStatus === 413) response.setHeader('connection', 'close');
-    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    // The rest of an oversized body is discarded unbuffered (within the request timeout) rather than the
+    // connection closed under it: a client still sending would get a reset instead of the 413.
+    exchange.sendTranscodingError(error, registry);
     return;
   }
 
@@ -288,7 +301,7 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     });
   } catch (error) {
     if (!(error instanceof TranscodingError)) throw error;
-    exchange.sendError(error.httpStatus, error.code, error.message, registry);
+    exchange.sendTranscodingError(error, registry);
     return;
   }
 
@@ -312,23 +325,23 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
 
 function sendUpstreamError(exchange: Exchange, error: grpc.ServiceError, registry: FileRegistry): void {
   const code = typeof error.code === 'number' ? error.code : GrpcCode.UNKNOWN;
-  const detailsBin = error.metadata?.get('grpc-status-details-bin')[0];
+  const raw = error.metadata?.get('grpc-status-details-bin')[0];
+  const detailsBin = typeof raw === 'string' ? undefined : raw;
+  const httpStatus = httpStatusForGrpcCode(code);
+  const headers = error.metadata ? forwardableHeaders(error.metadata) : {};
+  // A service's google.rpc.RetryInfo tells HTTP clients when to come back, as Retry-After.
+  const retryAfter = httpStatus === 429 || httpStatus === 503 ? retryAfterSeconds(detailsBin, registry) : undefined;
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   exchange.grpcStatus = code;
-  exchange.sendError(
-    httpStatusForGrpcCode(code),
-    code,
-    error.details ?? '',
-    registry,
-    typeof detailsBin === 'string' ? undefined : detailsBin,
-    error.metadata ? forwardableHeaders(error.metadata) : {},
-  );
+  exchange.sendError(httpStatus, code, error.details ?? '', registry, detailsBin, headers);
 }
 
 /**
  * Server streaming as Envoy frames it with print_options.stream_newline_delimited: each message is one
- * line of JSON. Status and headers are sent with the first message; a stream that fails before any
- * message gets an ordinary error response. A failure after that can only end the stream: the gRPC status
- * then goes in HTTP trailers (grpc-status, grpc-message), as Envoy leaves it.
+ * line of JSON. Status and headers are sent when the service sends its headers (at the latest with the
+ * first message); a stream that fails before that gets an ordinary error response. A failure after that
+ * can only end the stream: the gRPC status then goes in HTTP trailers (grpc-status, grpc-message), as
+ * Envoy leaves it.
  */
 function streamResponses(context: RequestContext, exchange: Exchange, binding: HttpBinding, address: string, message: Uint8Array, metadata: grpc.Metadata): void {
   const { response } = exchange;
@@ -346,8 +359,13 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
       trailer: 'grpc-status, grpc-message',
     });
   };
+  // A service sends headers on its own once the stream is established (WatchBoard does): so do we, so a client
+  // can tell an established, quiet stream from a stuck one. A stream refused at once comes as trailers only.
   call.on('metadata', (received: grpc.Metadata) => {
     initial = received;
+    if (response.destroyed) return;
+    start();
+    response.flushHeaders();
   });
   call.on('data', (chunk: Buffer) => {
     let line: string;
@@ -430,14 +448,19 @@ function readBody(exchange: Exchange, limit: number): Promise<string> {
       exchange.bytesReceived = size;
       if (size > limit) {
         request.off('data', onData);
-        request.pause();
+        request.resume();
         reject(new TranscodingError(413, GrpcCode.INVALID_ARGUMENT, `request body is over the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('end', () => {
+      const body = Buffer.concat(chunks);
+      // toString would turn invalid bytes into U+FFFD without a word; the client should know.
+      if (isUtf8(body)) resolve(body.toString('utf8'));
+      else reject(new TranscodingError(400, GrpcCode.INVALID_ARGUMENT, 'request body is not valid UTF-8'));
+    });
     request.once('error', reject);
   });
 }

@@ -54,6 +54,7 @@ function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string |
     } catch (error) {
       throw new TranscodingError(400, 3, `request body is not valid JSON: ${(error as Error).message}`);
     }
+    rejectIllFormedStrings(json, binding.body === '*' ? '' : binding.body.jsonName);
   }
   try {
     if (binding.body === '*') {
@@ -68,6 +69,30 @@ function decodeBody(binding: HttpBinding, registry: Registry, bodyText: string |
   } catch (error) {
     if (error instanceof TranscodingError) throw error;
     throw new TranscodingError(400, 3, `request body does not match ${schema.typeName}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * A JSON escape can spell an unpaired surrogate (`"\ud800"`), which no UTF-8 encoding can carry: protobuf would
+ * silently turn it into U+FFFD, so it is refused here, naming where it is. Every other string rule is the
+ * services' (services/runtime/src/request-strings.ts).
+ */
+function rejectIllFormedStrings(json: JsonValue, root: string): void {
+  // Iterative: a body may nest arrays tens of thousands deep.
+  const pending: [JsonValue, string][] = [[json, root]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (value.isWellFormed()) continue;
+      const field = path === '' ? '(body)' : path;
+      throw new TranscodingError(400, 3, `${field}: must be valid UTF-8 (no unpaired surrogates)`, [
+        { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field, description: 'must be valid UTF-8 (no unpaired surrogates)' }] },
+      ]);
+    }
+    if (Array.isArray(value)) value.forEach((item, i) => pending.push([item, `${path}[${i}]`]));
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) pending.push([item, path === '' ? key : `${path}.${key}`]);
+    }
   }
 }
 

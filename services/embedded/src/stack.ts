@@ -5,6 +5,7 @@ import { loadAuditConfig } from '@taskmesh/audit/config';
 import { BOARD_SERVICE_NAME, startBoard } from '@taskmesh/board/server';
 import { loadBoardConfig } from '@taskmesh/board/config';
 import { startEdge } from '@taskmesh/edge/edge';
+import { readHttpServerLimits } from '@taskmesh/edge/edge-config';
 import { loadIdentityConfig } from '@taskmesh/identity/config';
 import { IDENTITY_SERVICE_NAME, startIdentity } from '@taskmesh/identity/server';
 import { loadNotifyConfig } from '@taskmesh/notify/config';
@@ -148,6 +149,7 @@ export async function startStack(
       host: config.EDGE_HOST,
       port: config.EDGE_PORT,
       upstreams: services,
+      httpLimits: readHttpServerLimits(source),
       ...(config.EDGE_ACCESS_LOG === 'off' ? { accessLog: false as const } : {}),
     });
     closers.push(() => edge.close());

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   Server,
   ServerCredentials,
-  type Metadata,
+  Metadata,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceDefinition,
@@ -19,6 +19,7 @@ import { watchDatabaseHealth, type DatabaseHealthWatch } from './database-health
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
 import { serverCallObserver } from './rpc-server-observation.ts';
+import { compileRequestStringChecks, readDescriptorSet, rejectInvalidRequest, withRequestStringChecks } from './request-strings.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -35,6 +36,8 @@ export interface CallContext {
 
 export interface ServerStream<Res> {
   write(message: Res): void;
+  /** Sends the response headers now rather than with the first message (a stream that may stay quiet). */
+  sendHeaders(): void;
 }
 
 /** A service implemented as async functions, typed from ts-proto's generated grpc-js service definition. */
@@ -134,9 +137,11 @@ export function bindService<D extends ServiceDefinition>(
       const serve = async (call: ServerWritableStream<unknown, unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
+          rejectInvalidRequest(call.request);
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
             write: (message) => call.write(message),
+            sendHeaders: () => call.sendMetadata(new Metadata()),
           });
           call.end();
           return 0;
@@ -153,6 +158,7 @@ export function bindService<D extends ServiceDefinition>(
       const serve = async (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const ctx = callContext(method.path, call, log);
         try {
+          rejectInvalidRequest(call.request);
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           const response = await (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx);
           callback(null, response);
@@ -200,8 +206,10 @@ export async function startGrpcServer(options: {
 }): Promise<RunningGrpcServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const health = new HealthImplementation({ '': 'SERVING' });
+  // Every request's strings are checked against the descriptor set before its handler (request-strings.ts).
+  const stringChecks = compileRequestStringChecks(readDescriptorSet());
   for (const service of options.services) {
-    server.addService(service.definition, service.implementation);
+    server.addService(withRequestStringChecks(service.definition, stringChecks), service.implementation);
     health.setStatus(service.name, 'SERVING');
   }
   health.addToServer(server);

@@ -56,7 +56,7 @@ function listIdUnder(board: BoardRef, value: string): string | undefined {
 /** Proto ⇄ use cases; no rules here. */
 export function boardHandlers(
   boards: Boards,
-  deps: { countListTasks: (list: string, context: TenantContext) => Promise<number>; watchHub: BoardWatchHub },
+  deps: { countListTasks: (list: string, context: TenantContext) => Promise<number>; watchHub: BoardWatchHub; watchHeartbeatMs: number },
 ): TenantAwareService<typeof BoardServiceService, typeof boardAccessTable> {
   return {
     async createBoard(req, context) {
@@ -138,6 +138,7 @@ export function boardHandlers(
 
     async watchBoard(req, context, stream) {
       const ref = boardRefIn(context, req.name, 'name');
+      let heartbeat: NodeJS.Timeout | undefined;
       // Registered before the board is checked, so nothing committed after the check can be missed.
       const watch = deps.watchHub.watch({
         board: req.name,
@@ -147,8 +148,13 @@ export function boardHandlers(
       });
       try {
         await boards.getBoard(actorOf(context), ref);
+        // Established: headers go now, so a client can tell a quiet stream from a stuck one, and a message
+        // without an event (a heartbeat) follows every interval, so proxies keep the stream and clients detect a dead one.
+        stream.sendHeaders();
+        heartbeat = setInterval(() => context.call.signal.aborted || stream.write({ event: undefined }), deps.watchHeartbeatMs);
         for await (const event of watch.events) stream.write({ event: eventMessage(event) });
       } finally {
+        clearInterval(heartbeat);
         watch.close();
       }
     },

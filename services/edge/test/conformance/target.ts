@@ -16,7 +16,8 @@ export interface ConformanceTarget {
   close(): Promise<void>;
 }
 
-export async function startConformanceTarget(): Promise<ConformanceTarget> {
+/** `overrides` (environment values) apply only to a stack the suite starts itself. */
+export async function startConformanceTarget(overrides: Record<string, string> = {}): Promise<ConformanceTarget> {
   const external = process.env.TASKMESH_BASE_URL?.trim();
   if (external) {
     return {
@@ -42,6 +43,7 @@ export async function startConformanceTarget(): Promise<ConformanceTarget> {
       SIGNUP_MAX_PER_ADDRESS: '100000',
       RESET_MAX_PER_ADDRESS: '100000',
       ARGON2_ITERATIONS: '1',
+      ...overrides,
     });
     return {
       baseUrl: stack.url,

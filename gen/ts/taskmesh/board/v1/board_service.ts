@@ -204,11 +204,14 @@ export interface WatchBoardRequest {
   name: string;
 }
 
-/** One message of the WatchBoard stream. */
+/**
+ * One message of the WatchBoard stream: an event, or a heartbeat (no event; `{}` over REST) sent at a
+ * fixed interval (15 s by default) so clients and proxies can keep or detect the stream. Skip heartbeats.
+ */
 export interface WatchBoardResponse {
   /**
    * A committed change on the board: the envelope with its payload from taskmesh.board.v1 or
-   * taskmesh.task.v1 events (BoardUpdated, ListMoved, TaskMoved, CommentAdded, ...).
+   * taskmesh.task.v1 events (BoardUpdated, ListMoved, TaskMoved, CommentAdded, ...). Unset in a heartbeat.
    */
   event?: Event | undefined;
 }
