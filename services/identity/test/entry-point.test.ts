@@ -61,7 +61,12 @@ describe('identity entry point (src/main.ts)', () => {
   it('refuses to start without DATABASE_URL, naming it', async () => {
     const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'services/identity/src/main.ts')], {
       cwd: root,
-      env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, IDENTITY_PORT: '0', TASKMESH_DATA_DIR: testDb.dataDir },
+      env: {
+        PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
+        IDENTITY_PORT: '0',
+        TASKMESH_DATA_DIR: testDb.dataDir,
+        TASKMESH_KEK: randomBytes(32).toString('base64'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

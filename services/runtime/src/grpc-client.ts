@@ -1,4 +1,5 @@
 import { Metadata, type CallOptions, type Client, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { SpanKind, context, propagation, trace, type TextMapSetter } from '@opentelemetry/api';
 import { currentService } from './current-service.ts';
 import { clientMethodMeter } from './rpc-metrics.ts';
 
@@ -16,6 +17,13 @@ export interface UnaryCallOptions {
   timeoutMs?: number;
 }
 
+const metadataSetter: TextMapSetter<Metadata> = { set: (metadata, key, value) => metadata.set(key, value) };
+
+/** True when telemetry patches no gRPC client (no exporter): callUnary then carries the trace context itself. */
+function injectsContextItself(): boolean {
+  return (globalThis as { [key: symbol]: { injectClientContext?: boolean } | undefined })[Symbol.for('taskmesh.telemetry')]?.injectClientContext === true;
+}
+
 /** No call between services waits forever: one without a deadline of its own gets this one. */
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
@@ -30,8 +38,14 @@ export function callUnary<C extends Client, Req, Res>(
   // grpc-js puts the method's path on the generated client's method functions.
   const meter = clientMethodMeter(currentService() ?? 'unknown', (method as { path?: string }).path ?? '/unknown/unknown');
   const startedAt = performance.now();
+  const metadata = options.metadata ?? new Metadata();
+  if (injectsContextItself()) {
+    // A (non-recording) client span, as the gRPC instrumentation would make: the callee's server span is its child.
+    const span = trace.getTracer('taskmesh-grpc-client').startSpan((method as { path?: string }).path ?? 'grpc call', { kind: SpanKind.CLIENT });
+    propagation.inject(trace.setSpan(context.active(), span), metadata, metadataSetter);
+  }
   return new Promise((resolve, reject) => {
-    method.call(client, request, options.metadata ?? new Metadata(), callOptions, (err, res) => {
+    method.call(client, request, metadata, callOptions, (err, res) => {
       meter.record(err ? (err.code ?? 2) : 0, startedAt);
       if (err) reject(err);
       else resolve(res);

@@ -19,7 +19,7 @@ import { watchDatabaseHealth, type DatabaseHealthWatch } from './database-health
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
 import { serverCallObserver } from './rpc-server-observation.ts';
-import { compileRequestStringChecks, readDescriptorSet, rejectInvalidRequest, withRequestStringChecks } from './request-strings.ts';
+import { defaultRequestStringChecks, rejectInvalidRequest, withRequestStringChecks } from './request-strings.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -207,7 +207,7 @@ export async function startGrpcServer(options: {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const health = new HealthImplementation({ '': 'SERVING' });
   // Every request's strings are checked against the descriptor set before its handler (request-strings.ts).
-  const stringChecks = compileRequestStringChecks(readDescriptorSet());
+  const stringChecks = defaultRequestStringChecks();
   for (const service of options.services) {
     server.addService(withRequestStringChecks(service.definition, stringChecks), service.implementation);
     health.setStatus(service.name, 'SERVING');

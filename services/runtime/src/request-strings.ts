@@ -61,6 +61,13 @@ export function readDescriptorSet(path = defaultDescriptorSetPath()): FileRegist
   return createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(path)));
 }
 
+let defaultChecks: Map<string, RequestStringCheck> | undefined;
+
+/** The checks of the default descriptor set, compiled once per process (several servers share the embedded one). */
+export function defaultRequestStringChecks(): Map<string, RequestStringCheck> {
+  return (defaultChecks ??= compileRequestStringChecks(readDescriptorSet()));
+}
+
 /**
  * One check per RPC of the registry, by gRPC path (`/pkg.Service/Method`); RPCs whose request holds no string
  * anywhere get none.

@@ -50,6 +50,8 @@ interface TelemetryState {
   stopped?: Promise<void>;
   /** Set when bindService (grpc-server.ts) makes the server spans instead of the gRPC instrumentation. */
   serverSpans?: boolean;
+  /** Set when callUnary (grpc-client.ts) puts the caller's trace context into the metadata itself. */
+  injectClientContext?: boolean;
 }
 // Per process, not per module instance: a second copy of this module (another resolution path, a test
 // runner's own loader) must not register the hook or start an SDK again.
@@ -76,47 +78,15 @@ export async function shutdownTelemetry(): Promise<void> {
 async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<void> }> {
   const metricsSettings = readMetricsSettings(process.env, options.metricsHost ?? '0.0.0.0');
   setProcessService(options.serviceName);
-  // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
-  // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
-  // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
   const exporting = options.spanProcessors !== undefined || Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
   // Without an exporter (and with the default sampler) spans are never read by anything, so they need not
   // record: a tracer that only makes span contexts keeps what they are kept for — new span ids, the caller's
   // trace id, flags and trace state, so logs carry trace ids and trace context goes on to the next service and
   // into the outbox exactly as before — and skips the SDK's span objects, attributes and processing (docs/
   // benchmarks.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
-  const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
-  const wrapped = exporting ? instrumentedModules : instrumentedModules.filter((name) => !name.startsWith('pg'));
-  register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: wrapped } });
-
-  // Constructing an instrumentation enables it.
-  const [{ GrpcInstrumentation }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
-    import('@opentelemetry/instrumentation-grpc'),
-    import('@opentelemetry/instrumentation-http'),
-    import('@opentelemetry/instrumentation-pg'),
-  ]);
-  // Spans go somewhere only with an exporter (or processors a test injects). Without one, gRPC and HTTP spans
-  // are still made, because they carry the trace ids logs print and propagate them between services; a span
-  // per SQL statement would only cost time (four or more per request on the hot paths, docs/benchmarks.md).
-  const grpcInstrumentation = new GrpcInstrumentation();
-  if (lightweight) {
-    // The server side of a call is then given its span by grpc-server.ts's bindService (the parent extracted
-    // from the metadata, a non-recording span made active around the handler): the instrumentation's own
-    // server wrapping (a shimmer wrap of sendMetadata, the call's emitter bound, extraction over a copy of all
-    // metadata, two context switches) cost ~4-5 % of the task service per GetTask for spans nothing reads.
-    // Its client side stays, so context still goes out with every call. The module is not loaded yet (see the
-    // top of this file), so this takes effect before the patch is applied.
-    (grpcInstrumentation as unknown as { _patchServer: () => (original: unknown) => unknown })._patchServer = () => (original) => original;
-    state.serverSpans = true;
-  }
-  const instrumentations: Instrumentation[] = [
-    grpcInstrumentation,
-    // Outgoing requests only: the edge makes its own server span per REST request (services/edge/src/
-    // edge-telemetry.ts, with the route template), and the metrics endpoint's scrapes are not traced.
-    new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
-    // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
-    ...(exporting ? [new PgInstrumentation({ requireParentSpan: true })] : []),
-  ];
+  const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !process.env.OTEL_PROPAGATORS?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
+  if (lightweight) return startWithoutExport(metricsSettings, options.serviceName);
+  const instrumentations = await recordingInstrumentations(exporting);
 
   const [{ NodeSDK }, { NoopSpanProcessor }, api, { serviceTracerProvider }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
@@ -124,7 +94,7 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     import('@opentelemetry/api'),
     import('./service-tracing.ts'),
   ]);
-  const spanProcessors = lightweight ? [] : (options.spanProcessors ?? (await defaultSpanProcessors()));
+  const spanProcessors = options.spanProcessors ?? (await defaultSpanProcessors());
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     instrumentations,
@@ -139,14 +109,14 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   sdk.start();
   // One provider per service, so each span carries its own service.name (several services share the embedded
   // process); the SDK's instrumentations above find it as the global provider.
-  const tracing = lightweight ? undefined : serviceTracerProvider({ defaultService: options.serviceName, spanProcessors });
-  api.trace.setGlobalTracerProvider(tracing ?? nonRecordingTracerProvider(api));
+  const tracing = serviceTracerProvider({ defaultService: options.serviceName, spanProcessors });
+  api.trace.setGlobalTracerProvider(tracing);
   // After sdk.start(): the instrumentations took the (no-op) global meter provider then and record no metrics
   // of their own; Taskmesh's instruments (metrics.ts) are the ones exported.
   const metricsEndpoint = await startMetricsEndpoint({ ...metricsSettings, serviceName: options.serviceName });
   return {
     async shutdown() {
-      await Promise.all([sdk.shutdown(), tracing?.shutdown(), metricsEndpoint?.shutdown()]);
+      await Promise.all([sdk.shutdown(), tracing.shutdown(), metricsEndpoint?.shutdown()]);
     },
   };
 
@@ -163,6 +133,61 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
     // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _TRACES_ENDPOINT, _HEADERS) itself.
     return [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })];
   }
+}
+
+/**
+ * A process whose spans go nowhere (no exporter, default sampler and propagators) needs only what carries
+ * trace context: the AsyncLocalStorage context manager, the W3C propagators and non-recording tracers.
+ * Nothing patches modules — bindService makes the server spans and callUnary injects the caller's context —
+ * so neither the loader hook (a synchronous round trip to a worker thread for every module loaded) nor the
+ * SDK with its exporters is loaded: together most of a start-up's CPU time.
+ */
+async function startWithoutExport(
+  metricsSettings: ReturnType<typeof readMetricsSettings>,
+  serviceName: string,
+): Promise<{ shutdown(): Promise<void> }> {
+  const [api, { AsyncLocalStorageContextManager }, core] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+  ]);
+  state.serverSpans = true;
+  state.injectClientContext = true;
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  api.context.setGlobalContextManager(contextManager);
+  api.propagation.setGlobalPropagator(
+    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+  );
+  api.trace.setGlobalTracerProvider(nonRecordingTracerProvider(api));
+  const metricsEndpoint = await startMetricsEndpoint({ ...metricsSettings, serviceName });
+  return {
+    async shutdown() {
+      await metricsEndpoint?.shutdown();
+    },
+  };
+}
+
+/** The instrumentations of a process whose spans are exported; they patch modules through the ESM hook. */
+async function recordingInstrumentations(exporting: boolean): Promise<Instrumentation[]> {
+  // ESM imports bypass require(), so without this hook the instrumentations never see an imported grpc-js
+  // (no gRPC spans at all; measured). Only the instrumented packages are wrapped: wrapping every module,
+  // the hook's default, slows start-up and puts a proxy namespace in front of all application code.
+  const wrapped = exporting ? instrumentedModules : instrumentedModules.filter((name) => !name.startsWith('pg'));
+  register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: wrapped } });
+  // Constructing an instrumentation enables it.
+  const [{ GrpcInstrumentation }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
+    import('@opentelemetry/instrumentation-grpc'),
+    import('@opentelemetry/instrumentation-http'),
+    import('@opentelemetry/instrumentation-pg'),
+  ]);
+  return [
+    new GrpcInstrumentation(),
+    // Outgoing requests only: the edge makes its own server span per REST request (services/edge/src/
+    // edge-telemetry.ts, with the route template), and the metrics endpoint's scrapes are not traced.
+    new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
+    // Queries outside a request (migrations at start-up, pool housekeeping) would each open a root trace.
+    ...(exporting ? [new PgInstrumentation({ requireParentSpan: true })] : []),
+  ];
 }
 
 /**
