@@ -16,6 +16,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
+import { shutdownGraceMs } from './shutdown.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -197,7 +198,7 @@ export interface RunningGrpcServer {
   port: number;
   /** host:port to dial. */
   address: string;
-  /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then cuts the rest. */
+  /** Stops accepting calls, lets in-flight ones finish (up to graceMs, default SHUTDOWN_GRACE_SECONDS), then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -227,7 +228,7 @@ export async function startGrpcServer(options: {
     health,
     port,
     address: `${host}:${port}`,
-    shutdown(graceMs = 10_000) {
+    shutdown(graceMs = shutdownGraceMs()) {
       stopped ??= new Promise<void>((resolve) => {
         health.setStatus('', 'NOT_SERVING');
         for (const service of options.services) health.setStatus(service.name, 'NOT_SERVING');
@@ -242,21 +243,5 @@ export async function startGrpcServer(options: {
   };
 }
 
-/** Runs close() once on SIGTERM or SIGINT, then exits; a second signal exits at once. */
-export function onShutdownSignal(close: () => Promise<void>, log: Logger): void {
-  let closing = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (closing) process.exit(1);
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
-}
+// Lives in shutdown.ts (grace period, hard exit timer); re-exported for the entry points that import it here.
+export { onShutdownSignal } from './shutdown.ts';
