@@ -36,12 +36,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Resident set size in MiB summed over pids (those that vanished count 0). */
+/**
+ * Memory in MiB summed over pids (those that vanished count 0): proportional set size, so pages PostgreSQL's
+ * processes share (shared buffers) count once overall instead of once per backend.
+ */
 export function residentMiB(pids: Iterable<number>): number {
   let kib = 0;
   for (const pid of pids) {
     try {
-      const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const match = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
       if (match) kib += Number(match[1]);
     } catch {
       // Gone.
