@@ -7,6 +7,14 @@ export interface CallResult<T = Record<string, unknown>> {
   ms: number;
 }
 
+export interface TimedCall {
+  label: string;
+  startedAt: number;
+  ms: number;
+  status: number;
+  ok: boolean;
+}
+
 /**
  * Counts every call through the edge: totals, failures by status and latencies, so soak and chaos runs print
  * the same figures. `expected` statuses (e.g. 404 after a delete) are not failures.
@@ -21,10 +29,17 @@ export class CallStats {
   readonly samples: string[] = [];
   /** 409 "changing too fast; retry" answers that a retry then settled (not failures: the API asks for it). */
   retried = 0;
+  /** Every call with its start time, when a run needs to relate calls to moments (the chaos run's faults). */
+  readonly timeline: TimedCall[] | undefined;
+
+  constructor(options: { timeline?: boolean } = {}) {
+    this.timeline = options.timeline ? [] : undefined;
+  }
 
   record(label: string, result: CallResult<unknown>, ok: boolean): void {
     this.calls += 1;
     this.latencies.push(result.ms);
+    this.timeline?.push({ label, startedAt: Date.now() - result.ms, ms: result.ms, status: result.status, ok });
     if (ok) return;
     const key = String(result.status);
     this.failures.set(key, (this.failures.get(key) ?? 0) + 1);

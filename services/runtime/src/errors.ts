@@ -2,6 +2,7 @@ import { Metadata, status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import { Any } from '@taskmesh/gen/google/protobuf/any.js';
 import { BadRequest, ErrorInfo, RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
 import { Status } from '@taskmesh/gen/google/rpc/status.js';
+import { isDatabaseUnavailable } from './database-unavailable.ts';
 
 /**
  * Typed domain errors. Domain code throws these; one mapper (toServiceError) turns them into a canonical
@@ -127,6 +128,11 @@ export function toServiceError(err: unknown, log: ErrorLogger, context: object =
   if (isGrpcError(err) && err.code !== GrpcCode.INTERNAL && err.code !== GrpcCode.UNKNOWN) {
     // A downstream service already produced a canonical, safe status: pass it through unchanged.
     return { code: err.code, details: err.details, metadata: err.metadata };
+  }
+  if (isDatabaseUnavailable(err)) {
+    // Retryable: the database is restarting or unreachable. Logged without the stack (it is not a bug).
+    log.error({ ...context, err: { message: String((err as Error).message) } }, 'database unavailable');
+    return { code: GrpcCode.UNAVAILABLE, details: 'the service cannot reach its database; retry shortly', metadata: new Metadata() };
   }
   log.error({ ...context, err }, 'unexpected error');
   return { code: GrpcCode.INTERNAL, details: 'internal error', metadata: new Metadata() };

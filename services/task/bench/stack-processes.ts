@@ -15,6 +15,8 @@ export interface StackProcesses {
   edgeUrl: string;
   /** pid per service, for profiling and CPU accounting. */
   pids: Record<string, number>;
+  /** SIGKILLs one service and starts it again on the same port; resolves once it accepts connections. */
+  killAndRestart(service: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,9 +90,11 @@ export async function startStackProcesses(options: {
     ...options.extraEnv,
   };
   const running: ServiceProcess[] = [];
+  const envOf = new Map<string, Record<string, string>>();
   const launch = (name: string, entry: string, env: Record<string, string>) => {
+    envOf.set(name, env);
     const logFile = join(options.logDir, `${name}.log`);
-    const out = createWriteStream(logFile);
+    const out = createWriteStream(logFile, { flags: 'a' });
     const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', entry], {
       cwd: options.root,
       env: { ...common, ...env },
@@ -149,9 +153,24 @@ export async function startStackProcesses(options: {
       exited,
       60_000,
     );
+    const killAndRestart = async (service: string) => {
+      const index = running.findIndex((p) => p.name === service);
+      const victim = running[index];
+      if (!victim || service === 'edge') throw new Error(`no service ${service} to restart`);
+      running.splice(index, 1);
+      if (victim.child.exitCode === null && victim.child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          victim.child.once('exit', () => resolve());
+          victim.child.kill('SIGKILL');
+        });
+      }
+      launch(service, `services/${service}/src/main.ts`, envOf.get(service)!);
+      await waitFor(`${service} on ${address(service)}`, () => portOpen(ports[service]!), exited, 120_000);
+    };
     return {
       edgeUrl,
       pids: Object.fromEntries(running.map((p) => [p.name, p.child.pid ?? 0])),
+      killAndRestart,
       stop,
     };
   } catch (err) {
