@@ -65,6 +65,7 @@ interface Acknowledged {
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const cleanups: (() => Promise<void>)[] = [];
+  const shutdownProblems: string[] = [];
   const cleanUp = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => print(`clean-up: ${String(err)}`));
     cleanups.length = 0;
@@ -86,9 +87,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       natsUrl: nats.url,
       streamName: stream,
       logDir: join(options.dir, 'logs'),
-      extraEnv: { EDGE_DEADLINE_MS: String(EDGE_DEADLINE_MS) },
+      // Short enough that a process still running when stop() SIGKILLs it (after 10 s) broke its bound.
+      extraEnv: { EDGE_DEADLINE_MS: String(EDGE_DEADLINE_MS), SHUTDOWN_GRACE_SECONDS: '4' },
     });
-    cleanups.push(() => stack.stop());
+    let stopped = false;
+    const stopStack = async () => {
+      if (stopped) return;
+      stopped = true;
+      const began = Date.now();
+      const forced = await stack.stop();
+      print(`stack stopped by SIGTERM in ${((Date.now() - began) / 1_000).toFixed(1)} s${forced.length ? `; SIGKILL needed for ${forced.join(', ')}` : ''}`);
+      if (forced.length) shutdownProblems.push(`did not exit on SIGTERM within 10 s: ${forced.join(', ')}`);
+    };
+    cleanups.push(stopStack);
     print(`chaos: stack up at ${stack.edgeUrl} (PostgreSQL ${new URL(postgres.url).port}, NATS ${nats.url}); logs in ${join(options.dir, 'logs')}`);
 
     const stats = new CallStats({ timeline: true });
@@ -158,6 +169,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(2_000);
       audit = await auditCounts(stack.edgeUrl, workspaces, acknowledged);
     }
+    // Last: every service process must exit on SIGTERM by itself (standalone entry points and the edge).
+    await stopStack();
     return {
       stats,
       faults,
@@ -165,7 +178,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       lostWrites: lost.length,
       auditMissing: audit.missing,
       auditDuplicated: audit.duplicated,
-      problems,
+      problems: [...problems, ...shutdownProblems],
     };
   } finally {
     process.off('SIGINT', onSignal);

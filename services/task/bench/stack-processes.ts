@@ -17,7 +17,8 @@ export interface StackProcesses {
   pids: Record<string, number>;
   /** SIGKILLs one service and starts it again on the same port; resolves once it accepts connections. */
   killAndRestart(service: string): Promise<void>;
-  stop(): Promise<void>;
+  /** SIGTERMs every process (edge first); resolves with the names of those that had to be SIGKILLed after 10 s. */
+  stop(): Promise<string[]>;
 }
 
 const SERVICES = ['identity', 'org', 'board', 'task', 'audit', 'notify'] as const;
@@ -110,6 +111,7 @@ export async function startStackProcesses(options: {
     return `${gone.name} (see ${gone.logFile}:\n${readFileSync(gone.logFile, 'utf8').slice(-2000)})`;
   };
   const stop = async () => {
+    const forced: string[] = [];
     // Edge first (stop taking requests), then the services; each drains on SIGTERM.
     for (const group of [running.filter((p) => p.name === 'edge'), running.filter((p) => p.name !== 'edge')]) {
       await Promise.all(
@@ -117,7 +119,10 @@ export async function startStackProcesses(options: {
           (p) =>
             new Promise<void>((resolve) => {
               if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-              const kill = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+              const kill = setTimeout(() => {
+                forced.push(p.name);
+                p.child.kill('SIGKILL');
+              }, 10_000);
               p.child.once('exit', () => {
                 clearTimeout(kill);
                 resolve();
@@ -127,6 +132,7 @@ export async function startStackProcesses(options: {
         ),
       );
     }
+    return forced;
   };
   try {
     for (const service of services) {
