@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { EVERY_PORT_FREE } from '../src/stack.ts';
 import { startEmbeddedProcess, type EmbeddedProcess } from '../bench/embedded-process.ts';
 import { isAlive, processTree } from '../bench/process-tree.ts';
 import { CallStats, createTask, createWorkspace, lanes, RestUser, watchBoard } from '../bench/rest-load.ts';
@@ -30,13 +31,7 @@ function stackEnv(): Record<string, string> {
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     TASKMESH_DATA_DIR: dataDir,
     SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
-    EDGE_PORT: '0',
-    IDENTITY_PORT: '0',
-    ORG_PORT: '0',
-    BOARD_PORT: '0',
-    TASK_PORT: '0',
-    AUDIT_PORT: '0',
-    NOTIFY_PORT: '0',
+    ...EVERY_PORT_FREE,
   };
 }
 
