@@ -44,7 +44,7 @@ export class CallStats {
     const key = String(result.status);
     this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
     this.slowestFailureMs = Math.max(this.slowestFailureMs, result.ms);
-    if (this.samples.length < 10) this.samples.push(`${label} → ${result.status} ${JSON.stringify(result.body).slice(0, 200)}`);
+    if (this.samples.length < 10) this.samples.push(`${new Date().toISOString().slice(11, 19)} ${label} → ${result.status} ${JSON.stringify(result.body).slice(0, 200)}`);
   }
 
   get failed(): number {

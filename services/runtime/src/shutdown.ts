@@ -24,13 +24,14 @@ export function shutdownGraceMs(env: NodeJS.ProcessEnv = process.env): number {
  */
 export function onShutdownSignal(close: () => Promise<void>, log: Logger, options: { graceMs?: number } = {}): void {
   let closing = false;
+  // Read now, so a bad SHUTDOWN_GRACE_SECONDS stops start-up rather than the shutdown.
+  const grace = options.graceMs ?? shutdownGraceMs();
   const handler = (signal: NodeJS.Signals) => {
     if (closing) {
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
     closing = true;
-    const grace = options.graceMs ?? shutdownGraceMs();
     log.info({ signal, graceMs: grace }, 'shutting down');
     setTimeout(() => {
       log.error({ graceMs: grace }, 'shutdown did not finish in time: exiting by force');
