@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
-import { EVERY_PORT_FREE, startStack } from '../src/stack.ts';
+import { EVERY_PORT_FREE } from '../src/stack.ts';
+import { startEmbeddedProcess } from './embedded-process.ts';
 import { processTree, residentMiB } from './process-tree.ts';
 import { CallStats, createWorkspace, lanes, mixedRound, RestUser, watchBoard, type Workspace } from './rest-load.ts';
 
@@ -26,10 +28,12 @@ export interface SoakOptions {
 export interface MemorySample {
   atSeconds: number;
   phase: string;
-  /** Resident set of this Node process (the stack and the load driver). */
+  /** Proportional set size of the stack's Node process. */
   nodeMiB: number;
   /** Proportional set size of the PostgreSQL processes serving the stack. */
   postgresMiB: number;
+  /** Longest event-loop stall of the load driver in the phase (a starved machine answers late). */
+  loopDelayMaxMs: number;
 }
 
 export interface SoakReport {
@@ -40,7 +44,7 @@ export interface SoakReport {
 }
 
 /**
- * Drives the embedded stack (startStack, in this process) with a mixed REST workload: sign-up, log-in,
+ * Drives the embedded stack (`npm start` as a child process) with a mixed REST workload: sign-up, log-in,
  * refresh, organizations, boards, lists, tasks, moves, comments, audit reads and WatchBoard streams; in
  * load phases separated by idle gaps longer than the stack's internal intervals (signing-key reload,
  * verified-token and membership caches, board cache, outbox relay poll), each followed by a burst of
@@ -49,14 +53,17 @@ export interface SoakReport {
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const dataDir = options.overrides?.TASKMESH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'taskmesh-soak-'));
-  const stack = await startStack({
-    ...EVERY_PORT_FREE,
-    TASKMESH_DATA_DIR: dataDir,
-    EDGE_ACCESS_LOG: 'off',
-    // Every client of the soak signs in from one address.
-    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
-    ...options.overrides,
-  });
+  const stack = await startEmbeddedProcess(
+    {
+      ...EVERY_PORT_FREE,
+      TASKMESH_DATA_DIR: dataDir,
+      // Every client of the soak signs in from one address.
+      LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+      ...options.overrides,
+    },
+    join(dataDir, 'soak-stack.log'),
+  );
+  const stackPid = stack.child.pid!;
   const stats = new CallStats();
   const memory: MemorySample[] = [];
   const acknowledged: string[] = [];
@@ -65,17 +72,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const deadline = started + options.minutes * 60_000;
   const databaseUrl = options.overrides?.DATABASE_URL ?? process.env.DATABASE_URL;
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 50 });
+  loopDelay.enable();
   const sample = async (phase: string) => {
-    const children = processTree(process.pid).filter((pid) => pid !== process.pid);
+    const children = processTree(stackPid).filter((pid) => pid !== stackPid);
     const backends = databaseUrl ? await backendPids(databaseUrl) : [];
     const entry: MemorySample = {
       atSeconds: Math.round((Date.now() - started) / 1_000),
       phase,
-      nodeMiB: Math.round(process.memoryUsage().rss / 1024 ** 2),
+      nodeMiB: Math.round(residentMiB([stackPid])),
       postgresMiB: Math.round(residentMiB(new Set([...children, ...backends]))),
+      loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
     };
+    loopDelay.reset();
     memory.push(entry);
-    print(`[${String(entry.atSeconds).padStart(5)} s] ${phase.padEnd(12)} node ${entry.nodeMiB} MiB, postgres ${entry.postgresMiB} MiB | ${stats.summary()}`);
+    print(`[${String(entry.atSeconds).padStart(5)} s] ${phase.padEnd(12)} node ${entry.nodeMiB} MiB, postgres ${entry.postgresMiB} MiB, loop stall ≤ ${entry.loopDelayMaxMs} ms | ${stats.summary()}`);
   };
 
   /** A new user with a workspace of their own: sign-up, log-in, refresh, org, board, lists. */
@@ -131,9 +142,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     // After the last gap: every kind of call once more, with the tokens from before it.
     await loadPhase(regulars, Math.min(options.activeMs, 10_000));
     await sample('end');
+    // The stack must stop on SIGTERM by itself (see the shutdown test); a SIGKILL here would be a failure.
+    stack.child.kill('SIGTERM');
+    const exit = await Promise.race([stack.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
+    if (exit?.code !== 0) stats.record('SIGTERM', { status: 0, body: { exit: exit ?? 'still running after 20 s' }, ms: 0 }, false);
   } finally {
-    await stack.close();
-    if (!options.overrides?.TASKMESH_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+    loopDelay.disable();
+    await stack.kill();
+    // Kept when something failed: the stack's log is in it.
+    if (!options.overrides?.TASKMESH_DATA_DIR && stats.failed === 0) rmSync(dataDir, { recursive: true, force: true });
+    else if (stats.failed > 0) print(`the stack's log: ${join(dataDir, 'soak-stack.log')}`);
   }
   return { stats, memory, watchEvents, acknowledgedCreates: acknowledged.length };
 }
