@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const stack of running) await stack.kill();
   await db?.drop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 function stackEnv(): Record<string, string> {
