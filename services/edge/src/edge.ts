@@ -63,8 +63,11 @@ export interface Edge {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
   url: string;
   port: number;
-  /** Stops accepting, ends open server streams, waits for in-flight requests, closes the gRPC channels. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, ends open server streams (grpc-status UNAVAILABLE in their trailers), waits for in-flight
+   * requests up to graceMs (default: the upstream deadline), then cuts the connections and closes the channels.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** A handler for /openapi.json and /docs (services/edge/src/docs.ts); true when it answered the request. */
@@ -101,6 +104,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     ignoredQueryParameters: new Set(options.ignoredQueryParameters ?? []),
     docs: createDocsHandler(),
     openStreams: new Set(),
+    closing: false,
   };
   const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
 
@@ -137,15 +141,16 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   return {
     url: `http://${urlHost}:${port}`,
     port,
-    close() {
+    close(graceMs = context.deadlineMs) {
       closing ??= (async () => {
+        context.closing = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const stream of context.openStreams) stream.cancel();
         server.closeIdleConnections();
-        // Requests still in flight get until their own deadline; then connections are cut.
+        // Requests still in flight get the grace period; then connections are cut.
         const cutoff = setTimeout(() => {
           for (const socket of sockets) socket.destroy();
-        }, context.deadlineMs);
+        }, graceMs);
         cutoff.unref();
         await closed;
         clearTimeout(cutoff);
@@ -167,6 +172,8 @@ interface RequestContext {
   ignoredQueryParameters: ReadonlySet<string>;
   docs: DocsHandler;
   openStreams: Set<grpc.ClientReadableStream<Buffer>>;
+  /** Set by close(): streams it cancels end with UNAVAILABLE, which tells the client to reconnect. */
+  closing: boolean;
 }
 
 /** One HTTP request and its response, with what the access log needs. */
@@ -392,8 +399,10 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
       sendUpstreamError(exchange, error, context.registry);
       return;
     }
-    exchange.grpcStatus = error.code;
-    response.addTrailers({ 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.details ?? '') });
+    const stopping = context.closing && error.code === GrpcCode.CANCELLED;
+    exchange.grpcStatus = stopping ? GrpcCode.UNAVAILABLE : error.code;
+    const message = stopping ? 'the edge is shutting down; reconnect' : (error.details ?? '');
+    response.addTrailers({ 'grpc-status': String(exchange.grpcStatus), 'grpc-message': encodeURIComponent(message) });
     response.end();
   });
   call.on('end', () => {

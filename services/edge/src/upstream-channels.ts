@@ -8,7 +8,12 @@ const passThrough = (bytes: Buffer): Buffer => bytes;
  * through it one window update at a time: the board benchmark (npm run bench) stalled at ~55 loads/s with the
  * CPU half idle. A larger window lets them flow; memory per connection is bounded by it.
  */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc-node.flow_control_window': 8 * 1024 * 1024 };
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc-node.flow_control_window': 8 * 1024 * 1024,
+  // A restarted service is dialled again within 2 s: grpc-js's default backoff grows to 120 s, and a service
+  // that was down for half a minute stayed unreachable through the edge for many seconds after it was back.
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
 
 /** Result of a unary call: the response bytes and the service's initial metadata. */
 export interface UnaryResult {

@@ -19,6 +19,7 @@ import { createEventBus, eventBusConfigShape } from '@taskmesh/runtime/events/cr
 import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
 import { createLogger } from '@taskmesh/runtime/logger';
 import { shutdownTelemetry } from '@taskmesh/runtime/telemetry';
+import { shutdownGraceMs } from '@taskmesh/runtime/shutdown';
 import { loadTaskConfig } from '@taskmesh/task/config';
 import { TASK_SERVICE_NAME, startTask } from '@taskmesh/task/server';
 
@@ -152,7 +153,7 @@ export async function startStack(
       httpLimits: readHttpServerLimits(source),
       ...(config.EDGE_ACCESS_LOG === 'off' ? { accessLog: false as const } : {}),
     });
-    closers.push(() => edge.close());
+    closers.push(() => edge.close(shutdownGraceMs()));
     return {
       url: edge.url,
       services: { ...services, 'notify (mail; consumes events, no API)': notify.grpc.address },

@@ -20,6 +20,7 @@ import { toServiceError } from './errors.ts';
 import { requestLogger } from './logger.ts';
 import { serverCallObserver } from './rpc-server-observation.ts';
 import { defaultRequestStringChecks, rejectInvalidRequest, withRequestStringChecks } from './request-strings.ts';
+import { shutdownGraceMs } from './shutdown.ts';
 
 /** What a handler knows about the call it serves, besides the request message. */
 export interface CallContext {
@@ -191,7 +192,7 @@ export interface RunningGrpcServer {
   address: string;
   /** Present when started with a database. */
   databaseHealth?: DatabaseHealthWatch;
-  /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then cuts the rest. */
+  /** Stops accepting calls, lets in-flight ones finish (up to graceMs, default SHUTDOWN_GRACE_SECONDS), then cuts the rest. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -229,7 +230,7 @@ export async function startGrpcServer(options: {
     port,
     address: `${host}:${port}`,
     ...(databaseHealth ? { databaseHealth } : {}),
-    shutdown(graceMs = 10_000) {
+    shutdown(graceMs = shutdownGraceMs()) {
       databaseHealth?.stop();
       stopped ??= new Promise<void>((resolve) => {
         health.setStatus('', 'NOT_SERVING');
@@ -245,21 +246,5 @@ export async function startGrpcServer(options: {
   };
 }
 
-/** Runs close() once on SIGTERM or SIGINT, then exits; a second signal exits at once. */
-export function onShutdownSignal(close: () => Promise<void>, log: Logger): void {
-  let closing = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (closing) process.exit(1);
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
-}
+// Lives in shutdown.ts (grace period, hard exit timer); re-exported for the entry points that import it here.
+export { onShutdownSignal } from './shutdown.ts';

@@ -16,7 +16,10 @@ export interface StackProcesses {
   edgeUrl: string;
   /** pid per service, for profiling and CPU accounting. */
   pids: Record<string, number>;
-  stop(): Promise<void>;
+  /** SIGKILLs one service and starts it again on the same port; resolves once it accepts connections. */
+  killAndRestart(service: string): Promise<void>;
+  /** SIGTERMs every process (edge first); resolves with the names of those that had to be SIGKILLed after 10 s. */
+  stop(): Promise<string[]>;
 }
 
 const SERVICES = ['identity', 'org', 'board', 'task', 'audit', 'notify'] as const;
@@ -95,9 +98,11 @@ export async function startStackProcesses(options: {
     ...options.extraEnv,
   };
   const running: ServiceProcess[] = [];
+  const envOf = new Map<string, Record<string, string>>();
   const launch = (name: string, entry: string, env: Record<string, string>) => {
+    envOf.set(name, env);
     const logFile = join(options.logDir, `${name}.log`);
-    const out = createWriteStream(logFile);
+    const out = createWriteStream(logFile, { flags: 'a' });
     const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', entry], {
       cwd: options.root,
       env: { ...common, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPorts[name] ?? 0), ...env },
@@ -113,6 +118,7 @@ export async function startStackProcesses(options: {
     return `${gone.name} (see ${gone.logFile}:\n${readFileSync(gone.logFile, 'utf8').slice(-2000)})`;
   };
   const stop = async () => {
+    const forced: string[] = [];
     // Edge first (stop taking requests), then the services; each drains on SIGTERM.
     for (const group of [running.filter((p) => p.name === 'edge'), running.filter((p) => p.name !== 'edge')]) {
       await Promise.all(
@@ -120,7 +126,10 @@ export async function startStackProcesses(options: {
           (p) =>
             new Promise<void>((resolve) => {
               if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-              const kill = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+              const kill = setTimeout(() => {
+                forced.push(p.name);
+                p.child.kill('SIGKILL');
+              }, 10_000);
               p.child.once('exit', () => {
                 clearTimeout(kill);
                 resolve();
@@ -130,6 +139,7 @@ export async function startStackProcesses(options: {
         ),
       );
     }
+    return forced;
   };
   try {
     for (const service of services) {
@@ -156,9 +166,24 @@ export async function startStackProcesses(options: {
       exited,
       60_000,
     );
+    const killAndRestart = async (service: string) => {
+      const index = running.findIndex((p) => p.name === service);
+      const victim = running[index];
+      if (!victim || service === 'edge') throw new Error(`no service ${service} to restart`);
+      running.splice(index, 1);
+      if (victim.child.exitCode === null && victim.child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          victim.child.once('exit', () => resolve());
+          victim.child.kill('SIGKILL');
+        });
+      }
+      launch(service, `services/${service}/src/main.ts`, envOf.get(service)!);
+      await waitFor(`${service} on ${address(service)}`, () => portOpen(ports[service]!), exited, 120_000);
+    };
     return {
       edgeUrl,
       pids: Object.fromEntries(running.map((p) => [p.name, p.child.pid ?? 0])),
+      killAndRestart,
       stop,
     };
   } catch (err) {

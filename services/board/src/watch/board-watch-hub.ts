@@ -1,5 +1,5 @@
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
-import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
+import { ResourceExhaustedError, UnavailableError } from '@taskmesh/runtime/errors';
 import { routeFor, type WatchTarget } from './watch-routing.ts';
 
 /** Events waiting for one slow watcher before its stream is ended (it can reconnect and reload the board). */
@@ -19,6 +19,10 @@ interface Watcher {
   ended: boolean;
   failure: Error | undefined;
   wake: (() => void) | undefined;
+}
+
+function shuttingDown(): Error {
+  return new UnavailableError('the server is shutting down; reload the board and watch again', { reason: 'SHUTTING_DOWN' });
 }
 
 /**
@@ -58,7 +62,7 @@ export class BoardWatchHub {
       since: Date.now() - 1_000,
       queue: [],
       ended: this.closed,
-      failure: undefined,
+      failure: this.closed ? shuttingDown() : undefined,
       wake: undefined,
     };
     this.watchers.add(watcher);
@@ -88,10 +92,16 @@ export class BoardWatchHub {
     return { events: events(), close };
   }
 
-  /** Ends every stream (server shutdown), so in-flight watch calls finish instead of holding the drain. */
+  /**
+   * Ends every stream (server shutdown), so in-flight watch calls finish instead of holding the drain: what was
+   * queued is delivered, then the stream fails with UNAVAILABLE, which tells the client to watch again.
+   */
   close(): void {
     this.closed = true;
-    for (const watcher of this.watchers) this.end(watcher);
+    for (const watcher of this.watchers) {
+      watcher.failure ??= shuttingDown();
+      this.end(watcher);
+    }
   }
 
   private end(watcher: Watcher, failure?: Error): void {

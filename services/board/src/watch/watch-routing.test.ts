@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MemberRemoved, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
+import { UnavailableError } from '@taskmesh/runtime/errors';
 import { BoardWatchHub } from './board-watch-hub.ts';
 import { routeFor, type WatchTarget } from './watch-routing.ts';
 
@@ -39,14 +40,20 @@ describe('watch routing', () => {
     expect(routeFor(deleted, target)).toBe('end');
   });
 
-  it('the hub ends every stream when it closes (server shutdown), after what was already queued', async () => {
+  it('the hub ends every stream with UNAVAILABLE when it closes (server shutdown), after what was already queued', async () => {
     const hub = new BoardWatchHub();
     const watch = hub.watch({ ...target, signal: new AbortController().signal });
     await hub.deliver(event('taskmesh.board.v1.BoardUpdated', board));
     hub.close();
     const seen: string[] = [];
-    for await (const e of watch.events) seen.push(e.type);
+    const ended = (async () => {
+      for await (const e of watch.events) seen.push(e.type);
+    })();
+    await expect(ended).rejects.toBeInstanceOf(UnavailableError);
     expect(seen).toEqual(['taskmesh.board.v1.BoardUpdated']);
     expect(hub.size).toBe(0);
+    // A watch that starts while the server stops fails the same way.
+    const late = hub.watch({ ...target, signal: new AbortController().signal });
+    await expect(late.events[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(UnavailableError);
   });
 });
