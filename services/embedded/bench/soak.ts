@@ -57,8 +57,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     {
       ...EVERY_PORT_FREE,
       TASKMESH_DATA_DIR: dataDir,
-      // Every client of the soak signs in from one address.
-      LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '1000000',
+      // Every client of the soak signs up from one address, more of them in an hour than an office would.
+      SIGNUP_MAX_PER_ADDRESS: '1000000',
       ...options.overrides,
     },
     join(dataDir, 'soak-stack.log'),
