@@ -18,7 +18,7 @@ import { AuditRetention } from './audit-retention.ts';
 import type { AuditConfig } from './config.ts';
 import { AuditLog } from './db/audit-log.ts';
 import { AuditEventRecord } from './db/entities.ts';
-import { auditMigrations } from './db/migrations/0001-initial.ts';
+import { auditMigrations } from './db/migrations/index.ts';
 import { auditSubscription } from './events/audit-consumer.ts';
 import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
 import { auditAccessTable } from './handlers/access-table.ts';

@@ -24,7 +24,7 @@ import type { BoardConfig } from './config.ts';
 import { BoardRecord, ListRecord } from './db/entities.ts';
 import { Boards } from './db/boards.ts';
 import { Lists } from './db/lists.ts';
-import { boardMigrations } from './db/migrations/0001-initial.ts';
+import { boardMigrations } from './db/migrations/index.ts';
 import { boardAccessTable } from './handlers/access-table.ts';
 import { boardHandlers } from './handlers/board-handlers.ts';
 import { BoardWatchHub } from './events/board-watch-hub.ts';

@@ -7,7 +7,7 @@ import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events'
 import { startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import type { NotifyConfig } from './config.ts';
-import { notifyMigrations } from './db/migrations/0001-initial.ts';
+import { notifyMigrations } from './db/migrations/index.ts';
 import { notifySubscription } from './event-handlers.ts';
 import { startMailDispatcher, type MailDispatcher } from './mail-dispatcher.ts';
 import { MailQueue } from './mail-queue.ts';

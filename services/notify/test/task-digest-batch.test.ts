@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { notifyMigrations } from '../src/db/migrations/0001-initial.ts';
+import { notifyMigrations } from '../src/db/migrations/index.ts';
 import { TaskDigest, type TaskChange, type TaskState } from '../src/task-digest.ts';
 
 const log = pino({ level: 'silent' });

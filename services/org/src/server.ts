@@ -18,7 +18,7 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { OrgConfig } from './config.ts';
 import { InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
-import { orgMigrations } from './db/migrations/0001-initial.ts';
+import { orgMigrations } from './db/migrations/index.ts';
 import { orgAccessTable } from './handlers/access-table.ts';
 import { orgHandlers } from './handlers/org-handlers.ts';
 import { Invitations } from './db/invitations.ts';
