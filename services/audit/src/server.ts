@@ -14,7 +14,7 @@ import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
-import { AuditRetention } from './audit-retention.ts';
+import { AuditRetention } from './db/audit-retention.ts';
 import type { AuditConfig } from './config.ts';
 import { AuditLog } from './db/audit-log.ts';
 import { AuditEventRecord } from './db/entities.ts';

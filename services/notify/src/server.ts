@@ -8,10 +8,10 @@ import { startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import type { NotifyConfig } from './config.ts';
 import { notifyMigrations } from './db/migrations/index.ts';
-import { notifySubscription } from './event-handlers.ts';
-import { startMailDispatcher, type MailDispatcher } from './mail-dispatcher.ts';
-import { MailQueue } from './mail-queue.ts';
-import { TaskDigest } from './task-digest.ts';
+import { notifySubscription } from './events/event-handlers.ts';
+import { startMailDispatcher, type MailDispatcher } from './events/mail-dispatcher.ts';
+import { MailQueue } from './db/mail-queue.ts';
+import { TaskDigest } from './db/task-digest.ts';
 import { identityUserDirectory, type UserDirectory } from './user-directory.ts';
 
 export interface NotifyDeps {
