@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { delaySeconds } from '../src/abuse-limits.ts';
+import { delaySeconds } from '../src/db/abuse-limits.ts';
 import { identityConfigSchema } from '../src/config.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
 import { failure, retryDelayOf } from './status-details.ts';

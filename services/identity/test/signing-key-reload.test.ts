@@ -7,8 +7,8 @@ import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { identityConfigSchema } from '../src/config.ts';
 import { startIdentity, type RunningIdentity } from '../src/server.ts';
-import { loadKeyRing } from '../src/key-encryption.ts';
-import { SigningKeys } from '../src/signing-keys.ts';
+import { loadKeyRing } from '../src/domain/key-encryption.ts';
+import { SigningKeys } from '../src/db/signing-keys.ts';
 
 // Issue 10: signing once reloaded a stale key on a second connection inside the caller's transaction. The key
 // is now reloaded in the background; calls after the interval must answer (each test's timeout bounds them).

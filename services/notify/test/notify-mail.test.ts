@@ -25,9 +25,9 @@ import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing
 import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
 import { notifyConfigSchema } from '../src/config.ts';
 import { startNotify, type RunningNotify } from '../src/server.ts';
-import { startMailDispatcher } from '../src/mail-dispatcher.ts';
-import { MailQueue } from '../src/mail-queue.ts';
-import { TaskDigest } from '../src/task-digest.ts';
+import { startMailDispatcher } from '../src/events/mail-dispatcher.ts';
+import { MailQueue } from '../src/db/mail-queue.ts';
+import { TaskDigest } from '../src/db/task-digest.ts';
 import { identityUserDirectory } from '../src/user-directory.ts';
 import { startSmtpInbox } from './smtp-inbox.ts';
 

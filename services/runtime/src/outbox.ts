@@ -49,17 +49,25 @@ create index outbox_unpublished_idx on outbox (seq) where published_at is null;
 `;
 
 /**
- * Second outbox migration, for every service that has an outbox: the trace context of the request that wrote
- * the event, so the relay's publish span (and the consumers' spans after it) continue that request's trace.
+ * DDL of every outbox's second migration (`0002-outbox-trace-context` in each producing service): the trace
+ * context of the request that wrote the event, so the relay's publish span (and the consumers' spans after
+ * it) continue that request's trace.
+ */
+export const OUTBOX_TRACE_CONTEXT_SQL = 'alter table outbox add column if not exists trace_context text null';
+
+/**
+ * @deprecated Only until the task service lists its migrations in its own `db/migrations/index.ts` (as every
+ * other service does, with its own 0002 file); same name, same DDL.
  */
 export class OutboxTraceContextMigration extends Migration {
   override name = '0002-outbox-trace-context';
 
   override up(): void {
-    this.addSql('alter table outbox add column if not exists trace_context text null');
+    this.addSql(OUTBOX_TRACE_CONTEXT_SQL);
   }
 }
 
+/** @deprecated See OutboxTraceContextMigration. */
 export const outboxTraceContextMigration = { name: '0002-outbox-trace-context', class: OutboxTraceContextMigration };
 
 export interface DomainEvent {

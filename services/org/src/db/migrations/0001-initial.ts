@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /** The caller's user id for the one cross-org read the service needs: "my memberships and their organizations". */
@@ -69,5 +69,3 @@ export class InitialOrgSchema extends Migration {
     this.addSql(OUTBOX_TABLE_SQL);
   }
 }
-
-export const orgMigrations = [{ name: '0001-initial', class: InitialOrgSchema }, outboxTraceContextMigration];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { MailContent } from './domain/mails.ts';
+import type { MailContent } from '../domain/mails.ts';
 
 export interface QueuedMail {
   /** At most one mail per key, ever: a redelivered event or a second replica queues nothing new. */

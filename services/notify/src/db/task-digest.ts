@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import type { DigestTask, TaskProgress } from './domain/mails.ts';
+import type { DigestTask, TaskProgress } from '../domain/mails.ts';
 import { MailQueue } from './mail-queue.ts';
 
 /** What notify keeps of a task, from the task service's events. */

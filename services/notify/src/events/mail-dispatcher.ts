@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Mailer } from '@taskmesh/runtime/mail';
-import { peopleMentioned, renderMail, type Person } from './domain/mails.ts';
-import type { ClaimedMail, MailQueue } from './mail-queue.ts';
-import type { UserDirectory } from './user-directory.ts';
+import { peopleMentioned, renderMail, type Person } from '../domain/mails.ts';
+import type { ClaimedMail, MailQueue } from '../db/mail-queue.ts';
+import type { UserDirectory } from '../user-directory.ts';
 
 export interface MailDispatcherOptions {
   queue: MailQueue;

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { SigningKeyRecord } from './db/entities.ts';
-import type { KeyRing } from './key-encryption.ts';
+import { SigningKeyRecord } from './entities.ts';
+import type { KeyRing } from '../domain/key-encryption.ts';
 
 /**
  * Seals every signing key still stored as a plain JWK (rows from before sealing), and with `resealAll` also

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { OrganizationRecord } from './db/entities.ts';
+import { OrganizationRecord } from './entities.ts';
 
 /**
  * Deletes organizations that were soft-deleted longer than the retention ago, with their memberships and

@@ -2,13 +2,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
 import { OrganizationCreated, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { TaskAssigned, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
-import { TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { decodePayload, type ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
 import { processOnce, processOnceBatch } from '@taskmesh/runtime/events/processed-events';
-import type { TaskProgress } from './domain/mails.ts';
-import { MailQueue } from './mail-queue.ts';
-import { TaskDigest, UNNAMED_ORGANIZATION, type TaskChange, type TaskState } from './task-digest.ts';
+import { MailQueue } from '../db/mail-queue.ts';
+import { TaskDigest, UNNAMED_ORGANIZATION, type TaskChange } from '../db/task-digest.ts';
+import { organizationOf, taskState } from '../mapping.ts';
 
 export const NOTIFY_CONSUMER = 'notify';
 
@@ -20,31 +19,6 @@ type Handler = (event: ReceivedEvent, tx: EntityManager) => Promise<void>;
  */
 export const MAX_NOTICE_AGE_MS = 24 * 3_600_000;
 const stale = (event: ReceivedEvent) => Date.now() - event.occurTime.getTime() > MAX_NOTICE_AGE_MS;
-
-const progress: Partial<Record<TaskStatus, TaskProgress>> = {
-  [TaskStatus.TASK_STATUS_TODO]: 'todo',
-  [TaskStatus.TASK_STATUS_IN_PROGRESS]: 'in_progress',
-  [TaskStatus.TASK_STATUS_DONE]: 'done',
-};
-
-/** organizations/{org}/... → organizations/{org} */
-function organizationOf(resource: string): string {
-  return resource.split('/').slice(0, 2).join('/');
-}
-
-function taskState(task: Task | undefined, event: ReceivedEvent): TaskState {
-  if (!task?.name) throw new PermanentEventError(`${event.type} ${event.id} carries no task`);
-  return {
-    name: task.name,
-    organization: organizationOf(task.name),
-    title: task.title,
-    status: progress[task.status] ?? 'todo',
-    assignees: task.assignees,
-    dueTime: task.dueTime ?? null,
-    archived: task.archived,
-    updateTime: task.updateTime ?? event.occurTime,
-  };
-}
 
 async function organizationName(tx: EntityManager, organization: string): Promise<string> {
   const rows = await tx.execute<{ display_name: string }[]>('select display_name from organization_name where name = ?', [organization]);

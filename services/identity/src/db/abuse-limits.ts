@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
-import { initLoginCounters, recordLoginFailure, recordLoginThrottled } from './login-metrics.ts';
+import { initLoginCounters, recordLoginFailure, recordLoginThrottled } from '../login-metrics.ts';
 
 export interface AbuseLimitSettings {
   /** Failures of one (account, address) pair, or one known device, before delays start. */

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
-import { SigningKeyRecord } from './db/entities.ts';
-import type { KeyRing } from './key-encryption.ts';
+import { SigningKeyRecord } from './entities.ts';
+import type { KeyRing } from '../domain/key-encryption.ts';
 
 export interface AccessTokenClaims {
   userId: string;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuditLog } from './db/audit-log.ts';
+import type { AuditLog } from './audit-log.ts';
 
 /**
  * Keeps the audit log to AUDIT_RETENTION_DAYS: every AUDIT_PURGE_INTERVAL_SECONDS (and once at start) it

@@ -1,0 +1,21 @@
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AbortedError, NotFoundError } from '@taskmesh/runtime/errors';
+import type { TenantContext } from '@taskmesh/runtime/org-context';
+import { MembershipRecord, OrganizationRecord } from './entities.ts';
+
+/**
+ * Every change of an org takes this lock first, so "is this the last OWNER?" can't race. Under the lock it
+ * also checks that the role the org-context chain authorized is still the caller's: a concurrent change may
+ * have demoted or removed them since, and the change must not run on a stale permission.
+ */
+export async function lockOrganization(tx: EntityManager, tc: TenantContext): Promise<OrganizationRecord> {
+  const org = await tx.findOne(OrganizationRecord, { id: tc.org.id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!org) throw new NotFoundError(tc.org.name);
+  const caller = await tx.findOne(MembershipRecord, { userId: tc.principal.userId }, { refresh: true });
+  if (!caller) throw new NotFoundError(tc.org.name);
+  if (caller.role !== tc.role) {
+    throw new AbortedError('your role in this organization changed meanwhile; retry', { reason: 'ROLE_CHANGED' });
+  }
+  return org;
+}
