@@ -16,7 +16,7 @@ import { ORG_SETTING } from './tenancy.ts';
  * read-then-write transaction two. Statements are named prepared statements (parsed once per connection).
  *
  * On every path the connection goes back clean or not at all: a throw (or abort) rolls back and a connection
- * that cannot be rolled back is discarded. A committed read-write transaction fires the ORM's
+ * that cannot be rolled back is discarded. A committed transaction that sent anything but reads fires the ORM's
  * afterTransactionCommit subscribers (the outbox relay's nudge), as the ORM's own commits do.
  */
 
@@ -113,6 +113,8 @@ const asIs = (value: string) => value;
 const TEXT_AS_IS = { getTypeParser: () => asIs };
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const statementNames = new Map<string, string>();
+/** Statements that change nothing (a row lock is no change): no commit hook for a transaction of only these. */
+const READ = /^\s*(select|explain|show|values)\b/i;
 
 /** A stable name per statement text, so each connection parses and plans it once. */
 function statementName(text: string): string {
@@ -172,6 +174,10 @@ export async function withAppConnection<T>(
   const client = await (await poolOf(em)).connect();
   const sent: Promise<unknown>[] = [];
   let committed = false;
+  /** Whether the body sent anything but a read: only then does a commit fire the hook. */
+  let wrote = false;
+  /** The first statement that failed: the transaction is then rolled back by PostgreSQL, whatever follows. */
+  let failure: unknown;
   let broken: Error | undefined;
   const onAbort = () => {
     // Statements in flight cannot be taken back: the connection goes, and every pending statement fails.
@@ -189,9 +195,13 @@ export async function withAppConnection<T>(
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!wrote && !READ.test(config.text)) wrote = true;
     const result = client.query(config) as unknown as Promise<pg.QueryResult>;
-    sent.push(result.catch(() => undefined));
-    return result.then((r) => ({ rows: r.rows as Row[], rowCount: r.rowCount ?? 0 }));
+    sent.push(result.catch((err: unknown) => void (failure ??= err)));
+    const answer = result.then((r) => ({ rows: r.rows as Row[], rowCount: r.rowCount ?? 0 }));
+    // A statement the body never awaits must not become an unhandled rejection; the commit reports it.
+    answer.catch(() => undefined);
+    return answer;
   };
   const settingsSql = sql.join(
     [
@@ -204,6 +214,7 @@ export async function withAppConnection<T>(
     send(options.readOnly ? sql`begin read only` : sql`begin`),
     send(sql`select ${settingsSql}`),
   ]);
+  wrote = false;
   opening.catch(() => undefined);
 
   const tx: OrgSql = {
@@ -212,9 +223,14 @@ export async function withAppConnection<T>(
     textRows: async (statement) => (await send<TextRow>(statement, true)).rows,
     async commit(...statements) {
       const results = statements.map((s) => send<Record<string, unknown>>(s));
+      const wroteBefore = wrote;
       const commit = send(sql`commit`);
+      wrote = wroteBefore;
       committed = true;
       const all = await Promise.all([opening, ...results, commit]);
+      // COMMIT after a failed statement answers ROLLBACK without an error: report the failure instead.
+      await Promise.all(sent);
+      if (failure) throw failure;
       return all.slice(1, 1 + statements.length) as SqlResult<Record<string, unknown>>[];
     },
     enterOrg(next) {
@@ -227,7 +243,7 @@ export async function withAppConnection<T>(
     if (!committed) await tx.commit();
     await opening;
     if (broken) throw broken;
-    if (!options.readOnly) await em.getEventManager().dispatchEvent(EventType.afterTransactionCommit, { em } as never);
+    if (wrote && !options.readOnly) await em.getEventManager().dispatchEvent(EventType.afterTransactionCommit, { em } as never);
     return result;
   } catch (err) {
     if (broken) throw options.signal?.reason ?? broken;
