@@ -60,6 +60,7 @@ interface SeedTask {
   assignees: string[];
   labels: string[];
   dueTime: string | null;
+  startTime: string | null;
   archived: boolean;
   version: number;
   createdAt: string;
@@ -93,6 +94,7 @@ async function seed(orgId: string, boardId: string, listIds: string[], perList: 
         assignees: Array.from({ length: assigneeCount }, () => randomUUID()),
         labels,
         dueTime: pick([null, null, ...times]),
+        startTime: pick([null, null, ...times]),
         archived: next() < 0.2,
         version: pick([1, 2, 17, 2147483647]),
         createdAt: pick(times),
@@ -103,10 +105,10 @@ async function seed(orgId: string, boardId: string, listIds: string[], perList: 
   for (const t of tasks) {
     await admin.query(
       `insert into tasks (id, org_id, board_id, list_id, position, title, description, status, priority, assignees, labels,
-        due_time, archived, creator_id, version, created_at, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+        due_time, archived, creator_id, version, created_at, updated_at, start_time)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [t.id, orgId, boardId, t.listId, t.position, t.title, t.description, t.status, t.priority, t.assignees, t.labels,
-        t.dueTime, t.archived, randomUUID(), t.version, t.createdAt, t.updatedAt],
+        t.dueTime, t.archived, randomUUID(), t.version, t.createdAt, t.updatedAt, t.startTime],
     );
   }
   return tasks;
@@ -264,7 +266,7 @@ async function referenceRecords(orgId: string, boardId: string): Promise<Map<str
       {
         id: r.id, orgId: r.org_id, boardId: r.board_id, listId: r.list_id, position: r.position, title: r.title,
         description: r.description, status: r.status, priority: r.priority, assignees: r.assignees, labels: r.labels,
-        dueTime: r.due_time, archived: r.archived, creatorId: r.creator_id, createRequestId: r.create_request_id,
+        dueTime: r.due_time, startTime: r.start_time, archived: r.archived, creatorId: r.creator_id, createRequestId: r.create_request_id,
         version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
       } as TaskRecord,
     ]),

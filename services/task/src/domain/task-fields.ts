@@ -37,6 +37,7 @@ export const TASK_FIELDS = [
   { key: 'version', column: 'version', storage: 'int', proto: { field: 'etag', path: 'etag', number: 13, kind: 'etag' } },
   { key: 'createdAt', column: 'created_at', storage: 'time', proto: { field: 'createTime', path: 'create_time', number: 14, kind: 'time' } },
   { key: 'updatedAt', column: 'updated_at', storage: 'time', proto: { field: 'updateTime', path: 'update_time', number: 15, kind: 'time' } },
+  { key: 'startTime', column: 'start_time', storage: 'time', nullable: true, proto: { field: 'startTime', path: 'start_time', number: 16, kind: 'time' }, input: 'create' },
   { key: 'orgId', column: 'org_id', storage: 'uuid' },
   { key: 'boardId', column: 'board_id', storage: 'uuid' },
   { key: 'createRequestId', column: 'create_request_id', storage: 'text', nullable: true },
