@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type { Logger } from 'pino';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
@@ -6,7 +5,8 @@ import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ende
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
-import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { openAppRolePool } from '@taskmesh/runtime/tenant-sql';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
@@ -90,14 +90,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     await keys.ensureKey();
     keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000, log);
     // rate-limiter-flexible takes a pg pool: a small one of its own, as the app role, with the same limits.
-    const throttlePool = new pg.Pool({
-      connectionString: db.url,
-      max: 2,
-      options: `-c role=${APP_ROLE}`,
-      connectionTimeoutMillis: db.timeouts.acquireMs,
-      statement_timeout: db.timeouts.statementMs,
-      idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
-    });
+    const throttlePool = openAppRolePool(db, 2);
     throttlePool.on('error', (err) => log.warn({ err }, 'abuse limits pool error'));
     const limits = new AbuseLimits(throttlePool, db.schema, {
       loginFreeFailuresPerPair: config.LOGIN_FREE_FAILURES_PER_PAIR,

@@ -99,6 +99,48 @@ describe('a whole board through REST with the generated client', () => {
   });
 });
 
+describe('start_time (a field added through the manifest)', () => {
+  it('is created, updated by mask, cleared, and returned by get, list and search over REST', async () => {
+    const carol = await signedIn('carol');
+    const { organization } = await carol.api.org.createOrganization({ organization: { displayName: 'Start Co' } });
+    const { board } = await carol.api.board.createBoard({ parent: organization!.name, board: { displayName: 'B' } });
+    const list = (await carol.api.board.createList({ parent: board!.name, list: { displayName: 'L' } })).list!.name;
+    const token = (await createClient({ baseUrl: edge.url }).identity.logIn({ email: carol.email, password: 'correct horse battery' })).accessToken;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${edge.url}/v1/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+
+    const created = await call('POST', `${board!.name}/tasks`, { list, title: 'Kick-off', priority: 'PRIORITY_LOW', startTime: '2030-01-02T03:04:05.678Z' });
+    expect(created.status).toBe(200);
+    const task = created.body.task;
+    expect(task.startTime).toBe('2030-01-02T03:04:05.678Z');
+    expect((await call('GET', task.name)).body.task.startTime).toBe('2030-01-02T03:04:05.678Z');
+
+    // Another field's update leaves it; an update by mask changes it; a mask naming it with no value clears it.
+    const retitled = await call('PATCH', `${task.name}?updateMask=title`, { title: 'Kick-off meeting', startTime: '2031-01-01T00:00:00Z' });
+    expect(retitled.body.task.startTime).toBe('2030-01-02T03:04:05.678Z');
+    const moved = await call('PATCH', `${task.name}?updateMask=startTime`, { startTime: '2030-02-03T04:05:06Z' });
+    expect(moved.status).toBe(200);
+    expect(moved.body.task.startTime).toBe('2030-02-03T04:05:06Z');
+    const listed = await call('GET', `${board!.name}/tasks`);
+    expect(listed.body.tasks.map((t: Record<string, unknown>) => t.startTime)).toEqual(['2030-02-03T04:05:06Z']);
+    const searched = await call('GET', `${organization!.name}/tasks?query=kick`);
+    expect(searched.body.tasks.map((t: Record<string, unknown>) => t.startTime)).toEqual(['2030-02-03T04:05:06Z']);
+    const cleared = await call('PATCH', `${task.name}?updateMask=startTime`, {});
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.task.startTime).toBeUndefined();
+    expect((await call('GET', task.name)).body.task.startTime).toBeUndefined();
+    // Not a timestamp: 400 before anything is stored.
+    const bad = await call('PATCH', `${task.name}?updateMask=startTime`, { startTime: 'next week' });
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('npm run seed', () => {
   it('fills a running stack with a demo org whose log-ins work, and can run again', async () => {
     const emailDomain = `seed-${Date.now()}.example.com`;

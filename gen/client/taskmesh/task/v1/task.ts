@@ -43,6 +43,8 @@ export interface Task {
   createTime?: string;
   /** When the task last changed (its comments do not count). */
   updateTime?: string;
+  /** When work on the task is planned to start; unset for no start date. */
+  startTime?: string;
 }
 
 /**

@@ -1,42 +1,35 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { boardName } from './board-directory.ts';
-import { Col, msOf, textArrayOf, type TaskRow } from './db/task-rows.ts';
-import { priorityToProto, statusToProto } from './task-messages.ts';
+import { boardName } from '../board-directory.ts';
+import { TASK_FIELDS, type WireKind } from '../domain/task-fields.ts';
+import { priorityToProto, statusToProto } from '../task-mapping.ts';
+import { msOf, textArrayOf, type TaskRow } from './task-store.ts';
 
 /**
- * Task rows straight to protobuf bytes, for the read RPCs (ListTasks above all: up to 500 tasks a page).
- *
- * The reflective way builds a TaskRecord per row, then a Task message (names concatenated, Dates turned into
- * Timestamp objects with their seconds as decimal strings), then ts-proto encodes it. Here each row's text
- * goes into one BinaryWriter: the name and list prefixes of a board are encoded once and copied, ids are
- * appended, times are written from integer milliseconds. Listings mostly copy the bytes of tasks encoded
- * before (task-bytes-cache.ts).
+ * Task rows straight to protobuf bytes, for the read RPCs (ListTasks above all: up to 500 tasks a page),
+ * field by field as the manifest (domain/task-fields.ts) says: each row's text goes into one BinaryWriter, the
+ * name and list prefixes of a board encoded once and copied, times written from integer milliseconds, with no
+ * Task object in between. Listings mostly copy the bytes of tasks encoded before (task-bytes-cache.ts).
  *
  * The bytes are exactly those of `ListTasksResponse.encode` / `Task.encode` of `toTaskMessage(record)` (same
  * fields in the same order, the same defaults left out, the same Timestamp arithmetic, negative times
  * included): task-reads.test.ts compares them over generated tasks.
  */
 
+/** A task of a listing as its Task message's bytes, with what its page token needs. */
+export interface TaskBytes {
+  id: string;
+  listId: string;
+  position: string;
+  /** The Task message (no tag or length of its own). */
+  bytes: Uint8Array;
+}
+
 /** A response whose bytes are already made; the service definition's serializer passes them through. */
 export class EncodedMessage {
   constructor(readonly bytes: Buffer) {}
 }
 
-const TAG_NAME = 10; // 1, length-delimited
-const TAG_LIST = 18; // 2
-const TAG_TITLE = 26; // 3
-const TAG_DESCRIPTION = 34; // 4
-const TAG_STATUS = 40; // 5, varint
-const TAG_PRIORITY = 48; // 6, varint
-const TAG_ASSIGNEES = 58; // 7
-const TAG_LABELS = 66; // 8
-const TAG_DUE_TIME = 74; // 9
-const TAG_ARCHIVED = 80; // 10, varint
-const TAG_POSITION = 90; // 11
-const TAG_CREATOR = 98; // 12
-const TAG_ETAG = 106; // 13
-const TAG_CREATE_TIME = 114; // 14
-const TAG_UPDATE_TIME = 122; // 15
+const TAG_LIST = 18; // Task.list: 2, length-delimited
 const TAG_SECONDS = 8; // Timestamp.seconds, varint
 const TAG_NANOS = 16; // Timestamp.nanos, varint
 /** ListTasksResponse.tasks (1) and next_page_token (2); GetTaskResponse.task (1). */
@@ -142,27 +135,63 @@ function asciiBytes(text: string): Uint8Array | undefined {
   return (scratchViews[len] ??= scratch.subarray(0, len));
 }
 
+/** How each message field of the manifest is written, in field-number order (ts-proto's order here). */
+const VARINT_KINDS: ReadonlySet<WireKind> = new Set(['status', 'priority', 'bool']);
+const WIRE_PLAN = TASK_FIELDS.map((f, index) => ({ f, index }))
+  .filter((e) => 'proto' in e.f)
+  .map(({ f, index }) => {
+    const { number, kind } = (f as Extract<(typeof TASK_FIELDS)[number], { proto: unknown }>).proto;
+    return { index, kind, tag: (number << 3) | (VARINT_KINDS.has(kind) ? 0 : 2), number };
+  })
+  .sort((a, b) => a.number - b.number);
+
+function enumOf(kind: 'status' | 'priority', text: string): number {
+  const value = kind === 'status' ? statusToProto(text) : priorityToProto(text);
+  if (value === undefined) throw new Error(`a task row has an unknown ${kind}`);
+  return value;
+}
+
 /** One Task message (without its own tag and length) from a row of a board's task. */
 function writeTask(w: BinaryWriter, prefixes: BoardPrefixes, r: TaskRow): void {
-  writePrefixed(w, TAG_NAME, prefixes.taskName, r[Col.id]!);
-  w.raw(prefixes.listField(r[Col.listId]!));
-  writeString(w, TAG_TITLE, r[Col.title]!);
-  writeString(w, TAG_DESCRIPTION, r[Col.description]!);
-  const status = statusToProto(r[Col.status]!);
-  const priority = priorityToProto(r[Col.priority]!);
-  if (status === undefined || priority === undefined) throw new Error('a task row has an unknown status or priority');
-  if (status !== 0) w.uint32(TAG_STATUS).int32(status);
-  if (priority !== 0) w.uint32(TAG_PRIORITY).int32(priority);
-  for (const assignee of textArrayOf(r[Col.assignees]!)) writePrefixed(w, TAG_ASSIGNEES, USERS, assignee);
-  for (const label of textArrayOf(r[Col.labels]!)) w.uint32(TAG_LABELS).string(label);
-  const due = r[Col.dueMs];
-  if (due !== null && due !== undefined) writeTimestamp(w, TAG_DUE_TIME, due);
-  if (r[Col.archived] === 't') w.uint32(TAG_ARCHIVED).bool(true);
-  writeString(w, TAG_POSITION, r[Col.position]!);
-  writePrefixed(w, TAG_CREATOR, USERS, r[Col.creatorId]!);
-  writePrefixed(w, TAG_ETAG, ETAG, r[Col.version]!);
-  writeTimestamp(w, TAG_CREATE_TIME, r[Col.createdMs]!);
-  writeTimestamp(w, TAG_UPDATE_TIME, r[Col.updatedMs]!);
+  for (const { index, kind, tag } of WIRE_PLAN) {
+    const text = r[index];
+    if (text === null || text === undefined) continue;
+    switch (kind) {
+      case 'name':
+        writePrefixed(w, tag, prefixes.taskName, text);
+        break;
+      case 'list':
+        w.raw(prefixes.listField(text));
+        break;
+      case 'string':
+        writeString(w, tag, text);
+        break;
+      case 'status':
+      case 'priority': {
+        const value = enumOf(kind, text);
+        if (value !== 0) w.uint32(tag).int32(value);
+        break;
+      }
+      case 'users':
+        for (const user of textArrayOf(text)) writePrefixed(w, tag, USERS, user);
+        break;
+      case 'strings':
+        for (const item of textArrayOf(text)) w.uint32(tag).string(item);
+        break;
+      case 'time':
+        writeTimestamp(w, tag, text);
+        break;
+      case 'bool':
+        if (text === 't') w.uint32(tag).bool(true);
+        break;
+      case 'user':
+        writePrefixed(w, tag, USERS, text);
+        break;
+      case 'etag':
+        writePrefixed(w, tag, ETAG, text);
+        break;
+    }
+  }
 }
 
 /** Bytes of the writer's content, handed over without another copy; the writer is reset. */
