@@ -1,5 +1,5 @@
 import type { ServiceError } from '@grpc/grpc-js';
-import { BadRequest, ErrorInfo } from '@taskmesh/gen/google/rpc/error_details.js';
+import { BadRequest, ErrorInfo, RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
 import { statusDetailsOf } from '../errors.ts';
 
 /** The gRPC code a call ends with: 0 (OK) or the error's code; anything but a gRPC error is rethrown. */
@@ -34,4 +34,10 @@ export function reasonOf(err: ServiceError): string | undefined {
 export function violationsOf(err: ServiceError): string[] {
   const bad = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.BadRequest'));
   return bad ? BadRequest.decode(bad.value).fieldViolations.map((v) => v.field) : [];
+}
+
+/** Seconds of the `google.rpc.RetryInfo` in an error's status details. */
+export function retryDelayOf(err: ServiceError): number | undefined {
+  const retry = statusDetailsOf(err)?.details.find((d) => d.typeUrl.endsWith('google.rpc.RetryInfo'));
+  return retry ? Number(RetryInfo.decode(retry.value).retryDelay?.seconds) : undefined;
 }

@@ -30,10 +30,14 @@ export const authOf = (user: TestUser | undefined): Metadata => user?.auth ?? ne
 let counter = 0;
 
 /** A new account through the real identity service, with an address unique to this run. */
-export async function signUp(stack: ClientSource, label = 'user', options: { email?: string; password?: string } = {}): Promise<TestUser> {
+export async function signUp(
+  stack: ClientSource,
+  label = 'user',
+  options: { email?: string; password?: string; displayName?: string } = {},
+): Promise<TestUser> {
   const client = stack.clientOf(IdentityServiceClient);
   const email = options.email ?? `${label}-${++counter}-${process.pid}-${Date.now()}@example.com`;
-  const session = await callUnary(client, client.signUp, { email, password: options.password ?? TEST_PASSWORD, displayName: `${label} ${counter}` });
+  const session = await callUnary(client, client.signUp, { email, password: options.password ?? TEST_PASSWORD, displayName: options.displayName ?? `${label} ${counter}` });
   const auth = new Metadata();
   auth.set('authorization', `Bearer ${session.accessToken}`);
   const name = session.user!.name;

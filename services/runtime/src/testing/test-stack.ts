@@ -22,6 +22,8 @@ export interface TestStackOptions extends Pick<StackOptions, 'services' | 'front
 export interface TestStack extends RunningStack {
   /** The database of this stack alone, dropped on close. */
   db: TestDatabase;
+  /** The JetStream stream of this stack alone (with `natsUrl`), deleted on close. */
+  eventStream: string | undefined;
   /** A client of one of the stack's services, made once and closed with the stack. */
   clientOf<C extends Client>(clientClass: ServiceClientClass<C>): C;
 }
@@ -78,6 +80,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
   return {
     ...stack,
     db,
+    eventStream: streams?.stream,
     clientOf<C extends Client>(clientClass: ServiceClientClass<C>): C {
       let client = clients.get(clientClass);
       if (!client) {
