@@ -8,7 +8,7 @@ import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import type { BoardDirectory } from '../src/board-directory.ts';
 import { CommentRecord, TaskRecord } from '../src/db/entities.ts';
-import { taskMigrations } from '../src/db/migrations/0001-initial.ts';
+import { taskService } from '../src/descriptor.ts';
 import { Tasks, type TaskScope } from '../src/tasks.ts';
 import type { NewTask } from '../src/tasks.ts';
 
@@ -35,9 +35,9 @@ export interface TaskFixture {
 export async function startTaskFixture(): Promise<TaskFixture> {
   const testDb = await createTestDatabase();
   const db = await openDatabase({
-    service: 'task',
+    service: taskService.name,
     entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
-    migrations: taskMigrations,
+    migrations: [...taskService.migrations],
     databaseUrl: testDb.databaseUrl,
     log: pino({ level: 'silent' }),
   });

@@ -4,11 +4,11 @@ import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommentAdded, TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
-import { DomainError } from '@taskmesh/runtime/errors';
 import { beginCreate, commitCreate, taskLockStatement, withOrgWrite } from '../src/db/task-writes.ts';
 import type { TaskRecord } from '../src/db/entities.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
 import { toCommentMessage, toTaskMessage } from '../src/task-messages.ts';
+import { codeOf, failure } from '@taskmesh/runtime/testing/grpc-assertions';
 import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /** The plain-SQL task writes (db/task-writes.ts): both tenant walls, clean connections, atomicity, retries. */
@@ -27,17 +27,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-
-async function codeOf(promise: Promise<unknown>): Promise<number | string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof DomainError) return err.code;
-    if (typeof (err as { code?: unknown }).code === 'string') return (err as { code: string }).code;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Rows as the database owner sees them (no RLS), straight from the task schema. */
 async function ownerRows<T>(sql: string, values: unknown[] = []): Promise<T[]> {
@@ -170,7 +159,7 @@ describe('row-level security on the write path', () => {
       await beginCreate(tx, foreign.listId, '');
       return commitCreate(tx, foreign, taskCreatedEvents(foreign, a.userId));
     });
-    expect(await codeOf(write)).toBe('42501');
+    expect((await failure(write)).code).toBe('42501');
     expect(await ownerRows('select id from task.tasks where id = $1', [foreign.id])).toEqual([]);
     expect(await eventsOf(foreign.id)).toEqual([]);
     await expectNoOpenTransaction();
@@ -205,7 +194,7 @@ describe('creating through the plain-SQL path', () => {
     await ownerRows(`alter table task.outbox add constraint test_refuse_actor check (actor <> 'users/${o.userId}')`);
     try {
       const made = f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'half'), '');
-      expect(await codeOf(made)).toBe('23514');
+      expect((await failure(made)).code).toBe('23514');
     } finally {
       await ownerRows('alter table task.outbox drop constraint test_refuse_actor');
     }

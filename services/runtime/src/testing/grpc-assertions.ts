@@ -2,7 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { BadRequest, ErrorInfo, RetryInfo } from '@taskmesh/gen/google/rpc/error_details.js';
 import { statusDetailsOf } from '../errors.ts';
 
-/** The gRPC code a call ends with: 0 (OK) or the error's code; anything but a gRPC error is rethrown. */
+/** The gRPC code a call ends with: 0 (OK), or the code of its ServiceError or DomainError; other errors are rethrown. */
 export async function codeOf(promise: Promise<unknown>): Promise<number> {
   try {
     await promise;
