@@ -8,5 +8,6 @@ import { readEdgeConfig } from './edge-config.ts';
  */
 export const edgeFront: FrontDescriptor = {
   name: 'edge',
+  entryPoint: 'services/edge/src/main.ts',
   start: ({ env, upstreams }) => startEdge({ ...readEdgeConfig({ ...env, EDGE_HOST: env.EDGE_HOST || '127.0.0.1' }), upstreams }),
 };

@@ -48,6 +48,8 @@ export type RunningOf<D> = D extends ServiceDescriptor<infer R> ? R : never;
 /** The REST edge (or any front) started after the services and closed before them. */
 export interface FrontDescriptor {
   name: string;
+  /** Standalone entry point (as deployed), relative to the repository root. */
+  entryPoint: string;
   start(context: { env: Record<string, string | undefined>; upstreams: Record<string, string> }): Promise<RunningFront>;
 }
 
