@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { status as GrpcCode } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DomainError, InvalidArgumentError } from '@taskmesh/runtime/errors';
+import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { selectInOrg, sql, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { boardPageQuery } from '../src/db/task-store.ts';
+import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
 import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 let f: TaskFixture;
@@ -18,16 +19,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-
-async function codeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof DomainError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Every task of a list in stored order, checking that the keys are strictly increasing byte-wise. */
 async function listOrder(orgId: string, listId: string): Promise<string[]> {

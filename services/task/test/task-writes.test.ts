@@ -3,12 +3,12 @@ import { status as GrpcCode } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommentAdded, TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
-import { DomainError } from '@taskmesh/runtime/errors';
 import { sql, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { SqlTaskStore } from '../src/db/task-store.ts';
 import type { Task } from '../src/domain/task-fields.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
 import { toCommentMessage, toTaskMessage } from '../src/task-mapping.ts';
+import { codeOf, failure } from '@taskmesh/runtime/testing/grpc-assertions';
 import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /** The task store's writes (db/task-store.ts): both tenant walls, clean connections, atomicity, retries. */
@@ -27,17 +27,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-
-async function codeOf(promise: Promise<unknown>): Promise<number | string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof DomainError) return err.code;
-    if (typeof (err as { code?: unknown }).code === 'string') return (err as { code: string }).code;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Rows as the database owner sees them (no RLS), straight from the task schema. */
 async function ownerRows<T>(sql: string, values: unknown[] = []): Promise<T[]> {
@@ -151,7 +140,7 @@ describe('creating through the store', () => {
     await ownerRows(`alter table task.outbox add constraint test_refuse_actor check (actor <> 'users/${o.userId}')`);
     try {
       const made = f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'half'), '');
-      expect(await codeOf(made)).toBe('23514');
+      expect((await failure(made)).code).toBe('23514');
     } finally {
       await ownerRows('alter table task.outbox drop constraint test_refuse_actor');
     }

@@ -1,25 +1,16 @@
 import { status as GrpcCode } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '@taskmesh/runtime/errors';
+import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
 import { TASK_STATUSES, Violations, assertTransition, assigneeIdsOf, changesBetween, checkLabels, checkNewTask, type TaskContent, type TaskStatus } from './task-rules.ts';
 
 const ALLOWED = new Set(['TODO>IN_PROGRESS', 'IN_PROGRESS>DONE', 'IN_PROGRESS>TODO', 'DONE>IN_PROGRESS']);
 
-function codeOf(fn: () => void): number {
-  try {
-    fn();
-    return 0;
-  } catch (err) {
-    return (err as DomainError).code;
-  }
-}
-
 describe('status workflow', () => {
-  it('allows exactly the four transitions of API.md, staying put, and nothing else', () => {
+  it('allows exactly the four transitions of API.md, staying put, and nothing else', async () => {
     for (const from of TASK_STATUSES) {
       for (const to of TASK_STATUSES) {
         const expected = from === to || ALLOWED.has(`${from}>${to}`) ? 0 : GrpcCode.FAILED_PRECONDITION;
-        expect([from, to, codeOf(() => assertTransition(from as TaskStatus, to as TaskStatus))]).toEqual([from, to, expected]);
+        expect([from, to, await codeOf(Promise.resolve().then(() => assertTransition(from as TaskStatus, to as TaskStatus)))]).toEqual([from, to, expected]);
       }
     }
   });
