@@ -20,6 +20,8 @@ import { onShutdownSignal } from '@taskmesh/runtime/grpc-server';
 import { createLogger } from '@taskmesh/runtime/logger';
 import { shutdownTelemetry } from '@taskmesh/runtime/telemetry';
 import { shutdownGraceMs } from '@taskmesh/runtime/shutdown';
+import { loadShareConfig } from '@taskmesh/share/config';
+import { SHARE_SERVICE_NAME, startShare } from '@taskmesh/share/server';
 import { loadTaskConfig } from '@taskmesh/task/config';
 import { TASK_SERVICE_NAME, startTask } from '@taskmesh/task/server';
 
@@ -35,6 +37,7 @@ const stackConfigSchema = z.object({
   TASK_PORT: env.port(50054),
   AUDIT_PORT: env.port(50055),
   NOTIFY_PORT: env.port(50056),
+  SHARE_PORT: env.port(50057),
 });
 
 /** Overrides that put every service and the edge on a free port (tests; several stacks side by side). */
@@ -46,6 +49,7 @@ export const EVERY_PORT_FREE: Record<string, string> = {
   TASK_PORT: '0',
   AUDIT_PORT: '0',
   NOTIFY_PORT: '0',
+  SHARE_PORT: '0',
 };
 
 export interface RunningStack {
@@ -136,6 +140,12 @@ export async function startStack(
       Awaited<ReturnType<typeof startAudit>>,
       Awaited<ReturnType<typeof startNotify>>,
     ];
+    // The share service: its feed of task and board events subscribes before the bus starts.
+    const sharePort = await resolvePort(host, config.SHARE_PORT);
+    const shareEnv = { ...env, SHARE_PORT: String(sharePort) };
+    const share = await runAsService('share', () => startShare({ config: loadShareConfig(shareEnv), log: createLogger('share'), bus }));
+    closers.push(() => share.close());
+
     // Every consumer has subscribed: events waiting in the outboxes may flow now.
     bus.start();
 
@@ -145,6 +155,7 @@ export async function startStack(
       [BOARD_SERVICE_NAME]: board.grpc.address,
       [TASK_SERVICE_NAME]: task.grpc.address,
       [AUDIT_SERVICE_NAME]: audit.grpc.address,
+      [SHARE_SERVICE_NAME]: share.grpc.address,
     };
     const edge = await startEdge({
       host: config.EDGE_HOST,
