@@ -92,7 +92,7 @@ export class SharedViews {
   }
 
   async anyRemoved(ids: string[]): Promise<boolean> {
-    const rows = await this.em.execute<{ id: string }[]>('select id from removed_resources where id = any(?::uuid[])', [ids]);
+    const rows = await this.em.execute<{ id: string }[]>(`select id from removed_resources where id in (${ids.map(() => '?').join(', ')})`, ids);
     return rows.length > 0;
   }
 

@@ -93,6 +93,8 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         dueTime: task.dueTime ?? null,
       };
       checkNewTask({ ...draft, listId: task.list ? 'named' : undefined }, v);
+      // Unset (0) takes the default; a number that is no priority at all is refused.
+      if (task.priority !== 0 && !draft.priority) v.add('task.priority', 'must be PRIORITY_LOW, PRIORITY_MEDIUM, PRIORITY_HIGH or PRIORITY_URGENT');
       await reject(v, tasks, tc, board.board);
       const created = await tasks.create(scopeOf(tc), board.board, draft, req.requestId);
       return { task: toTaskMessage(created) };
