@@ -37,7 +37,7 @@ const stackConfigSchema = z.object({
   TASK_PORT: env.port(50054),
   AUDIT_PORT: env.port(50055),
   NOTIFY_PORT: env.port(50056),
-  SHARE_PORT: env.port(50057),
+  SHARE_PORT: env.port(50058),
 });
 
 /** Overrides that put every service and the edge on a free port (tests; several stacks side by side). */

@@ -5,7 +5,7 @@ import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 export const shareConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
-  SHARE_PORT: env.port(50057),
+  SHARE_PORT: env.port(50058),
   /** identity's gRPC address, for the JWKS the access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),
   /** org's gRPC address, for GetMembership (the org-context step). */
