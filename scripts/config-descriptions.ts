@@ -22,6 +22,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   BOARD_ADDR: { meaning: "board's gRPC `host:port` (CheckBoardList)" },
   TASK_ADDR: { meaning: "task's gRPC `host:port`" },
   AUDIT_ADDR: { meaning: "audit's gRPC `host:port`" },
+  SHARE_ADDR: { meaning: "share's gRPC `host:port` (for the edge)" },
   JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
   JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
   MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
@@ -34,6 +35,12 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   BOARD_PORT: { meaning: "board's gRPC port (50051 in the images)" },
   TASK_PORT: { meaning: "task's gRPC port (50051 in the images)" },
   AUDIT_PORT: { meaning: "audit's gRPC port (50051 in the images)" },
+  SHARE_PORT: { meaning: "share's gRPC port (50051 in the images)" },
+  // share
+  SHARE_LINK_BASE_URL: { meaning: 'public base URL of the REST edge; a new share link\'s URL is `<this>/v1/shared/{code}`' },
+  SHARE_OPEN_MAX_FAILURES_PER_CODE: { meaning: 'wrong passwords for one share link within the window before it answers 429 (even to the right password)' },
+  SHARE_OPEN_MAX_FAILURES_PER_ADDRESS: { meaning: 'wrong share-link passwords from one client address (all links) within the window before it answers 429' },
+  SHARE_OPEN_THROTTLE_WINDOW_SECONDS: { meaning: 'how long wrong share-link passwords are counted (counters in PostgreSQL, shared by all replicas)' },
   NOTIFY_PORT: { meaning: "notify's gRPC port (health only; 50051 in the images)" },
   METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
   // identity

@@ -12,6 +12,7 @@ import { identityConfigSchema } from '@taskmesh/identity/config';
 import { notifyConfigSchema } from '@taskmesh/notify/config';
 import { orgConfigSchema } from '@taskmesh/org/config';
 import { deadLetterCommandConfigSchema } from '@taskmesh/runtime/dead-letters-main';
+import { shareConfigSchema } from '@taskmesh/share/config';
 import { taskConfigSchema } from '@taskmesh/task/config';
 import { variableDescriptions } from './config-descriptions.ts';
 
@@ -26,6 +27,7 @@ const schemas: Record<string, z.ZodObject> = {
   board: boardConfigSchema,
   task: taskConfigSchema,
   audit: auditConfigSchema,
+  share: shareConfigSchema,
   notify: notifyConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };

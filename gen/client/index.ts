@@ -6,6 +6,7 @@ import { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 import { BoardServiceClient } from './taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from './taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
+import { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
 import { Transport, type ClientOptions } from './runtime.js';
 
@@ -27,8 +28,11 @@ export type { Invitation } from './taskmesh/org/v1/invitation.js';
 export type { Organization } from './taskmesh/org/v1/organization.js';
 export { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
 export type { CreateOrganizationRequest, CreateOrganizationResponse, ListOrganizationsRequest, ListOrganizationsResponse, GetOrganizationRequest, GetOrganizationResponse, UpdateOrganizationRequest, UpdateOrganizationResponse, DeleteOrganizationRequest, DeleteOrganizationResponse, ListMembersRequest, ListMembersResponse, UpdateMemberRequest, UpdateMemberResponse, DeleteMemberRequest, DeleteMemberResponse, CreateInvitationRequest, CreateInvitationResponse, ListInvitationsRequest, ListInvitationsResponse, DeleteInvitationRequest, DeleteInvitationResponse, AcceptInvitationRequest, AcceptInvitationResponse } from './taskmesh/org/v1/org_service.js';
-export type { Comment } from './taskmesh/task/v1/comment.js';
 export type { Task, TaskStatus, Priority } from './taskmesh/task/v1/task.js';
+export type { ShareLink, SharedTask } from './taskmesh/share/v1/share_link.js';
+export { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
+export type { CreateShareLinkRequest, CreateShareLinkResponse, ListShareLinksRequest, ListShareLinksResponse, DeleteShareLinkRequest, DeleteShareLinkResponse, GetSharedTaskRequest, GetSharedTaskResponse, OpenSharedTaskRequest, OpenSharedTaskResponse } from './taskmesh/share/v1/share_service.js';
+export type { Comment } from './taskmesh/task/v1/comment.js';
 export { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
 export type { CreateTaskRequest, CreateTaskResponse, GetTaskRequest, GetTaskResponse, ListTasksRequest, ListTasksResponse, SearchTasksRequest, SearchTasksResponse, UpdateTaskRequest, UpdateTaskResponse, DeleteTaskRequest, DeleteTaskResponse, MoveTaskRequest, MoveTaskResponse, CreateCommentRequest, CreateCommentResponse, ListCommentsRequest, ListCommentsResponse, DeleteCommentRequest, DeleteCommentResponse } from './taskmesh/task/v1/task_service.js';
 
@@ -38,6 +42,7 @@ export class TaskmeshClient {
   readonly board: BoardServiceClient;
   readonly identity: IdentityServiceClient;
   readonly org: OrgServiceClient;
+  readonly share: ShareServiceClient;
   readonly task: TaskServiceClient;
 
   constructor(options: ClientOptions) {
@@ -46,6 +51,7 @@ export class TaskmeshClient {
     this.board = new BoardServiceClient(transport);
     this.identity = new IdentityServiceClient(transport);
     this.org = new OrgServiceClient(transport);
+    this.share = new ShareServiceClient(transport);
     this.task = new TaskServiceClient(transport);
   }
 }

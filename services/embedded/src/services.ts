@@ -5,6 +5,7 @@ import { identityService } from '@taskmesh/identity/descriptor';
 import { notifyService } from '@taskmesh/notify/descriptor';
 import { orgService } from '@taskmesh/org/descriptor';
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
+import { shareService } from '@taskmesh/share/descriptor';
 import { taskService } from '@taskmesh/task/descriptor';
 
 /** Every service of the system, in start-up order; a new service is one descriptor and one line here. */
@@ -15,6 +16,7 @@ export const ALL_SERVICES: readonly ServiceDescriptor[] = [
   taskService,
   auditService,
   notifyService,
+  shareService,
 ];
 
 export { edgeFront };

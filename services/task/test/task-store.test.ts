@@ -84,7 +84,7 @@ describe('creating tasks', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as InvalidArgumentError).violations.map((v) => v.field).sort()).toEqual(
-      ['task.description', 'task.labels', 'task.priority', 'task.title'].sort(),
+      ['task.description', 'task.labels', 'task.title'].sort(),
     );
     expect(await codeOf(f.tasks.create(s, randomUUID(), draft(o.listIds[0]!, 't'), ''))).toBe(GrpcCode.NOT_FOUND);
   });

@@ -68,6 +68,10 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.task.v1.TaskDeleted': noChanges,
   'taskmesh.task.v1.CommentAdded': noChanges,
   'taskmesh.task.v1.CommentDeleted': noChanges,
+  'taskmesh.share.v1.ShareLinkCreated': noChanges,
+  'taskmesh.share.v1.ShareLinkRevoked': noChanges,
+  // Opened by someone without an account: the entry's actor is empty.
+  'taskmesh.share.v1.ShareLinkOpened': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */

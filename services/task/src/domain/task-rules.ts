@@ -75,6 +75,9 @@ export function assigneeIdsOf(names: string[], v: Violations, field = 'task.assi
   return ids;
 }
 
+/** A task needs only a list and a title; one created without a priority gets this one. */
+export const DEFAULT_PRIORITY: Priority = 'MEDIUM';
+
 /** Everything about a new task's content that needs no other service. */
 export function checkNewTask(
   draft: { listId: string | undefined; title: string; description: string; priority?: string | undefined; labels: string[] },
@@ -83,7 +86,6 @@ export function checkNewTask(
   if (!draft.listId) v.add('task.list', 'is required');
   checkTitle(draft.title, v);
   checkDescription(draft.description, v);
-  if (!draft.priority) v.add('task.priority', 'must be set');
   checkLabels(draft.labels, v);
 }
 

@@ -4,7 +4,7 @@ import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-co
 import { pageSizeOf } from '@taskmesh/runtime/paging';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
-import { UPDATABLE_FIELDS, Violations, checkNewTask, type UpdatableField } from '../domain/task-rules.ts';
+import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
 import type { Tasks } from '../domain/tasks.ts';
 import { CREATE_PATHS, contentOf, presentFieldsOf, statusFromProto, toCommentMessage, toTaskMessage } from '../task-mapping.ts';
 import type { TaskServiceDefinition } from './task-service-definition.ts';
@@ -63,8 +63,10 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const content = contentOf(task, CREATE_PATHS, v, true);
       const draft = { title: '', description: '', assignees: [], labels: [], ...content, listId };
       checkNewTask({ ...draft, listId: task.list ? 'named' : undefined }, v);
+      // Unset (0) takes the default; a number that is no priority at all is refused.
+      if (task.priority !== 0 && !draft.priority) v.add('task.priority', 'must be PRIORITY_LOW, PRIORITY_MEDIUM, PRIORITY_HIGH or PRIORITY_URGENT');
       await reject(v, tasks, tc, board.board);
-      const created = await tasks.create(tc, board.board, draft, req.requestId);
+      const created = await tasks.create(tc, board.board, { ...draft, priority: draft.priority || DEFAULT_PRIORITY }, req.requestId);
       return { task: toTaskMessage(created) };
     },
 
