@@ -1,0 +1,105 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+/** Where the objects live and how to reach them: one path through the S3 API in every mode. */
+export interface ObjectStoreSettings {
+  /** Endpoint the service talks to; undefined for AWS itself. */
+  endpoint: string | undefined;
+  /** Endpoint presigned URLs name (what clients reach); defaults to `endpoint`. */
+  publicEndpoint: string | undefined;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+}
+
+export interface StoredObject {
+  sizeBytes: number;
+  contentType: string;
+}
+
+export interface PresignedUpload {
+  url: string;
+  /** Headers the PUT must send as they are: they are signed. */
+  headers: Record<string, string>;
+  expireTime: Date;
+}
+
+/** RFC 6266 value: an ASCII fallback plus the exact UTF-8 name (RFC 8187). */
+export function contentDispositionFor(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/**
+ * The object store of the attachment service. Presigning is local computation (no network); HEAD and DELETE
+ * are calls to the store, so callers make them outside any database transaction.
+ */
+export class ObjectStore {
+  private readonly client: S3Client;
+  private readonly presigner: S3Client;
+
+  constructor(private readonly settings: ObjectStoreSettings) {
+    const base = {
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
+    };
+    this.client = new S3Client({ ...base, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
+    const publicEndpoint = settings.publicEndpoint ?? settings.endpoint;
+    this.presigner = publicEndpoint === settings.endpoint
+      ? this.client
+      : new S3Client({ ...base, ...(publicEndpoint ? { endpoint: publicEndpoint } : {}) });
+  }
+
+  get bucket(): string {
+    return this.settings.bucket;
+  }
+
+  async presignUpload(key: string, object: { contentType: string; sizeBytes: number }, ttlSeconds: number): Promise<PresignedUpload> {
+    const command = new PutObjectCommand({ Bucket: this.settings.bucket, Key: key, ContentType: object.contentType });
+    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type']) });
+    return { url, headers: { 'content-type': object.contentType }, expireTime: new Date(Date.now() + ttlSeconds * 1000) };
+  }
+
+  async presignDownload(key: string, object: { filename: string; contentType: string }, ttlSeconds: number): Promise<{ url: string; expireTime: Date }> {
+    const command = new GetObjectCommand({
+      Bucket: this.settings.bucket,
+      Key: key,
+      ResponseContentDisposition: contentDispositionFor(object.filename),
+      ResponseContentType: object.contentType,
+    });
+    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds });
+    return { url, expireTime: new Date(Date.now() + ttlSeconds * 1000) };
+  }
+
+  /** The object's size and type, or undefined when there is none. */
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+      return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType ?? '' };
+    } catch (err) {
+      if (err instanceof NotFound || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes the object; deleting one that is not there succeeds (S3 semantics), so retries are safe. */
+  async remove(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+  }
+
+  close(): void {
+    this.client.destroy();
+    if (this.presigner !== this.client) this.presigner.destroy();
+  }
+}
