@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
 import { z } from 'zod';
+import { ATTACHMENT_SERVICE_NAME, startAttachment } from '@taskmesh/attachment/server';
+import { loadAttachmentConfig } from '@taskmesh/attachment/config';
 import { AUDIT_SERVICE_NAME, startAudit } from '@taskmesh/audit/server';
 import { loadAuditConfig } from '@taskmesh/audit/config';
 import { BOARD_SERVICE_NAME, startBoard } from '@taskmesh/board/server';
@@ -35,6 +37,7 @@ const stackConfigSchema = z.object({
   TASK_PORT: env.port(50054),
   AUDIT_PORT: env.port(50055),
   NOTIFY_PORT: env.port(50056),
+  ATTACHMENT_PORT: env.port(50057),
 });
 
 /** Overrides that put every service and the edge on a free port (tests; several stacks side by side). */
@@ -46,6 +49,7 @@ export const EVERY_PORT_FREE: Record<string, string> = {
   TASK_PORT: '0',
   AUDIT_PORT: '0',
   NOTIFY_PORT: '0',
+  ATTACHMENT_PORT: '0',
 };
 
 export interface RunningStack {
@@ -93,6 +97,7 @@ export async function startStack(
     TASK_PORT: await resolvePort(host, config.TASK_PORT),
     AUDIT_PORT: await resolvePort(host, config.AUDIT_PORT),
     NOTIFY_PORT: await resolvePort(host, config.NOTIFY_PORT),
+    ATTACHMENT_PORT: await resolvePort(host, config.ATTACHMENT_PORT),
   };
   const env: NodeJS.ProcessEnv = {
     ...source,
@@ -124,17 +129,19 @@ export async function startStack(
       runAsService('task', () => startTask({ config: loadTaskConfig(env), log: createLogger('task'), bus })),
       runAsService('audit', () => startAudit({ config: loadAuditConfig(env), log: createLogger('audit'), bus })),
       runAsService('notify', () => startNotify({ config: loadNotifyConfig(env), log: createLogger('notify'), bus })),
+      runAsService('attachment', () => startAttachment({ config: loadAttachmentConfig(env), log: createLogger('attachment'), bus })),
     ] as const);
     for (const result of started) if (result.status === 'fulfilled') closers.push(() => result.value.close());
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [identity, org, board, task, audit, notify] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    const [identity, org, board, task, audit, notify, attachment] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       Awaited<ReturnType<typeof startIdentity>>,
       Awaited<ReturnType<typeof startOrg>>,
       Awaited<ReturnType<typeof startBoard>>,
       Awaited<ReturnType<typeof startTask>>,
       Awaited<ReturnType<typeof startAudit>>,
       Awaited<ReturnType<typeof startNotify>>,
+      Awaited<ReturnType<typeof startAttachment>>,
     ];
     // Every consumer has subscribed: events waiting in the outboxes may flow now.
     bus.start();
@@ -145,6 +152,7 @@ export async function startStack(
       [BOARD_SERVICE_NAME]: board.grpc.address,
       [TASK_SERVICE_NAME]: task.grpc.address,
       [AUDIT_SERVICE_NAME]: audit.grpc.address,
+      [ATTACHMENT_SERVICE_NAME]: attachment.grpc.address,
     };
     const edge = await startEdge({
       host: config.EDGE_HOST,

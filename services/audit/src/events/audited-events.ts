@@ -68,6 +68,9 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.task.v1.TaskDeleted': noChanges,
   'taskmesh.task.v1.CommentAdded': noChanges,
   'taskmesh.task.v1.CommentDeleted': noChanges,
+  'taskmesh.attachment.v1.AttachmentCreated': noChanges,
+  'taskmesh.attachment.v1.AttachmentCompleted': noChanges,
+  'taskmesh.attachment.v1.AttachmentDeleted': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */
