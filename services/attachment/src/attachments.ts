@@ -19,7 +19,7 @@ import {
 } from './domain/attachment-rules.ts';
 import { attachmentNameOf, taskNameOf, userNameOf, type AttachmentRef, type TaskRef } from './resource-names.ts';
 import { enqueueDeletionsSql, type ObjectDeletions } from './storage/object-deletions.ts';
-import type { ObjectStore, PresignedUpload } from './storage/object-store.ts';
+import { contentDispositionFor, type ObjectStore, type PresignedUpload } from './storage/object-store.ts';
 import type { TaskView } from './task-directory.ts';
 
 /** Who acts, where: the org-bound EntityManager from the org-context chain, the caller and their role. */
@@ -150,9 +150,9 @@ export class Attachments {
         reason: 'SIZE_MISMATCH',
       });
     }
-    if (!sameMediaType(stored.contentType, pending.contentType)) {
-      throw new FailedPreconditionError('the uploaded file was sent with another content type than the declared one', {
-        reason: 'CONTENT_TYPE_MISMATCH',
+    if (!sameMediaType(stored.contentType, pending.contentType) || stored.contentDisposition !== contentDispositionFor(pending.filename)) {
+      throw new FailedPreconditionError('the file was not uploaded with the upload headers (content type and disposition)', {
+        reason: 'HEADERS_MISMATCH',
       });
     }
     return actor.em.transactional(async (tx) => {
@@ -168,7 +168,7 @@ export class Attachments {
   async get(actor: Actor, ref: AttachmentRef): Promise<{ attachment: AttachmentRecord; download?: { url: string; expireTime: Date } }> {
     const attachment = await this.load(actor, ref);
     if (attachment.state !== 'READY') return { attachment };
-    const download = await this.store.presignDownload(attachment.objectKey, attachment, DOWNLOAD_URL_TTL_SECONDS);
+    const download = await this.store.presignDownload(attachment.objectKey, DOWNLOAD_URL_TTL_SECONDS);
     return { attachment, download };
   }
 

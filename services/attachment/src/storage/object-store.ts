@@ -25,6 +25,7 @@ export interface ObjectStoreSettings {
 export interface StoredObject {
   sizeBytes: number;
   contentType: string;
+  contentDisposition: string;
 }
 
 export interface PresignedUpload {
@@ -65,20 +66,25 @@ export class ObjectStore {
     return this.settings.bucket;
   }
 
-  async presignUpload(key: string, object: { contentType: string; sizeBytes: number }, ttlSeconds: number): Promise<PresignedUpload> {
-    const command = new PutObjectCommand({ Bucket: this.settings.bucket, Key: key, ContentType: object.contentType });
-    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type']) });
-    return { url, headers: { 'content-type': object.contentType }, expireTime: new Date(Date.now() + ttlSeconds * 1000) };
+  /**
+   * A PUT URL for the object. Content-Type and Content-Disposition are signed headers the client must send as
+   * given: the store keeps them with the object and answers every download with them, so a download always
+   * comes as `attachment` with the uploader's file name and the declared type. (Stored rather than asked for
+   * per download with response-content-disposition, whose RFC 8187 value s3rver cannot verify.)
+   */
+  async presignUpload(key: string, object: { contentType: string; filename: string }, ttlSeconds: number): Promise<PresignedUpload> {
+    const disposition = contentDispositionFor(object.filename);
+    const command = new PutObjectCommand({ Bucket: this.settings.bucket, Key: key, ContentType: object.contentType, ContentDisposition: disposition });
+    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type', 'content-disposition']) });
+    return {
+      url,
+      headers: { 'content-type': object.contentType, 'content-disposition': disposition },
+      expireTime: new Date(Date.now() + ttlSeconds * 1000),
+    };
   }
 
-  async presignDownload(key: string, object: { filename: string; contentType: string }, ttlSeconds: number): Promise<{ url: string; expireTime: Date }> {
-    const command = new GetObjectCommand({
-      Bucket: this.settings.bucket,
-      Key: key,
-      ResponseContentDisposition: contentDispositionFor(object.filename),
-      ResponseContentType: object.contentType,
-    });
-    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds });
+  async presignDownload(key: string, ttlSeconds: number): Promise<{ url: string; expireTime: Date }> {
+    const url = await getSignedUrl(this.presigner, new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { expiresIn: ttlSeconds });
     return { url, expireTime: new Date(Date.now() + ttlSeconds * 1000) };
   }
 
@@ -86,7 +92,7 @@ export class ObjectStore {
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
-      return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType ?? '' };
+      return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType ?? '', contentDisposition: head.ContentDisposition ?? '' };
     } catch (err) {
       if (err instanceof NotFound || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)) return undefined;
       throw err;
