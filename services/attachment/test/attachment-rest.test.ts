@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
@@ -34,6 +35,7 @@ beforeAll(async () => {
     SIGNUP_MAX_PER_ADDRESS: '1000',
     ATTACHMENT_MAX_BYTES: String(MAX_BYTES),
     ATTACHMENT_MAX_PER_TASK: String(MAX_PER_TASK),
+    ORG_PURGE_INTERVAL_SECONDS: '1',
     ...(natsUrl
       ? { NATS_URL: natsUrl, EVENTS_STREAM: streams.stream, EVENTS_SUBJECT_PREFIX: streams.subjectPrefix, EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes) }
       : {}),
@@ -124,6 +126,7 @@ describe('attachments over REST', () => {
       state: 'STATE_PENDING',
       creator: w.owner.user,
     });
+    expect(stack.events).toBe(natsUrl ? 'jetstream' : 'in-process');
     expect(attachment.name).toMatch(new RegExp(`^${w.ownersTask}/attachments/[0-9a-f-]{36}$`));
     expect(attachment.createTime).toMatch(/Z$/);
     expect(created.body.uploadHeaders).toEqual({
@@ -318,5 +321,32 @@ describe('attachments over REST', () => {
       'taskmesh.attachment.v1.AttachmentCreated',
     ]);
     for (const entry of entries) expect(entry).toMatchObject({ actor: w.memberA.user, resource: name });
+  }, 60_000);
+
+  it("deleting an organization removes its objects once the org's retention has passed", async () => {
+    const w = await workspace();
+    const name = await readyAttachment(w.owner, w.ownersTask, 'org data');
+    const downloadUrl = (await rest(w.owner.token, 'GET', name)).body.downloadUrl as string;
+    expect((await rest(w.owner.token, 'DELETE', w.org)).status).toBe(200);
+    const orgId = w.org.slice('organizations/'.length);
+    const sql = new pg.Client({ connectionString: db.databaseUrl });
+    await sql.connect();
+    try {
+      // OrganizationDeleted schedules the purge ORG_RETENTION_DAYS (30) ahead; until then the object stays.
+      const due = await eventually(async () => {
+        const res = await sql.query('select due_at from attachment.org_purges where org_id = $1', [orgId]);
+        return res.rows[0]?.due_at as Date | undefined;
+      }, 'the purge of the deleted org to be scheduled');
+      expect(due.getTime() - Date.now()).toBeGreaterThan(29 * 86_400_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect((await fetch(downloadUrl)).status).toBe(200);
+      // The retention passes (moved, not waited for): the next purge run removes rows and objects.
+      await sql.query("update attachment.org_purges set due_at = now() - interval '1 second' where org_id = $1", [orgId]);
+      await eventually(async () => (await fetch(downloadUrl)).status === 404, 'the objects of the purged org to be gone');
+      const left = await sql.query('select count(*)::int as n from attachment.attachments where org_id = $1', [orgId]);
+      expect(left.rows[0].n).toBe(0);
+    } finally {
+      await sql.end();
+    }
   }, 60_000);
 });
