@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -15,6 +17,8 @@ import { signUpAs } from '../../edge/test/typed-client.ts';
 const natsUrl = await natsForTests();
 const MAX_BYTES = 4096;
 const MAX_PER_TASK = 3;
+// The embedded store's key pair, fixed here so the test can also write to it as a careless client could.
+const STORE_KEY = { accessKeyId: 'WTATTACHTESTKEY', secretAccessKey: 'wt-attach-test-secret-key' };
 
 let db: TestDatabase;
 let dataDir: string;
@@ -36,6 +40,8 @@ beforeAll(async () => {
     ATTACHMENT_MAX_BYTES: String(MAX_BYTES),
     ATTACHMENT_MAX_PER_TASK: String(MAX_PER_TASK),
     ORG_PURGE_INTERVAL_SECONDS: '1',
+    S3_ACCESS_KEY_ID: STORE_KEY.accessKeyId,
+    S3_SECRET_ACCESS_KEY: STORE_KEY.secretAccessKey,
     ...(natsUrl
       ? { NATS_URL: natsUrl, EVENTS_STREAM: streams.stream, EVENTS_SUBJECT_PREFIX: streams.subjectPrefix, EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes) }
       : {}),
@@ -190,25 +196,54 @@ describe('attachments over REST', () => {
     expect(wrongType.status).toBe(403);
     const inline = await fetch(created.body.uploadUrl, { method: 'PUT', headers: { ...created.body.uploadHeaders, 'content-disposition': 'inline' }, body: 'abc' });
     expect(inline.status).toBe(403);
+    // Expired: a URL for an existing object, signed with the store's key, valid for one second.
+    const store = new S3Client({ endpoint: url.origin, region: 'us-east-1', forcePathStyle: true, credentials: STORE_KEY });
+    const [, org, , , , task, , id] = name.split('/');
+    const shortLived = await getSignedUrl(store, new GetObjectCommand({ Bucket: 'taskmesh-attachments', Key: `${org}/${task}/${id}` }), { expiresIn: 1 });
+    store.destroy();
+    expect((await fetch(shortLived)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await fetch(shortLived)).status).toBe(403);
   }, 60_000);
 
-  it(':complete is 400 FAILED_PRECONDITION when the object is missing, or its size or type differ from the declared ones', async () => {
+  it(':complete is 400 FAILED_PRECONDITION when the object is missing or its size differs from the declared one', async () => {
     const w = await workspace();
     const created = await createAttachment(w.owner, w.ownersTask, { filename: 'data.bin', contentType: 'application/octet-stream', sizeBytes: '10' });
-    const missing = await rest(w.owner.token, 'POST', `${created.body.attachment.name}:complete`, {});
+    const name = created.body.attachment.name as string;
+    const missing = await rest(w.owner.token, 'POST', `${name}:complete`, {});
     expect([missing.status, missing.body.code]).toEqual([400, 9]);
     expect(JSON.stringify(missing.body)).toContain('OBJECT_MISSING');
 
-    expect((await upload(created, new Uint8Array(5))).status).toBe(200);
-    const short = await rest(w.owner.token, 'POST', `${created.body.attachment.name}:complete`, {});
+    // The length is signed: the store itself refuses other sizes, so nothing was stored.
+    expect((await upload(created, new Uint8Array(5))).status).toBe(403);
+    expect((await upload(created, new Uint8Array(11))).status).toBe(403);
+    expect((await rest(w.owner.token, 'POST', `${name}:complete`, {})).body.code).toBe(9);
+
+    // A store that does not hold clients to the signed length (here: a write with the store's own key).
+    const [, org, , , , task, , id] = name.split('/');
+    const store = new S3Client({
+      endpoint: new URL(created.body.uploadUrl).origin,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: STORE_KEY,
+    });
+    await store.send(new PutObjectCommand({
+      Bucket: 'taskmesh-attachments',
+      Key: `${org}/${task}/${id}`,
+      Body: new Uint8Array(5),
+      ContentType: 'application/octet-stream',
+      ContentDisposition: created.body.uploadHeaders['content-disposition'],
+    }));
+    store.destroy();
+    const short = await rest(w.owner.token, 'POST', `${name}:complete`, {});
     expect([short.status, short.body.code]).toEqual([400, 9]);
     expect(short.body.message).toContain('5 bytes, not the declared 10');
     expect(JSON.stringify(short.body)).toContain('SIZE_MISMATCH');
-    expect((await rest(w.owner.token, 'GET', created.body.attachment.name)).body.attachment.state).toBe('STATE_PENDING');
+    expect((await rest(w.owner.token, 'GET', name)).body.attachment.state).toBe('STATE_PENDING');
 
-    // The right bytes, uploaded again with the same URL, complete it.
+    // The right bytes, uploaded with the same URL, complete it.
     expect((await upload(created, new Uint8Array(10))).status).toBe(200);
-    expect((await rest(w.owner.token, 'POST', `${created.body.attachment.name}:complete`, {})).body.attachment.state).toBe('STATE_READY');
+    expect((await rest(w.owner.token, 'POST', `${name}:complete`, {})).body.attachment.state).toBe('STATE_READY');
   }, 60_000);
 
   it('refuses bad input and anything over the limits with 400', async () => {

@@ -52,6 +52,9 @@ export class ObjectStore {
   constructor(private readonly settings: ObjectStoreSettings) {
     const base = {
       region: settings.region,
+      // The SDK's default would put a CRC32 of the (empty) presign-time body into every presigned PUT URL,
+      // which S3 then checks against the uploaded bytes; checksums only where an operation requires them.
+      requestChecksumCalculation: 'WHEN_REQUIRED' as const,
       forcePathStyle: settings.forcePathStyle,
       credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
     };
@@ -67,15 +70,25 @@ export class ObjectStore {
   }
 
   /**
-   * A PUT URL for the object. Content-Type and Content-Disposition are signed headers the client must send as
-   * given: the store keeps them with the object and answers every download with them, so a download always
-   * comes as `attachment` with the uploader's file name and the declared type. (Stored rather than asked for
-   * per download with response-content-disposition, whose RFC 8187 value s3rver cannot verify.)
+   * A PUT URL for the object. Content-Length, Content-Type and Content-Disposition are signed headers the
+   * client must send as given, so the store itself refuses another size (no disk filled past the limit) or
+   * type. It keeps type and disposition with the object and answers every download with them: a download
+   * always comes as `attachment` with the uploader's file name. (Stored rather than asked for per download
+   * with response-content-disposition, whose RFC 8187 value s3rver cannot verify.)
    */
-  async presignUpload(key: string, object: { contentType: string; filename: string }, ttlSeconds: number): Promise<PresignedUpload> {
+  async presignUpload(key: string, object: { contentType: string; filename: string; sizeBytes: number }, ttlSeconds: number): Promise<PresignedUpload> {
     const disposition = contentDispositionFor(object.filename);
-    const command = new PutObjectCommand({ Bucket: this.settings.bucket, Key: key, ContentType: object.contentType, ContentDisposition: disposition });
-    const url = await getSignedUrl(this.presigner, command, { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type', 'content-disposition']) });
+    const command = new PutObjectCommand({
+      Bucket: this.settings.bucket,
+      Key: key,
+      ContentType: object.contentType,
+      ContentDisposition: disposition,
+      ContentLength: object.sizeBytes,
+    });
+    const url = await getSignedUrl(this.presigner, command, {
+      expiresIn: ttlSeconds,
+      signableHeaders: new Set(['content-type', 'content-disposition', 'content-length']),
+    });
     return {
       url,
       headers: { 'content-type': object.contentType, 'content-disposition': disposition },
