@@ -147,6 +147,12 @@ describe('attachments over REST', () => {
     const pending = await rest(w.viewer.token, 'GET', attachment.name);
     expect([pending.status, pending.body.attachment.state, pending.body.downloadUrl]).toEqual([200, 'STATE_PENDING', '']);
 
+    // A browser on another origin may upload (CORS preflight of the signed PUT).
+    const preflight = await fetch(created.body.uploadUrl, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type,content-disposition' },
+    });
+    expect([preflight.status, preflight.headers.get('access-control-allow-origin')]).toEqual([200, '*']);
     expect((await upload(created, bytes)).status).toBe(200);
     const completed = await rest(w.owner.token, 'POST', `${attachment.name}:complete`, {});
     expect(completed.status).toBe(200);

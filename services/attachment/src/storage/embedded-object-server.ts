@@ -25,6 +25,23 @@ function isSigned(req: IncomingMessage): boolean {
   return query.has('X-Amz-Algorithm') || query.has('Signature');
 }
 
+/**
+ * Browsers upload and download straight from the store, from the web app's origin: CORS for PUT/GET/HEAD
+ * with the headers the upload signs. The signature, not the origin, is what grants access.
+ */
+const CORS = `<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>*</AllowedOrigin>
+    <AllowedMethod>PUT</AllowedMethod>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>HEAD</AllowedMethod>
+    <AllowedHeader>content-type</AllowedHeader>
+    <AllowedHeader>content-disposition</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader>
+    <MaxAgeSeconds>600</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>`;
+
 const ACCESS_DENIED = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
 
 /**
@@ -49,7 +66,7 @@ export async function startEmbeddedObjectServer(options: {
     directory: options.directory,
     silent: true,
     vhostBuckets: false,
-    configureBuckets: [{ name: options.bucket }],
+    configureBuckets: [{ name: options.bucket, configs: [CORS] }],
   });
   await s3.configureBuckets();
   const handle = s3.callback();
