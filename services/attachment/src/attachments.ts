@@ -36,7 +36,7 @@ export interface AttachmentLimits {
 }
 
 /** The task as the task service showed it to the caller just now (task-directory.ts). */
-export type TaskSeen = TaskView;
+type TaskSeen = TaskView;
 
 /**
  * The attachment service's use cases. The task service is asked (by the handler, before anything else) whether
@@ -71,7 +71,7 @@ export class Attachments {
     ref: TaskRef,
     task: TaskSeen,
     input: { filename: string; contentType: string; sizeBytes: string; requestId?: string },
-  ): Promise<{ attachment: AttachmentRecord; upload: PresignedUpload }> {
+  ): Promise<{ attachment: AttachmentRecord; upload: PresignedUpload | undefined }> {
     this.assertMayChange(actor, task);
     const sizeBytes = /^\d{1,16}$/.test(input.sizeBytes) ? Number(input.sizeBytes) : Number.NaN;
     rejectViolations([
@@ -119,7 +119,8 @@ export class Attachments {
         if (!attachment) throw err;
       }
     }
-    const upload = await this.store.presignUpload(attachment.objectKey, attachment, UPLOAD_URL_TTL_SECONDS);
+    // A retry that finds the attachment already READY gets no new URL: its object is final.
+    const upload = attachment.state === 'PENDING' ? await this.store.presignUpload(attachment.objectKey, attachment, UPLOAD_URL_TTL_SECONDS) : undefined;
     return { attachment, upload };
   }
 

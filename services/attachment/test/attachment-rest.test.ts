@@ -180,6 +180,22 @@ describe('attachments over REST', () => {
     expect(listed.body.nextPageToken).toBe('');
   }, 60_000);
 
+  it('a create retried with the same requestId returns the first attachment, with no new upload URL once READY', async () => {
+    const w = await workspace();
+    const requestId = crypto.randomUUID();
+    const file = { filename: 'once.txt', contentType: 'text/plain', sizeBytes: '4' };
+    const first = await rest(w.owner.token, 'POST', `${w.ownersTask}/attachments?requestId=${requestId}`, file);
+    const retried = await rest(w.owner.token, 'POST', `${w.ownersTask}/attachments?requestId=${requestId}`, file);
+    expect(retried.body.attachment.name).toBe(first.body.attachment.name);
+    expect(retried.body.uploadUrl).not.toBe('');
+    expect((await upload(retried, new TextEncoder().encode('once'))).status).toBe(200);
+    expect((await rest(w.owner.token, 'POST', `${first.body.attachment.name}:complete`, {})).status).toBe(200);
+    const afterReady = await rest(w.owner.token, 'POST', `${w.ownersTask}/attachments?requestId=${requestId}`, file);
+    expect([afterReady.status, afterReady.body.attachment.state, afterReady.body.uploadUrl]).toEqual([200, 'STATE_READY', '']);
+    const listed = await rest(w.owner.token, 'GET', `${w.ownersTask}/attachments`);
+    expect(listed.body.attachments).toHaveLength(1);
+  }, 60_000);
+
   it('the object store answers only correctly signed, unexpired requests', async () => {
     const w = await workspace();
     const name = await readyAttachment(w.owner, w.ownersTask, 'secret plans');

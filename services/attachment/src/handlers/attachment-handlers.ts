@@ -46,7 +46,12 @@ export function attachmentHandlers(
         sizeBytes: req.attachment?.sizeBytes ?? '0',
         ...(requestId ? { requestId } : {}),
       });
-      return { attachment: attachmentMessage(attachment), uploadUrl: upload.url, uploadHeaders: upload.headers, expireTime: upload.expireTime };
+      return {
+        attachment: attachmentMessage(attachment),
+        uploadUrl: upload?.url ?? '',
+        uploadHeaders: upload?.headers ?? {},
+        ...(upload ? { expireTime: upload.expireTime } : {}),
+      };
     },
 
     async completeAttachment(req, context) {

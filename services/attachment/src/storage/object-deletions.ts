@@ -15,7 +15,7 @@ const BATCH = 100;
 export class ObjectDeletions {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
-  private again = false;
+  private queued: Promise<number> | undefined;
 
   constructor(
     private readonly em: EntityManager,
@@ -24,20 +24,24 @@ export class ObjectDeletions {
     private readonly intervalMs = 5_000,
   ) {}
 
-  /** Deletes every due object; resolves with how many were deleted. Concurrent calls share one run. */
+  /**
+   * Deletes every due object; resolves with how many were deleted. A call during a run waits for one more run
+   * after it (which sees the keys queued meanwhile); calls during the same run share that one.
+   */
   drain(): Promise<number> {
-    if (this.running) {
-      this.again = true;
+    if (!this.running) {
+      this.running = this.drainAll().finally(() => {
+        this.running = undefined;
+      });
       return this.running;
     }
-    this.running = this.drainAll().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.drain();
-      }
-    });
-    return this.running;
+    this.queued ??= this.running
+      .catch(() => 0)
+      .then(() => {
+        this.queued = undefined;
+        return this.drain();
+      });
+    return this.queued;
   }
 
   private async drainAll(): Promise<number> {
@@ -74,6 +78,7 @@ export class ObjectDeletions {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.queued?.catch(() => undefined);
     await this.running?.catch(() => undefined);
   }
 }

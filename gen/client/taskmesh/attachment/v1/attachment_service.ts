@@ -12,8 +12,8 @@ export interface CreateAttachmentRequest {
   /** The attachment to create: filename, content_type and size_bytes. */
   attachment?: Attachment;
   /**
-   * Client-chosen idempotency key (a UUID); a retry with the same key returns the first attachment (with a
-   * fresh upload URL).
+   * Client-chosen idempotency key (a UUID); a retry with the same key returns the first attachment, with a
+   * fresh upload URL while it is PENDING (none once READY).
    */
   requestId: string;
 }
@@ -22,7 +22,10 @@ export interface CreateAttachmentRequest {
 export interface CreateAttachmentResponse {
   /** The new attachment (PENDING). */
   attachment?: Attachment;
-  /** Presigned URL to PUT the file's bytes to. */
+  /**
+   * Presigned URL to PUT the file's bytes to (exactly size_bytes of them); empty when the attachment is
+   * already READY (a retried create).
+   */
   uploadUrl: string;
   /** Headers the PUT must carry exactly (they are part of the signature), e.g. content-type. */
   uploadHeaders: { [key: string]: string };
