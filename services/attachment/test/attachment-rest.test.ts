@@ -406,4 +406,31 @@ describe('attachments over REST', () => {
       await sql.end();
     }
   }, 60_000);
+
+  it('row-level security hides attachments from the app role unless the transaction is bound to their org', async () => {
+    const w = await workspace();
+    await readyAttachment(w.owner, w.ownersTask, 'walled');
+    const orgId = w.org.slice('organizations/'.length);
+    const sql = new pg.Client({ connectionString: db.databaseUrl });
+    await sql.connect();
+    try {
+      await sql.query('begin');
+      await sql.query('set local role taskmesh_app');
+      const unbound = await sql.query('select count(*)::int as n from attachment.attachments');
+      expect(unbound.rows[0].n).toBe(0);
+      await sql.query("select set_config('app.org_id', $1, true)", [orgId]);
+      const bound = await sql.query('select count(*)::int as n, count(distinct org_id)::int as orgs from attachment.attachments');
+      expect(bound.rows[0]).toEqual({ n: 1, orgs: 1 });
+      // Nor can it write a row into another org than the bound one.
+      await expect(
+        sql.query(
+          `insert into attachment.attachments (id, org_id, board_id, task_id, filename, content_type, size_bytes, state, object_key, created_by, created_at)
+           values (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'x', 'text/plain', 1, 'PENDING', 'k-' || gen_random_uuid(), gen_random_uuid(), now())`,
+        ),
+      ).rejects.toThrow(/row-level security/);
+    } finally {
+      await sql.query('rollback').catch(() => undefined);
+      await sql.end();
+    }
+  }, 60_000);
 });
