@@ -23,6 +23,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   TASK_ADDR: { meaning: "task's gRPC `host:port`" },
   AUDIT_ADDR: { meaning: "audit's gRPC `host:port`" },
   SHARE_ADDR: { meaning: "share's gRPC `host:port` (for the edge)" },
+  ATTACHMENT_ADDR: { meaning: "attachment's gRPC `host:port` (the edge's upstream)" },
   JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
   JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
   MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
@@ -42,6 +43,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   SHARE_OPEN_MAX_FAILURES_PER_ADDRESS: { meaning: 'wrong share-link passwords from one client address (all links) within the window before it answers 429' },
   SHARE_OPEN_THROTTLE_WINDOW_SECONDS: { meaning: 'how long wrong share-link passwords are counted (counters in PostgreSQL, shared by all replicas)' },
   NOTIFY_PORT: { meaning: "notify's gRPC port (health only; 50051 in the images)" },
+  ATTACHMENT_PORT: { meaning: "attachment's gRPC port (50051 in the images)" },
   METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
   // identity
   ACCESS_TOKEN_TTL_SECONDS: { meaning: 'EdDSA access-token lifetime' },
@@ -66,7 +68,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   TASKMESH_KEK: { meaning: 'key-encryption key: base64 of 32 random bytes that encrypts the signing keys at rest (a Secret; `openssl rand -base64 32`)' },
   // org
   INVITATION_TTL_SECONDS: { meaning: 'invitation lifetime' },
-  ORG_RETENTION_DAYS: { meaning: 'how long a deleted organization is kept before it is purged' },
+  ORG_RETENTION_DAYS: { meaning: 'how long a deleted organization is kept before it is purged (the attachment service removes its files then too)' },
   ORG_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of deleted organizations runs' },
   // task
   BOARD_CACHE_TTL_MS: { meaning: "how long the board service's positive answers are reused (board events evict sooner; 0: off)" },
@@ -103,4 +105,16 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   OTEL_PROPAGATORS: { meaning: "OpenTelemetry's standard propagator list", default: 'tracecontext,baggage' },
   OTEL_SDK_DISABLED: { meaning: '`true` turns the OpenTelemetry SDK off', default: 'false' },
   TASKMESH_BASE_URL: { meaning: '`npm run seed` and the conformance suite: the edge to talk to', default: 'http://127.0.0.1:8080' },
+  // attachment
+  S3_ENDPOINT: { meaning: 'S3 API endpoint of the object store for attachments (AWS S3, MinIO, any S3-compatible store). Unset: an embedded S3-compatible server in the attachment process, data under `$TASKMESH_DATA_DIR/blobs`' },
+  S3_PUBLIC_ENDPOINT: { meaning: 'endpoint named in the presigned upload and download URLs, when clients reach the store at another address than the service does. Unset: `S3_ENDPOINT` (or the embedded server)' },
+  S3_BUCKET: { meaning: 'bucket of the attachments (must exist with `S3_ENDPOINT`; the embedded server creates it)' },
+  S3_REGION: { meaning: 'region the requests are signed for (SigV4)' },
+  S3_ACCESS_KEY_ID: { meaning: 'access key of the object store; required with `S3_ENDPOINT`. Embedded: a random key per process unless set' },
+  S3_SECRET_ACCESS_KEY: { meaning: 'secret key of the object store; required with `S3_ENDPOINT`' },
+  S3_FORCE_PATH_STYLE: { meaning: 'path-style URLs (`endpoint/bucket/key`), as MinIO and most self-hosted stores need; the embedded server always uses them' },
+  S3_EMBEDDED_HOST: { meaning: 'address the embedded object server binds and names in its URLs (without `S3_ENDPOINT`)' },
+  S3_EMBEDDED_PORT: { meaning: 'port of the embedded object server (without `S3_ENDPOINT`); 0: any free port' },
+  ATTACHMENT_MAX_BYTES: { meaning: 'largest attachment in bytes (default 25 MiB); larger creates are 400' },
+  ATTACHMENT_MAX_PER_TASK: { meaning: 'most attachments one task holds, pending ones included; more is 400 (FAILED_PRECONDITION)' },
 };

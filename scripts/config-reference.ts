@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { z } from 'zod';
+import { attachmentConfigSchema } from '@taskmesh/attachment/config';
 import { auditConfigSchema } from '@taskmesh/audit/config';
 import { boardConfigSchema } from '@taskmesh/board/config';
 import { readEdgeConfig } from '@taskmesh/edge/edge-config';
@@ -29,6 +30,7 @@ const schemas: Record<string, z.ZodObject> = {
   audit: auditConfigSchema,
   share: shareConfigSchema,
   notify: notifyConfigSchema,
+  attachment: attachmentConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };
 

@@ -2,6 +2,7 @@
 
 // The typed REST client for the Taskmesh API. Start with createClient({ baseUrl, getToken }).
 
+import { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 import { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 import { BoardServiceClient } from './taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from './taskmesh/identity/v1/identity_service.js';
@@ -12,6 +13,9 @@ import { Transport, type ClientOptions } from './runtime.js';
 
 export { ApiError, Code, Transport, encodeRequest } from './runtime.js';
 export type { AnyJson, CallOptions, ClientOptions, CodeName, JsonValue, PartialMessage, Route } from './runtime.js';
+export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/attachment.js';
+export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
+export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse } from './taskmesh/attachment/v1/attachment_service.js';
 export type { FieldChange } from './taskmesh/events/v1/field_change.js';
 export type { AuditEvent } from './taskmesh/audit/v1/audit_event.js';
 export { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
@@ -38,6 +42,7 @@ export type { CreateTaskRequest, CreateTaskResponse, GetTaskRequest, GetTaskResp
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {
+  readonly attachment: AttachmentServiceClient;
   readonly audit: AuditServiceClient;
   readonly board: BoardServiceClient;
   readonly identity: IdentityServiceClient;
@@ -47,6 +52,7 @@ export class TaskmeshClient {
 
   constructor(options: ClientOptions) {
     const transport = new Transport(options);
+    this.attachment = new AttachmentServiceClient(transport);
     this.audit = new AuditServiceClient(transport);
     this.board = new BoardServiceClient(transport);
     this.identity = new IdentityServiceClient(transport);

@@ -10,6 +10,7 @@ export const upstreamEnv: Record<string, string> = {
   TASK_ADDR: 'taskmesh.task.v1.TaskService',
   AUDIT_ADDR: 'taskmesh.audit.v1.AuditService',
   SHARE_ADDR: 'taskmesh.share.v1.ShareService',
+  ATTACHMENT_ADDR: 'taskmesh.attachment.v1.AttachmentService',
 };
 
 export class EdgeConfigError extends Error {

@@ -1,3 +1,4 @@
+import { attachmentService } from '@taskmesh/attachment/descriptor';
 import { auditService } from '@taskmesh/audit/descriptor';
 import { boardService } from '@taskmesh/board/descriptor';
 import { edgeFront } from '@taskmesh/edge/descriptor';
@@ -17,6 +18,7 @@ export const ALL_SERVICES: readonly ServiceDescriptor[] = [
   auditService,
   notifyService,
   shareService,
+  attachmentService,
 ];
 
 export { edgeFront };

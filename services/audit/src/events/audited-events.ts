@@ -72,6 +72,9 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.share.v1.ShareLinkRevoked': noChanges,
   // Opened by someone without an account: the entry's actor is empty.
   'taskmesh.share.v1.ShareLinkOpened': noChanges,
+  'taskmesh.attachment.v1.AttachmentCreated': noChanges,
+  'taskmesh.attachment.v1.AttachmentCompleted': noChanges,
+  'taskmesh.attachment.v1.AttachmentDeleted': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */
