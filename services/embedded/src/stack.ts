@@ -22,6 +22,8 @@ import { shutdownTelemetry } from '@taskmesh/runtime/telemetry';
 import { shutdownGraceMs } from '@taskmesh/runtime/shutdown';
 import { loadTaskConfig } from '@taskmesh/task/config';
 import { TASK_SERVICE_NAME, startTask } from '@taskmesh/task/server';
+import { loadWebhookConfig } from '@taskmesh/webhook/config';
+import { WEBHOOK_SERVICE_NAME, startWebhook } from '@taskmesh/webhook/server';
 
 const stackConfigSchema = z.object({
   ...commonConfigShape,
@@ -35,6 +37,7 @@ const stackConfigSchema = z.object({
   TASK_PORT: env.port(50054),
   AUDIT_PORT: env.port(50055),
   NOTIFY_PORT: env.port(50056),
+  WEBHOOK_PORT: env.port(50057),
 });
 
 /** Overrides that put every service and the edge on a free port (tests; several stacks side by side). */
@@ -46,6 +49,7 @@ export const EVERY_PORT_FREE: Record<string, string> = {
   TASK_PORT: '0',
   AUDIT_PORT: '0',
   NOTIFY_PORT: '0',
+  WEBHOOK_PORT: '0',
 };
 
 export interface RunningStack {
@@ -93,6 +97,7 @@ export async function startStack(
     TASK_PORT: await resolvePort(host, config.TASK_PORT),
     AUDIT_PORT: await resolvePort(host, config.AUDIT_PORT),
     NOTIFY_PORT: await resolvePort(host, config.NOTIFY_PORT),
+    WEBHOOK_PORT: await resolvePort(host, config.WEBHOOK_PORT),
   };
   const env: NodeJS.ProcessEnv = {
     ...source,
@@ -124,17 +129,19 @@ export async function startStack(
       runAsService('task', () => startTask({ config: loadTaskConfig(env), log: createLogger('task'), bus })),
       runAsService('audit', () => startAudit({ config: loadAuditConfig(env), log: createLogger('audit'), bus })),
       runAsService('notify', () => startNotify({ config: loadNotifyConfig(env), log: createLogger('notify'), bus })),
+      runAsService('webhook', () => startWebhook({ config: loadWebhookConfig(env), log: createLogger('webhook'), bus })),
     ] as const);
     for (const result of started) if (result.status === 'fulfilled') closers.push(() => result.value.close());
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [identity, org, board, task, audit, notify] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    const [identity, org, board, task, audit, notify, webhook] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       Awaited<ReturnType<typeof startIdentity>>,
       Awaited<ReturnType<typeof startOrg>>,
       Awaited<ReturnType<typeof startBoard>>,
       Awaited<ReturnType<typeof startTask>>,
       Awaited<ReturnType<typeof startAudit>>,
       Awaited<ReturnType<typeof startNotify>>,
+      Awaited<ReturnType<typeof startWebhook>>,
     ];
     // Every consumer has subscribed: events waiting in the outboxes may flow now.
     bus.start();
@@ -145,6 +152,7 @@ export async function startStack(
       [BOARD_SERVICE_NAME]: board.grpc.address,
       [TASK_SERVICE_NAME]: task.grpc.address,
       [AUDIT_SERVICE_NAME]: audit.grpc.address,
+      [WEBHOOK_SERVICE_NAME]: webhook.grpc.address,
     };
     const edge = await startEdge({
       host: config.EDGE_HOST,

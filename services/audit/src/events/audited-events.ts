@@ -68,6 +68,10 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.task.v1.TaskDeleted': noChanges,
   'taskmesh.task.v1.CommentAdded': noChanges,
   'taskmesh.task.v1.CommentDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookCreated': noChanges,
+  'taskmesh.webhook.v1.WebhookUpdated': noChanges,
+  'taskmesh.webhook.v1.WebhookDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookDisabled': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createFileRegistry, fromBinary, toJson, type FileRegistry } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
+import { DESCRIPTOR_PATH } from '../descriptor-path.ts';
 
-const DESCRIPTOR_PATH = fileURLToPath(new URL('../../../../gen/descriptor.binpb', import.meta.url));
 
 let registry: FileRegistry | undefined;
 
