@@ -35,6 +35,12 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   TASK_PORT: { meaning: "task's gRPC port (50051 in the images)" },
   AUDIT_PORT: { meaning: "audit's gRPC port (50051 in the images)" },
   NOTIFY_PORT: { meaning: "notify's gRPC port (health only; 50051 in the images)" },
+  WEBHOOK_PORT: { meaning: "webhook's gRPC port (50051 in the images)" },
+  WEBHOOK_ALLOWED_HOSTS: { meaning: 'comma-separated `host` or `host:port` (IPv6 as `[::1]:8080`) that webhook endpoints may use although they resolve to loopback, private or link-local addresses, and over plain http; empty: only public https endpoints' },
+  WEBHOOK_RETRY_SCHEDULE: { meaning: 'seconds to wait after failed delivery attempt 1, 2, … (comma-separated, fractions allowed); when they run out the delivery has failed' },
+  WEBHOOK_DISABLE_AFTER_SECONDS: { meaning: "an endpoint whose deliveries have failed for this long (seconds, since its last success) is disabled and its organization's owners are mailed" },
+  WEBHOOK_TIMEOUT_MS: { meaning: 'deadline of one webhook delivery attempt (connect, send, answer)' },
+  WEBHOOK_POLL_MS: { meaning: 'how often the webhook delivery worker looks for due retries (new deliveries wake it at once)' },
   METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
   // identity
   ACCESS_TOKEN_TTL_SECONDS: { meaning: 'EdDSA access-token lifetime' },
@@ -56,7 +62,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   ARGON2_PARALLELISM: { meaning: 'argon2id lanes' },
   SIGNING_KEY_RELOAD_SECONDS: { meaning: 'how often the signing keys are reloaded from the database (a rotation by another replica is picked up within it)' },
   TASKMESH_KEK_PREVIOUS: { meaning: '`npm run identity:rotate-kek` only: the key-encryption key the rows are sealed under now' },
-  TASKMESH_KEK: { meaning: 'key-encryption key: base64 of 32 random bytes that encrypts the signing keys at rest (a Secret; `openssl rand -base64 32`)' },
+  TASKMESH_KEK: { meaning: 'key-encryption key: base64 of 32 random bytes that encrypts the identity signing keys and the webhook signing secrets at rest (a Secret; `openssl rand -base64 32`)' },
   // org
   INVITATION_TTL_SECONDS: { meaning: 'invitation lifetime' },
   ORG_RETENTION_DAYS: { meaning: 'how long a deleted organization is kept before it is purged' },

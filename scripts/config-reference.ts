@@ -10,6 +10,7 @@ import { boardConfigSchema } from '@taskmesh/board/config';
 import { readEdgeConfig } from '@taskmesh/edge/edge-config';
 import { identityConfigSchema } from '@taskmesh/identity/config';
 import { notifyConfigSchema } from '@taskmesh/notify/config';
+import { webhookConfigSchema } from '@taskmesh/webhook/config';
 import { orgConfigSchema } from '@taskmesh/org/config';
 import { deadLetterCommandConfigSchema } from '@taskmesh/runtime/dead-letters-main';
 import { taskConfigSchema } from '@taskmesh/task/config';
@@ -27,6 +28,7 @@ const schemas: Record<string, z.ZodObject> = {
   task: taskConfigSchema,
   audit: auditConfigSchema,
   notify: notifyConfigSchema,
+  webhook: webhookConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };
 
