@@ -22,6 +22,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   BOARD_ADDR: { meaning: "board's gRPC `host:port` (CheckBoardList)" },
   TASK_ADDR: { meaning: "task's gRPC `host:port`" },
   AUDIT_ADDR: { meaning: "audit's gRPC `host:port`" },
+  WEBHOOK_ADDR: { meaning: "webhook's gRPC `host:port` (the edge routes WebhookService to it)" },
   JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
   JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
   MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
