@@ -11,6 +11,7 @@ import { boardConfigSchema } from '@taskmesh/board/config';
 import { readEdgeConfig } from '@taskmesh/edge/edge-config';
 import { identityConfigSchema } from '@taskmesh/identity/config';
 import { notifyConfigSchema } from '@taskmesh/notify/config';
+import { webhookConfigSchema } from '@taskmesh/webhook/config';
 import { orgConfigSchema } from '@taskmesh/org/config';
 import { deadLetterCommandConfigSchema } from '@taskmesh/runtime/dead-letters-main';
 import { shareConfigSchema } from '@taskmesh/share/config';
@@ -31,6 +32,7 @@ const schemas: Record<string, z.ZodObject> = {
   share: shareConfigSchema,
   notify: notifyConfigSchema,
   attachment: attachmentConfigSchema,
+  webhook: webhookConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };
 

@@ -9,6 +9,7 @@ import { IdentityServiceClient } from './taskmesh/identity/v1/identity_service.j
 import { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
 import { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
+import { WebhookServiceClient } from './taskmesh/webhook/v1/webhook_service.js';
 import { Transport, type ClientOptions } from './runtime.js';
 
 export { ApiError, Code, Transport, encodeRequest } from './runtime.js';
@@ -39,6 +40,9 @@ export type { CreateShareLinkRequest, CreateShareLinkResponse, ListShareLinksReq
 export type { Comment } from './taskmesh/task/v1/comment.js';
 export { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
 export type { CreateTaskRequest, CreateTaskResponse, GetTaskRequest, GetTaskResponse, ListTasksRequest, ListTasksResponse, SearchTasksRequest, SearchTasksResponse, UpdateTaskRequest, UpdateTaskResponse, DeleteTaskRequest, DeleteTaskResponse, MoveTaskRequest, MoveTaskResponse, CreateCommentRequest, CreateCommentResponse, ListCommentsRequest, ListCommentsResponse, DeleteCommentRequest, DeleteCommentResponse } from './taskmesh/task/v1/task_service.js';
+export type { Webhook, Webhook_State, Delivery, Delivery_State } from './taskmesh/webhook/v1/webhook.js';
+export { WebhookServiceClient } from './taskmesh/webhook/v1/webhook_service.js';
+export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, ListWebhooksResponse, GetWebhookRequest, GetWebhookResponse, UpdateWebhookRequest, UpdateWebhookResponse, DeleteWebhookRequest, DeleteWebhookResponse, TestWebhookRequest, TestWebhookResponse, ListDeliveriesRequest, ListDeliveriesResponse } from './taskmesh/webhook/v1/webhook_service.js';
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {
@@ -49,6 +53,7 @@ export class TaskmeshClient {
   readonly org: OrgServiceClient;
   readonly share: ShareServiceClient;
   readonly task: TaskServiceClient;
+  readonly webhook: WebhookServiceClient;
 
   constructor(options: ClientOptions) {
     const transport = new Transport(options);
@@ -59,6 +64,7 @@ export class TaskmeshClient {
     this.org = new OrgServiceClient(transport);
     this.share = new ShareServiceClient(transport);
     this.task = new TaskServiceClient(transport);
+    this.webhook = new WebhookServiceClient(transport);
   }
 }
 

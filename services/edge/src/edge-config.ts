@@ -11,6 +11,7 @@ export const upstreamEnv: Record<string, string> = {
   AUDIT_ADDR: 'taskmesh.audit.v1.AuditService',
   SHARE_ADDR: 'taskmesh.share.v1.ShareService',
   ATTACHMENT_ADDR: 'taskmesh.attachment.v1.AttachmentService',
+  WEBHOOK_ADDR: 'taskmesh.webhook.v1.WebhookService',
 };
 
 export class EdgeConfigError extends Error {

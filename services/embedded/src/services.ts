@@ -8,6 +8,7 @@ import { orgService } from '@taskmesh/org/descriptor';
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { shareService } from '@taskmesh/share/descriptor';
 import { taskService } from '@taskmesh/task/descriptor';
+import { webhookService } from '@taskmesh/webhook/descriptor';
 
 /** Every service of the system, in start-up order; a new service is one descriptor and one line here. */
 export const ALL_SERVICES: readonly ServiceDescriptor[] = [
@@ -19,6 +20,7 @@ export const ALL_SERVICES: readonly ServiceDescriptor[] = [
   notifyService,
   shareService,
   attachmentService,
+  webhookService,
 ];
 
 export { edgeFront };

@@ -75,6 +75,10 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.attachment.v1.AttachmentCreated': noChanges,
   'taskmesh.attachment.v1.AttachmentCompleted': noChanges,
   'taskmesh.attachment.v1.AttachmentDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookCreated': noChanges,
+  'taskmesh.webhook.v1.WebhookUpdated': noChanges,
+  'taskmesh.webhook.v1.WebhookDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookDisabled': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */
