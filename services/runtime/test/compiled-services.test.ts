@@ -127,6 +127,9 @@ describe.skipIf(!natsUrl)('the compiled services (what the image runs)', () => {
         GRPC_HOST: '127.0.0.1',
         ARGON2_MEMORY_KIB: '1024',
         ARGON2_ITERATIONS: '1',
+        // Every conformance file signs its users up from loopback: more than the default hourly limit.
+        SIGNUP_MAX_PER_ADDRESS: '100000',
+        RESET_MAX_PER_ADDRESS: '100000',
         ...Object.fromEntries(grpcServices.map((s) => [`${s.toUpperCase()}_ADDR`, `127.0.0.1:${ports[s]}`])),
       };
       // identity first: the others fetch its JWKS.

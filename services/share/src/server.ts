@@ -1,5 +1,5 @@
+import { openAppRolePool } from '@taskmesh/runtime/tenant-sql';
 import { credentials } from '@grpc/grpc-js';
-import pg from 'pg';
 import type { Logger } from 'pino';
 import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
@@ -7,7 +7,7 @@ import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { ShareServiceService } from '@taskmesh/gen/taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
-import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
@@ -69,14 +69,7 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
     for (const client of [identityClient, orgClient, taskClient, boardClient]) client.close();
   };
   // rate-limiter-flexible takes a pg pool: a small one of its own, as the app role, with the same limits.
-  const throttlePool = new pg.Pool({
-    connectionString: db.url,
-    max: 2,
-    options: `-c role=${APP_ROLE}`,
-    connectionTimeoutMillis: db.timeouts.acquireMs,
-    statement_timeout: db.timeouts.statementMs,
-    idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
-  });
+  const throttlePool = openAppRolePool(db, 2);
   throttlePool.on('error', (err) => log.warn({ err }, 'share throttle pool error'));
   const bus = sharedBus ?? createEventBus(config, log, 'share');
   const subscriptions: RunningSubscription[] = [];
