@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
@@ -17,7 +18,8 @@ import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { OrgConfig } from './config.ts';
-import { InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { ApiTokens } from './api-tokens.ts';
 import { orgMigrations } from './db/migrations/0001-initial.ts';
 import { orgAccessTable } from './handlers/access-table.ts';
 import { orgHandlers } from './handlers/org-handlers.ts';
@@ -54,7 +56,7 @@ export interface RunningOrg {
 export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps): Promise<RunningOrg> {
   const db = await openDatabase({
     service: 'org',
-    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, OutboxEvent],
+    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, ApiTokenRecord, OutboxEvent],
     migrations: orgMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
@@ -69,11 +71,13 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'org'));
+    const apiTokens = new ApiTokens(db.em);
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
+      apiTokens: cachedApiTokens((token) => apiTokens.grantOf(token)),
     });
     // Late-bound: the cache's source is the use cases, which evict from the cache on every change.
     let organizations: Organizations | undefined;
@@ -91,7 +95,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     );
     const implementation = bindService(
       OrgServiceService,
-      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers(organizations), {
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers(organizations, apiTokens), {
         verifier,
         memberships: membershipCache,
         em: db.em,

@@ -119,7 +119,10 @@ export async function enterOrg<Req>(
   const principal = await deps.verifier.authenticate(call.metadata);
   const orgId = rule.orgFrom ? orgIdOf(rule.orgFrom(request)) : orgIdFromRequest(request);
   const org = { id: orgId, name: `organizations/${orgId}` };
-  const role = await deps.memberships.roleOf(orgId, principal.userId);
+  // An API token is a member of its own org only; anywhere else it is a stranger.
+  const role = principal.apiToken
+    ? principal.apiToken.orgId === orgId ? principal.apiToken.role : undefined
+    : await deps.memberships.roleOf(orgId, principal.userId);
   if (!role) throw new NotFoundError(org.name);
   const context: TenantContext = { principal, org, role, em: forkForOrg(deps.em, orgId), call };
   if (rule.roles.includes(role)) return context;
@@ -154,7 +157,9 @@ export function withOrgContext<D extends ServiceDefinition, T extends AccessTabl
       if (rule === 'internal') {
         context = { em: deps.em.fork({ clear: true }), call };
       } else if (rule === 'authenticated') {
-        context = { principal: await deps.verifier.authenticate(call.metadata), em: deps.em.fork({ clear: true }), call };
+        const principal = await deps.verifier.authenticate(call.metadata);
+        if (principal.apiToken) throw new PermissionDeniedError('API tokens act only within their organization', { reason: 'API_TOKEN_NOT_ALLOWED' });
+        context = { principal, em: deps.em.fork({ clear: true }), call };
       } else {
         context = await enterOrg(rule, request, call, deps);
       }

@@ -9,6 +9,7 @@ import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
 import type { InvitationRecord, OrganizationRecord } from '../db/entities.ts';
 import { etagOf } from '../domain/organization-rules.ts';
 import type { MemberView, Organizations } from '../organizations.ts';
+import { toApiTokenMessage, type ApiTokens } from '../api-tokens.ts';
 import type { orgAccessTable } from './access-table.ts';
 
 export function toOrganizationMessage(org: OrganizationRecord): Organization {
@@ -64,7 +65,7 @@ function requiredRole(role: Role | undefined, field: string): OrgRole {
 }
 
 /** Proto ⇄ domain mapping only; authentication, org and permission are the org-context chain's. */
-export function orgHandlers(orgs: Organizations): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
+export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
   return {
     async createOrganization(req, { principal }) {
       const org = await orgs.createOrganization(principal, {
@@ -135,6 +136,30 @@ export function orgHandlers(orgs: Organizations): TenantAwareService<typeof OrgS
     },
     async acceptInvitation(req, { principal }) {
       return { member: toMemberMessage(await orgs.acceptInvitation(principal, req.token)) };
+    },
+    async createApiToken(req, tc) {
+      const role = req.apiToken?.role ? roleFromProto(req.apiToken.role) : undefined;
+      if (req.apiToken?.role && !role) throw new InvalidArgumentError({ field: 'api_token.role', description: 'is not a role' });
+      const { record, token } = await apiTokens.create(tc, {
+        displayName: req.apiToken?.displayName ?? '',
+        role,
+        expireTime: req.apiToken?.expireTime,
+      });
+      return { apiToken: toApiTokenMessage(record), token };
+    },
+    async listApiTokens(req, tc) {
+      const page = await apiTokens.list(tc, req);
+      return { apiTokens: page.items.map(toApiTokenMessage), nextPageToken: page.nextPageToken };
+    },
+    async deleteApiToken(req, tc) {
+      const { apiToken } = parseName<'org' | 'apiToken'>(req.name, 'organizations/{org}/apiTokens/{apiToken}');
+      await apiTokens.revoke(tc, apiToken);
+      return {};
+    },
+    async resolveApiToken(req) {
+      const row = await apiTokens.resolve(req.token);
+      if (!row) throw new NotFoundError('API token');
+      return { apiToken: toApiTokenMessage(row) };
     },
     async getMembership(req) {
       const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');
