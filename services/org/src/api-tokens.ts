@@ -143,10 +143,8 @@ export class ApiTokens {
   }
 }
 
-/** The audit actor: the token's resource name when a token acts, else the user. */
-export function actorOf(tc: TenantContext): string {
-  return tc.principal.apiToken ? tokenName(tc.principal.apiToken.orgId, tc.principal.apiToken.tokenId) : `users/${tc.principal.userId}`;
-}
+/** The audit actor: the user (the outbox names the token instead when a token acts). */
+const actorOf = (tc: TenantContext) => `users/${tc.principal.userId}`;
 
 export function toApiTokenMessage(row: ApiTokenRecord) {
   return {

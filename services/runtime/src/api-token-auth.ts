@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { callUnary } from './grpc-client.ts';
@@ -78,4 +79,20 @@ export function cachedApiTokens(
     return lookup;
   };
   return Object.assign(resolve, { clear: () => entries.clear() });
+}
+
+// The API token a tenant call runs as, so the outbox names the token (not a user) as the events' actor.
+const actingToken = new AsyncLocalStorage<ApiTokenGrant>();
+
+/** Runs `work` with `grant` (when set) as the acting API token of the call. */
+export function runAsApiToken<T>(grant: ApiTokenGrant | undefined, work: () => T): T {
+  return grant ? actingToken.run(grant, work) : work();
+}
+
+export const apiTokenName = (grant: ApiTokenGrant) => `organizations/${grant.orgId}/apiTokens/${grant.tokenId}`;
+
+/** An event's actor: services write `users/{principal.userId}`; under an API token that id is the token's. */
+export function actorOfEvent(actor: string): string {
+  const grant = actingToken.getStore();
+  return grant && actor === `users/${grant.tokenId}` ? apiTokenName(grant) : actor;
 }

@@ -1,6 +1,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccessTokenVerifier, Principal } from './access-tokens.ts';
+import { runAsApiToken } from './api-token-auth.ts';
 import { NotFoundError, PermissionDeniedError } from './errors.ts';
 import type { AsyncService, CallContext, ServerStream } from './grpc-server.ts';
 import type { MembershipLookup, OrgRole } from './membership-lookup.ts';
@@ -163,7 +164,7 @@ export function withOrgContext<D extends ServiceDefinition, T extends AccessTabl
       } else {
         context = await enterOrg(rule, request, call, deps);
       }
-      return handler(request, context, stream);
+      return runAsApiToken('principal' in context ? context.principal.apiToken : undefined, () => handler(request, context, stream));
     };
   }
   return wrapped as AsyncService<D>;
