@@ -22,6 +22,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
+  UnauthenticatedError,
   type FieldViolation,
 } from '@taskmesh/runtime/errors';
 import type { Mailer } from '@taskmesh/runtime/mail';
@@ -31,7 +32,7 @@ import { domainEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/ou
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
 import { digestToken } from '@taskmesh/runtime/secret-tokens';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
 import { newInvitationToken, orgIdOfInvitationToken } from './domain/invitation-token.ts';
 import { assertKeepsAnOwner, assertMayInviteAs, assertMayManage } from './domain/member-rules.ts';
 import { etagOf, orgDisplayNameViolation } from './domain/organization-rules.ts';
@@ -246,6 +247,12 @@ export class Organizations {
   private async lockedOrganization(tx: EntityManager, tc: TenantContext): Promise<OrganizationRecord> {
     const org = await tx.findOne(OrganizationRecord, { id: tc.org.id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!org) throw new NotFoundError(tc.org.name);
+    if (tc.principal.apiToken) {
+      // An API token acts with its fixed role: it must still be live, not revoked meanwhile.
+      const token = await tx.findOne(ApiTokenRecord, { id: tc.principal.apiToken.tokenId, revokedAt: null, expiresAt: { $gt: new Date() } });
+      if (!token) throw new UnauthenticatedError('invalid access token', { reason: 'TOKEN_INVALID' });
+      return org;
+    }
     const actor = await tx.findOne(MembershipRecord, { userId: tc.principal.userId }, { refresh: true });
     if (!actor) throw new NotFoundError(tc.org.name);
     if (actor.role !== tc.role) {
