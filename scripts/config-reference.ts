@@ -5,13 +5,16 @@
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { z } from 'zod';
+import { attachmentConfigSchema } from '@taskmesh/attachment/config';
 import { auditConfigSchema } from '@taskmesh/audit/config';
 import { boardConfigSchema } from '@taskmesh/board/config';
 import { readEdgeConfig } from '@taskmesh/edge/edge-config';
 import { identityConfigSchema } from '@taskmesh/identity/config';
 import { notifyConfigSchema } from '@taskmesh/notify/config';
+import { webhookConfigSchema } from '@taskmesh/webhook/config';
 import { orgConfigSchema } from '@taskmesh/org/config';
 import { deadLetterCommandConfigSchema } from '@taskmesh/runtime/dead-letters-main';
+import { shareConfigSchema } from '@taskmesh/share/config';
 import { taskConfigSchema } from '@taskmesh/task/config';
 import { variableDescriptions } from './config-descriptions.ts';
 
@@ -26,7 +29,10 @@ const schemas: Record<string, z.ZodObject> = {
   board: boardConfigSchema,
   task: taskConfigSchema,
   audit: auditConfigSchema,
+  share: shareConfigSchema,
   notify: notifyConfigSchema,
+  attachment: attachmentConfigSchema,
+  webhook: webhookConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };
 

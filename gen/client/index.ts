@@ -2,15 +2,21 @@
 
 // The typed REST client for the Taskmesh API. Start with createClient({ baseUrl, getToken }).
 
+import { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 import { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 import { BoardServiceClient } from './taskmesh/board/v1/board_service.js';
 import { IdentityServiceClient } from './taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
+import { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
+import { WebhookServiceClient } from './taskmesh/webhook/v1/webhook_service.js';
 import { Transport, type ClientOptions } from './runtime.js';
 
 export { ApiError, Code, Transport, encodeRequest } from './runtime.js';
 export type { AnyJson, CallOptions, ClientOptions, CodeName, JsonValue, PartialMessage, Route } from './runtime.js';
+export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/attachment.js';
+export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
+export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse } from './taskmesh/attachment/v1/attachment_service.js';
 export type { FieldChange } from './taskmesh/events/v1/field_change.js';
 export type { AuditEvent } from './taskmesh/audit/v1/audit_event.js';
 export { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
@@ -28,26 +34,38 @@ export type { Invitation } from './taskmesh/org/v1/invitation.js';
 export type { Organization } from './taskmesh/org/v1/organization.js';
 export { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
 export type { CreateOrganizationRequest, CreateOrganizationResponse, ListOrganizationsRequest, ListOrganizationsResponse, GetOrganizationRequest, GetOrganizationResponse, UpdateOrganizationRequest, UpdateOrganizationResponse, DeleteOrganizationRequest, DeleteOrganizationResponse, ListMembersRequest, ListMembersResponse, UpdateMemberRequest, UpdateMemberResponse, DeleteMemberRequest, DeleteMemberResponse, CreateInvitationRequest, CreateInvitationResponse, ListInvitationsRequest, ListInvitationsResponse, DeleteInvitationRequest, DeleteInvitationResponse, AcceptInvitationRequest, AcceptInvitationResponse, CreateApiTokenRequest, CreateApiTokenResponse, ListApiTokensRequest, ListApiTokensResponse, DeleteApiTokenRequest, DeleteApiTokenResponse } from './taskmesh/org/v1/org_service.js';
-export type { Comment } from './taskmesh/task/v1/comment.js';
 export type { Task, TaskStatus, Priority } from './taskmesh/task/v1/task.js';
+export type { ShareLink, SharedTask } from './taskmesh/share/v1/share_link.js';
+export { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
+export type { CreateShareLinkRequest, CreateShareLinkResponse, ListShareLinksRequest, ListShareLinksResponse, DeleteShareLinkRequest, DeleteShareLinkResponse, GetSharedTaskRequest, GetSharedTaskResponse, OpenSharedTaskRequest, OpenSharedTaskResponse } from './taskmesh/share/v1/share_service.js';
+export type { Comment } from './taskmesh/task/v1/comment.js';
 export { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
 export type { CreateTaskRequest, CreateTaskResponse, GetTaskRequest, GetTaskResponse, ListTasksRequest, ListTasksResponse, SearchTasksRequest, SearchTasksResponse, UpdateTaskRequest, UpdateTaskResponse, DeleteTaskRequest, DeleteTaskResponse, MoveTaskRequest, MoveTaskResponse, CreateCommentRequest, CreateCommentResponse, ListCommentsRequest, ListCommentsResponse, DeleteCommentRequest, DeleteCommentResponse } from './taskmesh/task/v1/task_service.js';
+export type { Webhook, Webhook_State, Delivery, Delivery_State } from './taskmesh/webhook/v1/webhook.js';
+export { WebhookServiceClient } from './taskmesh/webhook/v1/webhook_service.js';
+export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, ListWebhooksResponse, GetWebhookRequest, GetWebhookResponse, UpdateWebhookRequest, UpdateWebhookResponse, DeleteWebhookRequest, DeleteWebhookResponse, TestWebhookRequest, TestWebhookResponse, ListDeliveriesRequest, ListDeliveriesResponse } from './taskmesh/webhook/v1/webhook_service.js';
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {
+  readonly attachment: AttachmentServiceClient;
   readonly audit: AuditServiceClient;
   readonly board: BoardServiceClient;
   readonly identity: IdentityServiceClient;
   readonly org: OrgServiceClient;
+  readonly share: ShareServiceClient;
   readonly task: TaskServiceClient;
+  readonly webhook: WebhookServiceClient;
 
   constructor(options: ClientOptions) {
     const transport = new Transport(options);
+    this.attachment = new AttachmentServiceClient(transport);
     this.audit = new AuditServiceClient(transport);
     this.board = new BoardServiceClient(transport);
     this.identity = new IdentityServiceClient(transport);
     this.org = new OrgServiceClient(transport);
+    this.share = new ShareServiceClient(transport);
     this.task = new TaskServiceClient(transport);
+    this.webhook = new WebhookServiceClient(transport);
   }
 }
 

@@ -14,7 +14,7 @@ import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { AuditLog } from '../src/db/audit-log.ts';
 import { AuditEventRecord } from '../src/db/entities.ts';
-import { auditMigrations } from '../src/db/migrations/0001-initial.ts';
+import { auditMigrations } from '../src/db/migrations/index.ts';
 import { auditSubscription } from '../src/events/audit-consumer.ts';
 
 const log = pino({ level: 'silent' });

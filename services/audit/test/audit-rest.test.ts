@@ -1,30 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code } from '../../../gen/client/index.ts';
-// Tests only: the REST edge in front of the real services, as the embedded stack runs it.
-import { startEdge, type Edge } from '../../edge/src/edge.ts';
 import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { eventually, startAuditStack, type AuditStack } from './harness.ts';
 
 let stack: AuditStack;
-let edge: Edge;
 
 beforeAll(async () => {
-  stack = await startAuditStack();
-  edge = await startEdge({
-    port: 0,
-    upstreams: {
-      'taskmesh.identity.v1.IdentityService': stack.identity.grpc.address,
-      'taskmesh.org.v1.OrgService': stack.org.grpc.address,
-      'taskmesh.audit.v1.AuditService': stack.audit.grpc.address,
-    },
-  });
+  stack = await startAuditStack({ rest: true });
 }, 120_000);
 afterAll(async () => {
-  await edge?.close();
   await stack?.close();
 });
 
-const signedIn = (label: string) => signUpAs(edge.url, label);
+const signedIn = (label: string) => signUpAs(stack.url, label);
 
 describe('GET /v1/organizations/{org}/auditEvents', () => {
   it('serves the log in Envoy JSON with query-parameter filters and paging; 403 for a member, 404 for a stranger', async () => {

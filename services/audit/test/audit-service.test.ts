@@ -7,7 +7,7 @@ import { OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
 import type { InProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { AuditRetention } from '../src/audit-retention.ts';
+import { AuditRetention } from '../src/db/audit-retention.ts';
 import { AuditEventRecord } from '../src/db/entities.ts';
 import {
   addMember,

@@ -21,14 +21,15 @@ import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipC
 import { withOrgContext, type TenantContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
-import { Boards } from './boards.ts';
 import type { BoardConfig } from './config.ts';
 import { BoardRecord, ListRecord } from './db/entities.ts';
-import { boardMigrations } from './db/migrations/0001-initial.ts';
+import { Boards } from './db/boards.ts';
+import { Lists } from './db/lists.ts';
+import { boardMigrations } from './db/migrations/index.ts';
 import { boardAccessTable } from './handlers/access-table.ts';
 import { boardHandlers } from './handlers/board-handlers.ts';
-import { BoardWatchHub } from './watch/board-watch-hub.ts';
-import { WATCHED_EVENT_TYPES } from './watch/watch-routing.ts';
+import { BoardWatchHub } from './events/board-watch-hub.ts';
+import { WATCHED_EVENT_TYPES } from './events/watch-routing.ts';
 
 export const BOARD_SERVICE_NAME = 'taskmesh.board.v1.BoardService';
 
@@ -48,6 +49,7 @@ export interface RunningBoard {
   grpc: RunningGrpcServer;
   db: Database;
   boards: Boards;
+  lists: Lists;
   watchHub: BoardWatchHub;
   relay: OutboxRelay;
   membershipCache: MembershipCache;
@@ -126,6 +128,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     if (!sharedBus) bus.start();
 
     const boards = new Boards();
+    const lists = new Lists();
     /** CountListTasks as the caller: the task service runs its own org-context step on the same token. */
     const countListTasks = async (list: string, context: TenantContext): Promise<number> => {
       const metadata = new Metadata();
@@ -137,7 +140,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     };
     const implementation = bindService(
       BoardServiceService,
-      withOrgContext(BoardServiceService, boardAccessTable, boardHandlers(boards, { countListTasks, watchHub, watchHeartbeatMs: config.WATCH_HEARTBEAT_SECONDS * 1000 }), {
+      withOrgContext(BoardServiceService, boardAccessTable, boardHandlers({ boards, lists }, { countListTasks, watchHub, watchHeartbeatMs: config.WATCH_HEARTBEAT_SECONDS * 1000 }), {
         verifier,
         memberships: membershipCache,
         em: db.em,
@@ -156,6 +159,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
       grpc,
       db,
       boards,
+      lists,
       watchHub,
       relay,
       membershipCache,

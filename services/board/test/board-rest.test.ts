@@ -1,30 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code } from '../../../gen/client/index.ts';
-// Tests only: the REST edge in front of the real services, as the embedded stack runs it.
-import { startEdge, type Edge } from '../../edge/src/edge.ts';
 import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
-let edge: Edge;
 
 beforeAll(async () => {
-  h = await startHarness();
-  edge = await startEdge({
-    port: 0,
-    upstreams: {
-      'taskmesh.identity.v1.IdentityService': h.identity.grpc.address,
-      'taskmesh.org.v1.OrgService': h.org.grpc.address,
-      'taskmesh.board.v1.BoardService': h.board.grpc.address,
-    },
-  });
+  h = await startHarness({ rest: true });
 });
 afterAll(async () => {
-  await edge?.close();
   await h?.close();
 });
 
-const signedIn = (label: string) => signUpAs(edge.url, label);
+const signedIn = (label: string) => signUpAs(h.url, label);
 
 describe('boards and lists through REST', () => {
   it('runs a board: create, rename with ?updateMask=displayName, lists in order, :move, watch, delete', async () => {
@@ -74,7 +62,7 @@ describe('boards and lists through REST', () => {
   });
 
   it('CheckBoardList has no HTTP route', async () => {
-    const res = await fetch(`${edge.url}/v1/organizations/x/boards/y:checkBoardList`, { method: 'POST', body: '{}' });
+    const res = await fetch(`${h.url}/v1/organizations/x/boards/y:checkBoardList`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(404);
   });
 });

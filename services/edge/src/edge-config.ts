@@ -9,6 +9,9 @@ export const upstreamEnv: Record<string, string> = {
   BOARD_ADDR: 'taskmesh.board.v1.BoardService',
   TASK_ADDR: 'taskmesh.task.v1.TaskService',
   AUDIT_ADDR: 'taskmesh.audit.v1.AuditService',
+  SHARE_ADDR: 'taskmesh.share.v1.ShareService',
+  ATTACHMENT_ADDR: 'taskmesh.attachment.v1.AttachmentService',
+  WEBHOOK_ADDR: 'taskmesh.webhook.v1.WebhookService',
 };
 
 export class EdgeConfigError extends Error {

@@ -15,10 +15,13 @@ const dockerfile = readFileSync(`${repo}envoy/Dockerfile`, 'utf8');
 const registry = loadDescriptorSet(defaultDescriptorPath);
 const bindings = collectHttpBindings(registry);
 
-/** The methods a client may call without an access token (API.md "Auth"). */
-const publicMethods = ['SignUp', 'LogIn', 'Refresh', 'LogOut', 'RequestPasswordReset', 'ResetPassword', 'GetJwks'].map(
-  (m) => `/taskmesh.identity.v1.IdentityService/${m}`,
-);
+/** The methods a client may call without an access token (API.md "Auth"; a share code is its own credential). */
+const publicMethods = [
+  ...['SignUp', 'LogIn', 'Refresh', 'LogOut', 'RequestPasswordReset', 'ResetPassword', 'GetJwks'].map(
+    (m) => `/taskmesh.identity.v1.IdentityService/${m}`,
+  ),
+  ...['GetSharedTask', 'OpenSharedTask'].map((m) => `/taskmesh.share.v1.ShareService/${m}`),
+];
 
 type Json = Record<string, any>;
 let config: Json;

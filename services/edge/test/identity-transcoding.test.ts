@@ -116,7 +116,7 @@ describe('identity API through the edge', () => {
   });
 
   it('updates the profile with an update mask from the query', async () => {
-    const r = await call('PATCH', '/v1/users/me?updateMask=displayName', { user: { displayName: 'Countess' } }, { authorization: 'Bearer good' });
+    const r = await call('PATCH', '/v1/users/me?updateMask=displayName', { displayName: 'Countess' }, { authorization: 'Bearer good' });
     expect(r.status).toBe(200);
     expect(r.json.user.displayName).toBe('Countess');
     // The FieldMask's JSON names arrive as proto field paths.

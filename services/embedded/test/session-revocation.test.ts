@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateOrganizationRequest, OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
-import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
+import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { loadOrgConfig } from '@taskmesh/org/config';
 import { ORG_SERVICE_NAME, startOrg } from '@taskmesh/org/server';
 import { IDENTITY_SERVICE_NAME } from '@taskmesh/identity/server';
 import { ApiError, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
-import { EVERY_PORT_FREE, startStack, type RunningStack } from '../src/stack.ts';
+import { ALL_SERVICES, edgeFront } from '../src/services.ts';
 
 /**
  * Ending a session reaches every service over REST within a second: identity publishes SessionsEnded through
@@ -25,30 +25,15 @@ const PASSWORD = 'correct horse battery';
 let counter = 0;
 
 describe.each(modes)('session revocation across services (%s events)', (mode) => {
-  let db: TestDatabase;
-  let stack: RunningStack;
+  let stack: TestStack;
   const anonymous = () => createClient({ baseUrl: stack.url });
   const as = (token: string) => createClient({ baseUrl: stack.url, token });
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const streams = uniqueStreamSettings();
-    stack = await startStack({
-      DATABASE_URL: db.databaseUrl,
-      TASKMESH_DATA_DIR: db.dataDir,
-      EDGE_HOST: '127.0.0.1',
-      ...EVERY_PORT_FREE,
-      EDGE_ACCESS_LOG: 'off',
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_ITERATIONS: '1',
-      ...(mode === 'jetstream'
-        ? { NATS_URL: natsUrl, EVENTS_STREAM: streams.stream, EVENTS_SUBJECT_PREFIX: streams.subjectPrefix, EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes) }
-        : {}),
-    });
+    stack = await startTestStack({ services: ALL_SERVICES, front: edgeFront, ...(mode === 'jetstream' ? { natsUrl: natsUrl! } : {}) });
   });
   afterAll(async () => {
     await stack?.close();
-    await db?.drop();
   });
 
   async function signUp() {
@@ -124,7 +109,7 @@ describe.each(modes)('session revocation across services (%s events)', (mode) =>
     const { email, session, api } = await signUp();
     const place = await workspace(api);
     await anonymous().identity.requestPasswordReset({ email });
-    const token = await resetTokenFor(db.dataDir, email);
+    const token = await resetTokenFor(stack.db.dataDir, email);
     await anonymous().identity.resetPassword({ token, newPassword: 'a brand new secret' });
     await expectRefusedEverywhereWithin1s(session.accessToken, place);
   });
@@ -165,8 +150,8 @@ describe.each(modes)('session revocation across services (%s events)', (mode) =>
     const log = pino({ level: 'silent' });
     const replica = await startOrg({
       config: loadOrgConfig({
-        DATABASE_URL: db.databaseUrl,
-        TASKMESH_DATA_DIR: db.dataDir,
+        DATABASE_URL: stack.db.databaseUrl,
+        TASKMESH_DATA_DIR: stack.db.dataDir,
         ORG_PORT: '0',
         IDENTITY_ADDR: stack.services[IDENTITY_SERVICE_NAME]!,
       }),

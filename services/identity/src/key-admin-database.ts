@@ -3,7 +3,7 @@ import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import type { IdentityConfig } from './config.ts';
 import { SigningKeyRecord } from './db/entities.ts';
-import { identityMigrations } from './db/migrations/0001-initial.ts';
+import { identityMigrations } from './db/migrations/index.ts';
 
 /** Identity's database as the key scripts (rotate-key, rotate-kek) need it: migrated, signing keys only. */
 export function openKeyAdminDatabase(config: IdentityConfig): Promise<Database> {

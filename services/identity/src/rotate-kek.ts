@@ -4,8 +4,8 @@
 import { ConfigError } from '@taskmesh/runtime/config';
 import { loadIdentityConfig } from './config.ts';
 import { openKeyAdminDatabase } from './key-admin-database.ts';
-import { loadKeyRing } from './key-encryption.ts';
-import { sealSigningKeys } from './signing-key-sealing.ts';
+import { loadKeyRing } from './domain/key-encryption.ts';
+import { sealSigningKeys } from './db/signing-key-sealing.ts';
 
 const config = loadIdentityConfig();
 if (!config.TASKMESH_KEK || !config.TASKMESH_KEK_PREVIOUS) {

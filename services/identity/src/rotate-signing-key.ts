@@ -2,8 +2,8 @@
 // Tokens signed with the previous key keep verifying until they expire, so nobody is logged out.
 import { loadIdentityConfig } from './config.ts';
 import { openKeyAdminDatabase } from './key-admin-database.ts';
-import { loadKeyRing } from './key-encryption.ts';
-import { SigningKeys } from './signing-keys.ts';
+import { loadKeyRing } from './domain/key-encryption.ts';
+import { SigningKeys } from './db/signing-keys.ts';
 
 const config = loadIdentityConfig();
 // Same KEK as the service: TASKMESH_KEK, or the embedded data dir's when it is unset.

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type { Logger } from 'pino';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
@@ -6,7 +5,8 @@ import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ende
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
-import { APP_ROLE, openDatabase, type Database } from '@taskmesh/runtime/database';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { openAppRolePool } from '@taskmesh/runtime/tenant-sql';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
@@ -20,13 +20,17 @@ import {
   SigningKeyRecord,
   UserRecord,
 } from './db/entities.ts';
-import { identityMigrations } from './db/migrations/0001-initial.ts';
+import { identityMigrations } from './db/migrations/index.ts';
 import { identityHandlers } from './handlers/identity-handlers.ts';
-import { Identity } from './identity.ts';
-import { AbuseLimits } from './abuse-limits.ts';
-import { loadKeyRing, type KeyRing } from './key-encryption.ts';
-import { sealSigningKeys } from './signing-key-sealing.ts';
-import { SigningKeys } from './signing-keys.ts';
+import { PasswordResets } from './db/password-resets.ts';
+import { Sessions } from './db/sessions.ts';
+import { Users } from './db/users.ts';
+import { Passwords } from './domain/passwords.ts';
+import { PasswordResetMail } from './events/password-reset-mail.ts';
+import { AbuseLimits } from './db/abuse-limits.ts';
+import { loadKeyRing, type KeyRing } from './domain/key-encryption.ts';
+import { sealSigningKeys } from './db/signing-key-sealing.ts';
+import { SigningKeys } from './db/signing-keys.ts';
 
 export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
 
@@ -50,7 +54,9 @@ export interface IdentityDeps {
 export interface RunningIdentity {
   grpc: RunningGrpcServer;
   db: Database;
-  identity: Identity;
+  users: Users;
+  sessions: Sessions;
+  passwordResets: PasswordResets;
   keys: SigningKeys;
   /** The key-encryption keys the signing keys are sealed with. */
   keyRing: KeyRing;
@@ -84,14 +90,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     await keys.ensureKey();
     keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000, log);
     // rate-limiter-flexible takes a pg pool: a small one of its own, as the app role, with the same limits.
-    const throttlePool = new pg.Pool({
-      connectionString: db.url,
-      max: 2,
-      options: `-c role=${APP_ROLE}`,
-      connectionTimeoutMillis: db.timeouts.acquireMs,
-      statement_timeout: db.timeouts.statementMs,
-      idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
-    });
+    const throttlePool = openAppRolePool(db, 2);
     throttlePool.on('error', (err) => log.warn({ err }, 'abuse limits pool error'));
     const limits = new AbuseLimits(throttlePool, db.schema, {
       loginFreeFailuresPerPair: config.LOGIN_FREE_FAILURES_PER_PAIR,
@@ -105,31 +104,34 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
       resetMaxPerAddress: config.RESET_MAX_PER_ADDRESS,
       resetMaxPerEmail: config.RESET_MAX_PER_EMAIL,
     });
-    // Late-bound: the list's source is the use cases' own table.
-    let identity: Identity | undefined;
-    const endedSessions = new EndedSessions({ load: () => identity!.recentlyEndedSessions() });
+    // Late-bound: the list's source is the sessions table.
+    let sessions: Sessions | undefined;
+    const endedSessions = new EndedSessions({ load: () => sessions!.recentlyEnded() });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'identity'));
     const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
-    identity = new Identity(
+    const passwords = new Passwords({
+      memoryCost: config.ARGON2_MEMORY_KIB,
+      timeCost: config.ARGON2_ITERATIONS,
+      parallelism: config.ARGON2_PARALLELISM,
+    });
+    sessions = new Sessions(
       db.em,
       keys,
       limits,
+      passwords,
       endedSessions,
-      mail,
       {
         accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
         refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
-        resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES,
         deviceTokenTtlDays: config.DEVICE_TOKEN_TTL_DAYS,
-        appBaseUrl: config.APP_BASE_URL,
-        argon2: {
-          memoryCost: config.ARGON2_MEMORY_KIB,
-          timeCost: config.ARGON2_ITERATIONS,
-          parallelism: config.ARGON2_PARALLELISM,
-        },
       },
       log,
     );
+    const users = new Users(db.em, sessions, limits, passwords);
+    const resetMail = new PasswordResetMail(mail, { appBaseUrl: config.APP_BASE_URL, resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES }, log);
+    const passwordResets = new PasswordResets(db.em, sessions, limits, passwords, resetMail, {
+      resetTokenTtlMinutes: config.RESET_TOKEN_TTL_MINUTES,
+    });
     // Identity verifies its own tokens against its own key set, exactly as other services do through JWKS.
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
@@ -147,7 +149,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         {
           name: IDENTITY_SERVICE_NAME,
           definition: IdentityServiceService,
-          implementation: bindService(IdentityServiceService, identityHandlers(identity, keys, verifier), log),
+          implementation: bindService(IdentityServiceService, identityHandlers({ users, sessions, passwordResets }, keys, verifier), log),
         },
       ],
     });
@@ -155,12 +157,14 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     if (!sharedBus) bus.start();
     const startedRelay = relay;
     const startedSessionEvents = sessionEvents;
-    const startedIdentity = identity;
+    const startedSessions = sessions;
     log.info({ address: grpc.address, events: bus.mode }, 'identity service listening');
     return {
       grpc,
       db,
-      identity: startedIdentity,
+      users,
+      sessions: startedSessions,
+      passwordResets,
       keys,
       keyRing,
       relay: startedRelay,

@@ -1,16 +1,13 @@
-import { credentials, Metadata, status } from '@grpc/grpc-js';
-import pino from 'pino';
+import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
-import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { delaySeconds } from '../src/abuse-limits.ts';
-import { identityConfigSchema } from '../src/config.ts';
-import { startIdentity, type RunningIdentity } from '../src/server.ts';
-import { failure, retryDelayOf } from './status-details.ts';
+import { failure, retryDelayOf } from '@taskmesh/runtime/testing/grpc-assertions';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
+import { delaySeconds } from '../src/db/abuse-limits.ts';
+import { identityService } from '../src/descriptor.ts';
 
-let testDb: TestDatabase;
-let running: RunningIdentity;
+let stack: TestStack;
 let client: IdentityServiceClient;
 
 const fromAddress = (address: string) => {
@@ -22,24 +19,12 @@ let n = 0;
 const freshEmail = () => `abuse${++n}-${Date.now()}@example.com`;
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
-  const config = identityConfigSchema.parse({
-    DATABASE_URL: testDb.databaseUrl,
-    TASKMESH_DATA_DIR: testDb.dataDir,
-    IDENTITY_PORT: '0',
-    ARGON2_MEMORY_KIB: '1024',
-    ARGON2_ITERATIONS: '1',
-    SIGNUP_MAX_PER_ADDRESS: '3',
-    RESET_MAX_PER_ADDRESS: '4',
-  });
-  running = await startIdentity({ config, log: pino({ level: 'silent' }) });
-  client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
+  stack = await startTestStack({ services: [identityService], overrides: { SIGNUP_MAX_PER_ADDRESS: '3', RESET_MAX_PER_ADDRESS: '4' } });
+  client = stack.clientOf(IdentityServiceClient);
 });
 
 afterAll(async () => {
-  client?.close();
-  await running?.close();
-  await testDb?.drop();
+  await stack?.close();
 });
 
 describe('abuse limits', () => {

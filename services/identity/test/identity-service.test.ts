@@ -1,20 +1,17 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import { BadRequest } from '@taskmesh/gen/google/rpc/error_details.js';
-import { statusDetailsOf } from '@taskmesh/runtime/errors';
 import { callUnary, type UnaryMethod } from '@taskmesh/runtime/grpc-client';
-import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import pino from 'pino';
-import { identityConfigSchema } from '../src/config.ts';
+import { failure, reasonOf, retryDelayOf, violationsOf } from '@taskmesh/runtime/testing/grpc-assertions';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { SigningKeyRecord } from '../src/db/entities.ts';
-import { startIdentity, type RunningIdentity } from '../src/server.ts';
-import { failure, reasonOf, retryDelayOf } from './status-details.ts';
+import { identityService } from '../src/descriptor.ts';
+import type { RunningIdentity } from '../src/server.ts';
 
-let testDb: TestDatabase;
+let stack: TestStack;
 let running: RunningIdentity;
 let client: IdentityServiceClient;
 
@@ -37,18 +34,14 @@ let emailCounter = 0;
 const freshEmail = () => `user${++emailCounter}-${Date.now()}@example.com`;
 const PASSWORD = 'correct horse battery';
 
-const signUp = (email = freshEmail(), password = PASSWORD) =>
+/** The SignUp RPC under test (the shared signUp helper of runtime/testing makes ready test users instead). */
+const callSignUp = (email = freshEmail(), password = PASSWORD) =>
   call(client.signUp, { email, password, displayName: 'Ada Lovelace' });
 const logIn = (email: string, password: string, address = freshAddress(), deviceToken = '') =>
   call(client.logIn, { email, password, deviceToken }, fromAddress(address));
 
-function violationsOf(err: ServiceError): string[] {
-  const details = statusDetailsOf(err)?.details ?? [];
-  const bad = details.find((d) => d.typeUrl.endsWith('google.rpc.BadRequest'));
-  return bad ? BadRequest.decode(bad.value).fieldViolations.map((v) => v.field) : [];
-}
 function mailsTo(address: string): string[] {
-  const dir = join(testDb.dataDir, 'mail');
+  const dir = join(stack.db.dataDir, 'mail');
   let files: string[] = [];
   try {
     files = readdirSync(dir);
@@ -71,33 +64,30 @@ async function waitForMail(address: string, count = 1): Promise<string> {
 const resetTokenIn = (mail: string) => /reset token: ([A-Za-z0-9_-]{43})/.exec(mail.replace(/=\n/g, ''))?.[1];
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
-  const config = identityConfigSchema.parse({
-    DATABASE_URL: testDb.databaseUrl,
-    TASKMESH_DATA_DIR: testDb.dataDir,
-    IDENTITY_PORT: '0',
-    LOGIN_FREE_FAILURES_PER_PAIR: '3',
-    LOGIN_DELAY_BASE_SECONDS: '30',
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: '8',
-    LOGIN_MAX_FAILURES_PER_ADDRESS: '12',
-    SIGNUP_MAX_PER_ADDRESS: '1000',
-    RESET_MAX_PER_ADDRESS: '1000',
+  stack = await startTestStack({
+    services: [identityService],
+    overrides: {
+      LOGIN_FREE_FAILURES_PER_PAIR: '3',
+      LOGIN_DELAY_BASE_SECONDS: '30',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '8',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '12',
+      SIGNUP_MAX_PER_ADDRESS: '1000',
+      RESET_MAX_PER_ADDRESS: '1000',
+    },
   });
-  running = await startIdentity({ config, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
-  client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
+  running = stack.get(identityService);
+  client = stack.clientOf(IdentityServiceClient);
 });
 
 afterAll(async () => {
-  client?.close();
-  await running?.close();
-  await testDb?.drop();
+  await stack?.close();
 });
 
 describe('identity service', () => {
   describe('sign-up', () => {
     it('creates the user and returns a 15-minute EdDSA access token with the required claims', async () => {
       const email = freshEmail();
-      const res = await signUp(email);
+      const res = await callSignUp(email);
       expect(res.user?.name).toMatch(/^users\/[0-9a-f-]{36}$/);
       expect(res.user?.email).toBe(email);
       expect(res.user?.displayName).toBe('Ada Lovelace');
@@ -116,25 +106,25 @@ describe('identity service', () => {
     });
 
     it('rejects an invalid e-mail with a field violation', async () => {
-      const err = await failure(signUp('not-an-email'));
+      const err = await failure(callSignUp('not-an-email'));
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(violationsOf(err)).toEqual(['email']);
     });
 
     it('rejects a password shorter than 10 characters or equal to the e-mail', async () => {
-      const short = await failure(signUp(freshEmail(), 'short'));
+      const short = await failure(callSignUp(freshEmail(), 'short'));
       expect(short.code).toBe(status.INVALID_ARGUMENT);
       expect(violationsOf(short)).toEqual(['password']);
       const email = freshEmail();
-      const same = await failure(signUp(email, email.toUpperCase()));
+      const same = await failure(callSignUp(email, email.toUpperCase()));
       expect(same.code).toBe(status.INVALID_ARGUMENT);
       expect(violationsOf(same)).toEqual(['password']);
     });
 
     it('treats e-mail addresses case-insensitively: a duplicate in another case is ALREADY_EXISTS', async () => {
       const email = freshEmail();
-      await signUp(email);
-      const err = await failure(signUp(email.toUpperCase()));
+      await callSignUp(email);
+      const err = await failure(callSignUp(email.toUpperCase()));
       expect(err.code).toBe(status.ALREADY_EXISTS);
       expect((await logIn(email.toUpperCase(), PASSWORD)).user?.email).toBe(email);
     });
@@ -143,7 +133,7 @@ describe('identity service', () => {
   describe('log-in', () => {
     it('answers a wrong password and an unknown e-mail with the same error', async () => {
       const email = freshEmail();
-      await signUp(email);
+      await callSignUp(email);
       const wrong = await failure(logIn(email, 'wrong password!'));
       const unknown = await failure(logIn(freshEmail(), PASSWORD));
       expect(wrong.code).toBe(status.UNAUTHENTICATED);
@@ -154,7 +144,7 @@ describe('identity service', () => {
 
     it('delays the (account, address) pair after its free failures, with RetryInfo, but not the owner elsewhere', async () => {
       const email = freshEmail();
-      await signUp(email);
+      await callSignUp(email);
       const address = freshAddress();
       for (let i = 0; i < 3; i++) expect((await failure(logIn(email, 'wrong password!', address))).code).toBe(status.UNAUTHENTICATED);
       const err = await failure(logIn(email, PASSWORD, address));
@@ -180,7 +170,7 @@ describe('identity service', () => {
 
     it('a successful log-in resets its pair', async () => {
       const email = freshEmail();
-      await signUp(email);
+      await callSignUp(email);
       const address = freshAddress();
       for (let i = 0; i < 2; i++) await failure(logIn(email, 'wrong password!', address));
       await logIn(email, PASSWORD, address);
@@ -191,7 +181,7 @@ describe('identity service', () => {
 
     it('slows strangers past the per-account ceiling, while the owner with a device token still gets in', async () => {
       const email = freshEmail();
-      const { deviceToken } = await signUp(email);
+      const { deviceToken } = await callSignUp(email);
       expect(deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
       // A spray from many addresses: each pair stays under its free failures, the account passes its ceiling.
       for (let i = 0; i < 8; i++) await failure(logIn(email, 'wrong password!', freshAddress()));
@@ -202,14 +192,14 @@ describe('identity service', () => {
       expect(owner.accessToken).toBeTruthy();
       expect(owner.deviceToken).toBe(deviceToken);
       // Another account's device token proves nothing here.
-      const other = await signUp();
+      const other = await callSignUp();
       expect((await failure(logIn(email, PASSWORD, freshAddress(), other.deviceToken))).code).toBe(status.RESOURCE_EXHAUSTED);
     });
 
     it('limits failures per address (all accounts) at a ceiling an office does not reach by logging in', async () => {
       const address = freshAddress();
       // An office: many successful log-ins from one address count for nothing.
-      const colleagues = await Promise.all([signUp(), signUp(), signUp()]);
+      const colleagues = await Promise.all([callSignUp(), callSignUp(), callSignUp()]);
       for (let round = 0; round < 5; round++) {
         for (const c of colleagues) expect((await logIn(c.user!.email, PASSWORD, address)).accessToken).toBeTruthy();
       }
@@ -222,7 +212,7 @@ describe('identity service', () => {
 
   describe('refresh tokens', () => {
     it('rotates: the new token works once, and the old one is spent', async () => {
-      const first = await signUp();
+      const first = await callSignUp();
       const second = await call(client.refresh, { refreshToken: first.refreshToken });
       expect(second.refreshToken).not.toBe(first.refreshToken);
       expect(decodeJwt(second.accessToken).sid).toBe(decodeJwt(first.accessToken).sid);
@@ -231,7 +221,7 @@ describe('identity service', () => {
     });
 
     it('revokes the whole session when a spent token is presented again (reuse detection)', async () => {
-      const first = await signUp();
+      const first = await callSignUp();
       const second = await call(client.refresh, { refreshToken: first.refreshToken });
       const reuse = await failure(call(client.refresh, { refreshToken: first.refreshToken }));
       expect(reuse.code).toBe(status.UNAUTHENTICATED);
@@ -241,7 +231,7 @@ describe('identity service', () => {
     });
 
     it('lets exactly one of two concurrent refreshes with the same token win', async () => {
-      const first = await signUp();
+      const first = await callSignUp();
       const results = await Promise.allSettled([
         call(client.refresh, { refreshToken: first.refreshToken }),
         call(client.refresh, { refreshToken: first.refreshToken }),
@@ -252,7 +242,7 @@ describe('identity service', () => {
     it('rejects unknown tokens and ends the session on log-out', async () => {
       expect((await failure(call(client.refresh, { refreshToken: 'x'.repeat(43) }))).code).toBe(status.UNAUTHENTICATED);
       expect((await failure(call(client.refresh, { refreshToken: '' }))).code).toBe(status.INVALID_ARGUMENT);
-      const session = await signUp();
+      const session = await callSignUp();
       await call(client.logOut, { refreshToken: session.refreshToken });
       expect((await failure(call(client.refresh, { refreshToken: session.refreshToken }))).code).toBe(status.UNAUTHENTICATED);
     });
@@ -260,7 +250,7 @@ describe('identity service', () => {
 
   describe('access tokens', () => {
     it('authenticates GetCurrentUser and rejects a missing token', async () => {
-      const session = await signUp();
+      const session = await callSignUp();
       const me = await call(client.getCurrentUser, {}, bearer(session.accessToken));
       expect(me.user?.name).toBe(session.user?.name);
       expect((await failure(call(client.getCurrentUser, {}))).code).toBe(status.UNAUTHENTICATED);
@@ -268,7 +258,7 @@ describe('identity service', () => {
     });
 
     it('rejects expired, forged, alg:none and wrong-audience tokens', async () => {
-      const session = await signUp();
+      const session = await callSignUp();
       const claims = decodeJwt(session.accessToken);
       const kid = decodeProtectedHeader(session.accessToken).kid!;
       const record = await running.db.em.fork().findOneOrFail(SigningKeyRecord, { kid });
@@ -298,7 +288,7 @@ describe('identity service', () => {
     });
 
     it('publishes public keys only, and rotation keeps existing tokens valid', async () => {
-      const before = await signUp();
+      const before = await callSignUp();
       const jwks = await call(client.getJwks, {});
       expect(jwks.keys.length).toBeGreaterThanOrEqual(1);
       for (const key of jwks.keys) {
@@ -320,7 +310,7 @@ describe('identity service', () => {
 
   describe('profile', () => {
     it('updates the display name, and refuses other fields in the mask', async () => {
-      const session = await signUp();
+      const session = await callSignUp();
       const updated = await call(
         client.updateCurrentUser,
         { user: { name: '', email: '', displayName: 'Grace Hopper' }, updateMask: ['display_name'] },
@@ -335,8 +325,8 @@ describe('identity service', () => {
     });
 
     it('looks users up in batch for other services', async () => {
-      const a = await signUp();
-      const b = await signUp();
+      const a = await callSignUp();
+      const b = await callSignUp();
       const res = await call(client.batchGetUsers, { names: [b.user!.name, a.user!.name, 'users/00000000-0000-0000-0000-000000000000'] });
       expect(res.users.map((u) => u.name)).toEqual([b.user!.name, a.user!.name]);
     });
@@ -345,7 +335,7 @@ describe('identity service', () => {
   describe('password reset', () => {
     it('mails a single-use token; resetting revokes every session and the new password works', async () => {
       const email = freshEmail();
-      const session = await signUp(email);
+      const session = await callSignUp(email);
       await call(client.requestPasswordReset, { email: email.toUpperCase() });
       const token = resetTokenIn(await waitForMail(email));
       expect(token).toBeDefined();
@@ -368,7 +358,7 @@ describe('identity service', () => {
 
     it('sends at most RESET_MAX_PER_EMAIL mails an hour to one address, answering {} all the same', async () => {
       const email = freshEmail();
-      await signUp(email);
+      await callSignUp(email);
       for (let i = 0; i < 5; i++) {
         await expect(call(client.requestPasswordReset, { email }, fromAddress(freshAddress()))).resolves.toEqual({});
       }
@@ -379,7 +369,7 @@ describe('identity service', () => {
 
     it('refuses an expired token', async () => {
       const email = freshEmail();
-      await signUp(email);
+      await callSignUp(email);
       await call(client.requestPasswordReset, { email });
       const token = resetTokenIn(await waitForMail(email))!;
       await running.db.em.fork().getConnection().execute(`update password_resets set expires_at = now() - interval '1 minute'`);

@@ -13,7 +13,7 @@ import { ConfigError } from '@taskmesh/runtime/config';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { identityConfigSchema } from '../src/config.ts';
-import { dataDirKek, KeyEncryptionKey, KeyRing, loadKeyRing } from '../src/key-encryption.ts';
+import { dataDirKek, KeyEncryptionKey, KeyRing, loadKeyRing } from '../src/domain/key-encryption.ts';
 import { startIdentity } from '../src/server.ts';
 
 const root = resolve(import.meta.dirname, '../../..');

@@ -1,18 +1,17 @@
-import { credentials } from '@grpc/grpc-js';
 import { decodeProtectedHeader } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
-import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { identityConfigSchema } from '../src/config.ts';
-import { startIdentity, type RunningIdentity } from '../src/server.ts';
-import { loadKeyRing } from '../src/key-encryption.ts';
-import { SigningKeys } from '../src/signing-keys.ts';
+import { identityService } from '../src/descriptor.ts';
+import type { RunningIdentity } from '../src/server.ts';
+import { loadKeyRing } from '../src/domain/key-encryption.ts';
+import { SigningKeys } from '../src/db/signing-keys.ts';
 
 // Issue 10: signing once reloaded a stale key on a second connection inside the caller's transaction. The key
 // is now reloaded in the background; calls after the interval must answer (each test's timeout bounds them).
-let testDb: TestDatabase;
+let stack: TestStack;
 let running: RunningIdentity;
 let client: IdentityServiceClient;
 let counter = 0;
@@ -22,29 +21,17 @@ const PASSWORD = 'correct horse battery';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
-  config = identityConfigSchema.parse({
-    DATABASE_URL: testDb.databaseUrl,
-    TASKMESH_DATA_DIR: testDb.dataDir,
-    IDENTITY_PORT: '0',
-    SIGNING_KEY_RELOAD_SECONDS: '1',
-    // Every call here signs up from loopback.
-    SIGNUP_MAX_PER_ADDRESS: '1000',
-    // Cheap hashing: this suite is about waiting, not about argon2.
-    ARGON2_MEMORY_KIB: '1024',
-    ARGON2_ITERATIONS: '1',
-  });
-  running = await startIdentity({ config, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
-  client = new IdentityServiceClient(running.grpc.address, credentials.createInsecure());
+  stack = await startTestStack({ services: [identityService], overrides: { SIGNING_KEY_RELOAD_SECONDS: '1' } });
+  config = identityConfigSchema.parse({ DATABASE_URL: stack.db.databaseUrl, TASKMESH_DATA_DIR: stack.db.dataDir, SIGNING_KEY_RELOAD_SECONDS: '1' });
+  running = stack.get(identityService);
+  client = stack.clientOf(IdentityServiceClient);
   await callUnary(client, client.signUp, { email: email(), password: PASSWORD, displayName: 'Before' });
   // Older than the reload interval, twice over.
   await sleep(2_100);
 });
 
 afterAll(async () => {
-  client?.close();
-  await running?.close();
-  await testDb?.drop();
+  await stack?.close();
 });
 
 describe('a signing key older than its reload interval', () => {

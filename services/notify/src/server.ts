@@ -7,11 +7,11 @@ import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events'
 import { startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import type { NotifyConfig } from './config.ts';
-import { notifyMigrations } from './db/migrations/0001-initial.ts';
-import { notifySubscription } from './event-handlers.ts';
-import { startMailDispatcher, type MailDispatcher } from './mail-dispatcher.ts';
-import { MailQueue } from './mail-queue.ts';
-import { TaskDigest } from './task-digest.ts';
+import { notifyMigrations } from './db/migrations/index.ts';
+import { notifySubscription } from './events/event-handlers.ts';
+import { startMailDispatcher, type MailDispatcher } from './events/mail-dispatcher.ts';
+import { MailQueue } from './db/mail-queue.ts';
+import { TaskDigest } from './db/task-digest.ts';
 import { identityUserDirectory, type UserDirectory } from './user-directory.ts';
 
 export interface NotifyDeps {

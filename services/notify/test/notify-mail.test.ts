@@ -1,33 +1,27 @@
 // Notify end to end in both modes: real identity service (sign-ups and BatchGetUsers), real outbox relays,
 // real PostgreSQL, a real SMTP server receiving the mail, and events carried either in-process (the
 // embedded default) or by the real nats-server (NATS_URL set; required in CI with TASKMESH_REQUIRE_NATS=1).
-import { credentials } from '@grpc/grpc-js';
 import { Migration } from '@mikro-orm/migrations';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrganizationCreated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { TaskAssigned, TaskCreated, TaskDeleted } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { Priority, TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
-import { identityConfigSchema } from '@taskmesh/identity/config';
-import { startIdentity, type RunningIdentity } from '@taskmesh/identity/server';
+import { identityService } from '@taskmesh/identity/descriptor';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { EventBus } from '@taskmesh/runtime/events/event-bus';
-import { createInProcessBus } from '@taskmesh/runtime/events/in-process-bus';
-import { createJetStreamBus } from '@taskmesh/runtime/events/jetstream-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
-import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { createMailer } from '@taskmesh/runtime/mail';
 import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, outboxTraceContextMigration, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
-import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
-import { notifyConfigSchema } from '../src/config.ts';
-import { startNotify, type RunningNotify } from '../src/server.ts';
-import { startMailDispatcher } from '../src/mail-dispatcher.ts';
-import { MailQueue } from '../src/mail-queue.ts';
-import { TaskDigest } from '../src/task-digest.ts';
+import { signUp } from '@taskmesh/runtime/testing/test-clients';
+import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
+import { notifyService } from '../src/descriptor.ts';
+import type { RunningNotify } from '../src/server.ts';
+import { startMailDispatcher } from '../src/events/mail-dispatcher.ts';
+import { MailQueue } from '../src/db/mail-queue.ts';
+import { TaskDigest } from '../src/db/task-digest.ts';
 import { identityUserDirectory } from '../src/user-directory.ts';
 import { startSmtpInbox } from './smtp-inbox.ts';
 
@@ -54,14 +48,11 @@ async function eventually<T>(check: () => T | undefined | false, what: string): 
 }
 
 describe.each(modes)('notify mails ($mode)', ({ mode }) => {
-  let testDb: TestDatabase;
+  let stack: TestStack;
   let inbox: Awaited<ReturnType<typeof startSmtpInbox>>;
-  let identity: RunningIdentity;
   let producer: Database;
   let notify: RunningNotify;
   const relays: OutboxRelay[] = [];
-  const streams = uniqueStreamSettings();
-  let relayBus: EventBus;
   /** Resolves once notify has taken everything published so far (in-process: publish already waited for it). */
   let settled: () => Promise<void> = async () => undefined;
   const now = new Date();
@@ -105,53 +96,30 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     domainEvent('taskmesh.task.v1.TaskCreated', TaskCreated, { task: t }, { resource: t.name, organization: org, actor: ada });
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
     inbox = await startSmtpInbox();
-    const inProcess = mode === 'in-process' ? createInProcessBus({ log }) : undefined;
-    relayBus = inProcess ?? createJetStreamBus({ natsUrl: natsUrl!, log, ...streams });
-    identity = await startIdentity({
-      config: identityConfigSchema.parse({ DATABASE_URL: testDb.databaseUrl, TASKMESH_DATA_DIR: testDb.dataDir, IDENTITY_PORT: '0' }),
-      log,
-      // Identity relays its own outbox onto the bus under test.
-      bus: relayBus,
+    // Identity relays its own outbox onto the bus under test; in JetStream mode a stream of this stack's own.
+    stack = await startTestStack({
+      services: [identityService, notifyService],
+      ...(mode === 'jetstream' ? { natsUrl: natsUrl! } : {}),
+      overrides: { SMTP_URL: inbox.url, APP_BASE_URL: 'https://taskmesh.example', DIGEST_HOUR_UTC: '0' },
+      inject: { notify: { clock: () => now, digestCheckIntervalMs: 3_600_000 } },
     });
+    notify = stack.get(notifyService);
     producer = await openDatabase({
       service: 'producer',
       entities: [OutboxEvent],
       migrations: [{ name: '0001-producer', class: ProducerSchema }, outboxTraceContextMigration],
-      databaseUrl: testDb.databaseUrl,
+      databaseUrl: stack.db.databaseUrl,
       log,
     });
-    notify = await startNotify({
-      config: notifyConfigSchema.parse({
-        DATABASE_URL: testDb.databaseUrl,
-        TASKMESH_DATA_DIR: testDb.dataDir,
-        NOTIFY_PORT: '0',
-        IDENTITY_ADDR: identity.grpc.address,
-        SMTP_URL: inbox.url,
-        APP_BASE_URL: 'https://taskmesh.example',
-        DIGEST_HOUR_UTC: '0',
-        ...(inProcess ? {} : {
-              NATS_URL: natsUrl,
-              EVENTS_STREAM: streams.stream,
-              EVENTS_SUBJECT_PREFIX: streams.subjectPrefix,
-              EVENTS_STREAM_MAX_BYTES: String(streams.maxBytes),
-            }),
-      }),
-      log,
-      // In-process the launcher shares one bus; with NATS, notify connects on its own, as in production.
-      ...(inProcess ? { bus: inProcess } : {}),
-      clock: () => now,
-      digestCheckIntervalMs: 3_600_000,
-    });
-    relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus: relayBus, log, pollIntervalMs: 50 }));
-    relayBus.start();
-    if (!inProcess) {
+    relays.push(startOutboxRelay({ em: producer.em, service: 'producer', bus: stack.bus, log, pollIntervalMs: 50 }));
+    if (stack.eventStream) {
+      const stream = stack.eventStream;
       const nc = await connect({ servers: natsUrl! });
       const jsm = await jetstreamManager(nc);
       const caughtUp = async () => {
         try {
-          const info = await jsm.consumers.info(streams.stream, 'notify');
+          const info = await jsm.consumers.info(stream, 'notify');
           return info.num_pending === 0 && info.num_ack_pending === 0;
         } catch {
           return false;
@@ -161,18 +129,11 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
         for (let i = 0; i < 300 && !(await caughtUp()); i++) await new Promise((r) => setTimeout(r, 50));
         if (!(await caughtUp())) throw new Error('notify did not catch up with the stream');
       };
-      cleanups.push(async () => {
-        for (const name of [streams.stream, `${streams.stream}_DLQ`]) await jsm.streams.delete(name).catch(() => undefined);
-        await nc.close();
-      });
+      cleanups.push(() => nc.close());
     }
 
-    const client = new IdentityServiceClient(identity.grpc.address, credentials.createInsecure());
-    const signUp = (email: string, displayName: string) =>
-      callUnary(client, client.signUp, { email, password: 'correct horse battery', displayName });
-    ada = (await signUp(adaEmail, 'Ada Lovelace')).user!.name;
-    bob = (await signUp(bobEmail, 'Bob Babbage')).user!.name;
-    client.close();
+    ada = (await signUp(stack, 'ada', { email: adaEmail, displayName: 'Ada Lovelace' })).name;
+    bob = (await signUp(stack, 'bob', { email: bobEmail, displayName: 'Bob Babbage' })).name;
     await produce(
       domainEvent('taskmesh.org.v1.OrganizationCreated', OrganizationCreated, {
         organization: { name: org, displayName: 'Acme Analytics', etag: '1', createTime: now, updateTime: now },
@@ -183,13 +144,10 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
   const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const relay of relays) await relay.stop();
-    await notify?.close();
-    await relayBus?.close();
     for (const cleanup of cleanups) await cleanup();
     await producer?.close();
-    await identity?.close();
+    await stack?.close();
     await inbox?.close();
-    await testDb?.drop();
   });
 
   it('welcomes a new user at the address they signed up with', async () => {
@@ -254,8 +212,8 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     expect(results.filter((r) => r !== undefined)).toEqual([2]);
     expect(await notify.digest.runDue(new Date(now.getTime() + HOUR))).toBeUndefined();
     // And two replicas' dispatchers drain the queue at once: each mail leaves once.
-    const otherMailer = createMailer({ smtpUrl: inbox.url, dataDir: testDb.dataDir });
-    const otherUsers = identityUserDirectory(identity.grpc.address);
+    const otherMailer = createMailer({ smtpUrl: inbox.url, dataDir: stack.db.dataDir });
+    const otherUsers = identityUserDirectory(stack.addresses.identity!);
     const otherDispatcher = startMailDispatcher({
       queue: new MailQueue(notify.db.em),
       mailer: otherMailer,

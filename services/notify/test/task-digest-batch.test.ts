@@ -5,8 +5,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
-import { notifyMigrations } from '../src/db/migrations/0001-initial.ts';
-import { TaskDigest, type TaskChange, type TaskState } from '../src/task-digest.ts';
+import { notifyMigrations } from '../src/db/migrations/index.ts';
+import { TaskDigest, type TaskChange, type TaskState } from '../src/db/task-digest.ts';
 
 const log = pino({ level: 'silent' });
 const ORG = 'organizations/0b8f6a8e-2a51-4a57-9d64-7f3e0c2f4d11';

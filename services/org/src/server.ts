@@ -19,13 +19,17 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { OrgConfig } from './config.ts';
 import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { orgMigrations } from './db/migrations/index.ts';
 import { ApiTokens } from './api-tokens.ts';
-import { orgMigrations } from './db/migrations/0001-initial.ts';
 import { orgAccessTable } from './handlers/access-table.ts';
 import { orgHandlers } from './handlers/org-handlers.ts';
+import { Invitations } from './db/invitations.ts';
+import { Members } from './db/members.ts';
+import { roleOf } from './db/membership-roles.ts';
+import { OrganizationPurge } from './db/organization-purge.ts';
+import { Organizations } from './db/organizations.ts';
+import { InvitationMail } from './events/invitation-mail.ts';
 import { IdentityDirectory } from './identity-directory.ts';
-import { OrganizationPurge } from './organization-purge.ts';
-import { Organizations } from './organizations.ts';
 
 export const ORG_SERVICE_NAME = 'taskmesh.org.v1.OrgService';
 
@@ -45,6 +49,8 @@ export interface RunningOrg {
   grpc: RunningGrpcServer;
   db: Database;
   organizations: Organizations;
+  members: Members;
+  invitations: Invitations;
   /** The chain's membership cache; the events consumer evicts from it on membership events. */
   membershipCache: MembershipCache;
   purge: OrganizationPurge;
@@ -79,23 +85,25 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       endedSessions,
       apiTokens: cachedApiTokens((token) => apiTokens.grantOf(token)),
     });
-    // Late-bound: the cache's source is the use cases, which evict from the cache on every change.
-    let organizations: Organizations | undefined;
+    // The chain's membership cache; every use case that changes a membership evicts from it.
     const membershipCache = cachedMembershipLookup(
-      { roleOf: (orgId, userId) => organizations!.roleOf(orgId, userId) },
+      { roleOf: (orgId, userId) => roleOf(db.em, orgId, userId) },
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
-    organizations = new Organizations(
-      db.em,
-      new IdentityDirectory(identityClient),
+    const identity = new IdentityDirectory(identityClient);
+    const organizations = new Organizations(db.em, membershipCache);
+    const members = new Members(identity, membershipCache);
+    const invitationMail = new InvitationMail(
       mail,
-      membershipCache,
       { invitationTtlSeconds: config.INVITATION_TTL_SECONDS, appBaseUrl: config.APP_BASE_URL },
       log,
     );
+    const invitations = new Invitations(db.em, identity, invitationMail, membershipCache, {
+      invitationTtlSeconds: config.INVITATION_TTL_SECONDS,
+    });
     const implementation = bindService(
       OrgServiceService,
-      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers(organizations, apiTokens), {
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens }), {
         verifier,
         memberships: membershipCache,
         em: db.em,
@@ -123,6 +131,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       grpc,
       db,
       organizations,
+      members,
+      invitations,
       membershipCache,
       purge,
       relay: startedRelay,

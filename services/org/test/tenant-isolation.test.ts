@@ -2,15 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-// Tests only: the REST edge in front of the two services.
-import { startEdge, type Edge } from '../../edge/src/edge.ts';
-import { IDENTITY_SERVICE_NAME } from '../../identity/src/server.ts';
 import { InvitationRecord, MembershipRecord, OrganizationRecord } from '../src/db/entities.ts';
-import { ORG_SERVICE_NAME } from '../src/server.ts';
 import { addMember, call, createOrg, failure, invite, Role, signUp, startHarness, type Harness, type TestUser } from './harness.ts';
 
 let h: Harness;
-let edge: Edge;
 let alice: TestUser;
 let bob: TestUser;
 /** Alice's org and Bob's org, each with a member and a pending invitation. */
@@ -21,12 +16,7 @@ let invitationB: string;
 let tokenB: string;
 
 beforeAll(async () => {
-  h = await startHarness();
-  edge = await startEdge({
-    port: 0,
-    upstreams: { [IDENTITY_SERVICE_NAME]: h.identity.grpc.address, [ORG_SERVICE_NAME]: h.org.grpc.address },
-    accessLog: false,
-  });
+  h = await startHarness({}, { rest: true });
   [alice, bob] = await Promise.all([signUp(h, 'alice'), signUp(h, 'bob')]);
   orgA = await createOrg(h, alice, 'Alice Inc');
   orgB = await createOrg(h, bob, 'Bob Ltd');
@@ -38,7 +28,6 @@ beforeAll(async () => {
   tokenB = b.token;
 });
 afterAll(async () => {
-  await edge?.close();
   await h?.close();
 });
 
@@ -122,7 +111,7 @@ describe('cross-org attempts with real ids from another org', () => {
 
   it('the same holds through the REST edge, and GetMembership has no route there', async () => {
     const rest = (method: string, path: string, who?: TestUser, body?: unknown) =>
-      fetch(`${edge.url}${path}`, {
+      fetch(`${h.url}${path}`, {
         method,
         headers: { ...(who ? { authorization: `Bearer ${who.token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
@@ -157,7 +146,7 @@ describe('cross-org attempts with real ids from another org', () => {
 
 describe('org routes of API.md through the REST edge', () => {
   const rest = async (method: string, path: string, who?: TestUser, body?: unknown) => {
-    const res = await fetch(`${edge.url}${path}`, {
+    const res = await fetch(`${h.url}${path}`, {
       method,
       headers: { ...(who ? { authorization: `Bearer ${who.token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,

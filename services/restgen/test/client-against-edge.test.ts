@@ -1,23 +1,18 @@
 // The generated client against the real thing: the TypeScript REST edge in front of the identity
 // service (embedded stack on the tests' PostgreSQL), the flow the README shows.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVERY_PORT_FREE, startStack, type RunningStack } from '../../embedded/src/stack.ts';
+import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
+import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
 import { ApiError, Code, createClient } from '../../../gen/client/index.ts';
 
-let stack: RunningStack;
-let dataDir: string;
+let stack: TestStack;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'restgen-e2e-'));
-  stack = await startStack({ ...EVERY_PORT_FREE, EDGE_HOST: '127.0.0.1', EDGE_ACCESS_LOG: 'off', TASKMESH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  stack = await startTestStack({ services: ALL_SERVICES, front: edgeFront });
 });
 
 afterAll(async () => {
   await stack?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('generated client against the REST edge and identity', () => {

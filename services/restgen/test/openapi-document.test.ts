@@ -89,13 +89,17 @@ describe('gen/openapi/openapi.json', () => {
     for (const name of refs) expect(document.components.schemas[name], name).toBeDefined();
   });
 
-  it('requires bearer auth everywhere except the public identity routes', () => {
+  it('requires bearer auth everywhere except the public identity and shared-task routes', () => {
     expect(document.components.securitySchemes['bearerAuth']).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(document.security).toEqual([{ bearerAuth: [] }]);
     const open = operations.filter((o) => o.op.security !== undefined);
     for (const { op } of open) expect(op.security).toEqual([]);
     expect(open.map((o) => o.op.operationId).sort()).toEqual(
-      ['GetJwks', 'LogIn', 'LogOut', 'Refresh', 'RequestPasswordReset', 'ResetPassword', 'SignUp'].map((m) => `IdentityService_${m}`).sort(),
+      [
+        ...['GetJwks', 'LogIn', 'LogOut', 'Refresh', 'RequestPasswordReset', 'ResetPassword', 'SignUp'].map((m) => `IdentityService_${m}`),
+        'ShareService_GetSharedTask',
+        'ShareService_OpenSharedTask',
+      ].sort(),
     );
   });
 

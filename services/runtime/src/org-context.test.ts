@@ -5,10 +5,11 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-import { DomainError, UnauthenticatedError } from './errors.ts';
+import { UnauthenticatedError } from './errors.ts';
 import type { CallContext } from './grpc-server.ts';
 import type { OrgRole } from './membership-lookup.ts';
 import { enterOrg, resourceNameOf, withOrgContext, type AccessRule } from './org-context.ts';
+import { codeOf } from './testing/grpc-assertions.ts';
 
 const verifier: AccessTokenVerifier = {
   verify: async () => {
@@ -37,16 +38,6 @@ function callAs(userId?: string): CallContext {
   return { method: '/x.v1.S/DoThing', metadata, peer: '', requestId: 'r', log: pino({ level: 'silent' }), signal: new AbortController().signal };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (err) {
-    if (err instanceof DomainError) return status[err.code];
-    throw err;
-  }
-}
-
 const org = randomUUID();
 const roles: Record<string, OrgRole> = { owner: 'OWNER', viewer: 'VIEWER' };
 const lookups: string[] = [];
@@ -73,17 +64,17 @@ describe('org-context chain', () => {
 
   it('answers UNAUTHENTICATED without a token, before looking anything up', async () => {
     lookups.length = 0;
-    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs(), deps(fakeEm().em)))).toBe('UNAUTHENTICATED');
+    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs(), deps(fakeEm().em)))).toBe(status.UNAUTHENTICATED);
     expect(lookups).toEqual([]);
   });
 
   it('answers NOT_FOUND to non-members and for ids that cannot exist, PERMISSION_DENIED to members without the role', async () => {
     const { em } = fakeEm();
-    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs('stranger'), deps(em)))).toBe('NOT_FOUND');
-    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${randomUUID()}` }, callAs('owner'), deps(em)))).toBe('NOT_FOUND');
-    expect(await codeOf(enterOrg(ownersOnly, { name: 'organizations/not-a-uuid' }, callAs('owner'), deps(em)))).toBe('NOT_FOUND');
-    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs('viewer'), deps(em)))).toBe('PERMISSION_DENIED');
-    expect(await codeOf(enterOrg(ownersOnly, { name: `boards/${org}` }, callAs('owner'), deps(em)))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs('stranger'), deps(em)))).toBe(status.NOT_FOUND);
+    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${randomUUID()}` }, callAs('owner'), deps(em)))).toBe(status.NOT_FOUND);
+    expect(await codeOf(enterOrg(ownersOnly, { name: 'organizations/not-a-uuid' }, callAs('owner'), deps(em)))).toBe(status.NOT_FOUND);
+    expect(await codeOf(enterOrg(ownersOnly, { name: `organizations/${org}` }, callAs('viewer'), deps(em)))).toBe(status.PERMISSION_DENIED);
+    expect(await codeOf(enterOrg(ownersOnly, { name: `boards/${org}` }, callAs('owner'), deps(em)))).toBe(status.INVALID_ARGUMENT);
   });
 
   it('lets the orIf roles in only when the predicate holds', async () => {
@@ -92,8 +83,8 @@ describe('org-context chain', () => {
       orIf: { roles: ['VIEWER'], holds: (req) => req.mine },
     };
     const { em } = fakeEm();
-    expect(await codeOf(enterOrg(rule, { name: `organizations/${org}`, mine: true }, callAs('viewer'), deps(em)))).toBe('OK');
-    expect(await codeOf(enterOrg(rule, { name: `organizations/${org}`, mine: false }, callAs('viewer'), deps(em)))).toBe('PERMISSION_DENIED');
+    expect(await codeOf(enterOrg(rule, { name: `organizations/${org}`, mine: true }, callAs('viewer'), deps(em)))).toBe(status.OK);
+    expect(await codeOf(enterOrg(rule, { name: `organizations/${org}`, mine: false }, callAs('viewer'), deps(em)))).toBe(status.PERMISSION_DENIED);
   });
 
   it('reads the org from name, parent, or a nested resource name', () => {

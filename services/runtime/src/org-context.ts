@@ -55,6 +55,8 @@ export interface InternalContext {
  *   predicate runs in the tenant context before the handler.
  * - `'authenticated'`: any signed-in user, no org.
  * - `'internal'`: no end-user authentication; only for RPCs without an HTTP binding.
+ * - `'public'`: no authentication at all, for HTTP-bound RPCs anyone may call (a shared task's read-only
+ *   view); the handler gets no org and must bind one itself (forkForOrg) from what the request proves.
  */
 export type AccessRule<Req = unknown> =
   | {
@@ -64,7 +66,8 @@ export type AccessRule<Req = unknown> =
       orgFrom?: (request: Req) => string;
     }
   | 'authenticated'
-  | 'internal';
+  | 'internal'
+  | 'public';
 
 type RequestOf<M> = M extends { requestDeserialize: (value: Buffer) => infer Req } ? Req : never;
 type ResponseOf<M> = M extends { responseDeserialize: (value: Buffer) => infer Res } ? Res : never;
@@ -72,7 +75,11 @@ type ResponseOf<M> = M extends { responseDeserialize: (value: Buffer) => infer R
 /** The access table of a service: one rule per RPC, keyed like the generated service definition. */
 export type AccessTable<D> = { readonly [K in keyof D]: AccessRule<RequestOf<D[K]>> };
 
-type ContextFor<R> = R extends 'authenticated' ? UserContext : R extends 'internal' ? InternalContext : TenantContext;
+type ContextFor<R> = R extends 'authenticated'
+  ? UserContext
+  : R extends 'internal' | 'public'
+    ? InternalContext
+    : TenantContext;
 
 /** Handlers of a service behind the chain, each receiving the context its access rule gives. */
 export type TenantAwareService<D, T extends AccessTable<D>> = {
@@ -155,7 +162,7 @@ export function withOrgContext<D extends ServiceDefinition, T extends AccessTabl
     if (!rule || !handler) throw new Error(`no access rule or handler for ${definition[key]!.path}`);
     wrapped[key] = async (request: unknown, call: CallContext, stream?: unknown) => {
       let context: TenantContext | UserContext | InternalContext;
-      if (rule === 'internal') {
+      if (rule === 'internal' || rule === 'public') {
         context = { em: deps.em.fork({ clear: true }), call };
       } else if (rule === 'authenticated') {
         const principal = await deps.verifier.authenticate(call.metadata);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import pg from 'pg';
+import { sql, type SqlFragment } from './tenant-sql.ts';
 import { injectTraceHeaders } from './trace-context.ts';
 import type { EventEnvelope } from './events/envelope.ts';
 import { actorOfEvent } from './api-token-auth.ts';
@@ -50,17 +50,25 @@ create index outbox_unpublished_idx on outbox (seq) where published_at is null;
 `;
 
 /**
- * Second outbox migration, for every service that has an outbox: the trace context of the request that wrote
- * the event, so the relay's publish span (and the consumers' spans after it) continue that request's trace.
+ * DDL of every outbox's second migration (`0002-outbox-trace-context` in each producing service): the trace
+ * context of the request that wrote the event, so the relay's publish span (and the consumers' spans after
+ * it) continue that request's trace.
+ */
+export const OUTBOX_TRACE_CONTEXT_SQL = 'alter table outbox add column if not exists trace_context text null';
+
+/**
+ * @deprecated Only until the task service lists its migrations in its own `db/migrations/index.ts` (as every
+ * other service does, with its own 0002 file); same name, same DDL.
  */
 export class OutboxTraceContextMigration extends Migration {
   override name = '0002-outbox-trace-context';
 
   override up(): void {
-    this.addSql('alter table outbox add column if not exists trace_context text null');
+    this.addSql(OUTBOX_TRACE_CONTEXT_SQL);
   }
 }
 
+/** @deprecated See OutboxTraceContextMigration. */
 export const outboxTraceContextMigration = { name: '0002-outbox-trace-context', class: OutboxTraceContextMigration };
 
 export interface DomainEvent {
@@ -92,7 +100,7 @@ export interface OutboxRowValues extends EventEnvelope {
   traceContext: string | null;
 }
 
-/** The row recordEvent (or outboxInsertSql) writes for an event: a new id, now, the current trace context. */
+/** The row recordEvent (or outboxInsert) writes for an event: a new id, now, the current trace context. */
 export function outboxRowOf(event: DomainEvent): OutboxRowValues {
   return {
     id: randomUUID(),
@@ -115,35 +123,24 @@ export function recordEvent(em: EntityManager, event: DomainEvent): void {
 const OUTBOX_COLUMNS = 'id, type, organization, actor, resource, occur_time, payload, published_at, trace_context';
 
 /**
- * One INSERT of outbox rows as SQL text with every value a literal, for writers that send their transaction
- * as plain SQL (simple protocol) instead of through the unit of work. The caller runs it in the transaction
- * of the change it describes, and nudges the relay after the commit (the ORM's commit hook that nudges it
- * does not see plain SQL). Strings go through node-postgres's escapeLiteral, the payload as hex.
+ * One INSERT of outbox rows for the tenant SQL door (tenant-sql.ts), run in the transaction of the change it
+ * describes; the door's commit fires the hook that nudges the relay. Every value is a parameter.
  *
- * With `onlyIfRowsIn` (the name of a CTE or table in the same statement), the rows are written only when that
- * relation has a row: `with t as (insert … on conflict do nothing returning 1) <this>` writes the events
+ * With `onlyIfRowsIn` (the name of a CTE of the same statement, trusted text), the rows are written only when
+ * that relation has a row: `with t as (insert … on conflict do nothing returning 1) <this>` writes the events
  * exactly when the change was made, and the statement's row count tells which.
  */
-export function outboxInsertSql(rows: readonly OutboxRowValues[], options: { onlyIfRowsIn?: string } = {}): string {
-  if (rows.length === 0) throw new Error('outboxInsertSql: no rows');
-  const values = rows
-    .map(
+export function outboxInsert(rows: readonly OutboxRowValues[], options: { onlyIfRowsIn?: string } = {}): SqlFragment {
+  if (rows.length === 0) throw new Error('outboxInsert: no rows');
+  const values = sql.join(
+    rows.map(
       (r) =>
-        `(${sqlText(r.id)}::uuid, ${sqlText(r.type)}::text, ${sqlText(r.organization)}::text, ${sqlText(r.actor)}::text, ` +
-        `${sqlText(r.resource)}::text, ${sqlText(r.occurTime.toISOString())}::timestamptz, ` +
-        `decode('${Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength).toString('hex')}', 'hex'), ` +
-        `null::timestamptz, ${r.traceContext === null ? 'null' : sqlText(r.traceContext)}::text)`,
-    )
-    .join(', ');
-  if (!options.onlyIfRowsIn) return `insert into outbox (${OUTBOX_COLUMNS}) values ${values}`;
-  const guard = pg.escapeIdentifier(options.onlyIfRowsIn);
-  return `insert into outbox (${OUTBOX_COLUMNS}) select v.* from (values ${values}) as v (${OUTBOX_COLUMNS}) where exists (select 1 from ${guard})`;
-}
-
-/** A text literal; NUL cannot be in a PostgreSQL text value (nor in a simple-protocol query). */
-function sqlText(value: string): string {
-  if (value.includes('\0')) throw new Error('a text value cannot contain NUL');
-  return pg.escapeLiteral(value);
+        sql`(${r.id}::uuid, ${r.type}::text, ${r.organization}::text, ${r.actor}::text, ${r.resource}::text, ${r.occurTime}::timestamptz, ${Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength)}::bytea, null::timestamptz, ${r.traceContext}::text)`,
+    ),
+  );
+  if (!options.onlyIfRowsIn) return sql`insert into outbox (${sql.raw(OUTBOX_COLUMNS)}) values ${values}`;
+  if (!/^[a-z_][a-z0-9_]*$/.test(options.onlyIfRowsIn)) throw new Error('outboxInsert: not a plain relation name');
+  return sql`insert into outbox (${sql.raw(OUTBOX_COLUMNS)}) select v.* from (values ${values}) as v (${sql.raw(OUTBOX_COLUMNS)}) where exists (select 1 from ${sql.raw(options.onlyIfRowsIn)})`;
 }
 
 function traceContextNow(): string | null {

@@ -1,4 +1,5 @@
 import { defineEntity, p, type EntityManager, type InferEntity } from '@mikro-orm/core';
+import type { EntityManager as SqlEntityManager } from '@mikro-orm/postgresql';
 
 /**
  * The first wall of tenant isolation, in the ORM. Every tenant-owned entity extends TenantScoped: it carries
@@ -42,4 +43,14 @@ export function forkForOrg<E extends EntityManager>(em: E, orgId: string): E {
   fork.setFilterParams(TENANT_FILTER, { orgId });
   fork.setSessionContext({ variables: { [ORG_SETTING]: orgId } });
   return fork;
+}
+
+/**
+ * Binds an ORM transaction that began without an org (an event consumer's, which learns the org from the
+ * event) to `orgId` for the rest of the transaction, so row-level security admits exactly that org's rows.
+ * Add the org to the statements' own conditions too (the ORM-side wall).
+ */
+export async function enterOrgInTransaction(tx: SqlEntityManager, orgId: string): Promise<void> {
+  if (!tx.isInTransaction()) throw new Error('enterOrgInTransaction: not in a transaction');
+  await tx.execute(`select set_config('${ORG_SETTING}', ?, true)`, [orgId]);
 }

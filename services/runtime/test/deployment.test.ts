@@ -293,7 +293,7 @@ describe.skipIf(!kubectl).each(Object.entries(overlays))('the %s overlay', (over
   });
 
   if (overlay === 'dev') {
-    it('runs PostgreSQL and NATS JetStream as StatefulSets on volumes, Mailpit and the OpenTelemetry Collector, and forwards the edge and Mailpit', () => {
+    it('runs PostgreSQL and NATS JetStream as StatefulSets on volumes, Mailpit and the OpenTelemetry Collector, and forwards the edge, Mailpit and the embedded attachment store', () => {
       const statefulSets = of<Workload>(objects, 'StatefulSet');
       for (const name of ['postgres', 'nats']) {
         const set = statefulSets.find((s) => s.metadata.name === name);
@@ -309,7 +309,7 @@ describe.skipIf(!kubectl).each(Object.entries(overlays))('the %s overlay', (over
         expect(forward.namespace).toBe(namespace);
         expect(service?.spec.ports.some((p) => p.port === forward.port), `${forward.resourceName}:${forward.port}`).toBe(true);
       }
-      expect((skaffold.portForward ?? []).map((f) => f.resourceName).sort()).toEqual(['edge', 'mailpit']);
+      expect((skaffold.portForward ?? []).map((f) => f.resourceName).sort()).toEqual(['attachment', 'edge', 'mailpit']);
     });
 
     it('lets only the services reach the in-cluster PostgreSQL and NATS', () => {

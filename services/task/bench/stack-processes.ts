@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { addressVariable, portVariable, type ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { freePort } from '@taskmesh/runtime/testing/ports';
+import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
 
 /** One service of the stack running as its own process (its standalone entry point), as in production. */
 interface ServiceProcess {
@@ -21,8 +23,6 @@ export interface StackProcesses {
   /** SIGTERMs every process (edge first); resolves with the names of those that had to be SIGKILLed after 10 s. */
   stop(): Promise<string[]>;
 }
-
-const SERVICES = ['identity', 'org', 'board', 'task', 'audit', 'notify'] as const;
 
 
 function portOpen(port: number): Promise<boolean> {
@@ -48,10 +48,9 @@ async function waitFor(what: string, ready: () => Promise<boolean>, alive: () =>
 }
 
 /**
- * Starts identity, org, board, task, audit and notify, each from its src/main.ts in its own Node process
- * (telemetry hook included, as deployed), then the REST edge from services/edge/src/main.ts. Without NATS,
- * audit and notify cannot run apart from the others (an in-process bus does not cross processes) and are
- * left out.
+ * Starts every service of the system (embedded/src/services.ts), each from its entry point in its own Node
+ * process (telemetry hook included, as deployed), then the REST edge. Without NATS, the event consumers audit
+ * and notify cannot run apart from the others (an in-process bus does not cross processes) and are left out.
  */
 export async function startStackProcesses(options: {
   root: string;
@@ -61,13 +60,15 @@ export async function startStackProcesses(options: {
   logDir: string;
   extraEnv?: Record<string, string>;
 }): Promise<StackProcesses> {
-  const services = options.natsUrl ? SERVICES : SERVICES.filter((s) => s !== 'audit' && s !== 'notify');
+  const descriptors: readonly ServiceDescriptor[] = options.natsUrl ? ALL_SERVICES : ALL_SERVICES.filter((s) => s.name !== 'audit' && s.name !== 'notify');
+  const services = descriptors.map((s) => s.name);
   const ports: Record<string, number> = {};
   for (const service of [...services, 'edge']) ports[service] = await freePort();
   // Each process serves its metrics as in a deployment, on a port of its own (the default 9464 would collide).
   const metricsPorts: Record<string, number> = {};
   for (const service of [...services, 'edge']) metricsPorts[service] = await freePort();
   const address = (service: string) => `127.0.0.1:${ports[service] ?? 1}`;
+  const entryPoints = new Map<string, string>([...descriptors.map((s) => [s.name, s.entryPoint] as const), [edgeFront.name, edgeFront.entryPoint]]);
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
@@ -78,11 +79,8 @@ export async function startStackProcesses(options: {
     GRPC_HOST: '127.0.0.1',
     // Identity standalone needs its key-encryption key; a fresh one per run (the database is fresh too).
     TASKMESH_KEK: randomBytes(32).toString('base64'),
-    IDENTITY_ADDR: address('identity'),
-    ORG_ADDR: address('org'),
-    BOARD_ADDR: address('board'),
-    TASK_ADDR: address('task'),
-    ...(options.natsUrl ? { AUDIT_ADDR: address('audit') } : {}),
+    // The address of every service that runs (the edge routes to exactly these).
+    ...Object.fromEntries(descriptors.map((s) => [addressVariable(s.name), address(s.name)])),
     // A stream of its own, so the benchmark neither reads nor floods anyone else's events on the shared NATS.
     ...(options.natsUrl
       ? {
@@ -143,12 +141,12 @@ export async function startStackProcesses(options: {
   };
   try {
     for (const service of services) {
-      launch(service, `services/${service}/src/main.ts`, { [`${service.toUpperCase()}_PORT`]: String(ports[service]) });
+      launch(service, entryPoints.get(service)!, { [portVariable(service)]: String(ports[service]) });
     }
     for (const service of services) {
       await waitFor(`${service} on ${address(service)}`, () => portOpen(ports[service]!), exited, 120_000);
     }
-    launch('edge', 'services/edge/src/main.ts', {
+    launch('edge', edgeFront.entryPoint, {
       EDGE_HOST: '127.0.0.1',
       EDGE_PORT: String(ports.edge),
       EDGE_ACCESS_LOG: 'off',
@@ -177,7 +175,7 @@ export async function startStackProcesses(options: {
           victim.child.kill('SIGKILL');
         });
       }
-      launch(service, `services/${service}/src/main.ts`, envOf.get(service)!);
+      launch(service, entryPoints.get(service)!, envOf.get(service)!);
       await waitFor(`${service} on ${address(service)}`, () => portOpen(ports[service]!), exited, 120_000);
     };
     return {

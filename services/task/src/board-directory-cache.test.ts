@@ -1,5 +1,7 @@
+import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '@taskmesh/runtime/errors';
+import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
 import type { BoardDirectory } from './board-directory.ts';
 import { cachedBoardDirectory } from './board-directory-cache.ts';
 
@@ -33,7 +35,6 @@ function setup(ttlMs = 1_000) {
   return { ...fake, clock, cache };
 }
 
-const codeOf = (promise: Promise<unknown>) => promise.then(() => 'ok', (err: unknown) => (err instanceof NotFoundError ? 'NOT_FOUND' : String(err)));
 
 describe('the board directory cache', () => {
   it('answers a live board and its lists from memory until the ttl runs out, then asks the board service again', async () => {
@@ -57,11 +58,11 @@ describe('the board directory cache', () => {
 
   it('never keeps a NOT_FOUND: a board that is not there is asked about every time', async () => {
     const { cache, calls, boards } = setup();
-    expect(await codeOf(cache.check(ORG, 'nope'))).toBe('NOT_FOUND');
-    expect(await codeOf(cache.check(ORG, 'nope'))).toBe('NOT_FOUND');
+    expect(await codeOf(cache.check(ORG, 'nope'))).toBe(status.NOT_FOUND);
+    expect(await codeOf(cache.check(ORG, 'nope'))).toBe(status.NOT_FOUND);
     expect(calls.check).toBe(2);
     boards.set('nope', []);
-    expect(await codeOf(cache.check(ORG, 'nope'))).toBe('ok');
+    expect(await codeOf(cache.check(ORG, 'nope'))).toBe(status.OK);
   });
 
   it('serves nothing of a board once its BoardDeleted event is applied, whatever the ttl', async () => {
@@ -70,9 +71,9 @@ describe('the board directory cache', () => {
     await cache.listIdsInOrder(ORG, 'b1', undefined);
     boards.delete('b1');
     cache.evictFor({ type: 'taskmesh.board.v1.BoardDeleted', resource: `organizations/${ORG}/boards/b1`, organization: `organizations/${ORG}` });
-    expect(await codeOf(cache.check(ORG, 'b1'))).toBe('NOT_FOUND');
-    expect(await codeOf(cache.check(ORG, 'b1', 'l1'))).toBe('NOT_FOUND');
-    expect(await codeOf(cache.listIdsInOrder(ORG, 'b1', undefined))).toBe('NOT_FOUND');
+    expect(await codeOf(cache.check(ORG, 'b1'))).toBe(status.NOT_FOUND);
+    expect(await codeOf(cache.check(ORG, 'b1', 'l1'))).toBe(status.NOT_FOUND);
+    expect(await codeOf(cache.listIdsInOrder(ORG, 'b1', undefined))).toBe(status.NOT_FOUND);
     // Other boards keep their entries.
     await cache.check(ORG, 'b2');
     expect(cache.size()).toBe(1);

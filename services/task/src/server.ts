@@ -22,13 +22,13 @@ import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { boardDirectoryViaBoardService } from './board-directory.ts';
 import { BOARD_CACHE_EVENT_TYPES, cachedBoardDirectory, type BoardDirectoryCache } from './board-directory-cache.ts';
 import type { TaskConfig } from './config.ts';
-import { CommentRecord, TaskRecord } from './db/entities.ts';
 import { taskMigrations } from './db/migrations/0001-initial.ts';
 import { CONSUMED_EVENT_TYPES, TASK_CONSUMER, listDeletionHandler } from './events/list-deletions.ts';
 import { taskAccessTable } from './handlers/access-table.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { taskServiceDefinition } from './handlers/task-service-definition.ts';
-import { Tasks } from './tasks.ts';
+import { SqlTaskStore } from './db/task-store.ts';
+import { Tasks } from './domain/tasks.ts';
 
 export const TASK_SERVICE_NAME = 'taskmesh.task.v1.TaskService';
 
@@ -62,7 +62,7 @@ export interface RunningTask {
 export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Promise<RunningTask> {
   const db = await openDatabase({
     service: 'task',
-    entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
+    entities: [TenantScoped, OutboxEvent],
     migrations: taskMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
@@ -111,9 +111,8 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
     if (!sharedBus) bus.start();
-    const outboxRelay = relay;
-    // The task writes are plain SQL, which the relay's ORM commit hook does not see: they nudge it themselves.
-    const tasks = new Tasks(boardCache, membershipCache, log, () => outboxRelay.nudge());
+    // The store's commits fire the ORM's commit hook, which nudges the relay.
+    const tasks = new Tasks(new SqlTaskStore(), boardCache, membershipCache);
     const implementation = bindService(
       taskServiceDefinition,
       withOrgContext(taskServiceDefinition, taskAccessTable(tasks), taskHandlers(tasks), {

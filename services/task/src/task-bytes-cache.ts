@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { BoardPrefixes } from './task-wire.ts';
+import type { BoardPrefixes, TaskBytes } from './db/task-bytes.ts';
 import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
 
 /**
@@ -17,16 +17,11 @@ import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
  * Memory is bounded by two generations: entries go into the young map, which becomes the old one when it holds
  * half the budget; the previous old one is dropped. A hit in the old generation is moved to the young one.
  */
-export interface CachedTask {
-  id: string;
+export interface CachedTask extends TaskBytes {
   /** The org and board the bytes were made for, as the object that holds their name prefixes. */
   board: BoardPrefixes;
   /** "xmin/version" of the row version the bytes were made from. */
   stamp: string;
-  listId: string;
-  position: string;
-  /** The Task message (no tag or length of its own). */
-  bytes: Uint8Array;
 }
 
 /** Bytes an entry is counted for beyond its message: the object, its strings, the map slot. */

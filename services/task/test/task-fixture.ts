@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Metadata } from '@grpc/grpc-js';
 import pino from 'pino';
 import { NotFoundError } from '@taskmesh/runtime/errors';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
@@ -7,10 +8,9 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import type { BoardDirectory } from '../src/board-directory.ts';
-import { CommentRecord, TaskRecord } from '../src/db/entities.ts';
 import { taskMigrations } from '../src/db/migrations/0001-initial.ts';
-import { Tasks, type TaskScope } from '../src/tasks.ts';
-import type { NewTask } from '../src/tasks.ts';
+import { SqlTaskStore } from '../src/db/task-store.ts';
+import { Tasks, type NewTask, type TaskContext } from '../src/domain/tasks.ts';
 
 /**
  * The task use cases on the real database (PostgreSQL), with the board
@@ -25,10 +25,10 @@ export interface TaskFixture {
   boards: Map<string, Map<string, Set<string>>>;
   /** orgId → userId → role. */
   members: Map<string, Map<string, OrgRole>>;
-  /** How many plain-SQL task writes have committed (what nudges the outbox relay in the service). */
+  /** How many write transactions have committed (the ORM's commit hook, which nudges the outbox relay). */
   commits: number;
   newOrg(): { orgId: string; userId: string; boardId: string; listIds: string[] };
-  scope(orgId: string, userId: string): TaskScope;
+  scope(orgId: string, userId: string): TaskContext;
   close(): Promise<void>;
 }
 
@@ -36,7 +36,7 @@ export async function startTaskFixture(): Promise<TaskFixture> {
   const testDb = await createTestDatabase();
   const db = await openDatabase({
     service: 'task',
-    entities: [TenantScoped, TaskRecord, CommentRecord, OutboxEvent],
+    entities: [TenantScoped, OutboxEvent],
     migrations: taskMigrations,
     databaseUrl: testDb.databaseUrl,
     log: pino({ level: 'silent' }),
@@ -56,7 +56,8 @@ export async function startTaskFixture(): Promise<TaskFixture> {
     },
   };
   const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
-  const tasks = new Tasks(directory, lookup, pino({ level: 'silent' }), () => fixture.commits++);
+  const tasks = new Tasks(new SqlTaskStore(), directory, lookup);
+  db.em.getEventManager().registerSubscriber({ afterTransactionCommit: () => void fixture.commits++ });
   const fixture: TaskFixture = {
     commits: 0,
     testDb,
@@ -73,7 +74,12 @@ export async function startTaskFixture(): Promise<TaskFixture> {
       members.set(orgId, new Map([[userId, 'OWNER']]));
       return { orgId, userId, boardId, listIds };
     },
-    scope: (orgId, userId) => ({ em: forkForOrg(db.em, orgId), orgId, userId }),
+    scope: (orgId, userId) => ({
+      em: forkForOrg(db.em, orgId),
+      org: { id: orgId, name: `organizations/${orgId}` },
+      principal: { userId, sessionId: '', tokenId: '' },
+      call: { metadata: new Metadata(), signal: new AbortController().signal } as unknown as TaskContext['call'],
+    }),
     async close() {
       await db.close();
       await testDb.drop();

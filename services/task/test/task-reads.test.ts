@@ -3,20 +3,22 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetTaskResponse, ListTasksResponse } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { TaskRecord } from '../src/db/entities.ts';
 import { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
-import { selectTextRowsInOrg } from '../src/db/one-trip-read.ts';
-import { TaskRepository, boardPageQuery, pageDigestOf, type BoardFilters } from '../src/db/task-repository.ts';
-import { Col, taskRecordOf, type TaskRow } from '../src/db/task-rows.ts';
-import { toTaskMessage } from '../src/task-messages.ts';
+import { SqlFragment, selectTextRowsInOrg } from '@taskmesh/runtime/tenant-sql';
+import { BoardPrefixes, encodeListTasksResponse, encodeTaskResponse, listTasksResponseOf } from '../src/db/task-bytes.ts';
+import { COL, SqlTaskStore, boardPageQuery, pageDigestOf, taskOf, type BoardFilters, type TaskRow } from '../src/db/task-store.ts';
+import type { Task as TaskRecord } from '../src/domain/task-fields.ts';
+import { toTaskMessage } from '../src/task-mapping.ts';
 import { TaskBytesCache, taskBytesCacheOf } from '../src/task-bytes-cache.ts';
-import { BoardPrefixes, encodeListTasksResponse, encodeTaskResponse, listTasksResponseOf } from '../src/task-wire.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /**
- * The task read paths: the board page in one statement (TaskRepository.boardPage) against a reference model of
- * the listing's semantics, RLS behind its query, and the rows → bytes writer (task-wire.ts) against ts-proto.
+ * The task read paths: the board page in one statement (SqlTaskStore.boardPage) against a reference model of
+ * the listing's semantics, RLS behind its query, and the rows → bytes writer (db/task-bytes.ts) against ts-proto.
  */
+
+const store = new SqlTaskStore();
+const ctxOf = (orgId: string) => ({ em: forkForOrg(f.db.em, orgId), org: { id: orgId } });
 
 let f: TaskFixture;
 let admin: pg.Client;
@@ -58,6 +60,7 @@ interface SeedTask {
   assignees: string[];
   labels: string[];
   dueTime: string | null;
+  startTime: string | null;
   archived: boolean;
   version: number;
   createdAt: string;
@@ -91,6 +94,7 @@ async function seed(orgId: string, boardId: string, listIds: string[], perList: 
         assignees: Array.from({ length: assigneeCount }, () => randomUUID()),
         labels,
         dueTime: pick([null, null, ...times]),
+        startTime: pick([null, null, ...times]),
         archived: next() < 0.2,
         version: pick([1, 2, 17, 2147483647]),
         createdAt: pick(times),
@@ -101,10 +105,10 @@ async function seed(orgId: string, boardId: string, listIds: string[], perList: 
   for (const t of tasks) {
     await admin.query(
       `insert into tasks (id, org_id, board_id, list_id, position, title, description, status, priority, assignees, labels,
-        due_time, archived, creator_id, version, created_at, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+        due_time, archived, creator_id, version, created_at, updated_at, start_time)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [t.id, orgId, boardId, t.listId, t.position, t.title, t.description, t.status, t.priority, t.assignees, t.labels,
-        t.dueTime, t.archived, randomUUID(), t.version, t.createdAt, t.updatedAt],
+        t.dueTime, t.archived, randomUUID(), t.version, t.createdAt, t.updatedAt, t.startTime],
     );
   }
   return tasks;
@@ -224,7 +228,7 @@ describe('the board page in one statement', () => {
     }, '');
     const other = f.newOrg();
     // Another org's em asking for this board's lists by id: both walls keep the rows out.
-    const rows = await new TaskRepository(forkForOrg(f.db.em, other.orgId)).boardPage(mine.boardId, mine.listIds, { showArchived: true }, undefined, 10);
+    const rows = await store.boardPage(ctxOf(other.orgId), mine.boardId, mine.listIds, { showArchived: true }, undefined, 10);
     expect(rows).toEqual([]);
   });
 });
@@ -240,12 +244,15 @@ describe('row-level security behind the board page statement', () => {
     }
     const query = boardPageQuery(b.orgId, b.boardId, b.listIds, { showArchived: true }, undefined, 10)!;
     // The ORM-side wall is in the statement…
-    expect(query.sql).toMatch(/t\.org_id = \?/);
+    expect(query.toQuery().text).toMatch(/t\.org_id = \$\d+::uuid/);
     // …and with it neutralised, RLS alone still hides org b's rows from org a.
-    const noOrgWall = query.sql.replace('t.org_id = ?', '(t.org_id = ? or true)');
-    const asA = await selectTextRowsInOrg(forkForOrg(f.db.em, a.orgId), a.orgId, noOrgWall, query.values);
+    const at = query.chunks.findIndex((c) => c.endsWith('where t.org_id = '));
+    const chunks = query.chunks.map((c, i) => (i === at ? c.replace(/t\.org_id = $/, '(t.org_id = ') : i === at + 1 ? c.replace(/^::uuid/, '::uuid or true)') : c));
+    const noOrgWall = new SqlFragment(chunks, query.values);
+    expect(noOrgWall.toQuery().text).toMatch(/\(t\.org_id = \$\d+::uuid or true\)/);
+    const asA = await selectTextRowsInOrg(forkForOrg(f.db.em, a.orgId), a.orgId, noOrgWall);
     expect(asA).toEqual([]);
-    const asB = await selectTextRowsInOrg(forkForOrg(f.db.em, b.orgId), b.orgId, noOrgWall, query.values);
+    const asB = await selectTextRowsInOrg(forkForOrg(f.db.em, b.orgId), b.orgId, noOrgWall);
     expect(asB).toHaveLength(1);
   });
 });
@@ -259,22 +266,22 @@ async function referenceRecords(orgId: string, boardId: string): Promise<Map<str
       {
         id: r.id, orgId: r.org_id, boardId: r.board_id, listId: r.list_id, position: r.position, title: r.title,
         description: r.description, status: r.status, priority: r.priority, assignees: r.assignees, labels: r.labels,
-        dueTime: r.due_time, archived: r.archived, creatorId: r.creator_id, createRequestId: r.create_request_id,
+        dueTime: r.due_time, startTime: r.start_time, archived: r.archived, creatorId: r.creator_id, createRequestId: r.create_request_id,
         version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
       } as TaskRecord,
     ]),
   );
 }
 
-describe('task rows to protobuf bytes (task-wire.ts)', () => {
+describe('task rows to protobuf bytes (db/task-bytes.ts)', () => {
   it('writes exactly the bytes ts-proto writes for the same tasks, pages and single tasks', async () => {
     for (const seedNo of [11, 12, 13]) {
       const b = board(3);
       await seed(b.orgId, b.boardId, b.listIds, [25, 10, 25], seedNo);
       const reference = await referenceRecords(b.orgId, b.boardId);
-      const rows: TaskRow[] = await new TaskRepository(forkForOrg(f.db.em, b.orgId)).boardPage(b.boardId, b.listIds, { showArchived: true }, undefined, 500);
+      const rows: TaskRow[] = await store.boardPage(ctxOf(b.orgId), b.boardId, b.listIds, { showArchived: true }, undefined, 500);
       expect(rows).toHaveLength(60);
-      const records = rows.map((r) => reference.get(r[Col.id]!)!);
+      const records = rows.map((r) => reference.get(r[COL.id]!)!);
       for (const token of ['', 'eyJ2IjoxLCJhIjpbIngiXX0']) {
         const want = Buffer.from(ListTasksResponse.encode({ tasks: records.map(toTaskMessage), nextPageToken: token }).finish());
         expect(encodeListTasksResponse(b.orgId, b.boardId, rows, token).equals(want)).toBe(true);
@@ -284,7 +291,7 @@ describe('task rows to protobuf bytes (task-wire.ts)', () => {
         const want = Buffer.from(GetTaskResponse.encode({ task: toTaskMessage(records[i]!) }).finish());
         expect(encodeTaskResponse(b.orgId, b.boardId, row).equals(want), `task ${JSON.stringify(records[i])}`).toBe(true);
         // The record made from the row is the one node-postgres's parsers make.
-        expect(taskRecordOf(b.orgId, b.boardId, row)).toEqual(records[i]);
+        expect(taskOf(row)).toEqual(records[i]);
       }
     }
   });
@@ -296,18 +303,16 @@ describe('task rows to protobuf bytes (task-wire.ts)', () => {
     }, '');
     const read = await f.tasks.get(f.scope(o.orgId, o.userId), o.boardId, t.id);
     expect(read).toEqual({ ...t });
-    const viaEntity = await forkForOrg(f.db.em, o.orgId).findOneOrFail(TaskRecord, { id: t.id });
-    expect(read).toEqual({ ...viaEntity });
+    expect(read).toEqual((await referenceRecords(o.orgId, o.boardId)).get(t.id));
     const other = f.newOrg();
-    expect(await new TaskRepository(forkForOrg(f.db.em, other.orgId)).readTaskRow(o.boardId, t.id)).toBeNull();
+    expect(await store.getRow(ctxOf(other.orgId), o.boardId, t.id)).toBeNull();
     // Another board of the same org: NOT_FOUND, for GetTask and for a listing's rows by id.
     const otherBoard = randomUUID();
     f.boards.get(o.orgId)!.set(otherBoard, new Set([randomUUID()]));
     await expect(f.tasks.get(f.scope(o.orgId, o.userId), otherBoard, t.id)).rejects.toThrow(/not found|NOT_FOUND/i);
-    const repo = new TaskRepository(forkForOrg(f.db.em, o.orgId));
-    expect(await repo.readTaskRow(otherBoard, t.id)).toBeNull();
-    expect(await repo.readWireRows(otherBoard, [t.id])).toEqual([]);
-    expect((await repo.readWireRows(o.boardId, [t.id]))[0]![0]).toBe(t.id);
+    expect(await store.getRow(ctxOf(o.orgId), otherBoard, t.id)).toBeNull();
+    expect(await store.rowsWithStamps(ctxOf(o.orgId), otherBoard, [t.id])).toEqual([]);
+    expect((await store.rowsWithStamps(ctxOf(o.orgId), o.boardId, [t.id]))[0]!.row[COL.id]).toBe(t.id);
   });
 });
 
@@ -336,9 +341,9 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     const cold = await listingBytes(b.orgId, b.boardId, 500);
     expect(Buffer.concat(cold).equals(await reference())).toBe(true);
     // Warm: the same request again is answered with the response made before, after checking the page's digest.
-    const versionsRead = TaskRepository.prototype.boardPageVersions;
+    const versionsRead = SqlTaskStore.prototype.boardPageVersions;
     let versionReads = 0;
-    TaskRepository.prototype.boardPageVersions = function (this: TaskRepository, ...args) {
+    SqlTaskStore.prototype.boardPageVersions = function (this: SqlTaskStore, ...args) {
       versionReads++;
       return versionsRead.apply(this, args);
     };
@@ -347,7 +352,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
       warm = await listingBytes(b.orgId, b.boardId, 500);
       expect(versionReads).toBe(0);
     } finally {
-      TaskRepository.prototype.boardPageVersions = versionsRead;
+      SqlTaskStore.prototype.boardPageVersions = versionsRead;
     }
     expect(Buffer.concat(warm).equals(await reference())).toBe(true);
     expect(Buffer.concat(warm).equals(Buffer.concat(cold))).toBe(true);
@@ -375,12 +380,12 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     const b = board(1);
     // Ids from the reference, so that nothing of this board is in the cache yet.
     const [first, second] = expected(await seed(b.orgId, b.boardId, b.listIds, [5], 22), b.listIds, { showArchived: true });
-    const original = TaskRepository.prototype.readWireRows;
+    const original = SqlTaskStore.prototype.rowsWithStamps;
     let calls = 0;
-    TaskRepository.prototype.readWireRows = async function (this: TaskRepository, boardId, ids) {
+    SqlTaskStore.prototype.rowsWithStamps = async function (this: SqlTaskStore, ctx, boardId, ids) {
       // The first time only: another writer moves the second task to the front and retitles it in between.
       if (calls++ === 0) await admin.query(`update tasks set position = '0', title = 'jumped' where id = $1`, [second]);
-      return original.call(this, boardId, ids);
+      return original.call(this, ctx, boardId, ids);
     };
     try {
       const page = await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 500, '');
@@ -389,7 +394,7 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
       expect(Task.decode(page.items[0]!.bytes).title).toBe('jumped');
       expect(calls).toBeGreaterThanOrEqual(2);
     } finally {
-      TaskRepository.prototype.readWireRows = original;
+      SqlTaskStore.prototype.rowsWithStamps = original;
     }
   });
 
@@ -397,13 +402,13 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     const b = board(1);
     const tasks = await seed(b.orgId, b.boardId, b.listIds, [4], 23);
     const ids = expected(tasks, b.listIds, { showArchived: true });
-    const original = TaskRepository.prototype.readWireRows;
+    const original = SqlTaskStore.prototype.rowsWithStamps;
     let calls = 0;
-    TaskRepository.prototype.readWireRows = async function (this: TaskRepository, boardId, wanted) {
+    SqlTaskStore.prototype.rowsWithStamps = async function (this: SqlTaskStore, ctx, boardId, wanted) {
       // Every time: the first task is touched (a new row version) between the page and its rows.
       calls++;
       await admin.query(`update tasks set title = 'touched ' || $2 where id = $1`, [ids[0], calls]);
-      return original.call(this, boardId, wanted);
+      return original.call(this, ctx, boardId, wanted);
     };
     try {
       const page = await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 500, '');
@@ -414,22 +419,22 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
       const want = Buffer.from(ListTasksResponse.encode({ tasks: ids.map((id) => toTaskMessage(records.get(id)!)), nextPageToken: '' }).finish());
       expect(listTasksResponseOf(page.items.map((t) => t.bytes), '').equals(want)).toBe(true);
     } finally {
-      TaskRepository.prototype.readWireRows = original;
+      SqlTaskStore.prototype.rowsWithStamps = original;
     }
   });
 
   it('computes the same page digest in PostgreSQL as from the page\'s row versions, and a new one after any change', async () => {
     const b = board(3);
     await seed(b.orgId, b.boardId, b.listIds, [6, 0, 5], 24);
-    const repo = new TaskRepository(forkForOrg(f.db.em, b.orgId));
+    const ctx = ctxOf(b.orgId);
     for (const [after, limit] of [[undefined, 501], [undefined, 4], [{ listIndex: 2, position: '' }, 3], [{ listIndex: 3, position: '' }, 10]] as const) {
-      const versions = await repo.boardPageVersions(b.boardId, b.listIds, { showArchived: true }, after, limit);
-      expect(await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, after, limit)).toBe(pageDigestOf(versions));
+      const versions = await store.boardPageVersions(ctx, b.boardId, b.listIds, { showArchived: true }, after, limit);
+      expect(await store.boardPageDigest(ctx, b.boardId, b.listIds, { showArchived: true }, after, limit)).toBe(pageDigestOf(versions));
     }
-    const before = await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, undefined, 501);
-    const [first] = await repo.boardPageVersions(b.boardId, b.listIds, { showArchived: true }, undefined, 1);
+    const before = await store.boardPageDigest(ctx, b.boardId, b.listIds, { showArchived: true }, undefined, 501);
+    const [first] = await store.boardPageVersions(ctx, b.boardId, b.listIds, { showArchived: true }, undefined, 1);
     await admin.query('update tasks set title = title where id = $1', [first![0]]);
-    expect(await repo.boardPageDigest(b.boardId, b.listIds, { showArchived: true }, undefined, 501)).not.toBe(before);
+    expect(await store.boardPageDigest(ctx, b.boardId, b.listIds, { showArchived: true }, undefined, 501)).not.toBe(before);
   });
 
   it('keeps bytes for one org, board and row version only, within its budget', () => {

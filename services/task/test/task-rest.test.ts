@@ -1,32 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, createClient } from '../../../gen/client/index.ts';
-// Tests only: the REST edge in front of the real services, as the embedded stack runs it.
-import { startEdge, type Edge } from '../../edge/src/edge.ts';
 import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { DEMO_PASSWORD, seedDemo } from '../src/demo-seed.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
-let edge: Edge;
 
 beforeAll(async () => {
-  h = await startHarness();
-  edge = await startEdge({
-    port: 0,
-    upstreams: {
-      'taskmesh.identity.v1.IdentityService': h.identity.grpc.address,
-      'taskmesh.org.v1.OrgService': h.org.grpc.address,
-      'taskmesh.board.v1.BoardService': h.board.grpc.address,
-      'taskmesh.task.v1.TaskService': h.task.grpc.address,
-    },
-  });
+  h = await startHarness({ rest: true });
 });
 afterAll(async () => {
-  await edge?.close();
   await h?.close();
 });
 
-const signedIn = (label: string) => signUpAs(edge.url, label);
+const signedIn = (label: string) => signUpAs(h.url, label);
 
 describe('a whole board through REST with the generated client', () => {
   it('runs lists, tasks, moves, status, assignees, comments and search with the API.md rules', async () => {
@@ -86,8 +73,8 @@ describe('a whole board through REST with the generated client', () => {
     const { organization } = await bob.api.org.createOrganization({ organization: { displayName: 'Wire Co' } });
     const { board } = await bob.api.board.createBoard({ parent: organization!.name, board: { displayName: 'B' } });
     const list = (await bob.api.board.createList({ parent: board!.name, list: { displayName: 'L' } })).list!.name;
-    const token = (await createClient({ baseUrl: edge.url }).identity.logIn({ email: bob.email, password: 'correct horse battery' })).accessToken;
-    const res = await fetch(`${edge.url}/v1/${board!.name}/tasks`, {
+    const token = (await createClient({ baseUrl: h.url }).identity.logIn({ email: bob.email, password: 'correct horse battery' })).accessToken;
+    const res = await fetch(`${h.url}/v1/${board!.name}/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ list, title: 'Raw', priority: 'PRIORITY_LOW', dueTime: '2030-05-06T07:08:09Z' }),
@@ -99,15 +86,57 @@ describe('a whole board through REST with the generated client', () => {
   });
 });
 
+describe('start_time (a field added through the manifest)', () => {
+  it('is created, updated by mask, cleared, and returned by get, list and search over REST', async () => {
+    const carol = await signedIn('carol');
+    const { organization } = await carol.api.org.createOrganization({ organization: { displayName: 'Start Co' } });
+    const { board } = await carol.api.board.createBoard({ parent: organization!.name, board: { displayName: 'B' } });
+    const list = (await carol.api.board.createList({ parent: board!.name, list: { displayName: 'L' } })).list!.name;
+    const token = (await createClient({ baseUrl: h.url }).identity.logIn({ email: carol.email, password: 'correct horse battery' })).accessToken;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${h.url}/v1/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+
+    const created = await call('POST', `${board!.name}/tasks`, { list, title: 'Kick-off', priority: 'PRIORITY_LOW', startTime: '2030-01-02T03:04:05.678Z' });
+    expect(created.status).toBe(200);
+    const task = created.body.task;
+    expect(task.startTime).toBe('2030-01-02T03:04:05.678Z');
+    expect((await call('GET', task.name)).body.task.startTime).toBe('2030-01-02T03:04:05.678Z');
+
+    // Another field's update leaves it; an update by mask changes it; a mask naming it with no value clears it.
+    const retitled = await call('PATCH', `${task.name}?updateMask=title`, { title: 'Kick-off meeting', startTime: '2031-01-01T00:00:00Z' });
+    expect(retitled.body.task.startTime).toBe('2030-01-02T03:04:05.678Z');
+    const moved = await call('PATCH', `${task.name}?updateMask=startTime`, { startTime: '2030-02-03T04:05:06Z' });
+    expect(moved.status).toBe(200);
+    expect(moved.body.task.startTime).toBe('2030-02-03T04:05:06Z');
+    const listed = await call('GET', `${board!.name}/tasks`);
+    expect(listed.body.tasks.map((t: Record<string, unknown>) => t.startTime)).toEqual(['2030-02-03T04:05:06Z']);
+    const searched = await call('GET', `${organization!.name}/tasks?query=kick`);
+    expect(searched.body.tasks.map((t: Record<string, unknown>) => t.startTime)).toEqual(['2030-02-03T04:05:06Z']);
+    const cleared = await call('PATCH', `${task.name}?updateMask=startTime`, {});
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.task.startTime).toBeUndefined();
+    expect((await call('GET', task.name)).body.task.startTime).toBeUndefined();
+    // Not a timestamp: 400 before anything is stored.
+    const bad = await call('PATCH', `${task.name}?updateMask=startTime`, { startTime: 'next week' });
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('npm run seed', () => {
   it('fills a running stack with a demo org whose log-ins work, and can run again', async () => {
     const emailDomain = `seed-${Date.now()}.example.com`;
-    const first = await seedDemo({ baseUrl: edge.url, emailDomain });
+    const first = await seedDemo({ baseUrl: h.url, emailDomain });
     expect(first.logins.map((l) => l.role)).toEqual(['OWNER', 'ADMIN', 'MEMBER', 'MEMBER', 'VIEWER']);
     expect(first.boards).toHaveLength(2);
     const viewer = first.logins.find((l) => l.role === 'VIEWER')!;
-    const session = await createClient({ baseUrl: edge.url }).identity.logIn({ email: viewer.email, password: DEMO_PASSWORD });
-    const api = createClient({ baseUrl: edge.url, token: session.accessToken });
+    const session = await createClient({ baseUrl: h.url }).identity.logIn({ email: viewer.email, password: DEMO_PASSWORD });
+    const api = createClient({ baseUrl: h.url, token: session.accessToken });
     const launch = await api.task.listTasks({ parent: first.boards[0]! });
     expect(launch.tasks.map((t) => [t.title, t.status])).toEqual([
       ['Plan the launch webinar', 'TASK_STATUS_TODO'],
@@ -121,7 +150,7 @@ describe('npm run seed', () => {
     const members = await api.org.listMembers({ parent: first.organization });
     expect(members.members.map((m) => m.role).sort()).toEqual(['ROLE_ADMIN', 'ROLE_MEMBER', 'ROLE_MEMBER', 'ROLE_OWNER', 'ROLE_VIEWER']);
     // A second run logs the same users in and makes a new organization.
-    const second = await seedDemo({ baseUrl: edge.url, emailDomain });
+    const second = await seedDemo({ baseUrl: h.url, emailDomain });
     expect(second.organization).not.toBe(first.organization);
   });
 });

@@ -173,12 +173,18 @@ describe('a Kanban board through the generated client', () => {
     expect(await codeOf(move(first.name, { beforeTask: second.name, etag: first.etag }))).toBe(status.ABORTED);
   });
 
+  it('creates a task with only a list and a title, at priority MEDIUM', async () => {
+    const t = await create({ title: 'bare', priority: Priority.PRIORITY_UNSPECIFIED });
+    expect(t.priority).toBe(Priority.PRIORITY_MEDIUM);
+    expect((await get(t.name)).priority).toBe(Priority.PRIORITY_MEDIUM);
+  });
+
   it('validates content with field violations', async () => {
     const err = await failure(
       create({
         title: '',
         description: 'd'.repeat(20_001),
-        priority: Priority.PRIORITY_UNSPECIFIED,
+        priority: 99 as Priority,
         assignees: Array.from({ length: 21 }, () => `users/${randomUUID()}`),
         labels: Array.from({ length: 21 }, (_, i) => `l${i}`),
       }),

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { status as GrpcCode } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DomainError, InvalidArgumentError } from '@taskmesh/runtime/errors';
+import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { TaskRecord } from '../src/db/entities.ts';
-import { sqlWithLiterals } from '../src/db/one-trip-read.ts';
-import { boardPageQuery } from '../src/db/task-repository.ts';
+import { selectInOrg, sql, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
+import { boardPageQuery } from '../src/db/task-store.ts';
+import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
 import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 let f: TaskFixture;
@@ -20,19 +20,13 @@ afterAll(async () => {
 });
 
 
-async function codeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof DomainError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
-
 /** Every task of a list in stored order, checking that the keys are strictly increasing byte-wise. */
 async function listOrder(orgId: string, listId: string): Promise<string[]> {
-  const rows = await forkForOrg(f.db.em, orgId).find(TaskRecord, { listId }, { orderBy: { position: 'asc' } });
+  const rows = await selectInOrg<{ id: string; position: string }>(
+    f.db.em,
+    orgId,
+    sql`select id, position from tasks where org_id = ${orgId}::uuid and list_id = ${listId}::uuid order by position`,
+  );
   for (let i = 1; i < rows.length; i++) {
     expect(Buffer.compare(Buffer.from(rows[i - 1]!.position), Buffer.from(rows[i]!.position))).toBe(-1);
   }
@@ -90,7 +84,7 @@ describe('creating tasks', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as InvalidArgumentError).violations.map((v) => v.field).sort()).toEqual(
-      ['task.description', 'task.labels', 'task.priority', 'task.title'].sort(),
+      ['task.description', 'task.labels', 'task.title'].sort(),
     );
     expect(await codeOf(f.tasks.create(s, randomUUID(), draft(o.listIds[0]!, 't'), ''))).toBe(GrpcCode.NOT_FOUND);
   });
@@ -246,7 +240,7 @@ describe('isolation in the database', () => {
     const b = f.newOrg();
     const t = await f.tasks.create(f.scope(b.orgId, b.userId), b.boardId, draft(b.listIds[0]!, 'secret'), '');
     const em = forkForOrg(f.db.em, a.orgId);
-    expect(await em.find(TaskRecord, { id: t.id }, { filters: false })).toEqual([]);
+    expect(await selectInOrg(f.db.em, a.orgId, sql`select id from tasks where id = ${t.id}::uuid`)).toEqual([]);
     expect(await em.execute('select id from tasks where id = ?', [t.id])).toEqual([]);
   });
 });
@@ -276,12 +270,8 @@ describe('query plans (real PostgreSQL)', () => {
       const plans: string[] = [];
       for (const [after, shape] of [[undefined, 'rows'], [{ listIndex: 1, position: 'a5000' }, 'rows'], [undefined, 'versions']] as const) {
         const query = boardPageQuery(org, board, lists, { showArchived: false }, after, 51, shape)!;
-        // Planned as it runs: as the app role, with the org set (RLS adds its check).
-        await client.query('begin');
-        await client.query('set local role taskmesh_app');
-        await client.query("select set_config('app.org_id', $1, true)", [org]);
-        const listing = await client.query(`explain ${sqlWithLiterals(query.sql, query.values)}`);
-        await client.query('commit');
+        // Planned as it runs: through the door (app role, org set: RLS adds its check), values as parameters.
+        const listing = await withOrgConnection(f.db.em, org, async (tx) => tx.query<Record<string, string>>(sql`explain ${query}`));
         plans.push(listing.rows.map((r) => r['QUERY PLAN']).join('\n'));
       }
       for (const listingPlan of plans) {

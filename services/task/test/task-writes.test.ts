@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { status as GrpcCode } from '@grpc/grpc-js';
-import type { PostgreSqlConnection } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommentAdded, TaskCreated, TaskMoved } from '@taskmesh/gen/taskmesh/task/v1/events.js';
-import { DomainError } from '@taskmesh/runtime/errors';
-import { beginCreate, commitCreate, taskLockStatement, withOrgWrite } from '../src/db/task-writes.ts';
-import type { TaskRecord } from '../src/db/entities.ts';
+import { sql, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
+import { SqlTaskStore } from '../src/db/task-store.ts';
+import type { Task } from '../src/domain/task-fields.ts';
 import { taskCreatedEvents } from '../src/events/task-events.ts';
-import { toCommentMessage, toTaskMessage } from '../src/task-messages.ts';
+import { toCommentMessage, toTaskMessage } from '../src/task-mapping.ts';
+import { codeOf, failure } from '@taskmesh/runtime/testing/grpc-assertions';
 import { draft, startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
-/** The plain-SQL task writes (db/task-writes.ts): both tenant walls, clean connections, atomicity, retries. */
+/** The task store's writes (db/task-store.ts): both tenant walls, clean connections, atomicity, retries. */
 
 let f: TaskFixture;
 let admin: pg.Client | undefined;
@@ -27,17 +27,6 @@ afterAll(async () => {
   await f?.close();
 });
 
-
-async function codeOf(promise: Promise<unknown>): Promise<number | string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof DomainError) return err.code;
-    if (typeof (err as { code?: unknown }).code === 'string') return (err as { code: string }).code;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Rows as the database owner sees them (no RLS), straight from the task schema. */
 async function ownerRows<T>(sql: string, values: unknown[] = []): Promise<T[]> {
@@ -59,7 +48,7 @@ async function expectNoOpenTransaction(): Promise<void> {
   expect(rows).toEqual([]);
 }
 
-function taskOf(o: { orgId: string; userId: string; boardId: string }, listId: string, position: string, extra: Partial<TaskRecord> = {}): TaskRecord {
+function taskOf(o: { orgId: string; userId: string; boardId: string }, listId: string, position: string, extra: Partial<Task> = {}): Task {
   const now = new Date();
   return {
     id: randomUUID(),
@@ -81,60 +70,13 @@ function taskOf(o: { orgId: string; userId: string; boardId: string }, listId: s
     createdAt: now,
     updatedAt: now,
     ...extra,
-  } as TaskRecord;
+  } as Task;
 }
 
-describe('a write transaction (withOrgWrite)', () => {
-  it('runs as the app role with the org set, and leaves neither the org nor a transaction on the connection', async ({ skip }) => {
-    if (!admin) skip();
-    const o = f.newOrg();
-    const [row] = await withOrgWrite(f.db.em, o.orgId, async (tx) => {
-      const [r] = await tx.begin([
-        "select current_user as role, current_setting('is_superuser') as superuser, current_setting('app.org_id', true) as org, pg_backend_pid() as pid",
-      ]);
-      await tx.commit([]);
-      return r!.rows as { role: string; superuser: string; org: string; pid: number }[];
-    });
-    expect(row).toMatchObject({ role: 'taskmesh_app', superuser: 'off', org: o.orgId });
-    const [activity] = await ownerRows<{ state: string }>('select state from pg_stat_activity where pid = $1', [row!.pid]);
-    expect(activity!.state).toBe('idle');
-    // The pool hands back the connection it was just given (its idle list is last in, first out).
-    const pool = (await (f.db.em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
-    const client = await pool.connect();
-    try {
-      const after = await client.query("select pg_backend_pid() as pid, coalesce(current_setting('app.org_id', true), '') as org");
-      expect(after.rows[0]).toEqual({ pid: row!.pid, org: '' });
-    } finally {
-      client.release();
-    }
-  });
-
-  it('rolls back what the body leaves uncommitted: an early return, a thrown error, a failed statement', async ({ skip }) => {
-    if (!admin) skip();
-    const o = f.newOrg();
-    const ids = [randomUUID(), randomUUID(), randomUUID()];
-    const insert = (id: string, position: string) =>
-      `insert into tasks (id, org_id, board_id, list_id, position, title, status, priority, creator_id, version, created_at, updated_at)
-        values ('${id}', '${o.orgId}', '${o.boardId}', '${o.listIds[0]}', '${position}', 't', 'TODO', 'LOW', '${o.userId}', 1, now(), now())`;
-    await withOrgWrite(f.db.em, o.orgId, async (tx) => {
-      await tx.begin([insert(ids[0]!, 'a0')]);
-    });
-    await expect(
-      withOrgWrite(f.db.em, o.orgId, async (tx) => {
-        await tx.begin([insert(ids[1]!, 'a1')]);
-        throw new Error('changed my mind');
-      }),
-    ).rejects.toThrow('changed my mind');
-    await expect(
-      withOrgWrite(f.db.em, o.orgId, async (tx) => {
-        await tx.begin([insert(ids[2]!, 'a2')]);
-        await tx.commit(['select 1/0']);
-      }),
-    ).rejects.toMatchObject({ code: '22012' });
-    expect(await ownerRows('select id from task.tasks where org_id = $1', [o.orgId])).toEqual([]);
-    await expectNoOpenTransaction();
-  });
-});
+const store = new SqlTaskStore();
+/** Writes `task` as it is through the store's create (no rules), with its events. */
+const writeAsIs = (orgId: string, task: Task, actorId: string) =>
+  store.create({ em: f.db.em, org: { id: orgId } }, task.listId, '', () => ({ task, events: taskCreatedEvents(task, actorId) }));
 
 describe('row-level security on the write path', () => {
   it('shows a write transaction nothing of another org, even from a statement without an org filter', async ({ skip }) => {
@@ -142,10 +84,7 @@ describe('row-level security on the write path', () => {
     const a = f.newOrg();
     const b = f.newOrg();
     const theirs = await f.tasks.create(f.scope(b.orgId, b.userId), b.boardId, draft(b.listIds[0]!, 'theirs'), '');
-    const seen = await withOrgWrite(f.db.em, a.orgId, async (tx) => {
-      const [unfiltered] = await tx.begin([`select id from tasks where list_id = '${b.listIds[0]}'`]);
-      return unfiltered!.rows;
-    });
+    const seen = await withOrgConnection(f.db.em, a.orgId, async (tx) => (await tx.query(sql`select id from tasks where list_id = ${b.listIds[0]}::uuid for update`)).rows);
     expect(seen).toEqual([]);
     // Through the use cases: another org's task is NOT_FOUND to move, update and delete, and stays as it was.
     const s = f.scope(a.orgId, a.userId);
@@ -166,19 +105,15 @@ describe('row-level security on the write path', () => {
     const a = f.newOrg();
     const b = f.newOrg();
     const foreign = taskOf(b, b.listIds[0]!, 'a0');
-    const write = withOrgWrite(f.db.em, a.orgId, async (tx) => {
-      await beginCreate(tx, foreign.listId, '');
-      return commitCreate(tx, foreign, taskCreatedEvents(foreign, a.userId));
-    });
-    expect(await codeOf(write)).toBe('42501');
+    expect(await codeOf(writeAsIs(a.orgId, foreign, a.userId))).toBe('42501');
     expect(await ownerRows('select id from task.tasks where id = $1', [foreign.id])).toEqual([]);
     expect(await eventsOf(foreign.id)).toEqual([]);
     await expectNoOpenTransaction();
   });
 });
 
-describe('creating through the plain-SQL path', () => {
-  it('writes the task and the same TaskCreated/TaskAssigned bytes the unit of work wrote, and nudges the relay', async ({ skip }) => {
+describe('creating through the store', () => {
+  it('writes the task and the TaskCreated/TaskAssigned bytes of the task it returns, and nudges the relay', async ({ skip }) => {
     if (!admin) skip();
     const o = f.newOrg();
     const before = f.commits;
@@ -205,7 +140,7 @@ describe('creating through the plain-SQL path', () => {
     await ownerRows(`alter table task.outbox add constraint test_refuse_actor check (actor <> 'users/${o.userId}')`);
     try {
       const made = f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'half'), '');
-      expect(await codeOf(made)).toBe('23514');
+      expect((await failure(made)).code).toBe('23514');
     } finally {
       await ownerRows('alter table task.outbox drop constraint test_refuse_actor');
     }
@@ -220,11 +155,8 @@ describe('creating through the plain-SQL path', () => {
     const o = f.newOrg();
     const first = await f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, 'first'), '');
     const clash = taskOf(o, o.listIds[0]!, first.position);
-    const written = await withOrgWrite(f.db.em, o.orgId, async (tx) => {
-      await beginCreate(tx, clash.listId, '');
-      return commitCreate(tx, clash, taskCreatedEvents(clash, o.userId));
-    });
-    expect(written).toBe(false);
+    // The key stays taken on every retry: the store gives up with ABORTED.
+    expect(await codeOf(writeAsIs(o.orgId, clash, o.userId))).toBe(GrpcCode.ABORTED);
     expect(await ownerRows('select id from task.tasks where id = $1', [clash.id])).toEqual([]);
     expect(await eventsOf(clash.id)).toEqual([]);
     await expectNoOpenTransaction();
@@ -273,7 +205,7 @@ describe('creating through the plain-SQL path', () => {
   });
 });
 
-describe('moving, updating and deleting through the plain-SQL path', () => {
+describe('moving, updating and deleting through the store', () => {
   it('moves before and after anchors, updates with its events, deletes with its comments, each nudging the relay once', async ({ skip }) => {
     if (!admin) skip();
     const o = f.newOrg();
@@ -317,7 +249,7 @@ describe('moving, updating and deleting through the plain-SQL path', () => {
   });
 });
 
-describe('comments through the plain-SQL path', () => {
+describe('comments through the store', () => {
   const commentEvents = (commentId: string) =>
     ownerRows<{ type: string; payload: Buffer }>(`select type, payload from task.outbox where resource like $1 order by seq`, [`%/comments/${commentId}`]);
 
@@ -373,7 +305,7 @@ describe('rows named with another board or task of the same org', () => {
     const u = await f.tasks.create(s(), o.boardId, draft(o.listIds[1]!, 'u'), '');
     const other = await f.tasks.create(s(), o.boardId, draft(o.listIds[0]!, 'other'), '');
     const comment = await f.tasks.addComment(s(), o.boardId, t.id, 'c', '');
-    const commits = f.commits;
+    let commits = f.commits;
     expect(await codeOf(f.tasks.move(s(), otherBoard, t.id, {}, ''))).toBe(GrpcCode.NOT_FOUND);
     expect(await codeOf(f.tasks.update(s(), otherBoard, t.id, { fields: ['title'], values: { title: 'x' } }, ''))).toBe(GrpcCode.NOT_FOUND);
     expect(await codeOf(f.tasks.delete(s(), otherBoard, t.id, ''))).toBe(GrpcCode.NOT_FOUND);
@@ -381,10 +313,8 @@ describe('rows named with another board or task of the same org', () => {
     expect(await codeOf(f.tasks.deleteComment(s(), o.boardId, other.id, comment.id))).toBe(GrpcCode.NOT_FOUND);
     // An anchor that is not on the board: the move is refused on the anchor field.
     const onOtherBoard = taskOf({ ...o, boardId: otherBoard }, o.listIds[1]!, 'zz');
-    await withOrgWrite(f.db.em, o.orgId, async (tx) => {
-      await beginCreate(tx, onOtherBoard.listId, '');
-      await commitCreate(tx, onOtherBoard, taskCreatedEvents(onOtherBoard, o.userId));
-    });
+    await writeAsIs(o.orgId, onOtherBoard, o.userId);
+    commits = f.commits;
     await expect(f.tasks.move(s(), o.boardId, u.id, { listId: o.listIds[1]!, beforeTaskId: onOtherBoard.id }, '')).rejects.toMatchObject({
       violations: [{ field: 'before_task' }],
     });
@@ -407,7 +337,8 @@ describe('rows named with another board or task of the same org', () => {
       [o.orgId, o.boardId, o.listIds[0], o.userId],
     );
     const [{ id }] = await ownerRows<{ id: string }>('select id from task.tasks where org_id = $1 limit 1', [o.orgId]);
-    const plan = await ownerRows<{ 'QUERY PLAN': string }>(`explain ${taskLockStatement(o.orgId, id).replace(' from tasks ', ' from task.tasks ')}`);
+    // The store's lock: by org and id (db/task-store.ts, SqlTaskStore.locked).
+    const plan = await ownerRows<{ 'QUERY PLAN': string }>(`explain select * from task.tasks t where t.org_id = $1 and t.id = $2 for update`, [o.orgId, id]);
     expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Scan using tasks_pkey/);
   });
 });

@@ -1,8 +1,6 @@
-import type { EntityManager, FilterQuery, PostgreSqlConnection } from '@mikro-orm/postgresql';
-import pg from 'pg';
-import { APP_ROLE } from '@taskmesh/runtime/database';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { pageOf } from '@taskmesh/runtime/paging';
-import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
+import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { cursorAfter, type AuditQuery } from '../domain/audit-query.ts';
 import { AuditEventRecord, type RecordedChange } from './entities.ts';
 import { PURGE_BEFORE_SETTING } from './purge-scope.ts';
@@ -32,21 +30,9 @@ export class AuditLog {
   }
 
   /**
-   * Records events in their orgs' logs in ONE round trip; returns the ids that were new (the others were
-   * recorded before). All or nothing.
-   *
-   * Through the ORM this was four round trips per event (begin, the org's set_config, the insert, commit).
-   * Here the statements go out as one simple-protocol Query message, which PostgreSQL runs in order as one
-   * implicit transaction (protocol docs, "Multiple Statements in a Simple Query"):
-   *
-   *   set local role taskmesh_app; set local search_path to "<schema>";
-   *   select set_config('app.org_id', '<org>', true); insert … values (…), (…) on conflict (id) do nothing returning id;
-   *   … the same two for each further org of the batch
-   *
-   * Both tenant walls hold as in the ORM's transaction: every row names its org (org_id), and each insert runs
-   * as the app role (no BYPASSRLS) with app.org_id set to that org, so the RLS check refuses a row of another.
-   * Everything set is transaction-local; an error anywhere aborts the whole message. The simple protocol takes
-   * no parameters: values are literals (node-postgres's escapeLiteral; the payload as hex; ids cast to uuid).
+   * Records events in their orgs' logs in ONE round trip through the tenant SQL door: per org of the batch, the
+   * door enters that org (RLS refuses a row of another) and one insert writes its events. Returns the ids that
+   * were new (the others were recorded before). All or nothing.
    */
   async recordBatch(entries: readonly NewAuditEntry[]): Promise<Set<string>> {
     const recorded = new Set<string>();
@@ -57,36 +43,22 @@ export class AuditLog {
       if (list) list.push(entry);
       else byOrg.set(entry.orgId, [entry]);
     }
-    const schema = this.em.config.get('schema');
-    if (!schema) throw new Error('AuditLog.recordBatch: the ORM has no schema');
-    const statements = [`set local role ${pg.escapeIdentifier(APP_ROLE)}`, `set local search_path to ${pg.escapeIdentifier(schema)}`];
-    for (const [orgId, list] of byOrg) {
-      statements.push(`select set_config(${pg.escapeLiteral(ORG_SETTING)}, ${pg.escapeLiteral(orgId)}, true)`);
-      const values = list.map(
-        (e) =>
-          `(${pg.escapeLiteral(e.id)}::uuid, ${pg.escapeLiteral(orgId)}::uuid, ${pg.escapeLiteral(e.eventType)}, ${pg.escapeLiteral(e.actor)}, ` +
-          `${pg.escapeLiteral(e.resource)}, ${pg.escapeLiteral(e.occurTime.toISOString())}::timestamptz, ` +
-          `${pg.escapeLiteral(JSON.stringify(e.changes))}::jsonb, decode('${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).toString('hex')}', 'hex'))`,
-      );
-      statements.push(
-        `insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload) values ${values.join(', ')} ` +
-          'on conflict (id) do nothing returning id',
-      );
-    }
-    const pool = (await (this.em.getConnection() as PostgreSqlConnection).getNativeClient()) as pg.Pool;
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult<{ id: string }>[];
-      if (!Array.isArray(results) || results.length !== statements.length) throw new Error('AuditLog.recordBatch: unexpected results');
-      for (let i = 3; i < results.length; i += 2) for (const row of results[i]!.rows) recorded.add(row.id);
-    } catch (err) {
-      // Do not hand back a connection whose state cannot be vouched for.
-      broken = err as Error;
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    const orgs = [...byOrg.keys()];
+    const results = await withOrgConnection(this.em, orgs[0]!, async (tx) => {
+      const inserts = orgs.map((orgId, i) => {
+        if (i > 0) tx.enterOrg(orgId);
+        const values = byOrg.get(orgId)!.map(
+          (e) =>
+            sql`(${e.id}::uuid, ${orgId}::uuid, ${e.eventType}, ${e.actor}, ${e.resource}, ${e.occurTime}::timestamptz, ${JSON.stringify(e.changes)}::jsonb, ${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)}::bytea)`,
+        );
+        return tx.query<{ id: string }>(
+          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload) values ${sql.join(values)} on conflict (id) do nothing returning id`,
+        );
+      });
+      await tx.commit();
+      return Promise.all(inserts);
+    });
+    for (const result of results) for (const row of result.rows) recorded.add(row.id);
     return recorded;
   }
 
@@ -118,13 +90,11 @@ export class AuditLog {
   async purgeOlderThan(cutoff: Date, batchSize = 1_000): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await this.em.fork({ clear: true }).transactional(async (tx) => {
-        await tx.execute('select set_config(?, ?, true)', [PURGE_BEFORE_SETTING, cutoff.toISOString()]);
-        const rows = await tx.execute<{ id: string }[]>(
-          'delete from audit_events where id in (select id from audit_events where occur_time < ? limit ?) returning id',
-          [cutoff, batchSize],
+      const deleted = await withAppConnection(this.em, { [PURGE_BEFORE_SETTING]: cutoff.toISOString() }, async (tx) => {
+        const result = await tx.query(
+          sql`delete from audit_events where id in (select id from audit_events where occur_time < ${cutoff}::timestamptz limit ${batchSize}::int) returning id`,
         );
-        return rows.length;
+        return result.rowCount;
       });
       total += deleted;
       if (deleted < batchSize) return total;

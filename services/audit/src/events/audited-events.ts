@@ -70,6 +70,17 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.task.v1.TaskDeleted': noChanges,
   'taskmesh.task.v1.CommentAdded': noChanges,
   'taskmesh.task.v1.CommentDeleted': noChanges,
+  'taskmesh.share.v1.ShareLinkCreated': noChanges,
+  'taskmesh.share.v1.ShareLinkRevoked': noChanges,
+  // Opened by someone without an account: the entry's actor is empty.
+  'taskmesh.share.v1.ShareLinkOpened': noChanges,
+  'taskmesh.attachment.v1.AttachmentCreated': noChanges,
+  'taskmesh.attachment.v1.AttachmentCompleted': noChanges,
+  'taskmesh.attachment.v1.AttachmentDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookCreated': noChanges,
+  'taskmesh.webhook.v1.WebhookUpdated': noChanges,
+  'taskmesh.webhook.v1.WebhookDeleted': noChanges,
+  'taskmesh.webhook.v1.WebhookDisabled': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */

@@ -2,20 +2,14 @@ import type { BoardServiceService } from '@taskmesh/gen/taskmesh/board/v1/board_
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { boardMessage, listMessage } from '../board-messages.ts';
-import type { Actor, Boards, ListTaskCounter } from '../boards.ts';
+import type { Boards } from '../db/boards.ts';
+import type { ListTaskCounter, Lists } from '../db/lists.ts';
 import type { Placement } from '../domain/list-order.ts';
 import { requestIdOf } from '../domain/board-rules.ts';
-import { parseBoardName, parseListName, type BoardRef, type ListRef } from '../resource-names.ts';
-import type { BoardWatchHub } from '../watch/board-watch-hub.ts';
-import { eventMessage } from '../watch/watch-routing.ts';
+import type { BoardWatchHub } from '../events/board-watch-hub.ts';
+import { eventMessage } from '../events/watch-routing.ts';
+import { boardMessage, listMessage, parseBoardName, parseListName, type BoardRef, type ListRef } from '../mapping.ts';
 import type { boardAccessTable } from './access-table.ts';
-
-const actorOf = (context: TenantContext): Actor => ({
-  em: context.em,
-  orgId: context.org.id,
-  userId: context.principal.userId,
-});
 
 /** The chain resolved the org from this same name; the ids must agree (they always do, by construction). */
 function boardRefIn(context: TenantContext, name: string, field: string): BoardRef {
@@ -55,12 +49,12 @@ function listIdUnder(board: BoardRef, value: string): string | undefined {
 
 /** Proto ⇄ use cases; no rules here. */
 export function boardHandlers(
-  boards: Boards,
+  { boards, lists }: { boards: Boards; lists: Lists },
   deps: { countListTasks: (list: string, context: TenantContext) => Promise<number>; watchHub: BoardWatchHub; watchHeartbeatMs: number },
 ): TenantAwareService<typeof BoardServiceService, typeof boardAccessTable> {
   return {
     async createBoard(req, context) {
-      const board = await boards.createBoard(actorOf(context), {
+      const board = await boards.createBoard(context, {
         displayName: req.board?.displayName ?? '',
         description: req.board?.description ?? '',
         requestId: requestIdOf(req.requestId),
@@ -69,17 +63,17 @@ export function boardHandlers(
     },
 
     async listBoards(req, context) {
-      const page = await boards.listBoards(actorOf(context), { pageSize: req.pageSize, pageToken: req.pageToken });
+      const page = await boards.listBoards(context, { pageSize: req.pageSize, pageToken: req.pageToken });
       return { boards: page.boards.map(boardMessage), nextPageToken: page.nextPageToken };
     },
 
     async getBoard(req, context) {
-      return { board: boardMessage(await boards.getBoard(actorOf(context), boardRefIn(context, req.name, 'name'))) };
+      return { board: boardMessage(await boards.getBoard(context, boardRefIn(context, req.name, 'name'))) };
     },
 
     async updateBoard(req, context) {
       if (!req.board) throw new InvalidArgumentError({ field: 'board', description: 'is required' });
-      const board = await boards.updateBoard(actorOf(context), boardRefIn(context, req.board.name, 'board.name'), {
+      const board = await boards.updateBoard(context, boardRefIn(context, req.board.name, 'board.name'), {
         displayName: req.board.displayName,
         description: req.board.description,
         etag: req.board.etag,
@@ -89,12 +83,12 @@ export function boardHandlers(
     },
 
     async deleteBoard(req, context) {
-      await boards.deleteBoard(actorOf(context), boardRefIn(context, req.name, 'name'), req.etag);
+      await boards.deleteBoard(context, boardRefIn(context, req.name, 'name'), req.etag);
       return {};
     },
 
     async createList(req, context) {
-      const list = await boards.createList(actorOf(context), boardRefIn(context, req.parent, 'parent'), {
+      const list = await lists.createList(context, boardRefIn(context, req.parent, 'parent'), {
         displayName: req.list?.displayName ?? '',
         requestId: requestIdOf(req.requestId),
       });
@@ -102,7 +96,7 @@ export function boardHandlers(
     },
 
     async listLists(req, context) {
-      const page = await boards.listLists(actorOf(context), boardRefIn(context, req.parent, 'parent'), {
+      const page = await lists.listLists(context, boardRefIn(context, req.parent, 'parent'), {
         pageSize: req.pageSize,
         pageToken: req.pageToken,
       });
@@ -111,7 +105,7 @@ export function boardHandlers(
 
     async updateList(req, context) {
       if (!req.list) throw new InvalidArgumentError({ field: 'list', description: 'is required' });
-      const list = await boards.updateList(actorOf(context), listRefIn(context, req.list.name, 'list.name'), {
+      const list = await lists.updateList(context, listRefIn(context, req.list.name, 'list.name'), {
         displayName: req.list.displayName,
         etag: req.list.etag,
         updateMask: req.updateMask,
@@ -121,7 +115,7 @@ export function boardHandlers(
 
     async deleteList(req, context) {
       const counter: ListTaskCounter = (list) => deps.countListTasks(list, context);
-      await boards.deleteList(actorOf(context), listRefIn(context, req.name, 'name'), { force: req.force, etag: req.etag }, counter);
+      await lists.deleteList(context, listRefIn(context, req.name, 'name'), { force: req.force, etag: req.etag }, counter);
       return {};
     },
 
@@ -133,7 +127,7 @@ export function boardHandlers(
       } else if (req.afterList !== undefined && req.afterList !== '') {
         placement = { after: anchorIdOf(req.afterList, 'after_list', ref) };
       }
-      return { list: listMessage(await boards.moveList(actorOf(context), ref, { placement, etag: req.etag })) };
+      return { list: listMessage(await lists.moveList(context, ref, { placement, etag: req.etag })) };
     },
 
     async watchBoard(req, context, stream) {
@@ -147,7 +141,7 @@ export function boardHandlers(
         signal: context.call.signal,
       });
       try {
-        await boards.getBoard(actorOf(context), ref);
+        await boards.getBoard(context, ref);
         // Established: headers go now, so a client can tell a quiet stream from a stuck one, and a message
         // without an event (a heartbeat) follows every interval, so proxies keep the stream and clients detect a dead one.
         stream.sendHeaders();

@@ -191,3 +191,48 @@ describe('organizations, boards and tasks over REST', () => {
     expect(asMember.status).toBe(403);
   });
 });
+
+describe('share links API', () => {
+  it('creates a task with only a list and a title, at PRIORITY_MEDIUM', async () => {
+    const created = await ok(api.post(`/v1/${board}/tasks`, { list: todo, title: 'Bare' }, { token: member.accessToken }));
+    expect(created.task.priority).toBe('PRIORITY_MEDIUM');
+  });
+
+  it('POST/GET/DELETE shareLinks under a task; GET /v1/shared/{code} and POST :open without a token', async () => {
+    const task = (await ok(api.post(`/v1/${board}/tasks`, { list: doing, title: 'Shared', labels: ['x'] }, { token: owner.accessToken }))).task.name;
+    const created = await ok(api.post(`/v1/${task}/shareLinks`, {}, { token: member.accessToken }));
+    expect(Object.keys(created).sort()).toEqual(['shareLink', 'url']);
+    expect(created.shareLink).toMatchObject({ passwordProtected: false, openCount: 0, creator: member.user.name });
+    const code = created.url.slice(created.url.lastIndexOf('/') + 1);
+    expect(code).toMatch(/^[0-9A-Za-z]{22}$/);
+
+    const shown = await ok(api.get(`/v1/shared/${code}`));
+    expect(shown.task).toEqual({
+      title: 'Shared',
+      description: '',
+      status: 'TASK_STATUS_TODO',
+      priority: 'PRIORITY_MEDIUM',
+      labels: ['x'],
+      boardDisplayName: 'Roadmap',
+      listDisplayName: 'Doing',
+    });
+    expect(typeof shown.expireTime).toBe('string');
+
+    const listed = await ok(api.get(`/v1/${task}/shareLinks`, { token: owner.accessToken }));
+    expect(listed.shareLinks.map((l: any) => l.name)).toEqual([created.shareLink.name]);
+    expect(listed.nextPageToken).toBe('');
+    expect((await api.get(`/v1/${task}/shareLinks`, { token: viewer.accessToken })).status).toBe(403);
+    expect((await api.get(`/v1/${task}/shareLinks`, { token: outsider.accessToken })).status).toBe(404);
+
+    const locked = await ok(api.post(`/v1/${task}/shareLinks`, { password: 'let me in please' }, { token: owner.accessToken }));
+    const lockedCode = locked.url.slice(locked.url.lastIndexOf('/') + 1);
+    const asked = await api.get(`/v1/shared/${lockedCode}`);
+    expect(asked.status).toBe(401);
+    expect(errorOf(asked).details.map((d: any) => d.reason)).toContain('SHARE_PASSWORD_REQUIRED');
+    expect((await ok(api.post(`/v1/shared/${lockedCode}:open`, { password: 'let me in please' }))).task.title).toBe('Shared');
+
+    expect(await ok(api.delete(`/v1/${created.shareLink.name}`, { token: member.accessToken }))).toEqual({});
+    const gone = await api.get(`/v1/shared/${code}`);
+    expect([gone.status, errorOf(gone).code]).toEqual([404, 5]);
+  });
+});

@@ -1,34 +1,12 @@
-import {
-  IdentityServiceService,
-  type SignUpResponse,
-} from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
-import type { User } from '@taskmesh/gen/taskmesh/identity/v1/user.js';
+import type { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import type { AccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { AsyncService, CallContext } from '@taskmesh/runtime/grpc-server';
-import type { UserRecord } from '../db/entities.ts';
-import type { Identity, SignedIn } from '../identity.ts';
-import type { SigningKeys } from '../signing-keys.ts';
-
-export function toUserMessage(user: UserRecord): User {
-  return {
-    name: `users/${user.id}`,
-    email: user.email,
-    displayName: user.displayName,
-    createTime: user.createdAt,
-    updateTime: user.updatedAt,
-  };
-}
-
-function toSignedInMessage(result: SignedIn): SignUpResponse {
-  return {
-    user: toUserMessage(result.user),
-    accessToken: result.accessToken,
-    refreshToken: result.refreshToken,
-    expiresIn: result.expiresIn,
-    deviceToken: result.deviceToken ?? '',
-  };
-}
+import type { PasswordResets } from '../db/password-resets.ts';
+import type { Sessions } from '../db/sessions.ts';
+import type { SigningKeys } from '../db/signing-keys.ts';
+import type { Users } from '../db/users.ts';
+import { toSignedInMessage, toUserMessage } from '../mapping.ts';
 
 /**
  * The client address for the abuse limits: the rightmost x-forwarded-for entry, which is the one the edge
@@ -47,46 +25,46 @@ const USER_NAME = /^users\/([0-9a-f-]{36})$/;
 const UPDATABLE_USER_FIELDS = new Set(['display_name', 'displayName']);
 
 export function identityHandlers(
-  identity: Identity,
+  { users, sessions, passwordResets }: { users: Users; sessions: Sessions; passwordResets: PasswordResets },
   keys: SigningKeys,
   verifier: AccessTokenVerifier,
 ): AsyncService<typeof IdentityServiceService> {
   return {
     async signUp(req, ctx) {
-      return toSignedInMessage(await identity.signUp({ ...req, clientAddress: clientAddressOf(ctx) }));
+      return toSignedInMessage(await users.signUp({ ...req, clientAddress: clientAddressOf(ctx) }));
     },
     async logIn(req, ctx) {
-      return toSignedInMessage(await identity.logIn({ ...req, clientAddress: clientAddressOf(ctx) }));
+      return toSignedInMessage(await sessions.logIn({ ...req, clientAddress: clientAddressOf(ctx) }));
     },
     async logOutEverywhere(_req, ctx) {
-      await identity.logOutEverywhere(await verifier.authenticate(ctx.metadata));
+      await sessions.logOutEverywhere(await verifier.authenticate(ctx.metadata));
       return {};
     },
     async listEndedSessions() {
-      const ended = await identity.recentlyEndedSessions();
+      const ended = await sessions.recentlyEnded();
       return { endedSessions: ended.map((s) => ({ sessionId: s.sessionId, forgetTime: new Date(s.forgetAt) })) };
     },
     async refresh(req) {
       if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });
-      return toSignedInMessage(await identity.refresh(req.refreshToken));
+      return toSignedInMessage(await sessions.refresh(req.refreshToken));
     },
     async logOut(req) {
       if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });
-      await identity.logOut(req.refreshToken);
+      await sessions.logOut(req.refreshToken);
       return {};
     },
     async requestPasswordReset(req, ctx) {
-      await identity.requestPasswordReset(req.email, { clientAddress: clientAddressOf(ctx) });
+      await passwordResets.request(req.email, { clientAddress: clientAddressOf(ctx) });
       return {};
     },
     async resetPassword(req) {
       if (!req.token) throw new InvalidArgumentError({ field: 'token', description: 'is required' });
-      await identity.resetPassword(req.token, req.newPassword);
+      await passwordResets.reset(req.token, req.newPassword);
       return {};
     },
     async getCurrentUser(_req, ctx) {
       const principal = await verifier.authenticate(ctx.metadata);
-      return { user: toUserMessage(await identity.currentUser(principal)) };
+      return { user: toUserMessage(await users.currentUser(principal)) };
     },
     async updateCurrentUser(req, ctx) {
       const principal = await verifier.authenticate(ctx.metadata);
@@ -99,7 +77,7 @@ export function identityHandlers(
       }
       // An empty mask updates every writable field present in the request.
       const changes = paths.length > 0 || req.user.displayName !== '' ? { displayName: req.user.displayName } : {};
-      return { user: toUserMessage(await identity.updateCurrentUser(principal, changes)) };
+      return { user: toUserMessage(await users.updateCurrentUser(principal, changes)) };
     },
     async getJwks() {
       const { keys: jwks } = await keys.jwks();
@@ -122,7 +100,7 @@ export function identityHandlers(
         if (!match) throw new InvalidArgumentError({ field: `names[${i}]`, description: 'must be users/{user}' });
         ids.push(match[1]!);
       });
-      return { users: (await identity.usersByIds(ids)).map(toUserMessage) };
+      return { users: (await users.byIds(ids)).map(toUserMessage) };
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { FieldViolation } from '@taskmesh/runtime/errors';
+import { AbortedError, InvalidArgumentError, type FieldViolation } from '@taskmesh/runtime/errors';
 
 const MAX_DISPLAY_NAME_LENGTH = 100;
 
@@ -14,4 +14,17 @@ export function orgDisplayNameViolation(name: string, field: string): FieldViola
 /** Etags are opaque to clients; here, the row version. */
 export function etagOf(version: number): string {
   return `v${version}`;
+}
+
+/** Throws when a non-empty etag is not the current version's. */
+export function assertCurrentEtag(etag: string, version: number, resource: string): void {
+  if (etag && etag !== etagOf(version)) {
+    throw new AbortedError(`${resource} was changed by someone else; read it again and retry`, { reason: 'ETAG_MISMATCH' });
+  }
+}
+
+/** Throws INVALID_ARGUMENT with every violation found. */
+export function assertValid(...violations: (FieldViolation | undefined)[]): void {
+  const found = violations.filter((v): v is FieldViolation => v !== undefined);
+  if (found.length > 0) throw new InvalidArgumentError(found);
 }

@@ -1,50 +1,15 @@
-import type { Invitation } from '@taskmesh/gen/taskmesh/org/v1/invitation.js';
-import { Role, type Member } from '@taskmesh/gen/taskmesh/org/v1/member.js';
+import type { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import type { Organization } from '@taskmesh/gen/taskmesh/org/v1/organization.js';
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
 import { roleFromProto, roleToProto, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import type { TenantAwareService } from '@taskmesh/runtime/org-context';
 import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
-import type { InvitationRecord, OrganizationRecord } from '../db/entities.ts';
-import { etagOf } from '../domain/organization-rules.ts';
-import type { MemberView, Organizations } from '../organizations.ts';
+import type { Invitations } from '../db/invitations.ts';
+import type { Members } from '../db/members.ts';
+import type { Organizations } from '../db/organizations.ts';
+import { memberName, orgName, toInvitationMessage, toMemberMessage, toOrganizationMessage, userName } from '../mapping.ts';
 import { toApiTokenMessage, type ApiTokens } from '../api-tokens.ts';
 import type { orgAccessTable } from './access-table.ts';
-
-export function toOrganizationMessage(org: OrganizationRecord): Organization {
-  return {
-    name: `organizations/${org.id}`,
-    displayName: org.displayName,
-    etag: etagOf(org.version),
-    createTime: org.createdAt,
-    updateTime: org.updatedAt,
-  };
-}
-
-export function toMemberMessage({ membership, profile }: MemberView): Member {
-  return {
-    name: `organizations/${membership.orgId}/members/${membership.userId}`,
-    user: `users/${membership.userId}`,
-    email: profile?.email ?? '',
-    displayName: profile?.displayName ?? '',
-    role: roleToProto(membership.role as OrgRole),
-    etag: etagOf(membership.version),
-    createTime: membership.createdAt,
-    updateTime: membership.updatedAt,
-  };
-}
-
-export function toInvitationMessage(invitation: InvitationRecord): Invitation {
-  return {
-    name: `organizations/${invitation.orgId}/invitations/${invitation.id}`,
-    email: invitation.email,
-    role: roleToProto(invitation.role as OrgRole),
-    inviter: `users/${invitation.inviterId}`,
-    createTime: invitation.createdAt,
-    expireTime: invitation.expiresAt,
-  };
-}
 
 /** Update-mask paths accepted per resource, in both spellings (REST clients send lowerCamelCase). */
 function maskedFields(paths: string[] | undefined, allowed: Record<string, string>): Set<string> | undefined {
@@ -65,22 +30,34 @@ function requiredRole(role: Role | undefined, field: string): OrgRole {
 }
 
 /** Proto ⇄ domain mapping only; authentication, org and permission are the org-context chain's. */
-export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
+export function orgHandlers({
+  organizations,
+  members,
+  invitations,
+  roleOf,
+  apiTokens,
+}: {
+  organizations: Organizations;
+  members: Members;
+  invitations: Invitations;
+  roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
+  apiTokens: ApiTokens;
+}): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
   return {
     async createOrganization(req, { principal }) {
-      const org = await orgs.createOrganization(principal, {
+      const org = await organizations.create(principal, {
         displayName: req.organization?.displayName ?? '',
         requestId: req.requestId,
       });
       return { organization: toOrganizationMessage(org) };
     },
     async listOrganizations(req, { principal }) {
-      const page = await orgs.listOrganizations(principal, req);
+      const page = await organizations.list(principal, req);
       return { organizations: page.items.map(toOrganizationMessage), nextPageToken: page.nextPageToken };
     },
     async getOrganization(req, tc) {
       parseName(req.name, 'organizations/{org}');
-      return { organization: toOrganizationMessage(await orgs.getOrganization(tc)) };
+      return { organization: toOrganizationMessage(await organizations.get(tc)) };
     },
     async updateOrganization(req, tc) {
       const organization = req.organization!;
@@ -88,16 +65,16 @@ export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAw
       const fields = maskedFields(req.updateMask, { display_name: 'displayName', displayName: 'displayName' });
       const changes =
         (fields ? fields.has('displayName') : organization.displayName !== '') ? { displayName: organization.displayName } : {};
-      return { organization: toOrganizationMessage(await orgs.updateOrganization(tc, changes, organization.etag)) };
+      return { organization: toOrganizationMessage(await organizations.update(tc, changes, organization.etag)) };
     },
     async deleteOrganization(req, tc) {
       parseName(req.name, 'organizations/{org}');
-      await orgs.deleteOrganization(tc, req.etag);
+      await organizations.delete(tc, req.etag);
       return {};
     },
     async listMembers(req, tc) {
       parseName(req.parent, 'organizations/{org}', 'parent');
-      const page = await orgs.listMembers(tc, req);
+      const page = await members.list(tc, req);
       return { members: page.items.map(toMemberMessage), nextPageToken: page.nextPageToken };
     },
     async updateMember(req, tc) {
@@ -106,18 +83,18 @@ export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAw
       const fields = maskedFields(req.updateMask, { role: 'role' });
       if (fields && !fields.has('role')) throw new InvalidArgumentError({ field: 'update_mask', description: 'must include role' });
       const role = requiredRole(member.role, 'member.role');
-      return { member: toMemberMessage(await orgs.updateMember(tc, user, role, member.etag)) };
+      return { member: toMemberMessage(await members.updateRole(tc, user, role, member.etag)) };
     },
     async deleteMember(req, tc) {
       const { user } = parseName<'org' | 'user'>(req.name, 'organizations/{org}/members/{user}');
-      await orgs.deleteMember(tc, user);
+      await members.remove(tc, user);
       return {};
     },
     async createInvitation(req, tc) {
       parseName(req.parent, 'organizations/{org}', 'parent');
       const role = req.invitation?.role ? roleFromProto(req.invitation.role) : undefined;
       if (req.invitation?.role && !role) throw new InvalidArgumentError({ field: 'invitation.role', description: 'is not a role' });
-      const { invitation, token } = await orgs.createInvitation(tc, {
+      const { invitation, token } = await invitations.create(tc, {
         email: req.invitation?.email ?? '',
         role,
         requestId: req.requestId,
@@ -126,16 +103,16 @@ export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAw
     },
     async listInvitations(req, tc) {
       parseName(req.parent, 'organizations/{org}', 'parent');
-      const page = await orgs.listInvitations(tc, req);
+      const page = await invitations.list(tc, req);
       return { invitations: page.items.map(toInvitationMessage), nextPageToken: page.nextPageToken };
     },
     async deleteInvitation(req, tc) {
       const { invitation } = parseName<'org' | 'invitation'>(req.name, 'organizations/{org}/invitations/{invitation}');
-      await orgs.revokeInvitation(tc, invitation);
+      await invitations.revoke(tc, invitation);
       return {};
     },
     async acceptInvitation(req, { principal }) {
-      return { member: toMemberMessage(await orgs.acceptInvitation(principal, req.token)) };
+      return { member: toMemberMessage(await invitations.accept(principal, req.token)) };
     },
     async createApiToken(req, tc) {
       const role = req.apiToken?.role ? roleFromProto(req.apiToken.role) : undefined;
@@ -164,15 +141,10 @@ export function orgHandlers(orgs: Organizations, apiTokens: ApiTokens): TenantAw
     async getMembership(req) {
       const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');
       const user = userIdOf(req.user);
-      const role = await orgs.roleOf(org, user);
-      if (!role) throw new NotFoundError(`organizations/${org}/members/${user}`);
+      const role = await roleOf(org, user);
+      if (!role) throw new NotFoundError(memberName(org, user));
       return {
-        membership: {
-          organization: `organizations/${org}`,
-          user: `users/${user}`,
-          role: roleToProto(role),
-          member: `organizations/${org}/members/${user}`,
-        },
+        membership: { organization: orgName(org), user: userName(user), role: roleToProto(role), member: memberName(org, user) },
       };
     },
   };

@@ -1,7 +1,7 @@
 import { headers as newHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeEnvelope } from './envelope.ts';
-import { DEAD_LETTER_HEADERS } from './jetstream-consumer.ts';
+import { DEAD_LETTER_HEADERS } from './jetstream/dead-letter.ts';
 import { deadLetterStreamConfig, type StreamSettings } from './stream.ts';
 
 /** One message of the dead-letter stream, as `dlq list` shows it. */

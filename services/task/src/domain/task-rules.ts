@@ -1,5 +1,8 @@
 import { FailedPreconditionError, InvalidArgumentError, type FieldViolation } from '@taskmesh/runtime/errors';
 import { isResourceId } from '@taskmesh/runtime/resource-names';
+import { contentKeyOf, type TaskContent, type UpdatableField } from './task-fields.ts';
+
+export { UPDATABLE_FIELDS, contentKeyOf, type TaskContent, type UpdatableField } from './task-fields.ts';
 
 /** The rules of a task's content and workflow (API.md "Tasks"), independent of storage and wire format. */
 export const TASK_STATUSES = ['TODO', 'IN_PROGRESS', 'DONE'] as const;
@@ -28,21 +31,6 @@ export function assertTransition(from: TaskStatus, to: TaskStatus): void {
     metadata: { from, to },
   });
 }
-
-/** The editable content of a task, as the domain sees it: assignees are user ids. */
-export interface TaskContent {
-  title: string;
-  description: string;
-  status: TaskStatus;
-  priority: Priority;
-  assignees: string[];
-  labels: string[];
-  dueTime: Date | null;
-  archived: boolean;
-}
-
-export const UPDATABLE_FIELDS = ['title', 'description', 'status', 'priority', 'assignees', 'labels', 'due_time', 'archived'] as const;
-export type UpdatableField = (typeof UPDATABLE_FIELDS)[number];
 
 /** Collects field violations so a request reports all of its problems at once. */
 export class Violations {
@@ -87,15 +75,17 @@ export function assigneeIdsOf(names: string[], v: Violations, field = 'task.assi
   return ids;
 }
 
+/** A task needs only a list and a title; one created without a priority gets this one. */
+export const DEFAULT_PRIORITY: Priority = 'MEDIUM';
+
 /** Everything about a new task's content that needs no other service. */
 export function checkNewTask(
-  draft: { listId: string | undefined; title: string; description: string; priority: Priority | undefined; labels: string[] },
+  draft: { listId: string | undefined; title: string; description: string; priority?: string | undefined; labels: string[] },
   v: Violations,
 ): void {
   if (!draft.listId) v.add('task.list', 'is required');
   checkTitle(draft.title, v);
   checkDescription(draft.description, v);
-  if (!draft.priority) v.add('task.priority', 'must be set');
   checkLabels(draft.labels, v);
 }
 
@@ -124,27 +114,12 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-const CONTENT_KEY: Record<UpdatableField, keyof TaskContent> = {
-  title: 'title',
-  description: 'description',
-  status: 'status',
-  priority: 'priority',
-  assignees: 'assignees',
-  labels: 'labels',
-  due_time: 'dueTime',
-  archived: 'archived',
-};
-
 /** The fields among `fields` whose value differs between before and after. */
 export function changesBetween(before: TaskContent, after: TaskContent, fields: readonly UpdatableField[]): ContentChange[] {
   const changes: ContentChange[] = [];
   for (const field of fields) {
-    const key = CONTENT_KEY[field];
+    const key = contentKeyOf(field);
     if (!sameValue(before[key], after[key])) changes.push({ field, oldValue: before[key], newValue: after[key] });
   }
   return changes;
-}
-
-export function contentKeyOf(field: UpdatableField): keyof TaskContent {
-  return CONTENT_KEY[field];
 }

@@ -3,7 +3,7 @@ import { ListDeleted } from '@taskmesh/gen/taskmesh/board/v1/events.js';
 import type { EventHandler } from '@taskmesh/runtime/events/event-bus';
 import { processOnce } from '@taskmesh/runtime/events/processed-events';
 import { isResourceId } from '@taskmesh/runtime/resource-names';
-import { ORG_SETTING } from '@taskmesh/runtime/tenancy';
+import { enterOrgInTransaction } from '@taskmesh/runtime/tenancy';
 import { recordTaskDeleted } from './task-events.ts';
 
 /** Durable consumer name of the task service (shared by its replicas: each event is handled once). */
@@ -24,7 +24,7 @@ export function listDeletionHandler(em: EntityManager): EventHandler {
     if (!match || !match.slice(1).every(isResourceId)) return;
     const [, orgId, , listId] = match as unknown as [string, string, string, string];
     // Bind this transaction to the list's org, so row-level security admits exactly its rows.
-    await tx.execute(`select set_config('${ORG_SETTING}', ?, true)`, [orgId]);
+    await enterOrgInTransaction(tx, orgId);
     const rows = await tx.execute<{ id: string; board_id: string; list_id: string; title: string }[]>(
       'delete from tasks where org_id = ? and list_id = ? returning id, board_id, list_id, title',
       [orgId, listId],

@@ -10,15 +10,14 @@ import {
 } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { domainEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
-import type { CommentRecord, TaskRecord } from '../db/entities.ts';
+import type { Task, TaskComment } from '../domain/task-fields.ts';
 import type { ContentChange } from '../domain/task-rules.ts';
 import { listName } from '../board-directory.ts';
-import { commentName, jsonValueOf, statusToProto, taskName, toCommentMessage, toTaskMessage, userName } from '../task-messages.ts';
+import { commentName, jsonValueOf, statusToProto, taskName, toCommentMessage, toTaskMessage, userName } from '../task-mapping.ts';
 
 /**
- * The task service's domain events, written to the outbox in the same transaction as the change they describe:
- * record* through the EntityManager's unit of work, or *Event(s) for the plain-SQL writers (db/task-writes.ts),
- * which insert them with outboxInsertSql. Both encode the same payloads.
+ * The task service's domain events, written to the outbox in the same transaction as the change they describe
+ * (db/task-store.ts; the list-deletion consumer's ORM transaction through recordTaskDeleted).
  */
 const orgName = (orgId: string) => `organizations/${orgId}`;
 
@@ -26,39 +25,21 @@ function where(resource: string, orgId: string, actorId: string) {
   return { resource, organization: orgName(orgId), actor: userName(actorId) };
 }
 
-export function recordTaskCreated(em: EntityManager, task: TaskRecord, actorId: string): void {
-  for (const event of taskCreatedEvents(task, actorId)) recordEvent(em, event);
-}
-
 /** TaskCreated, then TaskAssigned when the task has assignees: what a create writes to the outbox. */
-export function taskCreatedEvents(task: TaskRecord, actorId: string): DomainEvent[] {
+export function taskCreatedEvents(task: Task, actorId: string): DomainEvent[] {
   const at = where(taskName(task), task.orgId, actorId);
   const events = [domainEvent('taskmesh.task.v1.TaskCreated', TaskCreated, { task: toTaskMessage(task) }, at)];
   if (task.assignees.length > 0) events.push(taskAssignedEvent(task, task.assignees, actorId));
   return events;
 }
 
-export function recordTaskAssigned(em: EntityManager, task: TaskRecord, added: string[], actorId: string): void {
-  recordEvent(em, taskAssignedEvent(task, added, actorId));
-}
-
-function taskAssignedEvent(task: TaskRecord, added: string[], actorId: string): DomainEvent {
+function taskAssignedEvent(task: Task, added: string[], actorId: string): DomainEvent {
   const payload = { task: taskName(task), title: task.title, assignees: added.map(userName) };
   return domainEvent('taskmesh.task.v1.TaskAssigned', TaskAssigned, payload, where(taskName(task), task.orgId, actorId));
 }
 
-export function recordTaskUpdated(
-  em: EntityManager,
-  task: TaskRecord,
-  changes: ContentChange[],
-  addedAssignees: string[],
-  actorId: string,
-): void {
-  for (const event of taskUpdatedEvents(task, changes, addedAssignees, actorId)) recordEvent(em, event);
-}
-
 /** TaskUpdated, then TaskStatusChanged when the status changed, then TaskAssigned when assignees were added. */
-export function taskUpdatedEvents(task: TaskRecord, changes: ContentChange[], addedAssignees: string[], actorId: string): DomainEvent[] {
+export function taskUpdatedEvents(task: Task, changes: ContentChange[], addedAssignees: string[], actorId: string): DomainEvent[] {
   const at = where(taskName(task), task.orgId, actorId);
   const fieldChanges = changes.map((c) => ({
     field: c.field,
@@ -79,16 +60,7 @@ export function taskUpdatedEvents(task: TaskRecord, changes: ContentChange[], ad
   return events;
 }
 
-export function recordTaskMoved(
-  em: EntityManager,
-  task: TaskRecord,
-  from: { listId: string; position: string },
-  actorId: string,
-): void {
-  recordEvent(em, taskMovedEvent(task, from, actorId));
-}
-
-export function taskMovedEvent(task: TaskRecord, from: { listId: string; position: string }, actorId: string): DomainEvent {
+export function taskMovedEvent(task: Task, from: { listId: string; position: string }, actorId: string): DomainEvent {
   const payload = {
     task: toTaskMessage(task),
     oldList: listName(task.orgId, task.boardId, from.listId),
@@ -101,31 +73,23 @@ export function taskMovedEvent(task: TaskRecord, from: { listId: string; positio
 
 export function recordTaskDeleted(
   em: EntityManager,
-  task: Pick<TaskRecord, 'id' | 'orgId' | 'boardId' | 'listId' | 'title'>,
+  task: Pick<Task, 'id' | 'orgId' | 'boardId' | 'listId' | 'title'>,
   actorId: string,
 ): void {
   recordEvent(em, taskDeletedEvent(task, actorId));
 }
 
-export function taskDeletedEvent(task: Pick<TaskRecord, 'id' | 'orgId' | 'boardId' | 'listId' | 'title'>, actorId: string): DomainEvent {
+export function taskDeletedEvent(task: Pick<Task, 'id' | 'orgId' | 'boardId' | 'listId' | 'title'>, actorId: string): DomainEvent {
   const payload = { task: taskName(task), list: listName(task.orgId, task.boardId, task.listId), title: task.title };
   return domainEvent('taskmesh.task.v1.TaskDeleted', TaskDeleted, payload, where(taskName(task), task.orgId, actorId));
 }
 
-export function recordCommentAdded(em: EntityManager, comment: CommentRecord, actorId: string): void {
-  recordEvent(em, commentAddedEvent(comment, actorId));
-}
-
-export function commentAddedEvent(comment: CommentRecord, actorId: string): DomainEvent {
+export function commentAddedEvent(comment: TaskComment, actorId: string): DomainEvent {
   const at = where(commentName(comment), comment.orgId, actorId);
   return domainEvent('taskmesh.task.v1.CommentAdded', CommentAdded, { comment: toCommentMessage(comment) }, at);
 }
 
-export function recordCommentDeleted(em: EntityManager, comment: CommentRecord, actorId: string): void {
-  recordEvent(em, commentDeletedEvent(comment, actorId));
-}
-
-export function commentDeletedEvent(comment: CommentRecord, actorId: string): DomainEvent {
+export function commentDeletedEvent(comment: TaskComment, actorId: string): DomainEvent {
   const payload = { comment: commentName(comment), author: userName(comment.authorId) };
   return domainEvent('taskmesh.task.v1.CommentDeleted', CommentDeleted, payload, where(commentName(comment), comment.orgId, actorId));
 }

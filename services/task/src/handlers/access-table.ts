@@ -1,7 +1,7 @@
 import type { TaskServiceService } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { ALL_ROLES, type AccessTable, type TenantContext } from '@taskmesh/runtime/org-context';
 import { isCreatorOrAssignee } from '../domain/task-rules.ts';
-import type { Tasks } from '../tasks.ts';
+import type { Tasks } from '../domain/tasks.ts';
 import { commentIdsOf, taskIdsOf } from './task-names.ts';
 
 /**
@@ -11,10 +11,9 @@ import { commentIdsOf, taskIdsOf } from './task-names.ts';
  * predicate so the handler answers NOT_FOUND rather than PERMISSION_DENIED.
  */
 export function taskAccessTable(tasks: Tasks) {
-  const scopeOf = (tc: TenantContext) => ({ em: tc.em, orgId: tc.org.id, userId: tc.principal.userId });
   const editable = async (name: string, tc: TenantContext, field: string) => {
     const ids = taskIdsOf(name, field);
-    const task = await tasks.findForPermission(scopeOf(tc), ids.board, ids.task);
+    const task = await tasks.findForPermission(tc, ids.board, ids.task);
     return !task || isCreatorOrAssignee(task, tc.principal.userId);
   };
   return {
@@ -36,7 +35,7 @@ export function taskAccessTable(tasks: Tasks) {
         roles: ['MEMBER'],
         holds: async (req, tc) => {
           const ids = taskIdsOf(req.name);
-          const task = await tasks.findForPermission(scopeOf(tc), ids.board, ids.task);
+          const task = await tasks.findForPermission(tc, ids.board, ids.task);
           return !task || task.creatorId === tc.principal.userId;
         },
       },
@@ -49,7 +48,7 @@ export function taskAccessTable(tasks: Tasks) {
         roles: ['MEMBER'],
         holds: async (req, tc) => {
           const ids = commentIdsOf(req.name);
-          const comment = await tasks.findCommentForPermission(scopeOf(tc), ids.board, ids.task, ids.comment);
+          const comment = await tasks.findCommentForPermission(tc, ids.board, ids.task, ids.comment);
           return !comment || comment.authorId === tc.principal.userId;
         },
       },

@@ -3,23 +3,13 @@ import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { pageSizeOf } from '@taskmesh/runtime/paging';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
-import { UPDATABLE_FIELDS, Violations, assigneeIdsOf, checkNewTask, type TaskContent, type UpdatableField } from '../domain/task-rules.ts';
-import { priorityFromProto, statusFromProto, toCommentMessage, toTaskMessage } from '../task-messages.ts';
-import type { TaskScope, Tasks } from '../tasks.ts';
-import { EncodedMessage, encodeTaskResponse } from '../task-wire.ts';
+import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
+import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
+import type { Tasks } from '../domain/tasks.ts';
+import { CREATE_PATHS, contentOf, presentFieldsOf, statusFromProto, toCommentMessage, toTaskMessage } from '../task-mapping.ts';
 import type { TaskServiceDefinition } from './task-service-definition.ts';
 import type { taskAccessTable } from './access-table.ts';
 import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
-
-function scopeOf(tc: TenantContext): TaskScope {
-  const authorization = tc.call.metadata.get('authorization')[0];
-  return {
-    em: tc.em,
-    orgId: tc.org.id,
-    userId: tc.principal.userId,
-    authorization: typeof authorization === 'string' ? authorization : undefined,
-  };
-}
 
 const IMMUTABLE_FIELDS = new Set(['name', 'list', 'position', 'creator', 'etag', 'create_time', 'update_time']);
 /** Runs a name parser, turning its INVALID_ARGUMENT into violations of `v`. */
@@ -39,8 +29,8 @@ function collect<T>(v: Violations, parse: () => T): T | undefined {
  */
 async function reject(v: Violations, tasks: Tasks, tc: TenantContext, boardId: string, taskId?: string): Promise<void> {
   if (v.list.length === 0) return;
-  if (taskId) await tasks.get(scopeOf(tc), boardId, taskId);
-  else await tasks.requireBoard(scopeOf(tc), boardId);
+  if (taskId) await tasks.get(tc, boardId, taskId);
+  else await tasks.requireBoard(tc, boardId);
   v.throwIfAny();
 }
 
@@ -52,19 +42,7 @@ const snake = (path: string) => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
  */
 function updatedFieldsOf(task: Task, mask: string[] | undefined): UpdatableField[] {
   const paths = (mask ?? []).flatMap((p) => p.split(',')).map((p) => snake(p.trim())).filter(Boolean);
-  if (paths.length === 0) {
-    const present: Record<UpdatableField, boolean> = {
-      title: task.title !== '',
-      description: task.description !== '',
-      status: task.status !== 0,
-      priority: task.priority !== 0,
-      assignees: task.assignees.length > 0,
-      labels: task.labels.length > 0,
-      due_time: task.dueTime !== undefined,
-      archived: task.archived,
-    };
-    return UPDATABLE_FIELDS.filter((f) => present[f]);
-  }
+  if (paths.length === 0) return presentFieldsOf(task);
   const v = new Violations();
   for (const path of paths) {
     if (IMMUTABLE_FIELDS.has(path)) v.add('update_mask', `${path} cannot be updated${path === 'list' || path === 'position' ? ' (use MoveTask)' : ''}`);
@@ -81,27 +59,20 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const task = req.task;
       if (!task) throw new InvalidArgumentError({ field: 'task', description: 'is required' });
       const v = new Violations();
-      const assignees = assigneeIdsOf(task.assignees, v);
       const listId = task.list ? collect(v, () => listIdOf(task.list, board, 'task.list')) : undefined;
-      const draft = {
-        listId,
-        title: task.title,
-        description: task.description,
-        priority: priorityFromProto(task.priority),
-        assignees,
-        labels: task.labels,
-        dueTime: task.dueTime ?? null,
-      };
+      const content = contentOf(task, CREATE_PATHS, v, true);
+      const draft = { title: '', description: '', assignees: [], labels: [], ...content, listId };
       checkNewTask({ ...draft, listId: task.list ? 'named' : undefined }, v);
+      // Unset (0) takes the default; a number that is no priority at all is refused.
+      if (task.priority !== 0 && !draft.priority) v.add('task.priority', 'must be PRIORITY_LOW, PRIORITY_MEDIUM, PRIORITY_HIGH or PRIORITY_URGENT');
       await reject(v, tasks, tc, board.board);
-      const created = await tasks.create(scopeOf(tc), board.board, draft, req.requestId);
+      const created = await tasks.create(tc, board.board, { ...draft, priority: draft.priority || DEFAULT_PRIORITY }, req.requestId);
       return { task: toTaskMessage(created) };
     },
 
     async getTask(req, tc) {
       const ids = taskIdsOf(req.name);
-      const scope = scopeOf(tc);
-      return new EncodedMessage(encodeTaskResponse(scope.orgId, ids.board, await tasks.getRow(scope, ids.board, ids.task)));
+      return new EncodedMessage(encodeTaskResponse(tc.org.id, ids.board, await tasks.getRow(tc, ids.board, ids.task)));
     },
 
     async listTasks(req, tc) {
@@ -113,9 +84,8 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const listId = req.list ? collect(v, () => listIdOf(req.list, board, 'list')) : undefined;
       const assigneeId = req.assignee ? collect(v, () => userFilterOf(req.assignee, 'assignee')) : undefined;
       await reject(v, tasks, tc, board.board);
-      const scope = scopeOf(tc);
       const page = await tasks.list(
-        scope,
+        tc,
         board.board,
         {
           ...(listId ? { listId } : {}),
@@ -127,7 +97,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         pageSize,
         req.pageToken,
       );
-      // The rows' bytes, made without Task objects (task-wire.ts): the same bytes ts-proto would send.
+      // The rows' bytes, made without Task objects (db/task-bytes.ts): the same bytes ts-proto would send.
       return new EncodedMessage(page.response);
     },
 
@@ -137,7 +107,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       if (req.status !== 0 && !status) throw new InvalidArgumentError({ field: 'status', description: 'is not a task status' });
       if (req.query.length > 1_000) throw new InvalidArgumentError({ field: 'query', description: 'must be at most 1000 characters' });
       const page = await tasks.search(
-        scopeOf(tc),
+        tc,
         {
           query: req.query,
           ...(req.assignee ? { assigneeId: userFilterOf(req.assignee, 'assignee')! } : {}),
@@ -156,49 +126,15 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const ids = taskIdsOf(task.name, 'task.name');
       const v = new Violations();
       const fields = collect(v, () => updatedFieldsOf(task, req.updateMask)) ?? [];
-      const values: Partial<TaskContent> = {};
-      for (const field of fields) {
-        switch (field) {
-          case 'title':
-            values.title = task.title;
-            break;
-          case 'description':
-            values.description = task.description;
-            break;
-          case 'status': {
-            const status = statusFromProto(task.status);
-            if (status) values.status = status;
-            else v.add('task.status', 'must be TASK_STATUS_TODO, TASK_STATUS_IN_PROGRESS or TASK_STATUS_DONE');
-            break;
-          }
-          case 'priority': {
-            const priority = priorityFromProto(task.priority);
-            if (priority) values.priority = priority;
-            else v.add('task.priority', 'must be PRIORITY_LOW, PRIORITY_MEDIUM, PRIORITY_HIGH or PRIORITY_URGENT');
-            break;
-          }
-          case 'assignees':
-            values.assignees = assigneeIdsOf(task.assignees, v);
-            break;
-          case 'labels':
-            values.labels = task.labels;
-            break;
-          case 'due_time':
-            values.dueTime = task.dueTime ?? null;
-            break;
-          case 'archived':
-            values.archived = task.archived;
-            break;
-        }
-      }
+      const values = contentOf(task, fields, v);
       await reject(v, tasks, tc, ids.board, ids.task);
-      const updated = await tasks.update(scopeOf(tc), ids.board, ids.task, { fields, values }, task.etag);
+      const updated = await tasks.update(tc, ids.board, ids.task, { fields, values }, task.etag);
       return { task: toTaskMessage(updated) };
     },
 
     async deleteTask(req, tc) {
       const ids = taskIdsOf(req.name);
-      await tasks.delete(scopeOf(tc), ids.board, ids.task, req.etag);
+      await tasks.delete(tc, ids.board, ids.task, req.etag);
       return {};
     },
 
@@ -215,24 +151,24 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         ...(beforeTaskId ? { beforeTaskId } : {}),
         ...(afterTaskId ? { afterTaskId } : {}),
       };
-      return { task: toTaskMessage(await tasks.move(scopeOf(tc), ids.board, ids.task, target, req.etag)) };
+      return { task: toTaskMessage(await tasks.move(tc, ids.board, ids.task, target, req.etag)) };
     },
 
     async createComment(req, tc) {
       const ids = taskIdsOf(req.parent, 'parent');
-      const comment = await tasks.addComment(scopeOf(tc), ids.board, ids.task, req.comment?.body ?? '', req.requestId);
+      const comment = await tasks.addComment(tc, ids.board, ids.task, req.comment?.body ?? '', req.requestId);
       return { comment: toCommentMessage(comment) };
     },
 
     async listComments(req, tc) {
       const ids = taskIdsOf(req.parent, 'parent');
-      const page = await tasks.listComments(scopeOf(tc), ids.board, ids.task, pageSizeOf(req.pageSize), req.pageToken);
+      const page = await tasks.listComments(tc, ids.board, ids.task, pageSizeOf(req.pageSize), req.pageToken);
       return { comments: page.items.map(toCommentMessage), nextPageToken: page.nextPageToken };
     },
 
     async deleteComment(req, tc) {
       const ids = commentIdsOf(req.name);
-      await tasks.deleteComment(scopeOf(tc), ids.board, ids.task, ids.comment);
+      await tasks.deleteComment(tc, ids.board, ids.task, ids.comment);
       return {};
     },
 
@@ -241,7 +177,7 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       if (!match) throw new InvalidArgumentError({ field: 'name', description: 'must be organizations/{org}/boards/{board}/lists/{list}' });
       const listId = listIdOf(req.name, { org: match[1]!, board: match[2]! }, 'name');
       const org = boardIdsOf(`organizations/${match[1]}/boards/${match[2]}`, 'name').org;
-      return { taskCount: await tasks.countInList({ em: forkForOrg(ic.em, org) }, listId) };
+      return { taskCount: await tasks.countInList({ em: forkForOrg(ic.em, org), org: { id: org, name: `organizations/${org}` } }, listId) };
     },
   };
 }

@@ -1,10 +1,10 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { TaskServiceService, type GetTaskResponse, type ListTasksResponse } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
-import { EncodedMessage } from '../task-wire.ts';
+import { EncodedMessage } from '../db/task-bytes.ts';
 
 /**
  * TaskService as this server registers it: the generated grpc-js definition, except that ListTasks and GetTask
- * may answer with an EncodedMessage, whose bytes (made from the rows by task-wire.ts, equal to ts-proto's
+ * may answer with an EncodedMessage, whose bytes (made from the rows by db/task-bytes.ts, equal to ts-proto's
  * encoding of the same response) grpc-js sends as they are. A plain response object is still encoded by
  * ts-proto. Only the server side changes: requests, clients and the other methods are the generated ones.
  *

@@ -166,7 +166,11 @@ export interface Task {
     | Date
     | undefined;
   /** When the task last changed (its comments do not count). */
-  updateTime?: Date | undefined;
+  updateTime?:
+    | Date
+    | undefined;
+  /** When work on the task is planned to start; unset for no start date. */
+  startTime?: Date | undefined;
 }
 
 function createBaseTask(): Task {
@@ -186,6 +190,7 @@ function createBaseTask(): Task {
     etag: "",
     createTime: undefined,
     updateTime: undefined,
+    startTime: undefined,
   };
 }
 
@@ -235,6 +240,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(122).fork()).join();
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -372,6 +380,14 @@ export const Task: MessageFns<Task> = {
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -414,6 +430,11 @@ export const Task: MessageFns<Task> = {
         ? fromJsonTimestamp(object.updateTime)
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
+        : undefined,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
         : undefined,
     };
   },
@@ -465,6 +486,9 @@ export const Task: MessageFns<Task> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
     return obj;
   },
 
@@ -488,6 +512,7 @@ export const Task: MessageFns<Task> = {
     message.etag = object.etag ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
+    message.startTime = object.startTime ?? undefined;
     return message;
   },
 };

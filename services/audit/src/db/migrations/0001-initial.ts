@@ -39,5 +39,3 @@ export class InitialAuditSchema extends Migration {
     this.addSql(`create policy audit_events_expired_delete on audit_events for delete using (occur_time < ${PURGE_BEFORE_SQL});`);
   }
 }
-
-export const auditMigrations = [{ name: '0001-initial', class: InitialAuditSchema }];

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -56,5 +56,3 @@ export class InitialBoardSchema extends Migration {
     this.addSql(OUTBOX_TABLE_SQL);
   }
 }
-
-export const boardMigrations = [{ name: '0001-initial', class: InitialBoardSchema }, outboxTraceContextMigration];

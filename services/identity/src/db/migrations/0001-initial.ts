@@ -1,7 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
-import { KnownDevices } from './0003-known-devices.ts';
-import { SealedSigningKeys } from './0004-sealed-signing-keys.ts';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 
 export class InitialIdentitySchema extends Migration {
   override name = '0001-initial';
@@ -62,9 +60,3 @@ export class InitialIdentitySchema extends Migration {
   }
 }
 
-export const identityMigrations = [
-  { name: '0001-initial', class: InitialIdentitySchema },
-  outboxTraceContextMigration,
-  { name: '0003-known-devices', class: KnownDevices },
-  { name: '0004-sealed-signing-keys', class: SealedSigningKeys },
-];

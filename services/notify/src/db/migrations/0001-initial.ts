@@ -59,5 +59,3 @@ export class InitialNotifySchema extends Migration {
     `);
   }
 }
-
-export const notifyMigrations = [{ name: '0001-initial', class: InitialNotifySchema }];

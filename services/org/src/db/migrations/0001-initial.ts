@@ -1,7 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
-import { apiTokensMigration } from './0003-api-tokens.ts';
 
 /** The caller's user id for the one cross-org read the service needs: "my memberships and their organizations". */
 const CURRENT_USER_SQL = `nullif(current_setting('app.user_id', true), '')::uuid`;
@@ -70,5 +69,3 @@ export class InitialOrgSchema extends Migration {
     this.addSql(OUTBOX_TABLE_SQL);
   }
 }
-
-export const orgMigrations = [{ name: '0001-initial', class: InitialOrgSchema }, outboxTraceContextMigration, apiTokensMigration];

@@ -25,4 +25,3 @@ export class ApiTokensMigration extends Migration {
   }
 }
 
-export const apiTokensMigration = { name: '0003-api-tokens', class: ApiTokensMigration };

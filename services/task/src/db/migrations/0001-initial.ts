@@ -70,5 +70,13 @@ export class InitialTaskSchema extends Migration {
 }
 
 import { readTaskFunctionMigration } from './0003-read-task-function.ts';
+import { dropReadTaskFunctionMigration } from './0004-drop-read-task-function.ts';
+import { taskStartTimeMigration } from './0005-task-start-time.ts';
 
-export const taskMigrations = [{ name: '0001-initial', class: InitialTaskSchema }, outboxTraceContextMigration, readTaskFunctionMigration];
+export const taskMigrations = [
+  { name: '0001-initial', class: InitialTaskSchema },
+  outboxTraceContextMigration,
+  readTaskFunctionMigration,
+  dropReadTaskFunctionMigration,
+  taskStartTimeMigration,
+];

@@ -1,0 +1,14 @@
+import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
+import { loadAttachmentConfig } from './config.ts';
+import { attachmentMigrations } from './db/migrations/0001-initial.ts';
+import { ATTACHMENT_SERVICE_NAME, startAttachment, type RunningAttachment } from './server.ts';
+
+/** The attachment service as the stack builder composes it (npm start, tests, bench). */
+export const attachmentService: ServiceDescriptor<RunningAttachment> = {
+  name: 'attachment',
+  grpcService: ATTACHMENT_SERVICE_NAME,
+  defaultPort: 50059,
+  entryPoint: 'services/attachment/src/main.ts',
+  migrations: attachmentMigrations,
+  start: ({ env, log, bus }) => startAttachment({ config: loadAttachmentConfig(env), log, bus }),
+};

@@ -1,0 +1,17 @@
+import type { AttachmentServiceService } from '@taskmesh/gen/taskmesh/attachment/v1/attachment_service.js';
+import { ALL_ROLES, type AccessTable } from '@taskmesh/runtime/org-context';
+
+// VIEWERs never change attachments; which MEMBERs may is decided per task (Attachments.assertMayChange).
+const MAY_CHANGE = ['OWNER', 'ADMIN', 'MEMBER'] as const;
+
+/**
+ * Who may call which AttachmentService RPC (API.md "Roles": every member reads; OWNER and ADMIN add
+ * attachments to any task, a MEMBER to tasks they may update). The single place these decisions live.
+ */
+export const attachmentAccessTable = {
+  createAttachment: { roles: MAY_CHANGE },
+  completeAttachment: { roles: MAY_CHANGE },
+  getAttachment: { roles: ALL_ROLES },
+  listAttachments: { roles: ALL_ROLES },
+  deleteAttachment: { roles: MAY_CHANGE },
+} as const satisfies AccessTable<typeof AttachmentServiceService>;

@@ -1,0 +1,179 @@
+import { credentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { AttachmentServiceService } from '@taskmesh/gen/taskmesh/attachment/v1/attachment_service.js';
+import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
+import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { openDatabase, type Database } from '@taskmesh/runtime/database';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
+import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
+import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
+import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
+import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
+import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
+import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
+import { withOrgContext } from '@taskmesh/runtime/org-context';
+import { OutboxEvent } from '@taskmesh/runtime/outbox';
+import { TenantScoped } from '@taskmesh/runtime/tenancy';
+import { Attachments } from './attachments.ts';
+import type { AttachmentConfig } from './config.ts';
+import { AttachmentRecord } from './db/entities.ts';
+import { attachmentMigrations } from './db/migrations/0001-initial.ts';
+import { attachmentSubscription } from './events/attachment-consumers.ts';
+import { attachmentAccessTable } from './handlers/access-table.ts';
+import { attachmentHandlers } from './handlers/attachment-handlers.ts';
+import { OrgAttachmentPurge } from './org-attachment-purge.ts';
+import { embeddedBlobDirectory, startEmbeddedObjectServer, type EmbeddedObjectServer } from './storage/embedded-object-server.ts';
+import { ObjectDeletions } from './storage/object-deletions.ts';
+import { ObjectStore } from './storage/object-store.ts';
+import { taskLookupViaTaskService } from './task-directory.ts';
+
+export const ATTACHMENT_SERVICE_NAME = 'taskmesh.attachment.v1.AttachmentService';
+
+export interface AttachmentDeps {
+  config: AttachmentConfig;
+  log: Logger;
+  /** The process's event bus (embedded launcher); otherwise one from NATS_URL, started here. */
+  bus?: EventBus;
+}
+
+export interface RunningAttachment {
+  grpc: RunningGrpcServer;
+  db: Database;
+  store: ObjectStore;
+  /** The embedded S3-compatible server, when S3_ENDPOINT is unset. */
+  objectServer: EmbeddedObjectServer | undefined;
+  deletions: ObjectDeletions;
+  orgPurge: OrgAttachmentPurge;
+  membershipCache: MembershipCache;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrating it), reaches the object store (S3_ENDPOINT, else an embedded S3-compatible
+ * server under $TASKMESH_DATA_DIR/blobs), starts the outbox relay, the consumer of task and org deletions,
+ * the object-deletion worker and the org purge, and serves AttachmentService + health.
+ */
+export async function startAttachment({ config, log, bus: sharedBus }: AttachmentDeps): Promise<RunningAttachment> {
+  const objectServer = config.S3_ENDPOINT
+    ? undefined
+    : await startEmbeddedObjectServer({
+        directory: embeddedBlobDirectory(config.TASKMESH_DATA_DIR),
+        host: config.S3_EMBEDDED_HOST,
+        port: config.S3_EMBEDDED_PORT,
+        bucket: config.S3_BUCKET,
+        ...(config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY
+          ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY }
+          : {}),
+      });
+  const store = new ObjectStore({
+    endpoint: config.S3_ENDPOINT ?? objectServer!.endpoint,
+    publicEndpoint: config.S3_PUBLIC_ENDPOINT,
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    accessKeyId: objectServer?.accessKeyId ?? config.S3_ACCESS_KEY_ID!,
+    secretAccessKey: objectServer?.secretAccessKey ?? config.S3_SECRET_ACCESS_KEY!,
+    forcePathStyle: objectServer ? true : config.S3_FORCE_PATH_STYLE,
+  });
+  let db: Database;
+  try {
+    db = await openDatabase({
+      service: 'attachment',
+      entities: [TenantScoped, AttachmentRecord, OutboxEvent],
+      migrations: attachmentMigrations,
+      databaseUrl: config.DATABASE_URL,
+      timeouts: databaseTimeouts(config),
+      log,
+    });
+  } catch (err) {
+    store.close();
+    await objectServer?.close();
+    throw err;
+  }
+  const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
+  const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
+  const taskClient = new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure());
+  const closeClients = () => {
+    identityClient.close();
+    orgClient.close();
+    taskClient.close();
+  };
+  const bus = sharedBus ?? createEventBus(config, log, 'attachment');
+  const deletions = new ObjectDeletions(db.em, store, log);
+  const orgPurge = new OrgAttachmentPurge(db.em, deletions, { intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS }, log);
+  const subscriptions: RunningSubscription[] = [];
+  let relay: OutboxRelay | undefined;
+  const stopAll = async () => {
+    await relay?.stop().catch(() => undefined);
+    for (const s of subscriptions) await s.stop().catch(() => undefined);
+    await orgPurge.stop().catch(() => undefined);
+    await deletions.stop();
+    if (!sharedBus) await bus.close().catch(() => undefined);
+    closeClients();
+    store.close();
+    await db.close();
+    await objectServer?.close();
+  };
+  try {
+    const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
+    subscriptions.push(await bus.subscribe(endedSessionsSubscription(endedSessions, 'attachment')));
+    const verifier = createAccessTokenVerifier({
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      endedSessions,
+    });
+    const membershipCache = cachedMembershipLookup(
+      membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+    );
+    subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'attachment')));
+    subscriptions.push(await bus.subscribe(attachmentSubscription(db.em, deletions, { orgRetentionDays: config.ORG_RETENTION_DAYS })));
+    relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log });
+    if (!sharedBus) bus.start();
+    deletions.start();
+    orgPurge.start();
+
+    const attachments = new Attachments(store, deletions, {
+      maxBytes: config.ATTACHMENT_MAX_BYTES,
+      maxPerTask: config.ATTACHMENT_MAX_PER_TASK,
+    });
+    const lookupTask = taskLookupViaTaskService(taskClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+    const implementation = bindService(
+      AttachmentServiceService,
+      withOrgContext(AttachmentServiceService, attachmentAccessTable, attachmentHandlers(attachments, lookupTask), {
+        verifier,
+        memberships: membershipCache,
+        em: db.em,
+      }),
+      log,
+    );
+    const grpc = await startGrpcServer({
+      host: config.GRPC_HOST,
+      port: config.ATTACHMENT_PORT,
+      log,
+      database: db,
+      services: [{ name: ATTACHMENT_SERVICE_NAME, definition: AttachmentServiceService, implementation }],
+    });
+    log.info({ address: grpc.address, events: bus.mode, objectStore: objectServer ? 'embedded' : 'S3_ENDPOINT' }, 'attachment service listening');
+    return {
+      grpc,
+      db,
+      store,
+      objectServer,
+      deletions,
+      orgPurge,
+      membershipCache,
+      async close() {
+        await grpc.shutdown();
+        await stopAll();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

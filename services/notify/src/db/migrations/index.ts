@@ -1,0 +1,7 @@
+import { migrationList } from '@taskmesh/runtime/migrations';
+import { InitialNotifySchema } from './0001-initial.ts';
+
+/** Every migration of the notify schema, in order (names are ids in the database: never rename one). */
+export const notifyMigrations = migrationList({
+  '0001-initial': InitialNotifySchema,
+});

@@ -1,0 +1,57 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { forkForOrg } from '@taskmesh/runtime/tenancy';
+import { OrganizationRecord } from './entities.ts';
+
+/**
+ * Deletes organizations that were soft-deleted longer than the retention ago, with their memberships and
+ * invitations (foreign keys cascade). Finding them is the one read across orgs the purge needs: the RLS
+ * policy on organizations shows soft-deleted rows (only those, read-only) when app.purge is 'on'. Each
+ * deletion then runs bound to its org, like any tenant write.
+ */
+export class OrganizationPurge {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly settings: { retentionDays: number; intervalSeconds: number },
+    private readonly log: Logger,
+  ) {}
+
+  /** Purges what is due as of `now`; returns how many organizations were purged. */
+  async purgeDue(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - this.settings.retentionDays * 86_400_000);
+    const scope = this.em.fork({ clear: true });
+    scope.setSessionContext({ variables: { 'app.purge': 'on' } });
+    const due = await scope.find(
+      OrganizationRecord,
+      { deletedAt: { $ne: null, $lte: cutoff } },
+      { fields: ['id'], limit: 100, filters: { tenant: false } },
+    );
+    for (const { id } of due) {
+      await forkForOrg(this.em, id).nativeDelete(OrganizationRecord, { id, deletedAt: { $ne: null, $lte: cutoff } });
+      this.log.info({ organization: `organizations/${id}` }, 'purged deleted organization');
+    }
+    return due.length;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.purgeDue()
+        .catch((err: unknown) => {
+          this.log.error({ err }, 'organization purge failed');
+          return 0;
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, this.settings.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

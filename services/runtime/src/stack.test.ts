@@ -1,0 +1,111 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { freePort } from './free-port.ts';
+import { startStack, type FrontDescriptor, type RunningService, type ServiceDescriptor } from './stack.ts';
+
+const quiet = () => pino({ level: 'silent' });
+// Never dialled: the fake services below open no connection.
+const environment = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
+
+/** A service that records what it was given and when it stopped; `fail` makes its start throw. */
+function fakeService(name: string, events: string[], options: { fail?: boolean; grpcService?: string } = {}) {
+  const seen: { env?: Record<string, string | undefined>; inject?: Record<string, unknown> } = {};
+  const descriptor: ServiceDescriptor<RunningService & { name: string }> = {
+    name,
+    ...(options.grpcService ? { grpcService: options.grpcService } : {}),
+    defaultPort: 1,
+    entryPoint: `services/${name}/src/main.ts`,
+    migrations: [],
+    async start({ env, inject }) {
+      seen.env = env;
+      seen.inject = inject;
+      if (options.fail) throw new Error(`${name} cannot start`);
+      events.push(`start ${name}`);
+      return {
+        name,
+        grpc: { address: env[`${name.toUpperCase()}_ADDR`]! },
+        async close() {
+          events.push(`close ${name}`);
+        },
+      };
+    },
+  };
+  return { descriptor, seen };
+}
+
+function fakeFront(events: string[]): FrontDescriptor & { upstreams?: Record<string, string> } {
+  const front: FrontDescriptor & { upstreams?: Record<string, string> } = {
+    name: 'edge',
+    entryPoint: 'services/edge/src/main.ts',
+    async start({ upstreams }) {
+      front.upstreams = upstreams;
+      events.push('start edge');
+      return {
+        url: 'http://127.0.0.1:1',
+        async close() {
+          events.push('close edge');
+        },
+      };
+    },
+  };
+  return front;
+}
+
+describe('startStack', () => {
+  it('gives every service every address up front, free ports for 0, and the edge the services with an API', async () => {
+    const events: string[] = [];
+    const board = fakeService('board', events, { grpcService: 'x.board.v1.BoardService' });
+    const task = fakeService('task', events, { grpcService: 'x.task.v1.TaskService' });
+    const mail = fakeService('mail', events);
+    const front = fakeFront(events);
+    const fixed = await freePort();
+    const stack = await startStack({
+      services: [board.descriptor, task.descriptor, mail.descriptor],
+      front,
+      environment,
+      overrides: { BOARD_PORT: '0', TASK_PORT: String(fixed), MAIL_PORT: '0' },
+      inject: { mail: { mailer: 'recording' } },
+      logger: quiet,
+    });
+    try {
+      // Board and task each know the other's address before either has started.
+      expect(board.seen.env?.TASK_ADDR).toBe(`127.0.0.1:${fixed}`);
+      expect(task.seen.env?.BOARD_ADDR).toBe(stack.addresses.board);
+      expect(stack.addresses.board).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(stack.addresses.board).not.toBe('127.0.0.1:0');
+      expect(mail.seen.inject).toEqual({ mailer: 'recording' });
+      expect(board.seen.inject).toEqual({});
+      expect(front.upstreams).toEqual({ 'x.board.v1.BoardService': stack.addresses.board, 'x.task.v1.TaskService': `127.0.0.1:${fixed}` });
+      expect(stack.get(mail.descriptor).name).toBe('mail');
+      expect(stack.events).toBe('in-process');
+      expect(stack.url).toBe('http://127.0.0.1:1');
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('closes the edge first, then the services in reverse order, once', async () => {
+    const events: string[] = [];
+    const services = ['identity', 'org', 'board'].map((name) => fakeService(name, events).descriptor);
+    const stack = await startStack({ services, front: fakeFront(events), environment, overrides: { IDENTITY_PORT: '0', ORG_PORT: '0', BOARD_PORT: '0' }, logger: quiet });
+    await stack.close();
+    await stack.close();
+    expect(events.filter((e) => e.startsWith('close'))).toEqual(['close edge', 'close board', 'close org', 'close identity']);
+  });
+
+  it('closes what did start when one service fails, and reports that failure', async () => {
+    const events: string[] = [];
+    const ok = fakeService('org', events).descriptor;
+    const broken = fakeService('board', events, { fail: true }).descriptor;
+    await expect(
+      startStack({ services: [ok, broken], environment, overrides: { ORG_PORT: '0', BOARD_PORT: '0' }, logger: quiet }),
+    ).rejects.toThrow('board cannot start');
+    expect(events).toEqual(['start org', 'close org']);
+  });
+
+  it('refuses a service listed twice and a port that is not a port, naming the variable', async () => {
+    const org = fakeService('org', []).descriptor;
+    await expect(startStack({ services: [org, org], environment, logger: quiet })).rejects.toThrow(/listed twice/);
+    await expect(startStack({ services: [org], environment, overrides: { ORG_PORT: 'eighty' }, logger: quiet })).rejects.toThrow(/ORG_PORT/);
+  });
+});

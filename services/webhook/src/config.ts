@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
+import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/retry-schedule.ts';
+
+export const webhookConfigSchema = z.object({
+  ...commonConfigShape,
+  ...eventBusConfigShape,
+  WEBHOOK_PORT: env.port(50060),
+  /** identity's gRPC address: JWKS for access tokens, BatchGetUsers for the owners' addresses. */
+  IDENTITY_ADDR: z.string().min(1),
+  /** org's gRPC address, for GetMembership (the org-context step). */
+  ORG_ADDR: z.string().min(1),
+  JWT_ISSUER: z.string().default('taskmesh-identity'),
+  JWT_AUDIENCE: z.string().default('taskmesh'),
+  MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
+  UPSTREAM_TIMEOUT_MS: env.positiveInt(5_000),
+  /** Key-encryption key of the signing secrets (base64, 32 bytes); the embedded default keeps one in the data dir. */
+  TASKMESH_KEK: z.string().optional(),
+  TASKMESH_KEK_PREVIOUS: z.string().optional(),
+  /** Hosts (host or host:port) a webhook may reach although they resolve to private addresses, and over http. */
+  WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
+  /** Seconds to wait after failed attempt 1, 2, …; fractions allowed (tests). */
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default(DEFAULT_RETRY_SCHEDULE_SECONDS.join(','))
+    .transform((value, ctx) => {
+      try {
+        return parseRetrySchedule(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** An endpoint whose deliveries keep failing this long (seconds) is disabled and its org's owners mailed. */
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().positive().default(86_400),
+  /** Deadline of one delivery attempt. */
+  WEBHOOK_TIMEOUT_MS: env.positiveInt(10_000),
+  /** How often the delivery worker looks for due deliveries (it is also woken by new ones). */
+  WEBHOOK_POLL_MS: env.positiveInt(1_000),
+  SMTP_URL: z.string().optional(),
+});
+
+export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
+
+export function loadWebhookConfig(source: NodeJS.ProcessEnv = process.env): WebhookConfig {
+  return parseConfig(webhookConfigSchema, source);
+}
