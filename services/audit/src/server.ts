@@ -4,6 +4,7 @@ import { AuditServiceService } from '@taskmesh/gen/taskmesh/audit/v1/audit_servi
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
@@ -75,6 +76,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
     });
     const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), {
       ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,

@@ -32,7 +32,7 @@ async function recorded(stack: AuditStack, org: string): Promise<ExpectedAudit[]
 
 /** The RPCs of a service that change something: all but reads, streams and internal checks. */
 function mutatingRpcs(definition: object): Set<string> {
-  return new Set(Object.keys(definition).filter((rpc) => !/^(get|list|search|watch|check|count)/.test(rpc)));
+  return new Set(Object.keys(definition).filter((rpc) => !/^(get|list|search|watch|check|count|resolve)/.test(rpc)));
 }
 
 async function runTable<S>(calls: AuditedCall<S>[], scenario: S): Promise<ExpectedAudit[]> {

@@ -1,4 +1,5 @@
-import { status as GrpcCode } from '@grpc/grpc-js';
+import { Metadata, status as GrpcCode } from '@grpc/grpc-js';
+import { ApiToken } from '@taskmesh/gen/taskmesh/org/v1/api_token.js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import { codeOf, orgCall, type AuditStack, type TestUser } from './harness.ts';
 
@@ -39,6 +40,9 @@ export interface OrgScenario {
 }
 
 const ORG = 'taskmesh.org.v1.';
+/** The API token the table mints, uses and revokes. */
+let minted: { name: string; token: string } | undefined;
+
 const memberName = (s: OrgScenario, user: TestUser) => `${s.org}/members/${user.id}`;
 
 async function invite(s: OrgScenario, by: TestUser, label: string, email: string, role: Role, requestId = ''): Promise<ExpectedAudit> {
@@ -128,6 +132,33 @@ export const orgCalls: AuditedCall<OrgScenario>[] = [
       const name = s.invitations.outsider!.name;
       await orgCall(s.stack, (c) => c.deleteInvitation, { name }, s.owner);
       return { eventType: `${ORG}InvitationRevoked`, actor: s.owner.name, resource: name };
+    },
+  },
+  {
+    rpc: 'createApiToken',
+    what: 'owner mints an API token',
+    async run(s) {
+      const res = await orgCall(s.stack, (c) => c.createApiToken, { parent: s.org, apiToken: ApiToken.fromPartial({ displayName: 'ci', role: Role.ROLE_ADMIN }) }, s.owner);
+      minted = { name: res.apiToken!.name, token: res.token };
+      return { eventType: `${ORG}ApiTokenCreated`, actor: s.owner.name, resource: res.apiToken!.name };
+    },
+  },
+  {
+    rpc: 'updateOrganization',
+    what: 'the API token renames the org: the token is the actor',
+    async run(s) {
+      const asToken: TestUser = { ...s.owner, auth: new Metadata() };
+      asToken.auth.set('authorization', `Bearer ${minted!.token}`);
+      const audit = await rename(s, asToken, 'Acme by token');
+      return { ...audit, actor: minted!.name };
+    },
+  },
+  {
+    rpc: 'deleteApiToken',
+    what: 'owner revokes the API token',
+    async run(s) {
+      await orgCall(s.stack, (c) => c.deleteApiToken, { name: minted!.name }, s.owner);
+      return { eventType: `${ORG}ApiTokenRevoked`, actor: s.owner.name, resource: minted!.name };
     },
   },
   { rpc: 'createInvitation', what: 'owner invites a member who will leave', run: (s) => invite(s, s.owner, 'leaver', s.leaver.email, Role.ROLE_MEMBER) },

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
@@ -17,8 +18,9 @@ import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { OrgConfig } from './config.ts';
-import { InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
 import { orgMigrations } from './db/migrations/index.ts';
+import { ApiTokens } from './api-tokens.ts';
 import { orgAccessTable } from './handlers/access-table.ts';
 import { orgHandlers } from './handlers/org-handlers.ts';
 import { Invitations } from './db/invitations.ts';
@@ -60,7 +62,7 @@ export interface RunningOrg {
 export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps): Promise<RunningOrg> {
   const db = await openDatabase({
     service: 'org',
-    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, OutboxEvent],
+    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, ApiTokenRecord, OutboxEvent],
     migrations: orgMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
@@ -75,11 +77,13 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'org'));
+    const apiTokens = new ApiTokens(db.em);
     const verifier = createAccessTokenVerifier({
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
+      apiTokens: cachedApiTokens((token) => apiTokens.grantOf(token)),
     });
     // The chain's membership cache; every use case that changes a membership evicts from it.
     const membershipCache = cachedMembershipLookup(
@@ -99,7 +103,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     });
     const implementation = bindService(
       OrgServiceService,
-      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId) }), {
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens }), {
         verifier,
         memberships: membershipCache,
         em: db.em,

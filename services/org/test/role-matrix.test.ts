@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiToken } from '@taskmesh/gen/taskmesh/org/v1/api_token.js';
 import { addMember, call, codeOf, createOrg, invite, Role, signUp, startHarness, type Harness, type TestUser } from './harness.ts';
 
 /**
@@ -17,6 +18,8 @@ interface Fixture {
   /** A pending MEMBER invitation and a pending OWNER invitation. */
   memberInvitation: string;
   ownerInvitation: string;
+  /** A live ADMIN API token. */
+  apiToken: string;
 }
 
 interface Users {
@@ -107,6 +110,30 @@ const actions: Action[] = [
     expected: onlyRoles(['OWNER', 'ADMIN']),
   },
   {
+    action: 'CreateApiToken as MEMBER',
+    mutates: false,
+    run: (f, who) => call(h, (c) => c.createApiToken, { parent: f.org.name, apiToken: ApiToken.fromPartial({ displayName: 'ci', role: Role.ROLE_MEMBER }) }, who),
+    expected: onlyRoles(['OWNER', 'ADMIN']),
+  },
+  {
+    action: 'CreateApiToken as OWNER',
+    mutates: false,
+    run: (f, who) => call(h, (c) => c.createApiToken, { parent: f.org.name, apiToken: ApiToken.fromPartial({ displayName: 'ci', role: Role.ROLE_OWNER }) }, who),
+    expected: onlyRoles(['OWNER']),
+  },
+  {
+    action: 'ListApiTokens',
+    mutates: false,
+    run: (f, who) => call(h, (c) => c.listApiTokens, { parent: f.org.name, pageSize: 0, pageToken: '' }, who),
+    expected: onlyRoles(['OWNER', 'ADMIN']),
+  },
+  {
+    action: 'DeleteApiToken',
+    mutates: true,
+    run: (f, who) => call(h, (c) => c.deleteApiToken, { name: f.apiToken }, who),
+    expected: onlyRoles(['OWNER', 'ADMIN']),
+  },
+  {
     action: 'DeleteInvitation (MEMBER invitation)',
     mutates: true,
     run: (f, who) => call(h, (c) => c.deleteInvitation, { name: f.memberInvitation }, who),
@@ -193,7 +220,10 @@ async function buildFixture(): Promise<Fixture> {
   await addMember(h, org.name, users.OWNER, users.targetAdmin, Role.ROLE_ADMIN);
   const memberInvitation = (await invite(h, org.name, users.OWNER, freshEmail(), Role.ROLE_MEMBER)).invitation!.name;
   const ownerInvitation = (await invite(h, org.name, users.OWNER, freshEmail(), Role.ROLE_OWNER)).invitation!.name;
-  return { org, memberInvitation, ownerInvitation };
+  const apiToken = (
+    await call(h, (c) => c.createApiToken, { parent: org.name, apiToken: ApiToken.fromPartial({ displayName: 'fixture', role: Role.ROLE_ADMIN }) }, users.OWNER)
+  ).apiToken!.name;
+  return { org, memberInvitation, ownerInvitation, apiToken };
 }
 
 beforeAll(async () => {
@@ -220,9 +250,9 @@ describe('OrgService role matrix (API.md "Roles")', () => {
   it('covers every OrgService RPC reachable through the edge', () => {
     const covered = new Set(actions.map((a) => a.action.split(' ')[0]));
     const rpcs = Object.keys(h.client.constructor.prototype as object)
-      .filter((k) => /^[a-z]/.test(k) && k !== 'getMembership' && !['close', 'getChannel', 'waitForReady', 'makeUnaryRequest', 'makeClientStreamRequest', 'makeServerStreamRequest', 'makeBidiStreamRequest'].includes(k))
+      .filter((k) => /^[a-z]/.test(k) && k !== 'getMembership' && k !== 'resolveApiToken' && !['close', 'getChannel', 'waitForReady', 'makeUnaryRequest', 'makeClientStreamRequest', 'makeServerStreamRequest', 'makeBidiStreamRequest'].includes(k))
       .map((k) => k[0]!.toUpperCase() + k.slice(1));
-    expect(rpcs.length).toBe(12);
+    expect(rpcs.length).toBe(15);
     for (const rpc of rpcs) expect(covered).toContain(rpc);
   });
 });

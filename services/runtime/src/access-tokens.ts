@@ -3,12 +3,15 @@ import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet 
 import type { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
 import { recordCacheLookup } from './cache-metrics.ts';
+import { isApiToken, type ApiTokenGrant, type ApiTokenResolver } from './api-token-auth.ts';
 
 /** Who is calling, from a verified access token. */
 export interface Principal {
   userId: string;
   sessionId: string;
   tokenId: string;
+  /** Set when the caller is an API token: it acts only in this org, with this role (userId is the token's id). */
+  apiToken?: ApiTokenGrant;
 }
 
 export interface AccessTokenVerifierOptions {
@@ -33,6 +36,8 @@ export interface AccessTokenVerifierOptions {
    * holds. Loaded before the first token is checked.
    */
   endedSessions?: EndedSessions;
+  /** Resolves `tm_…` API tokens; without it (identity) they are refused as invalid. */
+  apiTokens?: ApiTokenResolver;
 }
 
 interface Remembered {
@@ -110,6 +115,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   };
 
   async function verify(token: string): Promise<Principal> {
+    if (isApiToken(token)) return verifyApiToken(token);
     if (ended && !ended.loaded) await ended.ensureLoaded();
     const known = verified.get(token);
     if (known) {
@@ -117,6 +123,12 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       verified.delete(token);
     }
     return live(await verifySignature(token));
+  }
+
+  async function verifyApiToken(token: string): Promise<Principal> {
+    const grant = options.apiTokens ? await options.apiTokens(token) : undefined;
+    if (!grant) throw new UnauthenticatedError('invalid access token', { reason: 'TOKEN_INVALID' });
+    return { userId: grant.tokenId, sessionId: '', tokenId: grant.tokenId, apiToken: grant };
   }
 
   async function verifySignature(token: string): Promise<Principal> {

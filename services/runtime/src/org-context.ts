@@ -1,6 +1,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccessTokenVerifier, Principal } from './access-tokens.ts';
+import { runAsApiToken } from './api-token-auth.ts';
 import { NotFoundError, PermissionDeniedError } from './errors.ts';
 import type { AsyncService, CallContext, ServerStream } from './grpc-server.ts';
 import type { MembershipLookup, OrgRole } from './membership-lookup.ts';
@@ -126,7 +127,10 @@ export async function enterOrg<Req>(
   const principal = await deps.verifier.authenticate(call.metadata);
   const orgId = rule.orgFrom ? orgIdOf(rule.orgFrom(request)) : orgIdFromRequest(request);
   const org = { id: orgId, name: `organizations/${orgId}` };
-  const role = await deps.memberships.roleOf(orgId, principal.userId);
+  // An API token is a member of its own org only; anywhere else it is a stranger.
+  const role = principal.apiToken
+    ? principal.apiToken.orgId === orgId ? principal.apiToken.role : undefined
+    : await deps.memberships.roleOf(orgId, principal.userId);
   if (!role) throw new NotFoundError(org.name);
   const context: TenantContext = { principal, org, role, em: forkForOrg(deps.em, orgId), call };
   if (rule.roles.includes(role)) return context;
@@ -161,11 +165,13 @@ export function withOrgContext<D extends ServiceDefinition, T extends AccessTabl
       if (rule === 'internal' || rule === 'public') {
         context = { em: deps.em.fork({ clear: true }), call };
       } else if (rule === 'authenticated') {
-        context = { principal: await deps.verifier.authenticate(call.metadata), em: deps.em.fork({ clear: true }), call };
+        const principal = await deps.verifier.authenticate(call.metadata);
+        if (principal.apiToken) throw new PermissionDeniedError('API tokens act only within their organization', { reason: 'API_TOKEN_NOT_ALLOWED' });
+        context = { principal, em: deps.em.fork({ clear: true }), call };
       } else {
         context = await enterOrg(rule, request, call, deps);
       }
-      return handler(request, context, stream);
+      return runAsApiToken('principal' in context ? context.principal.apiToken : undefined, () => handler(request, context, stream));
     };
   }
   return wrapped as AsyncService<D>;

@@ -5,6 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type SqlFragment } from './tenant-sql.ts';
 import { injectTraceHeaders } from './trace-context.ts';
 import type { EventEnvelope } from './events/envelope.ts';
+import { actorOfEvent } from './api-token-auth.ts';
 
 /**
  * The transactional outbox. A use case records its domain event with recordEvent() on the same
@@ -105,7 +106,7 @@ export function outboxRowOf(event: DomainEvent): OutboxRowValues {
     id: randomUUID(),
     type: event.type,
     organization: event.organization ?? '',
-    actor: event.actor ?? '',
+    actor: actorOfEvent(event.actor ?? ''),
     resource: event.resource,
     occurTime: new Date(),
     payload: event.payload,

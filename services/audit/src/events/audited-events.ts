@@ -46,6 +46,8 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.org.v1.InvitationCreated': noChanges,
   'taskmesh.org.v1.InvitationAccepted': noChanges,
   'taskmesh.org.v1.InvitationRevoked': noChanges,
+  'taskmesh.org.v1.ApiTokenCreated': noChanges,
+  'taskmesh.org.v1.ApiTokenRevoked': noChanges,
   'taskmesh.board.v1.BoardCreated': noChanges,
   'taskmesh.board.v1.BoardUpdated': reported(BoardUpdated),
   'taskmesh.board.v1.BoardDeleted': noChanges,

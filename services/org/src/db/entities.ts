@@ -58,3 +58,23 @@ export const InvitationRecord = defineEntity({
   },
 });
 export type InvitationRecord = InferEntity<typeof InvitationRecord>;
+
+/** API tokens: the secret is stored as its SHA-256 digest only; live = not revoked and not expired. */
+export const ApiTokenRecord = defineEntity({
+  name: 'ApiTokenRecord',
+  tableName: 'api_tokens',
+  extends: TenantScoped,
+  properties: {
+    id: p.uuid().primary(),
+    displayName: p.text(),
+    role: p.text(),
+    tokenHash: p.text().unique(),
+    createdBy: p.uuid(),
+    createdAt: p.datetime(),
+    expiresAt: p.datetime(),
+    /** Refreshed at most once a minute, so resolving a token stays a read almost always. */
+    lastUsedAt: p.datetime().nullable(),
+    revokedAt: p.datetime().nullable(),
+  },
+});
+export type ApiTokenRecord = InferEntity<typeof ApiTokenRecord>;

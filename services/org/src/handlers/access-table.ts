@@ -28,6 +28,11 @@ export const orgAccessTable = {
   deleteInvitation: { roles: ['OWNER', 'ADMIN'] },
   // The token names the org; the caller is not a member yet.
   acceptInvitation: 'authenticated',
+  createApiToken: { roles: ['OWNER', 'ADMIN'] },
+  listApiTokens: { roles: ['OWNER', 'ADMIN'] },
+  deleteApiToken: { roles: ['OWNER', 'ADMIN'] },
+  // The org-context step of every other service resolves `tm_…` bearer tokens with it; no HTTP binding.
+  resolveApiToken: 'internal',
   // For the other services' org-context step; it has no HTTP binding, so the edge cannot reach it.
   getMembership: 'internal',
 } as const satisfies AccessTable<typeof OrgServiceService>;

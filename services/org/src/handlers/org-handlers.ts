@@ -8,6 +8,7 @@ import type { Invitations } from '../db/invitations.ts';
 import type { Members } from '../db/members.ts';
 import type { Organizations } from '../db/organizations.ts';
 import { memberName, orgName, toInvitationMessage, toMemberMessage, toOrganizationMessage, userName } from '../mapping.ts';
+import { toApiTokenMessage, type ApiTokens } from '../api-tokens.ts';
 import type { orgAccessTable } from './access-table.ts';
 
 /** Update-mask paths accepted per resource, in both spellings (REST clients send lowerCamelCase). */
@@ -34,11 +35,13 @@ export function orgHandlers({
   members,
   invitations,
   roleOf,
+  apiTokens,
 }: {
   organizations: Organizations;
   members: Members;
   invitations: Invitations;
   roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
+  apiTokens: ApiTokens;
 }): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
   return {
     async createOrganization(req, { principal }) {
@@ -110,6 +113,30 @@ export function orgHandlers({
     },
     async acceptInvitation(req, { principal }) {
       return { member: toMemberMessage(await invitations.accept(principal, req.token)) };
+    },
+    async createApiToken(req, tc) {
+      const role = req.apiToken?.role ? roleFromProto(req.apiToken.role) : undefined;
+      if (req.apiToken?.role && !role) throw new InvalidArgumentError({ field: 'api_token.role', description: 'is not a role' });
+      const { record, token } = await apiTokens.create(tc, {
+        displayName: req.apiToken?.displayName ?? '',
+        role,
+        expireTime: req.apiToken?.expireTime,
+      });
+      return { apiToken: toApiTokenMessage(record), token };
+    },
+    async listApiTokens(req, tc) {
+      const page = await apiTokens.list(tc, req);
+      return { apiTokens: page.items.map(toApiTokenMessage), nextPageToken: page.nextPageToken };
+    },
+    async deleteApiToken(req, tc) {
+      const { apiToken } = parseName<'org' | 'apiToken'>(req.name, 'organizations/{org}/apiTokens/{apiToken}');
+      await apiTokens.revoke(tc, apiToken);
+      return {};
+    },
+    async resolveApiToken(req) {
+      const row = await apiTokens.resolve(req.token);
+      if (!row) throw new NotFoundError('API token');
+      return { apiToken: toApiTokenMessage(row) };
     },
     async getMembership(req) {
       const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');

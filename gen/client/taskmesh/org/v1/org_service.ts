@@ -5,6 +5,7 @@
 import type { Organization } from "./organization.js";
 import type { Member } from "./member.js";
 import type { Invitation } from "./invitation.js";
+import type { ApiToken } from "./api_token.js";
 import type { CallOptions, PartialMessage, Route, Transport } from "../../../runtime.js";
 
 /** Request for CreateOrganization. */
@@ -172,6 +173,43 @@ export interface AcceptInvitationResponse {
   member?: Member;
 }
 
+export interface CreateApiTokenRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** The token; display_name, role and expire_time are read. */
+  apiToken?: ApiToken;
+}
+
+export interface CreateApiTokenResponse {
+  /** The token as stored. */
+  apiToken?: ApiToken;
+  /** The secret, `tm_…`; shown only here. */
+  token: string;
+}
+
+export interface ListApiTokensRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** At most this many (default 50, max 500). */
+  pageSize: number;
+  /** From a previous nextPageToken. */
+  pageToken: string;
+}
+
+export interface ListApiTokensResponse {
+  /** Live tokens, newest first. */
+  apiTokens: ApiToken[];
+  /** Empty at the end. */
+  nextPageToken: string;
+}
+
+export interface DeleteApiTokenRequest {
+  /** organizations/{org}/apiTokens/{api_token} */
+  name: string;
+}
+
+export type DeleteApiTokenResponse = Record<string, never>;
+
 const orgServiceRoutes = {
   createOrganization: {
     procedure: "taskmesh.org.v1.OrgService/CreateOrganization",
@@ -255,6 +293,27 @@ const orgServiceRoutes = {
     method: "POST",
     path: ["/v1/invitations:accept"],
     body: "*",
+    public: false,
+  },
+  createApiToken: {
+    procedure: "taskmesh.org.v1.OrgService/CreateApiToken",
+    method: "POST",
+    path: ["/v1/", { field: "parent", multi: true }, "/apiTokens"],
+    body: "apiToken",
+    public: false,
+  },
+  listApiTokens: {
+    procedure: "taskmesh.org.v1.OrgService/ListApiTokens",
+    method: "GET",
+    path: ["/v1/", { field: "parent", multi: true }, "/apiTokens"],
+    body: "",
+    public: false,
+  },
+  deleteApiToken: {
+    procedure: "taskmesh.org.v1.OrgService/DeleteApiToken",
+    method: "DELETE",
+    path: ["/v1/", { field: "name", multi: true }],
+    body: "",
     public: false,
   },
 } satisfies Record<string, Route>;
@@ -384,6 +443,35 @@ export class OrgServiceClient {
    */
   acceptInvitation(request: PartialMessage<AcceptInvitationRequest> = {}, options?: CallOptions): Promise<AcceptInvitationResponse> {
     return this.transport.unary<AcceptInvitationResponse>(orgServiceRoutes.acceptInvitation, request, options);
+  }
+
+  /**
+   * Returns a user's membership in an organization, for the other services' org-context step (no HTTP
+   * binding). NOT_FOUND when the user is not a member or the organization does not exist or is deleted.
+   * Creates an API token (OWNER/ADMIN; role no higher than the caller's). The secret is in this answer only.
+   *
+   * `POST /v1/organizations/{org}/apiTokens`
+   */
+  createApiToken(request: PartialMessage<CreateApiTokenRequest> & { parent: string }, options?: CallOptions): Promise<CreateApiTokenResponse> {
+    return this.transport.unary<CreateApiTokenResponse>(orgServiceRoutes.createApiToken, request, options);
+  }
+
+  /**
+   * Lists the organization's live API tokens (never their secrets).
+   *
+   * `GET /v1/organizations/{org}/apiTokens`
+   */
+  listApiTokens(request: PartialMessage<ListApiTokensRequest> & { parent: string }, options?: CallOptions): Promise<ListApiTokensResponse> {
+    return this.transport.unary<ListApiTokensResponse>(orgServiceRoutes.listApiTokens, request, options);
+  }
+
+  /**
+   * Revokes an API token; every service refuses it within a second.
+   *
+   * `DELETE /v1/organizations/{org}/apiTokens/{api_token}`
+   */
+  deleteApiToken(request: PartialMessage<DeleteApiTokenRequest> & { name: string }, options?: CallOptions): Promise<DeleteApiTokenResponse> {
+    return this.transport.unary<DeleteApiTokenResponse>(orgServiceRoutes.deleteApiToken, request, options);
   }
 }
 

@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { FieldChange } from "../../events/v1/field_change.js";
+import { ApiToken } from "./api_token.js";
 import { Invitation } from "./invitation.js";
 import { Role, roleFromJSON, roleToJSON } from "./member.js";
 import { Organization } from "./organization.js";
@@ -127,6 +128,18 @@ export interface InvitationRevoked {
   email: string;
   /** When it would have expired. */
   expireTime?: Date | undefined;
+}
+
+/** Payload of taskmesh.org.v1.ApiTokenCreated: an API token was minted (its secret is never in an event). */
+export interface ApiTokenCreated {
+  /** The token as stored. */
+  apiToken?: ApiToken | undefined;
+}
+
+/** Payload of taskmesh.org.v1.ApiTokenRevoked: an API token stops working; services drop it from their caches. */
+export interface ApiTokenRevoked {
+  /** organizations/{org}/apiTokens/{api_token} */
+  apiToken: string;
 }
 
 function createBaseOrganizationCreated(): OrganizationCreated {
@@ -1046,6 +1059,154 @@ export const InvitationRevoked: MessageFns<InvitationRevoked> = {
     message.invitation = object.invitation ?? "";
     message.email = object.email ?? "";
     message.expireTime = object.expireTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseApiTokenCreated(): ApiTokenCreated {
+  return { apiToken: undefined };
+}
+
+export const ApiTokenCreated: MessageFns<ApiTokenCreated> = {
+  encode(message: ApiTokenCreated, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiToken !== undefined) {
+      ApiToken.encode(message.apiToken, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiTokenCreated {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiTokenCreated();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiToken = ApiToken.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiTokenCreated {
+    return {
+      apiToken: isSet(object.apiToken)
+        ? ApiToken.fromJSON(object.apiToken)
+        : isSet(object.api_token)
+        ? ApiToken.fromJSON(object.api_token)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ApiTokenCreated): unknown {
+    const obj: any = {};
+    if (message.apiToken !== undefined) {
+      obj.apiToken = ApiToken.toJSON(message.apiToken);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApiTokenCreated>): ApiTokenCreated {
+    return ApiTokenCreated.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApiTokenCreated>): ApiTokenCreated {
+    const message = createBaseApiTokenCreated();
+    message.apiToken = (object.apiToken !== undefined && object.apiToken !== null)
+      ? ApiToken.fromPartial(object.apiToken)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseApiTokenRevoked(): ApiTokenRevoked {
+  return { apiToken: "" };
+}
+
+export const ApiTokenRevoked: MessageFns<ApiTokenRevoked> = {
+  encode(message: ApiTokenRevoked, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiToken !== "") {
+      writer.uint32(10).string(message.apiToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiTokenRevoked {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiTokenRevoked();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiTokenRevoked {
+    return {
+      apiToken: isSet(object.apiToken)
+        ? globalThis.String(object.apiToken)
+        : isSet(object.api_token)
+        ? globalThis.String(object.api_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ApiTokenRevoked): unknown {
+    const obj: any = {};
+    if (message.apiToken !== "") {
+      obj.apiToken = message.apiToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApiTokenRevoked>): ApiTokenRevoked {
+    return ApiTokenRevoked.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApiTokenRevoked>): ApiTokenRevoked {
+    const message = createBaseApiTokenRevoked();
+    message.apiToken = object.apiToken ?? "";
     return message;
   },
 };

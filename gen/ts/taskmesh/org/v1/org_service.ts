@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { FieldMask } from "../../../google/protobuf/field_mask.js";
+import { ApiToken } from "./api_token.js";
 import { Invitation } from "./invitation.js";
 import { Member, Membership } from "./member.js";
 import { Organization } from "./organization.js";
@@ -217,6 +218,56 @@ export interface GetMembershipRequest {
 export interface GetMembershipResponse {
   /** The membership, with the user's role. */
   membership?: Membership | undefined;
+}
+
+export interface CreateApiTokenRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** The token; display_name, role and expire_time are read. */
+  apiToken?: ApiToken | undefined;
+}
+
+export interface CreateApiTokenResponse {
+  /** The token as stored. */
+  apiToken?:
+    | ApiToken
+    | undefined;
+  /** The secret, `tm_…`; shown only here. */
+  token: string;
+}
+
+export interface ListApiTokensRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** At most this many (default 50, max 500). */
+  pageSize: number;
+  /** From a previous nextPageToken. */
+  pageToken: string;
+}
+
+export interface ListApiTokensResponse {
+  /** Live tokens, newest first. */
+  apiTokens: ApiToken[];
+  /** Empty at the end. */
+  nextPageToken: string;
+}
+
+export interface DeleteApiTokenRequest {
+  /** organizations/{org}/apiTokens/{api_token} */
+  name: string;
+}
+
+export interface DeleteApiTokenResponse {
+}
+
+export interface ResolveApiTokenRequest {
+  /** The presented secret, `tm_…`. */
+  token: string;
+}
+
+export interface ResolveApiTokenResponse {
+  /** The live token it belongs to (name carries the org). */
+  apiToken?: ApiToken | undefined;
 }
 
 function createBaseCreateOrganizationRequest(): CreateOrganizationRequest {
@@ -2276,6 +2327,651 @@ export const GetMembershipResponse: MessageFns<GetMembershipResponse> = {
   },
 };
 
+function createBaseCreateApiTokenRequest(): CreateApiTokenRequest {
+  return { parent: "", apiToken: undefined };
+}
+
+export const CreateApiTokenRequest: MessageFns<CreateApiTokenRequest> = {
+  encode(message: CreateApiTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    if (message.apiToken !== undefined) {
+      ApiToken.encode(message.apiToken, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateApiTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateApiTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.apiToken = ApiToken.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateApiTokenRequest {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      apiToken: isSet(object.apiToken)
+        ? ApiToken.fromJSON(object.apiToken)
+        : isSet(object.api_token)
+        ? ApiToken.fromJSON(object.api_token)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CreateApiTokenRequest): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.apiToken !== undefined) {
+      obj.apiToken = ApiToken.toJSON(message.apiToken);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateApiTokenRequest>): CreateApiTokenRequest {
+    return CreateApiTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateApiTokenRequest>): CreateApiTokenRequest {
+    const message = createBaseCreateApiTokenRequest();
+    message.parent = object.parent ?? "";
+    message.apiToken = (object.apiToken !== undefined && object.apiToken !== null)
+      ? ApiToken.fromPartial(object.apiToken)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCreateApiTokenResponse(): CreateApiTokenResponse {
+  return { apiToken: undefined, token: "" };
+}
+
+export const CreateApiTokenResponse: MessageFns<CreateApiTokenResponse> = {
+  encode(message: CreateApiTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiToken !== undefined) {
+      ApiToken.encode(message.apiToken, writer.uint32(10).fork()).join();
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateApiTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateApiTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiToken = ApiToken.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateApiTokenResponse {
+    return {
+      apiToken: isSet(object.apiToken)
+        ? ApiToken.fromJSON(object.apiToken)
+        : isSet(object.api_token)
+        ? ApiToken.fromJSON(object.api_token)
+        : undefined,
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: CreateApiTokenResponse): unknown {
+    const obj: any = {};
+    if (message.apiToken !== undefined) {
+      obj.apiToken = ApiToken.toJSON(message.apiToken);
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateApiTokenResponse>): CreateApiTokenResponse {
+    return CreateApiTokenResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateApiTokenResponse>): CreateApiTokenResponse {
+    const message = createBaseCreateApiTokenResponse();
+    message.apiToken = (object.apiToken !== undefined && object.apiToken !== null)
+      ? ApiToken.fromPartial(object.apiToken)
+      : undefined;
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiTokensRequest(): ListApiTokensRequest {
+  return { parent: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListApiTokensRequest: MessageFns<ListApiTokensRequest> = {
+  encode(message: ListApiTokensRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiTokensRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiTokensRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiTokensRequest {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApiTokensRequest): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListApiTokensRequest>): ListApiTokensRequest {
+    return ListApiTokensRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListApiTokensRequest>): ListApiTokensRequest {
+    const message = createBaseListApiTokensRequest();
+    message.parent = object.parent ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiTokensResponse(): ListApiTokensResponse {
+  return { apiTokens: [], nextPageToken: "" };
+}
+
+export const ListApiTokensResponse: MessageFns<ListApiTokensResponse> = {
+  encode(message: ListApiTokensResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.apiTokens) {
+      ApiToken.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiTokensResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiTokensResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiTokens.push(ApiToken.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiTokensResponse {
+    return {
+      apiTokens: globalThis.Array.isArray(object?.apiTokens)
+        ? object.apiTokens.map((e: any) => ApiToken.fromJSON(e))
+        : globalThis.Array.isArray(object?.api_tokens)
+        ? object.api_tokens.map((e: any) => ApiToken.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApiTokensResponse): unknown {
+    const obj: any = {};
+    if (message.apiTokens?.length) {
+      obj.apiTokens = message.apiTokens.map((e) => ApiToken.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListApiTokensResponse>): ListApiTokensResponse {
+    return ListApiTokensResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListApiTokensResponse>): ListApiTokensResponse {
+    const message = createBaseListApiTokensResponse();
+    message.apiTokens = object.apiTokens?.map((e) => ApiToken.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteApiTokenRequest(): DeleteApiTokenRequest {
+  return { name: "" };
+}
+
+export const DeleteApiTokenRequest: MessageFns<DeleteApiTokenRequest> = {
+  encode(message: DeleteApiTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteApiTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteApiTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteApiTokenRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: DeleteApiTokenRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteApiTokenRequest>): DeleteApiTokenRequest {
+    return DeleteApiTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteApiTokenRequest>): DeleteApiTokenRequest {
+    const message = createBaseDeleteApiTokenRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteApiTokenResponse(): DeleteApiTokenResponse {
+  return {};
+}
+
+export const DeleteApiTokenResponse: MessageFns<DeleteApiTokenResponse> = {
+  encode(_: DeleteApiTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteApiTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteApiTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteApiTokenResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteApiTokenResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteApiTokenResponse>): DeleteApiTokenResponse {
+    return DeleteApiTokenResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteApiTokenResponse>): DeleteApiTokenResponse {
+    const message = createBaseDeleteApiTokenResponse();
+    return message;
+  },
+};
+
+function createBaseResolveApiTokenRequest(): ResolveApiTokenRequest {
+  return { token: "" };
+}
+
+export const ResolveApiTokenRequest: MessageFns<ResolveApiTokenRequest> = {
+  encode(message: ResolveApiTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveApiTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveApiTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveApiTokenRequest {
+    return { token: isSet(object.token) ? globalThis.String(object.token) : "" };
+  },
+
+  toJSON(message: ResolveApiTokenRequest): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolveApiTokenRequest>): ResolveApiTokenRequest {
+    return ResolveApiTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolveApiTokenRequest>): ResolveApiTokenRequest {
+    const message = createBaseResolveApiTokenRequest();
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseResolveApiTokenResponse(): ResolveApiTokenResponse {
+  return { apiToken: undefined };
+}
+
+export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
+  encode(message: ResolveApiTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiToken !== undefined) {
+      ApiToken.encode(message.apiToken, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveApiTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveApiTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiToken = ApiToken.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveApiTokenResponse {
+    return {
+      apiToken: isSet(object.apiToken)
+        ? ApiToken.fromJSON(object.apiToken)
+        : isSet(object.api_token)
+        ? ApiToken.fromJSON(object.api_token)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ResolveApiTokenResponse): unknown {
+    const obj: any = {};
+    if (message.apiToken !== undefined) {
+      obj.apiToken = ApiToken.toJSON(message.apiToken);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolveApiTokenResponse>): ResolveApiTokenResponse {
+    return ResolveApiTokenResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolveApiTokenResponse>): ResolveApiTokenResponse {
+    const message = createBaseResolveApiTokenResponse();
+    message.apiToken = (object.apiToken !== undefined && object.apiToken !== null)
+      ? ApiToken.fromPartial(object.apiToken)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * OrgService owns organizations, their memberships and roles, and invitations. Its GetMembership is the
  * lookup behind every other service's permission checks.
@@ -2441,7 +3137,54 @@ export const OrgServiceService = {
   /**
    * Returns a user's membership in an organization, for the other services' org-context step (no HTTP
    * binding). NOT_FOUND when the user is not a member or the organization does not exist or is deleted.
+   * Creates an API token (OWNER/ADMIN; role no higher than the caller's). The secret is in this answer only.
    */
+  createApiToken: {
+    path: "/taskmesh.org.v1.OrgService/CreateApiToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateApiTokenRequest): Buffer =>
+      Buffer.from(CreateApiTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateApiTokenRequest => CreateApiTokenRequest.decode(value),
+    responseSerialize: (value: CreateApiTokenResponse): Buffer =>
+      Buffer.from(CreateApiTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateApiTokenResponse => CreateApiTokenResponse.decode(value),
+  },
+  /** Lists the organization's live API tokens (never their secrets). */
+  listApiTokens: {
+    path: "/taskmesh.org.v1.OrgService/ListApiTokens" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApiTokensRequest): Buffer => Buffer.from(ListApiTokensRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApiTokensRequest => ListApiTokensRequest.decode(value),
+    responseSerialize: (value: ListApiTokensResponse): Buffer =>
+      Buffer.from(ListApiTokensResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApiTokensResponse => ListApiTokensResponse.decode(value),
+  },
+  /** Revokes an API token; every service refuses it within a second. */
+  deleteApiToken: {
+    path: "/taskmesh.org.v1.OrgService/DeleteApiToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteApiTokenRequest): Buffer =>
+      Buffer.from(DeleteApiTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteApiTokenRequest => DeleteApiTokenRequest.decode(value),
+    responseSerialize: (value: DeleteApiTokenResponse): Buffer =>
+      Buffer.from(DeleteApiTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteApiTokenResponse => DeleteApiTokenResponse.decode(value),
+  },
+  /** Internal (no HTTP binding): resolves a presented `tm_…` secret to its token, org and role. */
+  resolveApiToken: {
+    path: "/taskmesh.org.v1.OrgService/ResolveApiToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResolveApiTokenRequest): Buffer =>
+      Buffer.from(ResolveApiTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResolveApiTokenRequest => ResolveApiTokenRequest.decode(value),
+    responseSerialize: (value: ResolveApiTokenResponse): Buffer =>
+      Buffer.from(ResolveApiTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResolveApiTokenResponse => ResolveApiTokenResponse.decode(value),
+  },
   getMembership: {
     path: "/taskmesh.org.v1.OrgService/GetMembership" as const,
     requestStream: false as const,
@@ -2498,7 +3241,15 @@ export interface OrgServiceServer extends UntypedServiceImplementation {
   /**
    * Returns a user's membership in an organization, for the other services' org-context step (no HTTP
    * binding). NOT_FOUND when the user is not a member or the organization does not exist or is deleted.
+   * Creates an API token (OWNER/ADMIN; role no higher than the caller's). The secret is in this answer only.
    */
+  createApiToken: handleUnaryCall<CreateApiTokenRequest, CreateApiTokenResponse>;
+  /** Lists the organization's live API tokens (never their secrets). */
+  listApiTokens: handleUnaryCall<ListApiTokensRequest, ListApiTokensResponse>;
+  /** Revokes an API token; every service refuses it within a second. */
+  deleteApiToken: handleUnaryCall<DeleteApiTokenRequest, DeleteApiTokenResponse>;
+  /** Internal (no HTTP binding): resolves a presented `tm_…` secret to its token, org and role. */
+  resolveApiToken: handleUnaryCall<ResolveApiTokenRequest, ResolveApiTokenResponse>;
   getMembership: handleUnaryCall<GetMembershipRequest, GetMembershipResponse>;
 }
 
@@ -2714,7 +3465,71 @@ export interface OrgServiceClient extends Client {
   /**
    * Returns a user's membership in an organization, for the other services' org-context step (no HTTP
    * binding). NOT_FOUND when the user is not a member or the organization does not exist or is deleted.
+   * Creates an API token (OWNER/ADMIN; role no higher than the caller's). The secret is in this answer only.
    */
+  createApiToken(
+    request: CreateApiTokenRequest,
+    callback: (error: ServiceError | null, response: CreateApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  createApiToken(
+    request: CreateApiTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  createApiToken(
+    request: CreateApiTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the organization's live API tokens (never their secrets). */
+  listApiTokens(
+    request: ListApiTokensRequest,
+    callback: (error: ServiceError | null, response: ListApiTokensResponse) => void,
+  ): ClientUnaryCall;
+  listApiTokens(
+    request: ListApiTokensRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApiTokensResponse) => void,
+  ): ClientUnaryCall;
+  listApiTokens(
+    request: ListApiTokensRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApiTokensResponse) => void,
+  ): ClientUnaryCall;
+  /** Revokes an API token; every service refuses it within a second. */
+  deleteApiToken(
+    request: DeleteApiTokenRequest,
+    callback: (error: ServiceError | null, response: DeleteApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  deleteApiToken(
+    request: DeleteApiTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  deleteApiToken(
+    request: DeleteApiTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  /** Internal (no HTTP binding): resolves a presented `tm_…` secret to its token, org and role. */
+  resolveApiToken(
+    request: ResolveApiTokenRequest,
+    callback: (error: ServiceError | null, response: ResolveApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  resolveApiToken(
+    request: ResolveApiTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResolveApiTokenResponse) => void,
+  ): ClientUnaryCall;
+  resolveApiToken(
+    request: ResolveApiTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResolveApiTokenResponse) => void,
+  ): ClientUnaryCall;
   getMembership(
     request: GetMembershipRequest,
     callback: (error: ServiceError | null, response: GetMembershipResponse) => void,
