@@ -7,6 +7,7 @@ import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { ShareServiceService } from '@taskmesh/gen/taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
@@ -90,6 +91,7 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
