@@ -1,25 +1,13 @@
 import type { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import type { AccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { clientAddressOf } from '@taskmesh/runtime/client-address';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
-import type { AsyncService, CallContext } from '@taskmesh/runtime/grpc-server';
+import type { AsyncService } from '@taskmesh/runtime/grpc-server';
 import type { PasswordResets } from '../db/password-resets.ts';
 import type { Sessions } from '../db/sessions.ts';
 import type { SigningKeys } from '../db/signing-keys.ts';
 import type { Users } from '../db/users.ts';
 import { toSignedInMessage, toUserMessage } from '../mapping.ts';
-
-/**
- * The client address for the abuse limits: the rightmost x-forwarded-for entry, which is the one the edge
- * (ours or Envoy) appended from the socket; entries to its left came from the client and are not trusted.
- * A direct gRPC caller without the header is keyed by its peer address.
- */
-export function clientAddressOf(ctx: CallContext): string {
-  const forwarded = ctx.metadata.get('x-forwarded-for').map(String).join(',');
-  const entries = forwarded.split(',').map((s) => s.trim()).filter(Boolean);
-  const last = entries.at(-1);
-  if (last) return last;
-  return ctx.peer.replace(/:\d+$/, '').replace(/^ipv[46]:/, '');
-}
 
 const USER_NAME = /^users\/([0-9a-f-]{36})$/;
 const UPDATABLE_USER_FIELDS = new Set(['display_name', 'displayName']);
