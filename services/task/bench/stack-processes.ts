@@ -60,7 +60,11 @@ export async function startStackProcesses(options: {
   logDir: string;
   extraEnv?: Record<string, string>;
 }): Promise<StackProcesses> {
-  const descriptors: readonly ServiceDescriptor[] = options.natsUrl ? ALL_SERVICES : ALL_SERVICES.filter((s) => s.name !== 'audit' && s.name !== 'notify');
+  // BENCH_SERVICES (comma-separated names) narrows the stack, e.g. to compare with a build that had fewer services.
+  const only = process.env.BENCH_SERVICES?.split(',').map((s) => s.trim()).filter(Boolean);
+  const descriptors: readonly ServiceDescriptor[] = ALL_SERVICES.filter(
+    (s) => (!only || only.includes(s.name)) && (options.natsUrl || (s.name !== 'audit' && s.name !== 'notify')),
+  );
   const services = descriptors.map((s) => s.name);
   const ports: Record<string, number> = {};
   for (const service of [...services, 'edge']) ports[service] = await freePort();
