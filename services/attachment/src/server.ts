@@ -22,7 +22,7 @@ import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { Attachments } from './attachments.ts';
 import type { AttachmentConfig } from './config.ts';
 import { AttachmentRecord } from './db/entities.ts';
-import { attachmentMigrations } from './db/migrations/0001-initial.ts';
+import { attachmentMigrations } from './db/migrations/index.ts';
 import { attachmentSubscription } from './events/attachment-consumers.ts';
 import { attachmentAccessTable } from './handlers/access-table.ts';
 import { attachmentHandlers } from './handlers/attachment-handlers.ts';

@@ -13,7 +13,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { createMailer } from '@taskmesh/runtime/mail';
-import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, outboxTraceContextMigration, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
+import { domainEvent, OUTBOX_TABLE_SQL, OUTBOX_TRACE_CONTEXT_SQL, OutboxEvent, recordEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { signUp } from '@taskmesh/runtime/testing/test-clients';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -35,6 +35,7 @@ class ProducerSchema extends Migration {
   override name = '0001-producer';
   override up(): void {
     this.addSql(OUTBOX_TABLE_SQL);
+    this.addSql(OUTBOX_TRACE_CONTEXT_SQL);
   }
 }
 
@@ -108,7 +109,7 @@ describe.each(modes)('notify mails ($mode)', ({ mode }) => {
     producer = await openDatabase({
       service: 'producer',
       entities: [OutboxEvent],
-      migrations: [{ name: '0001-producer', class: ProducerSchema }, outboxTraceContextMigration],
+      migrations: [{ name: '0001-producer', class: ProducerSchema }],
       databaseUrl: stack.db.databaseUrl,
       log,
     });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
-import { Migration } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type SqlFragment } from './tenant-sql.ts';
 import { injectTraceHeaders } from './trace-context.ts';
@@ -55,21 +54,6 @@ create index outbox_unpublished_idx on outbox (seq) where published_at is null;
  * it) continue that request's trace.
  */
 export const OUTBOX_TRACE_CONTEXT_SQL = 'alter table outbox add column if not exists trace_context text null';
-
-/**
- * @deprecated Only until the task service lists its migrations in its own `db/migrations/index.ts` (as every
- * other service does, with its own 0002 file); same name, same DDL.
- */
-export class OutboxTraceContextMigration extends Migration {
-  override name = '0002-outbox-trace-context';
-
-  override up(): void {
-    this.addSql(OUTBOX_TRACE_CONTEXT_SQL);
-  }
-}
-
-/** @deprecated See OutboxTraceContextMigration. */
-export const outboxTraceContextMigration = { name: '0002-outbox-trace-context', class: OutboxTraceContextMigration };
 
 export interface DomainEvent {
   /** Fully qualified name of the payload message. */

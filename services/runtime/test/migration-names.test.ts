@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { attachmentMigrations } from '../../attachment/src/db/migrations/index.ts';
 import { auditMigrations } from '../../audit/src/db/migrations/index.ts';
 import { boardMigrations } from '../../board/src/db/migrations/index.ts';
 import { identityMigrations } from '../../identity/src/db/migrations/index.ts';
 import { notifyMigrations } from '../../notify/src/db/migrations/index.ts';
 import { orgMigrations } from '../../org/src/db/migrations/index.ts';
+import { shareMigrations } from '../../share/src/db/migrations/index.ts';
+import { taskMigrations } from '../../task/src/db/migrations/index.ts';
+import { webhookMigrations } from '../../webhook/src/db/migrations/index.ts';
 
 // Migration names are the ids existing databases recorded: a released one renamed or reordered would run again.
 const RELEASED: Record<string, string[]> = {
@@ -12,10 +16,24 @@ const RELEASED: Record<string, string[]> = {
   board: ['0001-initial', '0002-outbox-trace-context'],
   audit: ['0001-initial'],
   notify: ['0001-initial'],
+  task: ['0001-initial', '0002-outbox-trace-context', '0003-read-task-function', '0004-drop-read-task-function', '0005-task-start-time'],
+  share: ['0001-initial', '0002-outbox-trace-context'],
+  attachment: ['0001-initial', '0002-outbox-trace-context'],
+  webhook: ['0001-initial', '0002-outbox-trace-context'],
 };
 
 describe('released migrations', () => {
-  const lists = { identity: identityMigrations, org: orgMigrations, board: boardMigrations, audit: auditMigrations, notify: notifyMigrations };
+  const lists = {
+    identity: identityMigrations,
+    org: orgMigrations,
+    board: boardMigrations,
+    audit: auditMigrations,
+    notify: notifyMigrations,
+    task: taskMigrations,
+    share: shareMigrations,
+    attachment: attachmentMigrations,
+    webhook: webhookMigrations,
+  };
 
   it.each(Object.entries(lists))('%s keeps every released name, in order, ahead of anything new', (service, list) => {
     const names = list.map((m) => m.name);

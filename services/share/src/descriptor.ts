@@ -1,6 +1,6 @@
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { loadShareConfig } from './config.ts';
-import { shareMigrations } from './db/migrations/0001-initial.ts';
+import { shareMigrations } from './db/migrations/index.ts';
 import { SHARE_SERVICE_NAME, startShare, type RunningShare } from './server.ts';
 
 /** The share service as the stack builder composes it (npm start, tests, bench). */

@@ -23,7 +23,7 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { ShareConfig } from './config.ts';
 import { ShareCodeRecord, ShareLinkRecord, SharedPlaceRecord, SharedTaskRecord } from './db/entities.ts';
-import { shareMigrations } from './db/migrations/0001-initial.ts';
+import { shareMigrations } from './db/migrations/index.ts';
 import { sharedTaskFeed } from './events/shared-task-feed.ts';
 import { shareAccessTable } from './handlers/access-table.ts';
 import { shareHandlers } from './handlers/share-handlers.ts';

@@ -1,6 +1,6 @@
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { loadTaskConfig } from './config.ts';
-import { taskMigrations } from './db/migrations/0001-initial.ts';
+import { taskMigrations } from './db/migrations/index.ts';
 import { TASK_SERVICE_NAME, startTask, type TaskDeps, type RunningTask } from './server.ts';
 
 /** The task service as the stack builder composes it (npm start, tests, bench). */

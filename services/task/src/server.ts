@@ -22,7 +22,7 @@ import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { boardDirectoryViaBoardService } from './board-directory.ts';
 import { BOARD_CACHE_EVENT_TYPES, cachedBoardDirectory, type BoardDirectoryCache } from './board-directory-cache.ts';
 import type { TaskConfig } from './config.ts';
-import { taskMigrations } from './db/migrations/0001-initial.ts';
+import { taskMigrations } from './db/migrations/index.ts';
 import { CONSUMED_EVENT_TYPES, TASK_CONSUMER, listDeletionHandler } from './events/list-deletions.ts';
 import { taskAccessTable } from './handlers/access-table.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';

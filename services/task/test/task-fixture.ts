@@ -8,7 +8,7 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import type { BoardDirectory } from '../src/board-directory.ts';
-import { taskMigrations } from '../src/db/migrations/0001-initial.ts';
+import { taskMigrations } from '../src/db/migrations/index.ts';
 import { SqlTaskStore } from '../src/db/task-store.ts';
 import { Tasks, type NewTask, type TaskContext } from '../src/domain/tasks.ts';
 

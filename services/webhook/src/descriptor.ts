@@ -1,6 +1,6 @@
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { loadWebhookConfig } from './config.ts';
-import { webhookMigrations } from './db/migrations/0001-initial.ts';
+import { webhookMigrations } from './db/migrations/index.ts';
 import { WEBHOOK_SERVICE_NAME, startWebhook, type RunningWebhook } from './server.ts';
 
 /** The webhook service as the stack builder composes it (npm start, tests, bench). */

@@ -23,7 +23,7 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { WebhookConfig } from './config.ts';
 import { DeliveryAttemptRecord, DeliveryRecord, OrgOwnerRecord, WebhookRecord } from './db/entities.ts';
-import { webhookMigrations } from './db/migrations/0001-initial.ts';
+import { webhookMigrations } from './db/migrations/index.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { AllowedHosts } from './domain/destination-guard.ts';
 import { subscribableEventTypes } from './events/event-json.ts';

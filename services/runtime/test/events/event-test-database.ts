@@ -3,7 +3,7 @@ import pino from 'pino';
 import { TaskAssigned } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { domainEvent, OUTBOX_TABLE_SQL, OutboxEvent, outboxTraceContextMigration, recordEvent } from '@taskmesh/runtime/outbox';
+import { domainEvent, OUTBOX_TABLE_SQL, OUTBOX_TRACE_CONTEXT_SQL, OutboxEvent, recordEvent } from '@taskmesh/runtime/outbox';
 import type { TestDatabase } from '@taskmesh/runtime/testing/test-database';
 
 /** A service database of the tests' own: an outbox (producer side), processed_events and a table of effects. */
@@ -11,6 +11,7 @@ class EventTestSchema extends Migration {
   override name = '0001-event-test';
   override up(): void {
     this.addSql(OUTBOX_TABLE_SQL);
+    this.addSql(OUTBOX_TRACE_CONTEXT_SQL);
     this.addSql(PROCESSED_EVENTS_TABLE_SQL);
     this.addSql(`create table side_effect (id bigint generated always as identity primary key, consumer text not null, event_id uuid not null, delivery integer not null)`);
   }
@@ -22,7 +23,7 @@ export function openEventTestDatabase(testDb: TestDatabase, service = 'eventtest
   return openDatabase({
     service,
     entities: [OutboxEvent],
-    migrations: [{ name: '0001-event-test', class: EventTestSchema }, outboxTraceContextMigration],
+    migrations: [{ name: '0001-event-test', class: EventTestSchema }],
     databaseUrl: testDb.databaseUrl,
     log: quietLog,
     poolMax: 4,

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -82,5 +82,3 @@ export class InitialShareSchema extends Migration {
     this.addSql(PROCESSED_EVENTS_TABLE_SQL);
   }
 }
-
-export const shareMigrations = [{ name: '0001-initial', class: InitialShareSchema }, outboxTraceContextMigration];

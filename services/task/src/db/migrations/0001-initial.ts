@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -68,15 +68,3 @@ export class InitialTaskSchema extends Migration {
     this.addSql(PROCESSED_EVENTS_TABLE_SQL);
   }
 }
-
-import { readTaskFunctionMigration } from './0003-read-task-function.ts';
-import { dropReadTaskFunctionMigration } from './0004-drop-read-task-function.ts';
-import { taskStartTimeMigration } from './0005-task-start-time.ts';
-
-export const taskMigrations = [
-  { name: '0001-initial', class: InitialTaskSchema },
-  outboxTraceContextMigration,
-  readTaskFunctionMigration,
-  dropReadTaskFunctionMigration,
-  taskStartTimeMigration,
-];

@@ -10,5 +10,3 @@ export class ReadTaskFunction extends Migration {
 
   override up(): void {}
 }
-
-export const readTaskFunctionMigration = { name: '0003-read-task-function', class: ReadTaskFunction };

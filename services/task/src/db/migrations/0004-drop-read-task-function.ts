@@ -8,5 +8,3 @@ export class DropReadTaskFunction extends Migration {
     this.addSql('drop function if exists read_task_in_org(uuid, uuid)');
   }
 }
-
-export const dropReadTaskFunctionMigration = { name: '0004-drop-read-task-function', class: DropReadTaskFunction };

@@ -8,5 +8,3 @@ export class TaskStartTime extends Migration {
     this.addSql('alter table tasks add column if not exists start_time timestamptz null');
   }
 }
-
-export const taskStartTimeMigration = { name: '0005-task-start-time', class: TaskStartTime };

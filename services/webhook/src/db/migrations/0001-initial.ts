@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -79,5 +79,3 @@ export class InitialWebhookSchema extends Migration {
     this.addSql(OUTBOX_TABLE_SQL);
   }
 }
-
-export const webhookMigrations = [{ name: '0001-initial', class: InitialWebhookSchema }, outboxTraceContextMigration];

@@ -1,0 +1,9 @@
+import { migrationList } from '@taskmesh/runtime/migrations';
+import { InitialAttachmentSchema } from './0001-initial.ts';
+import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
+
+/** Every migration of the attachment schema, in order (names are ids in the database: never rename one). */
+export const attachmentMigrations = migrationList({
+  '0001-initial': InitialAttachmentSchema,
+  '0002-outbox-trace-context': OutboxTraceContext,
+});
