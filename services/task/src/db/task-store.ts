@@ -65,6 +65,17 @@ export interface TaskStore {
   ): Promise<{ id: string; key: number | string }[]>;
   create(ctx: StoreContext, listId: string, requestId: string, make: (lastPosition: string | null) => { task: Task; events: DomainEvent[] }): Promise<{ task: Task; created: boolean }>;
   update(ctx: StoreContext, boardId: string, taskId: string, change: (task: Task) => Change | null): Promise<{ task: Task; changed: boolean } | null>;
+  /**
+   * Several tasks of a board in one transaction: all locked, `change` decided for each (in the order of
+   * `taskIds`, which must not repeat), all written with their events, or nothing when `change` throws. The id
+   * of a task that is not on the board instead of the tasks.
+   */
+  updateMany(
+    ctx: StoreContext,
+    boardId: string,
+    taskIds: readonly string[],
+    change: (task: Task, index: number) => Change | null,
+  ): Promise<{ tasks: Task[] } | { missing: string }>;
   move(
     ctx: StoreContext,
     boardId: string,
@@ -364,11 +375,17 @@ export class SqlTaskStore implements TaskStore {
     return row && row[COL.boardId] === boardId ? taskOf(row) : null;
   }
 
-  private async commitChange(tx: OrgSql, task: Task, change: Change): Promise<void> {
-    const statements = [sql`update tasks set ${setTask(task, change.keys)} where org_id = ${tx.orgId}::uuid and id = ${task.id}::uuid`];
-    if (change.events.length > 0) statements.push(outboxInsert(change.events.map(outboxRowOf)));
-    const [updated] = await tx.commit(...statements);
-    if (updated!.rowCount !== 1) throw new Error('the locked task was not updated');
+  /** Writes the changed tasks (locked in `tx`) and all their events in one outbox insert, with the commit. */
+  private async commitChanges(tx: OrgSql, changed: readonly { task: Task; change: Change }[]): Promise<void> {
+    const statements = changed.map(({ task, change }) => sql`update tasks set ${setTask(task, change.keys)} where org_id = ${tx.orgId}::uuid and id = ${task.id}::uuid`);
+    const events = changed.flatMap(({ change }) => change.events);
+    if (events.length > 0) statements.push(outboxInsert(events.map(outboxRowOf)));
+    const results = await tx.commit(...statements);
+    if (changed.some((_, i) => results[i]!.rowCount !== 1)) throw new Error('a locked task was not updated');
+  }
+
+  private commitChange(tx: OrgSql, task: Task, change: Change): Promise<void> {
+    return this.commitChanges(tx, [{ task, change }]);
   }
 
   async update(ctx: StoreContext, boardId: string, taskId: string, change: (task: Task) => Change | null) {
@@ -379,6 +396,25 @@ export class SqlTaskStore implements TaskStore {
       if (!decided) return { task, changed: false };
       await this.commitChange(tx, task, decided);
       return { task, changed: true };
+    });
+  }
+
+  async updateMany(ctx: StoreContext, boardId: string, taskIds: readonly string[], change: (task: Task, index: number) => Change | null) {
+    return this.write(ctx, async (tx): Promise<{ tasks: Task[] } | { missing: string }> => {
+      // Locked in id order, so two batches over the same tasks wait for each other instead of deadlocking.
+      const rows = await tx.textRows(
+        sql`select ${TASK_SELECT} from tasks t where t.org_id = ${tx.orgId}::uuid and t.id = any(${taskIds}::uuid[]) order by t.id for update`,
+      );
+      const locked = new Map(rows.filter((row) => row[COL.boardId] === boardId).map((row) => [row[COL.id]!, taskOf(row)]));
+      const missing = taskIds.find((id) => !locked.has(id));
+      if (missing) return { missing };
+      const tasks = taskIds.map((id) => locked.get(id)!);
+      const changed = tasks.flatMap((task, i) => {
+        const decided = change(task, i);
+        return decided ? [{ task, change: decided }] : [];
+      });
+      if (changed.length > 0) await this.commitChanges(tx, changed);
+      return { tasks };
     });
   }
 

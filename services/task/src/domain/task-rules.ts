@@ -38,6 +38,10 @@ export class Violations {
   add(field: string, description: string): void {
     this.list.push({ field, description });
   }
+  /** `other`'s violations under `prefix` (e.g. `requests[3]`): one item of a batch reported in the batch. */
+  addUnder(prefix: string, other: Violations): void {
+    for (const violation of other.list) this.add(`${prefix}.${violation.field}`, violation.description);
+  }
   throwIfAny(): void {
     if (this.list.length > 0) throw new InvalidArgumentError(this.list);
   }

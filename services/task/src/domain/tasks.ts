@@ -38,6 +38,13 @@ export interface TaskPatch {
   values: Partial<TaskContent>;
 }
 
+/** One request of a BatchUpdateTasks: which task, what to change, and the etag it was read at (or ''). */
+export interface BatchItem {
+  taskId: string;
+  patch: TaskPatch;
+  etag: string;
+}
+
 export interface Page<T> {
   items: T[];
   nextPageToken: string;
@@ -59,6 +66,49 @@ function checkEtag(task: Task, etag: string | undefined): void {
       metadata: { etag: etagOf(task.version) },
     });
   }
+}
+
+/** UpdateTask's rules on the values of a patch, before anything is read. */
+function checkPatch(patch: TaskPatch, v: Violations): void {
+  const values = patch.values;
+  for (const field of patch.fields) {
+    if (field === 'title') checkTitle(values.title ?? '', v);
+    if (field === 'description') checkDescription(values.description ?? '', v);
+    if (field === 'labels') checkLabels(values.labels ?? [], v);
+    if (field === 'status' && !values.status) v.add('task.status', 'must be set');
+    if (field === 'priority' && !values.priority) v.add('task.priority', 'must be set');
+  }
+}
+
+/** The assignees a patch would add to the task: the ones org must confirm are members. */
+function addedAssignees(task: Task, patch: TaskPatch): string[] {
+  return patch.fields.includes('assignees') ? (patch.values.assignees ?? []).filter((id) => !task.assignees.includes(id)) : [];
+}
+
+/**
+ * A checked patch applied to the locked task: etag, then workflow, then the change and its events (null when
+ * nothing changes). `checkedNew` are the added assignees confirmed as members before the transaction.
+ */
+function applyPatch(task: Task, patch: TaskPatch, etag: string, checkedNew: readonly string[], actorId: string): Change | null {
+  checkEtag(task, etag);
+  const values = patch.values;
+  const old = { ...task, assignees: [...task.assignees], labels: [...task.labels] } as TaskContent;
+  const added = addedAssignees(task, patch);
+  // Someone assigned in between reads would make this update add a user nobody checked: make the caller retry.
+  if (added.some((id) => !checkedNew.includes(id))) throw new AbortedError('the task changed concurrently; retry');
+  if (patch.fields.includes('status')) assertTransition(task.status as TaskStatus, values.status as TaskStatus);
+  const next: TaskContent = { ...old };
+  for (const field of patch.fields) {
+    const key = contentKeyOf(field);
+    (next as Record<string, unknown>)[key] = values[key] ?? null;
+  }
+  const changes = changesBetween(old, next, patch.fields);
+  if (changes.length === 0) return null;
+  const keys: TaskKey[] = changes.map((change) => contentKeyOf(change.field));
+  for (const key of keys) (task as Record<string, unknown>)[key] = next[key as keyof TaskContent];
+  task.version += 1;
+  task.updatedAt = new Date();
+  return { keys: [...keys, 'version', 'updatedAt'], events: taskUpdatedEvents(task, changes, added, actorId) };
 }
 
 /**
@@ -185,42 +235,41 @@ export class Tasks {
 
   async update(ctx: TaskContext, boardId: string, taskId: string, patch: TaskPatch, etag: string): Promise<Task> {
     const v = new Violations();
-    const values = patch.values;
-    for (const field of patch.fields) {
-      if (field === 'title') checkTitle(values.title ?? '', v);
-      if (field === 'description') checkDescription(values.description ?? '', v);
-      if (field === 'labels') checkLabels(values.labels ?? [], v);
-      if (field === 'status' && !values.status) v.add('task.status', 'must be set');
-      if (field === 'priority' && !values.priority) v.add('task.priority', 'must be set');
-    }
+    checkPatch(patch, v);
     v.throwIfAny();
     const before = await this.get(ctx, boardId, taskId);
-    const wantsAssignees = patch.fields.includes('assignees');
-    const checkedNew = wantsAssignees ? (values.assignees ?? []).filter((id) => !before.assignees.includes(id)) : [];
+    const checkedNew = addedAssignees(before, patch);
     await this.requireMembers(ctx, checkedNew);
-
-    const outcome = await this.store.update(ctx, boardId, taskId, (task): Change | null => {
-      checkEtag(task, etag);
-      const old = { ...task, assignees: [...task.assignees], labels: [...task.labels] } as TaskContent;
-      const added = wantsAssignees ? (values.assignees ?? []).filter((id) => !task.assignees.includes(id)) : [];
-      // Someone assigned in between reads would make this update add a user nobody checked: make the caller retry.
-      if (added.some((id) => !checkedNew.includes(id))) throw new AbortedError('the task changed concurrently; retry');
-      if (patch.fields.includes('status')) assertTransition(task.status as TaskStatus, values.status as TaskStatus);
-      const next: TaskContent = { ...old };
-      for (const field of patch.fields) {
-        const key = contentKeyOf(field);
-        (next as Record<string, unknown>)[key] = values[key] ?? null;
-      }
-      const changes = changesBetween(old, next, patch.fields);
-      if (changes.length === 0) return null;
-      const keys: TaskKey[] = changes.map((change) => contentKeyOf(change.field));
-      for (const key of keys) (task as Record<string, unknown>)[key] = next[key as keyof TaskContent];
-      task.version += 1;
-      task.updatedAt = new Date();
-      return { keys: [...keys, 'version', 'updatedAt'], events: taskUpdatedEvents(task, changes, added, ctx.principal.userId) };
-    });
+    const outcome = await this.store.update(ctx, boardId, taskId, (task) => applyPatch(task, patch, etag, checkedNew, ctx.principal.userId));
     if (!outcome) throw new NotFoundError(taskPath(ctx, boardId, taskId));
     return outcome.task;
+  }
+
+  /**
+   * UpdateTask's rules for several tasks of one board, all in one transaction of the store: a request that
+   * fails any rule (or names a task not on the board) changes nothing. Tasks come back in request order.
+   */
+  async batchUpdate(ctx: TaskContext, boardId: string, requests: readonly BatchItem[]): Promise<Task[]> {
+    const v = new Violations();
+    requests.forEach((request, i) => {
+      const item = new Violations();
+      checkPatch(request.patch, item);
+      v.addUnder(`requests[${i}]`, item);
+    });
+    v.throwIfAny();
+    await this.boards.check(ctx.org.id, boardId);
+    const ids = requests.map((r) => r.taskId);
+    const before = new Map((await this.store.byIds(ctx, ids)).map((t) => [t.id, t]));
+    const missing = ids.find((id) => before.get(id)?.boardId !== boardId);
+    if (missing) throw new NotFoundError(taskPath(ctx, boardId, missing));
+    const checkedNew = requests.map((r) => addedAssignees(before.get(r.taskId)!, r.patch));
+    await Promise.all(checkedNew.map((userIds, i) => this.requireMembers(ctx, userIds, `requests[${i}].task.assignees`)));
+
+    const outcome = await this.store.updateMany(ctx, boardId, ids, (task, i) =>
+      applyPatch(task, requests[i]!.patch, requests[i]!.etag, checkedNew[i]!, ctx.principal.userId),
+    );
+    if ('missing' in outcome) throw new NotFoundError(taskPath(ctx, boardId, outcome.missing));
+    return outcome.tasks;
   }
 
   async move(

@@ -25,6 +25,8 @@ export function taskAccessTable(tasks: Tasks) {
       roles: ['OWNER', 'ADMIN'],
       orIf: { roles: ['MEMBER'], holds: (req, tc) => editable(req.task?.name ?? '', tc, 'task.name') },
     },
+    // All or nothing over up to 100 tasks, whoever created them: OWNER and ADMIN only (API.md "Roles").
+    batchUpdateTasks: { roles: ['OWNER', 'ADMIN'] },
     moveTask: {
       roles: ['OWNER', 'ADMIN'],
       orIf: { roles: ['MEMBER'], holds: (req, tc) => editable(req.name, tc, 'name') },

@@ -5,11 +5,14 @@ import { pageSizeOf } from '@taskmesh/runtime/paging';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
 import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
-import type { Tasks } from '../domain/tasks.ts';
+import type { BatchItem, Tasks } from '../domain/tasks.ts';
 import { CREATE_PATHS, contentOf, presentFieldsOf, statusFromProto, toCommentMessage, toTaskMessage } from '../task-mapping.ts';
 import type { TaskServiceDefinition } from './task-service-definition.ts';
 import type { taskAccessTable } from './access-table.ts';
 import { anchorTaskIdOf, boardIdsOf, commentIdsOf, listIdOf, taskIdsOf, userFilterOf } from './task-names.ts';
+
+/** The most updates one BatchUpdateTasks may carry (API.md). */
+export const BATCH_UPDATE_MAX = 100;
 
 const IMMUTABLE_FIELDS = new Set(['name', 'list', 'position', 'creator', 'etag', 'create_time', 'update_time']);
 /** Runs a name parser, turning its INVALID_ARGUMENT into violations of `v`. */
@@ -130,6 +133,34 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       await reject(v, tasks, tc, ids.board, ids.task);
       const updated = await tasks.update(tc, ids.board, ids.task, { fields, values }, task.etag);
       return { task: toTaskMessage(updated) };
+    },
+
+    async batchUpdateTasks(req, tc) {
+      const board = boardIdsOf(req.parent);
+      const v = new Violations();
+      if (req.requests.length === 0) v.add('requests', 'must hold at least one update');
+      if (req.requests.length > BATCH_UPDATE_MAX) v.add('requests', `must hold at most ${BATCH_UPDATE_MAX} updates`);
+      const items: BatchItem[] = [];
+      const seen = new Map<string, number>();
+      // Each request is read as UpdateTask reads it; its violations are reported under requests[i].
+      req.requests.slice(0, BATCH_UPDATE_MAX).forEach((request, i) => {
+        const at = `requests[${i}]`;
+        const task = request.task;
+        if (!task) return v.add(`${at}.task`, 'is required');
+        const ids = collect(v, () => taskIdsOf(task.name, `${at}.task.name`));
+        const item = new Violations();
+        const fields = collect(item, () => updatedFieldsOf(task, request.updateMask)) ?? [];
+        const values = contentOf(task, fields, item);
+        v.addUnder(at, item);
+        if (!ids) return;
+        if (ids.org !== board.org || ids.board !== board.board) return v.add(`${at}.task.name`, `must be a task of ${req.parent}`);
+        if (seen.has(ids.task)) return v.add(`${at}.task.name`, `names the same task as requests[${seen.get(ids.task)}]`);
+        seen.set(ids.task, i);
+        items.push({ taskId: ids.task, patch: { fields, values }, etag: task.etag });
+      });
+      await reject(v, tasks, tc, board.board);
+      const updated = await tasks.batchUpdate(tc, board.board, items);
+      return { tasks: updated.map(toTaskMessage) };
     },
 
     async deleteTask(req, tc) {

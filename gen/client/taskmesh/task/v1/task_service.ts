@@ -118,6 +118,23 @@ export interface UpdateTaskResponse {
   task?: Task;
 }
 
+/** Request for BatchUpdateTasks. */
+export interface BatchUpdateTasksRequest {
+  /** The board, organizations/{org}/boards/{board}; every task named in requests must be one of its tasks. */
+  parent: string;
+  /**
+   * The updates, 1 to 100, each as UpdateTask takes it (task with name and optional etag, update_mask); a
+   * task may appear once.
+   */
+  requests: UpdateTaskRequest[];
+}
+
+/** Response for BatchUpdateTasks. */
+export interface BatchUpdateTasksResponse {
+  /** The tasks after the update, in the order of the requests. */
+  tasks: Task[];
+}
+
 /** Request for DeleteTask. */
 export interface DeleteTaskRequest {
   /** organizations/{org}/boards/{board}/tasks/{task} */
@@ -234,6 +251,13 @@ const taskServiceRoutes = {
     body: "task",
     public: false,
   },
+  batchUpdateTasks: {
+    procedure: "taskmesh.task.v1.TaskService/BatchUpdateTasks",
+    method: "POST",
+    path: ["/v1/", { field: "parent", multi: true }, "/tasks:batchUpdate"],
+    body: "*",
+    public: false,
+  },
   deleteTask: {
     procedure: "taskmesh.task.v1.TaskService/DeleteTask",
     method: "DELETE",
@@ -329,6 +353,16 @@ export class TaskServiceClient {
    */
   updateTask(request: PartialMessage<UpdateTaskRequest> & { task: { name: string } }, options?: CallOptions): Promise<UpdateTaskResponse> {
     return this.transport.unary<UpdateTaskResponse>(taskServiceRoutes.updateTask, request, options);
+  }
+
+  /**
+   * Updates up to 100 tasks of one board at once, all or nothing (AIP-235; OWNER and ADMIN): each request
+   * follows UpdateTask's rules, and one that fails leaves every task as it was.
+   *
+   * `POST /v1/organizations/{org}/boards/{board}/tasks:batchUpdate`
+   */
+  batchUpdateTasks(request: PartialMessage<BatchUpdateTasksRequest> & { parent: string }, options?: CallOptions): Promise<BatchUpdateTasksResponse> {
+    return this.transport.unary<BatchUpdateTasksResponse>(taskServiceRoutes.batchUpdateTasks, request, options);
   }
 
   /**

@@ -143,6 +143,23 @@ export interface UpdateTaskResponse {
   task?: Task | undefined;
 }
 
+/** Request for BatchUpdateTasks. */
+export interface BatchUpdateTasksRequest {
+  /** The board, organizations/{org}/boards/{board}; every task named in requests must be one of its tasks. */
+  parent: string;
+  /**
+   * The updates, 1 to 100, each as UpdateTask takes it (task with name and optional etag, update_mask); a
+   * task may appear once.
+   */
+  requests: UpdateTaskRequest[];
+}
+
+/** Response for BatchUpdateTasks. */
+export interface BatchUpdateTasksResponse {
+  /** The tasks after the update, in the order of the requests. */
+  tasks: Task[];
+}
+
 /** Request for DeleteTask. */
 export interface DeleteTaskRequest {
   /** organizations/{org}/boards/{board}/tasks/{task} */
@@ -1256,6 +1273,160 @@ export const UpdateTaskResponse: MessageFns<UpdateTaskResponse> = {
   },
 };
 
+function createBaseBatchUpdateTasksRequest(): BatchUpdateTasksRequest {
+  return { parent: "", requests: [] };
+}
+
+export const BatchUpdateTasksRequest: MessageFns<BatchUpdateTasksRequest> = {
+  encode(message: BatchUpdateTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    for (const v of message.requests) {
+      UpdateTaskRequest.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchUpdateTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchUpdateTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requests.push(UpdateTaskRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchUpdateTasksRequest {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => UpdateTaskRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchUpdateTasksRequest): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => UpdateTaskRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchUpdateTasksRequest>): BatchUpdateTasksRequest {
+    return BatchUpdateTasksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchUpdateTasksRequest>): BatchUpdateTasksRequest {
+    const message = createBaseBatchUpdateTasksRequest();
+    message.parent = object.parent ?? "";
+    message.requests = object.requests?.map((e) => UpdateTaskRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchUpdateTasksResponse(): BatchUpdateTasksResponse {
+  return { tasks: [] };
+}
+
+export const BatchUpdateTasksResponse: MessageFns<BatchUpdateTasksResponse> = {
+  encode(message: BatchUpdateTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tasks) {
+      Task.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchUpdateTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchUpdateTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tasks.push(Task.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchUpdateTasksResponse {
+    return { tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => Task.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: BatchUpdateTasksResponse): unknown {
+    const obj: any = {};
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => Task.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchUpdateTasksResponse>): BatchUpdateTasksResponse {
+    return BatchUpdateTasksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchUpdateTasksResponse>): BatchUpdateTasksResponse {
+    const message = createBaseBatchUpdateTasksResponse();
+    message.tasks = object.tasks?.map((e) => Task.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseDeleteTaskRequest(): DeleteTaskRequest {
   return { name: "", etag: "" };
 }
@@ -2296,6 +2467,21 @@ export const TaskServiceService = {
     responseSerialize: (value: UpdateTaskResponse): Buffer => Buffer.from(UpdateTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateTaskResponse => UpdateTaskResponse.decode(value),
   },
+  /**
+   * Updates up to 100 tasks of one board at once, all or nothing (AIP-235; OWNER and ADMIN): each request
+   * follows UpdateTask's rules, and one that fails leaves every task as it was.
+   */
+  batchUpdateTasks: {
+    path: "/taskmesh.task.v1.TaskService/BatchUpdateTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchUpdateTasksRequest): Buffer =>
+      Buffer.from(BatchUpdateTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchUpdateTasksRequest => BatchUpdateTasksRequest.decode(value),
+    responseSerialize: (value: BatchUpdateTasksResponse): Buffer =>
+      Buffer.from(BatchUpdateTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchUpdateTasksResponse => BatchUpdateTasksResponse.decode(value),
+  },
   /** Deletes a task and its comments (OWNER, ADMIN, or the MEMBER who created it). */
   deleteTask: {
     path: "/taskmesh.task.v1.TaskService/DeleteTask" as const,
@@ -2386,6 +2572,11 @@ export interface TaskServiceServer extends UntypedServiceImplementation {
    * the allowed transitions; list and position change only through MoveTask.
    */
   updateTask: handleUnaryCall<UpdateTaskRequest, UpdateTaskResponse>;
+  /**
+   * Updates up to 100 tasks of one board at once, all or nothing (AIP-235; OWNER and ADMIN): each request
+   * follows UpdateTask's rules, and one that fails leaves every task as it was.
+   */
+  batchUpdateTasks: handleUnaryCall<BatchUpdateTasksRequest, BatchUpdateTasksResponse>;
   /** Deletes a task and its comments (OWNER, ADMIN, or the MEMBER who created it). */
   deleteTask: handleUnaryCall<DeleteTaskRequest, DeleteTaskResponse>;
   /**
@@ -2492,6 +2683,25 @@ export interface TaskServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateTaskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Updates up to 100 tasks of one board at once, all or nothing (AIP-235; OWNER and ADMIN): each request
+   * follows UpdateTask's rules, and one that fails leaves every task as it was.
+   */
+  batchUpdateTasks(
+    request: BatchUpdateTasksRequest,
+    callback: (error: ServiceError | null, response: BatchUpdateTasksResponse) => void,
+  ): ClientUnaryCall;
+  batchUpdateTasks(
+    request: BatchUpdateTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchUpdateTasksResponse) => void,
+  ): ClientUnaryCall;
+  batchUpdateTasks(
+    request: BatchUpdateTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchUpdateTasksResponse) => void,
   ): ClientUnaryCall;
   /** Deletes a task and its comments (OWNER, ADMIN, or the MEMBER who created it). */
   deleteTask(
