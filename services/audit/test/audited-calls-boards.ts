@@ -128,6 +128,48 @@ export const boardAndTaskCalls: AuditedCall<BoardScenario>[] = [
       return { eventType: `${TASK}TaskUpdated`, actor: s.member.name, resource: name };
     },
   },
+  { rpc: 'createTask', what: 'the owner creates a second task, on the other list', run: (s) => createTask(s, 'review docs', s.owner, 'done') },
+  {
+    rpc: 'batchUpdateTasks',
+    what: 'a MEMBER may not batch-update: a rejected call records nothing',
+    async run(s) {
+      const request = { parent: s.board, requests: [{ task: Task.fromPartial({ name: s.tasks['write docs']!, title: 'Nope' }), updateMask: ['title'] }] };
+      const code = await codeOf(taskCall(s, (c) => c.batchUpdateTasks, request, s.member));
+      if (code !== GrpcCode.PERMISSION_DENIED) throw new Error(`expected PERMISSION_DENIED, got ${code}`);
+      return null;
+    },
+  },
+  {
+    rpc: 'batchUpdateTasks',
+    what: 'the owner batch-updates both tasks: one TaskUpdated entry per task changed',
+    async run(s) {
+      const [write, review] = [s.tasks['write docs']!, s.tasks['review docs']!];
+      const requests = [
+        { task: Task.fromPartial({ name: write, priority: Priority.PRIORITY_URGENT }), updateMask: ['priority'] },
+        { task: Task.fromPartial({ name: review, labels: ['docs'] }), updateMask: ['labels'] },
+      ];
+      await taskCall(s, (c) => c.batchUpdateTasks, { parent: s.board, requests }, s.owner);
+      // Both events come from one commit, often in one millisecond, which the log orders by event id: take
+      // the log's order of the two, once both are there, and let the table check there is nothing else.
+      const entries = await eventually(async () => {
+        const found = (await s.recorded()).filter((e) => e.eventType === `${TASK}TaskUpdated` && e.actor === s.owner.name);
+        return found.length >= 2 && found;
+      }, 'the batch entries');
+      const expected = [write, review].map((resource) => ({ eventType: `${TASK}TaskUpdated`, actor: s.owner.name, resource }));
+      const resources = entries.map((e) => e.resource);
+      if (entries.length !== 2 || ![write, review].every((r) => resources.includes(r))) throw new Error(`unexpected entries ${JSON.stringify(entries)}`);
+      return resources.map((resource) => expected.find((e) => e.resource === resource)!);
+    },
+  },
+  {
+    rpc: 'deleteTask',
+    what: 'the owner deletes the second task',
+    async run(s) {
+      const name = s.tasks['review docs']!;
+      await taskCall(s, (c) => c.deleteTask, { name, etag: '' }, s.owner);
+      return { eventType: `${TASK}TaskDeleted`, actor: s.owner.name, resource: name };
+    },
+  },
   {
     rpc: 'moveTask',
     what: 'the member moves it to the other list',
