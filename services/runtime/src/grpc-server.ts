@@ -62,7 +62,7 @@ export interface Interceptor {
 /**
  * A call's context. Everything a handler may not use is made on first use:
  * - the request's child logger: with redaction configured, pino runs the redaction over the bindings of every
- *   child it makes, ~4 % of the task service's CPU per GetTask (docs/benchmarks.md), and most calls log nothing
+ *   child it makes, ~4 % of the task service's CPU per GetTask (docs/benchmarks-history.md, 8), and most calls log nothing
  *   at the deployed level;
  * - the AbortSignal: grpc-js reports every call's stream close as 'cancelled', finished calls included, and
  *   aborting a signal builds a DOMException with a stack trace (~6 % of the task service's CPU per GetTask with

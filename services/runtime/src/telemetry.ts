@@ -83,7 +83,7 @@ async function start(options: TelemetryOptions): Promise<{ shutdown(): Promise<v
   // record: a tracer that only makes span contexts keeps what they are kept for — new span ids, the caller's
   // trace id, flags and trace state, so logs carry trace ids and trace context goes on to the next service and
   // into the outbox exactly as before — and skips the SDK's span objects, attributes and processing (docs/
-  // benchmarks.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
+  // benchmarks-history.md, 9.4). OTEL_TRACES_SAMPLER set, or OTEL_SDK_DISABLED, keeps the SDK's own handling.
   const lightweight = !exporting && !process.env.OTEL_TRACES_SAMPLER?.trim() && !process.env.OTEL_PROPAGATORS?.trim() && !/^\s*true\s*$/i.test(process.env.OTEL_SDK_DISABLED ?? '');
   if (lightweight) return startWithoutExport(metricsSettings, options.serviceName);
   const instrumentations = await recordingInstrumentations(exporting);

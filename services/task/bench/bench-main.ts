@@ -1,12 +1,13 @@
 // `npm run bench`: the task hot paths through the REST edge, with every service in its own process on real
 // PostgreSQL (and NATS JetStream when it is up), next to two ceilings measured in the same run. Prints
-// figures; asserts nothing. See docs/benchmarks.md for what the targets are and what was found.
+// figures; asserts nothing. Targets and latest figures: docs/benchmarks.md; what was tried: docs/benchmarks-history.md.
 //
 // Environment: BENCH_DURATION_S (10), BENCH_CONNECTIONS (10,50), BENCH_MAX_REQUESTS per run (1000000),
 // BENCH_SCENARIOS (comma list of name prefixes, default all), BENCH_POSTGRES_URL
 // (postgres://postgres@127.0.0.1:5432/postgres), BENCH_NATS_URL (nats://127.0.0.1:4222),
 // BENCH_NODE_FLAGS (extra node flags for every service, e.g. --cpu-prof), BENCH_SERVICE_ENV (extra
-// environment for the services, e.g. BOARD_CACHE_TTL_MS=0, as K=V,K=V).
+// environment for the services, e.g. BOARD_CACHE_TTL_MS=0, as K=V,K=V), BENCH_SERVICES (names of the services to
+// start, default all), BENCH_KEEP_LOGS (1 keeps the service logs).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';

@@ -5,7 +5,7 @@ import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
 /**
  * The board service's answers, kept for a short while. Every task RPC asks CheckBoardList and every board
  * listing asks ListLists, so without this each task read costs a second gRPC call and a database transaction in
- * the board service (measured in docs/benchmarks.md).
+ * the board service (measured in docs/benchmarks-history.md, 1).
  *
  * Only positive answers are kept ("this board is live", "this list is one of its live lists", "its live lists
  * in this order"); a NOT_FOUND or a failure is never cached. Entries are per board and live at most `ttlMs`.
