@@ -7,8 +7,8 @@ import { commentIdsOf, taskIdsOf } from './task-names.ts';
 /**
  * Who may call which TaskService RPC (API.md "Roles"): everyone reads; OWNER, ADMIN and MEMBER create tasks
  * and comment; a MEMBER edits or moves only tasks they created or are assigned to, deletes only tasks they
- * created, and deletes only their own comments. VIEWER reads only. A target that does not exist passes the
- * predicate so the handler answers NOT_FOUND rather than PERMISSION_DENIED.
+ * created, and deletes only their own comments; only OWNER and ADMIN batch-update. VIEWER reads only. A
+ * target that does not exist passes the predicate so the handler answers NOT_FOUND rather than PERMISSION_DENIED.
  */
 export function taskAccessTable(tasks: Tasks) {
   const editable = async (name: string, tc: TenantContext, field: string) => {
