@@ -121,6 +121,38 @@ describe('organizations, boards and tasks over REST', () => {
     expect(errorOf(stale).code).toBe(10);
   });
 
+  it('batch-updates tasks with :batchUpdate, all or nothing, for owners and admins only', async () => {
+    const [a, b] = [await newTask('Batch A'), await newTask('Batch B')];
+    const url = `/v1/${board}/tasks:batchUpdate`;
+    const updated = (
+      await ok(
+        api.post(
+          url,
+          { requests: [{ task: { name: a.name, priority: 'PRIORITY_HIGH' }, updateMask: 'priority' }, { task: { name: b.name, labels: ['x'] }, updateMask: 'labels' }] },
+          { token: owner.accessToken },
+        ),
+      )
+    ).tasks;
+    expect(updated.map((t: { name: string }) => t.name)).toEqual([a.name, b.name]);
+    expect(updated[0]).toMatchObject({ priority: 'PRIORITY_HIGH' });
+    expect(updated[1]).toMatchObject({ labels: ['x'] });
+    // One bad request (a skipped status step) changes nothing, the other request included.
+    const failed = await api.post(
+      url,
+      { requests: [{ task: { name: a.name, title: 'Changed' }, updateMask: 'title' }, { task: { name: b.name, status: 'TASK_STATUS_DONE' }, updateMask: 'status' }] },
+      { token: owner.accessToken },
+    );
+    expect([failed.status, errorOf(failed).code]).toEqual([400, 9]);
+    expect((await ok(api.get(`/v1/${a.name}`, { token: owner.accessToken }))).task.title).toBe('Batch A');
+    const tooMany = Array.from({ length: 101 }, () => ({ task: { name: a.name, title: 'x' }, updateMask: 'title' }));
+    const refused = await api.post(url, { requests: tooMany }, { token: owner.accessToken });
+    expect([refused.status, errorOf(refused).code]).toEqual([400, 3]);
+    const byMember = await api.post(url, { requests: [{ task: { name: a.name, title: 'x' }, updateMask: 'title' }] }, { token: member.accessToken });
+    expect([byMember.status, errorOf(byMember).code]).toEqual([403, 7]);
+    const byOutsider = await api.post(url, { requests: [{ task: { name: a.name, title: 'x' }, updateMask: 'title' }] }, { token: outsider.accessToken });
+    expect([byOutsider.status, errorOf(byOutsider).code]).toEqual([404, 5]);
+  });
+
   it('answers 401 without a token, 403 for a role without the right, 404 outside the org', async () => {
     expect((await api.get(`/v1/${board}/tasks`)).status).toBe(401);
     const viewerCreate = await createTask('Not allowed', viewer.accessToken);
