@@ -251,10 +251,15 @@ export class Tasks {
    */
   async batchUpdate(ctx: TaskContext, boardId: string, requests: readonly BatchItem[]): Promise<Task[]> {
     const v = new Violations();
+    const first = new Map<string, number>();
     requests.forEach((request, i) => {
       const item = new Violations();
       checkPatch(request.patch, item);
       v.addUnder(`requests[${i}]`, item);
+      // One change per task: two requests for one task would have no order to apply them in.
+      const earlier = first.get(request.taskId);
+      if (earlier !== undefined) v.add(`requests[${i}].task.name`, `names the same task as requests[${earlier}]`);
+      else first.set(request.taskId, i);
     });
     v.throwIfAny();
     await this.boards.check(ctx.org.id, boardId);

@@ -141,7 +141,6 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       if (req.requests.length === 0) v.add('requests', 'must hold at least one update');
       if (req.requests.length > BATCH_UPDATE_MAX) v.add('requests', `must hold at most ${BATCH_UPDATE_MAX} updates`);
       const items: BatchItem[] = [];
-      const seen = new Map<string, number>();
       // Each request is read as UpdateTask reads it; its violations are reported under requests[i].
       req.requests.slice(0, BATCH_UPDATE_MAX).forEach((request, i) => {
         const at = `requests[${i}]`;
@@ -154,8 +153,6 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         v.addUnder(at, item);
         if (!ids) return;
         if (ids.org !== board.org || ids.board !== board.board) return v.add(`${at}.task.name`, `must be a task of ${req.parent}`);
-        if (seen.has(ids.task)) return v.add(`${at}.task.name`, `names the same task as requests[${seen.get(ids.task)}]`);
-        seen.set(ids.task, i);
         items.push({ taskId: ids.task, patch: { fields, values }, etag: task.etag });
       });
       await reject(v, tasks, tc, board.board);
