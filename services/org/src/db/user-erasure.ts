@@ -1,0 +1,80 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
+import { processOnce } from '@taskmesh/runtime/events/processed-events';
+import type { OrgRole } from '@taskmesh/runtime/membership-lookup';
+import { recordEvent } from '@taskmesh/runtime/outbox';
+import { enterOrgInTransaction, forkForOrg } from '@taskmesh/runtime/tenancy';
+import type { MembershipChangeListener } from '../domain/membership-changes.ts';
+import { memberRemoved } from '../events/org-events.ts';
+import { orgName } from '../mapping.ts';
+import { MembershipRecord, OrganizationRecord } from './entities.ts';
+
+/** Session variable naming the erased address by its digest; migration 0004's policies admit its invitations. */
+export const ERASED_EMAIL_SHA256_SETTING = 'app.erased_email_sha256';
+export const ERASED_EMAIL_SHA256_SQL = `nullif(current_setting('${ERASED_EMAIL_SHA256_SETTING}', true), '')`;
+
+/** Durable consumer name of the org service. */
+export const ORG_CONSUMER = 'org';
+
+/**
+ * The org side of account erasure: before it, which organizations the user alone owns (identity refuses the
+ * erasure then); after it (UserErased), the user's memberships end in every organization, each with its
+ * MemberRemoved, and every invitation sent to their address goes, in one transaction with the event record.
+ */
+export class UserErasure {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly memberships: MembershipChangeListener,
+  ) {}
+
+  /** The user's own memberships across orgs, as the RLS policies allow with app.user_id set. */
+  private userScope(userId: string, variables: Record<string, string> = {}): EntityManager {
+    const em = this.em.fork({ clear: true });
+    em.setSessionContext({ variables: { 'app.user_id': userId, ...variables } });
+    return em;
+  }
+
+  /** organizations/{org} of the live organizations in which the user is the only OWNER. */
+  async soleOwnerships(userId: string): Promise<string[]> {
+    const scope = this.userScope(userId);
+    const owned = await scope.find(MembershipRecord, { userId, role: 'OWNER' }, { fields: ['orgId'], filters: { tenant: false } });
+    if (owned.length === 0) return [];
+    const live = await scope.find(
+      OrganizationRecord,
+      { id: { $in: owned.map((m) => m.orgId) }, deletedAt: null },
+      { fields: ['id'], filters: { tenant: false } },
+    );
+    const sole: string[] = [];
+    for (const { id } of live) {
+      if ((await forkForOrg(this.em, id).count(MembershipRecord, { role: 'OWNER' })) <= 1) sole.push(orgName(id));
+    }
+    return sole;
+  }
+
+  /** Handles UserErased once: memberships and invitations of the erased user go. */
+  async erase(event: ReceivedEvent, userId: string, emailSha256: string): Promise<void> {
+    const scope = this.userScope(userId, emailSha256 ? { [ERASED_EMAIL_SHA256_SETTING]: emailSha256 } : {});
+    const ended: string[] = [];
+    await processOnce(scope, ORG_CONSUMER, async (_event, tx) => {
+      const rows = await tx.execute<{ org_id: string; role: OrgRole }[]>(
+        'select org_id, role from memberships where user_id = ? order by org_id',
+        [userId],
+      );
+      for (const { org_id: orgId, role } of rows) {
+        // Each org's rows under that org's binding, as any tenant write.
+        await enterOrgInTransaction(tx, orgId);
+        await tx.execute('delete from memberships where org_id = ? and user_id = ?', [orgId, userId]);
+        recordEvent(tx, memberRemoved(orgId, userId, role, true, userId));
+        ended.push(orgId);
+      }
+      if (emailSha256) {
+        await tx.execute(
+          "delete from invitations where encode(sha256(convert_to(email_normalized, 'UTF8')), 'hex') = ?",
+          [emailSha256],
+        );
+      }
+      await tx.flush();
+    })(event);
+    for (const orgId of ended) this.memberships.evict(orgId, userId);
+  }
+}
