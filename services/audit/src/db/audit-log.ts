@@ -1,9 +1,10 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { eventWithoutAddress } from '@taskmesh/runtime/erased-addresses';
 import { pageOf } from '@taskmesh/runtime/paging';
 import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { cursorAfter, type AuditQuery } from '../domain/audit-query.ts';
 import { AuditEventRecord, type RecordedChange } from './entities.ts';
-import { PURGE_BEFORE_SETTING } from './purge-scope.ts';
+import { ERASED_EMAIL_SHA256_SETTING, PURGE_BEFORE_SETTING } from './purge-scope.ts';
 
 export interface NewAuditEntry {
   /** The domain event's id. */
@@ -15,6 +16,8 @@ export interface NewAuditEntry {
   occurTime: Date;
   changes: RecordedChange[];
   payload: Uint8Array;
+  /** emailDigest of the address the payload carries (invitations), so an erasure finds it; else null. */
+  subjectEmailSha256: string | null;
 }
 
 /** Every query of the audit_events table. */
@@ -49,10 +52,10 @@ export class AuditLog {
         if (i > 0) tx.enterOrg(orgId);
         const values = byOrg.get(orgId)!.map(
           (e) =>
-            sql`(${e.id}::uuid, ${orgId}::uuid, ${e.eventType}, ${e.actor}, ${e.resource}, ${e.occurTime}::timestamptz, ${JSON.stringify(e.changes)}::jsonb, ${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)}::bytea)`,
+            sql`(${e.id}::uuid, ${orgId}::uuid, ${e.eventType}, ${e.actor}, ${e.resource}, ${e.occurTime}::timestamptz, ${JSON.stringify(e.changes)}::jsonb, ${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)}::bytea, ${e.subjectEmailSha256})`,
         );
         return tx.query<{ id: string }>(
-          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload) values ${sql.join(values)} on conflict (id) do nothing returning id`,
+          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload, subject_email_sha256) values ${sql.join(values)} on conflict (id) do nothing returning id`,
         );
       });
       await tx.commit();
@@ -80,6 +83,25 @@ export class AuditLog {
     });
     const page = pageOf(rows, query.pageSize, cursorAfter, query.fingerprint);
     return { entries: page.items, nextPageToken: page.nextPageToken };
+  }
+
+  /**
+   * Blanks an erased address in every entry that carries it, in every org: the RLS policies and the
+   * append-only trigger (migration 0002) let a transaction naming the address's digest rewrite those payloads
+   * and clear their digest, nothing else. Idempotent: a second run finds no entry. Returns how many.
+   */
+  async eraseAddress(emailSha256: string): Promise<number> {
+    return withAppConnection(this.em, { [ERASED_EMAIL_SHA256_SETTING]: emailSha256 }, async (tx) => {
+      const carrying = await tx.query<{ id: string; event_type: string; payload: Buffer }>(
+        sql`select id, event_type, payload from audit_events where subject_email_sha256 = ${emailSha256} for update`,
+      );
+      const updates = carrying.rows.map(
+        (row) =>
+          sql`update audit_events set payload = ${Buffer.from(eventWithoutAddress(row.event_type, row.payload))}::bytea, subject_email_sha256 = null where id = ${row.id}::uuid`,
+      );
+      if (updates.length > 0) await tx.commit(...updates);
+      return updates.length;
+    });
   }
 
   /**

@@ -9,7 +9,7 @@ import { SessionEndReason } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
 import { assertValid, displayNameViolation, emailViolation, normalizeEmail, passwordViolation } from '../domain/credentials.ts';
 import type { Passwords } from '../domain/passwords.ts';
 import { userErased, userSignedUp } from '../events/identity-events.ts';
-import type { AbuseLimits } from './abuse-limits.ts';
+import { LOGIN_LIMIT_KEYS_OF_ADDRESS_SQL, type AbuseLimits } from './abuse-limits.ts';
 import { UserRecord } from './entities.ts';
 import type { Caller, Sessions, SignedIn } from './sessions.ts';
 
@@ -116,8 +116,7 @@ export class Users {
       await tx.execute('delete from known_devices where user_id = ?', [user.id]);
       await tx.execute('delete from password_resets where user_id = ?', [user.id]);
       await tx.execute('delete from refresh_tokens where session_id in (select id from sessions where user_id = ?)', [user.id]);
-      // Counter keys are "<prefix>:<address>[|<client address>]".
-      await tx.execute('delete from login_limits where position(? in key) > 0', [user.emailNormalized]);
+      await tx.execute(LOGIN_LIMIT_KEYS_OF_ADDRESS_SQL, [emailDigest(user.emailNormalized)]);
       const blanked = Buffer.from(userSignedUp(user.id, '', ERASED_DISPLAY_NAME).payload);
       await tx.execute("update outbox set payload = ? where type = 'taskmesh.identity.v1.UserSignedUp' and resource = ?", [blanked, `users/${user.id}`]);
       recordEvent(tx, userErased(user.id, emailDigest(user.emailNormalized)));

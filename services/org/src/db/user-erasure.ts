@@ -2,16 +2,20 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { processOnce } from '@taskmesh/runtime/events/processed-events';
 import type { OrgRole } from '@taskmesh/runtime/membership-lookup';
+import { ADDRESS_CARRYING_EVENT_TYPES, eventWithoutAddress } from '@taskmesh/runtime/erased-addresses';
 import { recordEvent } from '@taskmesh/runtime/outbox';
 import { enterOrgInTransaction, forkForOrg } from '@taskmesh/runtime/tenancy';
 import type { MembershipChangeListener } from '../domain/membership-changes.ts';
 import { memberRemoved } from '../events/org-events.ts';
-import { orgName } from '../mapping.ts';
+import { invitationName, orgName } from '../mapping.ts';
 import { MembershipRecord, OrganizationRecord } from './entities.ts';
 
 /** Session variable naming the erased address by its digest; migration 0004's policies admit its invitations. */
 export const ERASED_EMAIL_SHA256_SETTING = 'app.erased_email_sha256';
 export const ERASED_EMAIL_SHA256_SQL = `nullif(current_setting('${ERASED_EMAIL_SHA256_SETTING}', true), '')`;
+
+/** A PostgreSQL text[] literal of resource names and type names (no quotes, commas or braces in them). */
+const textArray = (values: readonly string[]) => `{${values.join(',')}}`;
 
 /** Durable consumer name of the org service. */
 export const ORG_CONSUMER = 'org';
@@ -68,10 +72,21 @@ export class UserErasure {
         ended.push(orgId);
       }
       if (emailSha256) {
-        await tx.execute(
-          "delete from invitations where encode(sha256(convert_to(email_normalized, 'UTF8')), 'hex') = ?",
+        const invitations = await tx.execute<{ org_id: string; id: string }[]>(
+          "delete from invitations where encode(sha256(convert_to(email_normalized, 'UTF8')), 'hex') = ? returning org_id, id",
           [emailSha256],
         );
+        // Their events stay in the outbox (published or not) with the address blanked.
+        const resources = invitations.map((i) => invitationName(i.org_id, i.id));
+        if (resources.length > 0) {
+          const events = await tx.execute<{ id: string; type: string; payload: Buffer }[]>(
+            'select id, type, payload from outbox where resource = any(?::text[]) and type = any(?::text[])',
+            [textArray(resources), textArray(ADDRESS_CARRYING_EVENT_TYPES)],
+          );
+          for (const event of events) {
+            await tx.execute('update outbox set payload = ? where id = ?', [Buffer.from(eventWithoutAddress(event.type, event.payload)), event.id]);
+          }
+        }
       }
       await tx.flush();
     })(event);
