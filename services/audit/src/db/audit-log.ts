@@ -86,21 +86,38 @@ export class AuditLog {
   }
 
   /**
-   * Blanks an erased address in every entry that carries it, in every org: the RLS policies and the
-   * append-only trigger (migration 0002) let a transaction naming the address's digest rewrite those payloads
-   * and clear their digest, nothing else. Idempotent: a second run finds no entry. Returns how many.
+   * Blanks an erased address in every entry that carries it, in every org: the RLS policies (migration 0002)
+   * let a transaction naming the address's digest read and delete exactly those entries; each is written
+   * again with the same id, time and actor, its payload blanked and no digest, under its own org. Idempotent:
+   * a second run finds no entry. Returns how many.
    */
   async eraseAddress(emailSha256: string): Promise<number> {
     return withAppConnection(this.em, { [ERASED_EMAIL_SHA256_SETTING]: emailSha256 }, async (tx) => {
-      const carrying = await tx.query<{ id: string; event_type: string; payload: Buffer }>(
-        sql`select id, event_type, payload from audit_events where subject_email_sha256 = ${emailSha256} for update`,
+      const carrying = await tx.query<{
+        id: string;
+        org_id: string;
+        event_type: string;
+        actor: string;
+        resource: string;
+        occur_time: string;
+        changes: unknown;
+        payload: Buffer;
+        recorded_at: string;
+      }>(
+        sql`delete from audit_events where subject_email_sha256 = ${emailSha256}
+            returning id, org_id, event_type, actor, resource, occur_time::text, changes, payload, recorded_at::text`,
       );
-      const updates = carrying.rows.map(
-        (row) =>
-          sql`update audit_events set payload = ${Buffer.from(eventWithoutAddress(row.event_type, row.payload))}::bytea, subject_email_sha256 = null where id = ${row.id}::uuid`,
-      );
-      if (updates.length > 0) await tx.commit(...updates);
-      return updates.length;
+      for (const row of carrying.rows) {
+        tx.enterOrg(row.org_id);
+        const payload = Buffer.from(eventWithoutAddress(row.event_type, row.payload));
+        void tx.query(
+          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload, recorded_at)
+              values (${row.id}::uuid, ${row.org_id}::uuid, ${row.event_type}, ${row.actor}, ${row.resource}, ${row.occur_time}::timestamptz,
+                      ${JSON.stringify(row.changes)}::jsonb, ${payload}::bytea, ${row.recorded_at}::timestamptz)`,
+        );
+      }
+      await tx.commit();
+      return carrying.rows.length;
     });
   }
 
