@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
-import { rowsContaining } from '@taskmesh/runtime/testing/database-scan';
+import { rowsContaining, superuserQuery } from '@taskmesh/runtime/testing/database-scan';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { ApiError, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
@@ -65,16 +65,7 @@ async function join(org: string, owner: Person, who: Person, role: 'ROLE_OWNER' 
   await who.api.org.acceptInvitation({ token });
 }
 
-async function superuserQuery<T>(text: string, values: unknown[]): Promise<T[]> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: stack.db.databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const query = <Row>(text: string, values: unknown[] = []) => superuserQuery<Row>(stack.db.databaseUrl, text, values);
 
 describe('DELETE /v1/users/me', () => {
   it('leaves no personal data of the erased user in any table, and keeps their comments with a deleted author', async () => {
@@ -119,14 +110,14 @@ describe('DELETE /v1/users/me', () => {
       async () => {
         const audit = await colleague.api.audit.listAuditEvents({ parent: org, actor: erased.user, pageSize: 500 });
         expect(audit.auditEvents.map((e) => e.eventType)).toContain('taskmesh.attachment.v1.AttachmentCompleted');
-        const mail = await superuserQuery<{ n: number }>('select count(*)::int as n from notify.outgoing_mail where to_address = $1', [erased.email]);
+        const mail = await query<{ n: number }>('select count(*)::int as n from notify.outgoing_mail where to_address = $1', [erased.email]);
         expect(mail[0]!.n).toBeGreaterThan(0);
-        const deliveries = await superuserQuery<{ n: number }>('select count(*)::int as n from webhook.deliveries', []);
+        const deliveries = await query<{ n: number }>('select count(*)::int as n from webhook.deliveries', []);
         expect(deliveries[0]!.n).toBeGreaterThan(5);
       },
       { timeout: 30_000, interval: 200 },
     );
-    const secrets = await superuserQuery<{ value: string }>(
+    const secrets = await query<{ value: string }>(
       `select password_hash as value from identity.users where id = $1
        union all select token_hash from identity.known_devices where user_id = $1`,
       [erased.user.slice('users/'.length)],

@@ -30,6 +30,7 @@ import { OrganizationPurge } from './db/organization-purge.ts';
 import { Organizations } from './db/organizations.ts';
 import { UserErasure } from './db/user-erasure.ts';
 import { userErasedSubscription } from './events/user-erased-consumer.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 import { InvitationMail } from './events/invitation-mail.ts';
 import { IdentityDirectory } from './identity-directory.ts';
 
@@ -76,6 +77,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   let relay: OutboxRelay | undefined;
   let sessionEvents: RunningSubscription | undefined;
   let erasureEvents: RunningSubscription | undefined;
+  let purgeEvents: RunningSubscription | undefined;
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
@@ -106,6 +108,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     });
     const userErasure = new UserErasure(db.em, membershipCache);
     erasureEvents = await bus.subscribe(userErasedSubscription(userErasure));
+    // The org's last event, OrganizationPurged, leaves the outbox once it has been published.
+    purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'org-purge', tables: [], outbox: true }));
     const implementation = bindService(
       OrgServiceService,
       withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens, userErasure }), {
@@ -147,6 +151,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         await startedRelay.stop();
         await sessionEvents?.stop();
         await erasureEvents?.stop();
+        await purgeEvents?.stop();
         if (!sharedBus) await bus.close();
         identityClient.close();
         mail.close();
@@ -157,6 +162,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     await erasureEvents?.stop().catch(() => undefined);
+    await purgeEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
     await db.close();

@@ -36,3 +36,14 @@ export async function rowsContaining(databaseUrl: string, needles: readonly stri
     await client.end();
   }
 }
+
+/** One statement as the test database's superuser (RLS does not apply): for checks and for moving time. */
+export async function superuserQuery<Row = Record<string, unknown>>(databaseUrl: string, text: string, values: unknown[] = []): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as Row[];
+  } finally {
+    await client.end();
+  }
+}
