@@ -128,6 +128,8 @@ describe('DELETE /v1/users/me', () => {
     const before = await rowsContaining(stack.db.databaseUrl, needles);
     expect(new Set(before.map((r) => r.table.split('.')[0])).size).toBeGreaterThan(2);
 
+    // Only the signed-in user can erase their account.
+    expect((await apiError(anonymous.identity.deleteCurrentUser({}))).httpStatus).toBe(401);
     // The last OWNER of an org cannot go; once that org is deleted they can.
     const alone = (await erased.api.org.createOrganization({ organization: { displayName: 'Solo' } })).organization!.name;
     const refused = await apiError(erased.api.identity.deleteCurrentUser({}));
