@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { rowsContaining, superuserQuery } from '@taskmesh/runtime/testing/database-scan';
+import { startAcceptingReceiver, type HttpReceiver } from '@taskmesh/runtime/testing/http-receiver';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { ApiError, createClient, type TaskmeshClient } from '../../../gen/client/index.ts';
@@ -20,28 +19,23 @@ const natsUrl = await natsForTests();
 const PASSWORD = 'correct horse battery';
 
 let stack: TestStack;
-let receiver: Server;
+let receiver: HttpReceiver;
 let hookUrl: string;
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const port = (receiver.address() as AddressInfo).port;
-  hookUrl = `http://127.0.0.1:${port}/hook`;
+  receiver = await startAcceptingReceiver();
+  hookUrl = receiver.url('/hook');
   stack = await startTestStack({
     services: ALL_SERVICES,
     front: edgeFront,
     ...(natsUrl ? { natsUrl } : {}),
-    overrides: { WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}`, WEBHOOK_POLL_MS: '100' },
+    overrides: { WEBHOOK_ALLOWED_HOSTS: receiver.host, WEBHOOK_POLL_MS: '100' },
   });
 }, 180_000);
 
 afterAll(async () => {
   await stack?.close();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
 
 interface Person {

@@ -1,10 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rowsContaining, superuserQuery } from '@taskmesh/runtime/testing/database-scan';
+import { startAcceptingReceiver, type HttpReceiver } from '@taskmesh/runtime/testing/http-receiver';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { signUpAs } from '../../edge/test/typed-client.ts';
@@ -21,17 +20,12 @@ const STORE_KEY = { accessKeyId: 'PURGETESTKEY', secretAccessKey: 'purge-test-se
 const BUCKET = 'taskmesh-attachments';
 
 let stack: TestStack;
-let receiver: Server;
+let receiver: HttpReceiver;
 let hookUrl: string;
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const port = (receiver.address() as AddressInfo).port;
-  hookUrl = `http://127.0.0.1:${port}/hook`;
+  receiver = await startAcceptingReceiver();
+  hookUrl = receiver.url('/hook');
   stack = await startTestStack({
     services: ALL_SERVICES,
     front: edgeFront,
@@ -40,7 +34,7 @@ beforeAll(async () => {
       // The shortest retention there is; the test moves the deletion back past it instead of waiting.
       ORG_RETENTION_DAYS: '1',
       ORG_PURGE_INTERVAL_SECONDS: '1',
-      WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}`,
+      WEBHOOK_ALLOWED_HOSTS: receiver.host,
       WEBHOOK_POLL_MS: '100',
       S3_ACCESS_KEY_ID: STORE_KEY.accessKeyId,
       S3_SECRET_ACCESS_KEY: STORE_KEY.secretAccessKey,
@@ -50,7 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
 
 describe('purging a deleted organization', () => {
