@@ -106,7 +106,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     const invitations = new Invitations(db.em, identity, invitationMail, membershipCache, {
       invitationTtlSeconds: config.INVITATION_TTL_SECONDS,
     });
-    const userErasure = new UserErasure(db.em, membershipCache);
+    const userErasure = new UserErasure(db.em, membershipCache, log);
     erasureEvents = await bus.subscribe(userErasedSubscription(userErasure));
     // The org's last event, OrganizationPurged, leaves the outbox once it has been published.
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'org-purge', tables: [], outbox: true }));

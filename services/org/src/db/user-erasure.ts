@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
 import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { processOnce } from '@taskmesh/runtime/events/processed-events';
 import type { OrgRole } from '@taskmesh/runtime/membership-lookup';
@@ -29,6 +30,7 @@ export class UserErasure {
   constructor(
     private readonly em: EntityManager,
     private readonly memberships: MembershipChangeListener,
+    private readonly log: Logger,
   ) {}
 
   /** The user's own memberships across orgs, as the RLS policies allow with app.user_id set. */
@@ -58,7 +60,7 @@ export class UserErasure {
   /** Handles UserErased once: memberships and invitations of the erased user go. */
   async erase(event: ReceivedEvent, userId: string, emailSha256: string): Promise<void> {
     const scope = this.userScope(userId, emailSha256 ? { [ERASED_EMAIL_SHA256_SETTING]: emailSha256 } : {});
-    const ended: string[] = [];
+    const ended: { orgId: string; role: OrgRole }[] = [];
     await processOnce(scope, ORG_CONSUMER, async (_event, tx) => {
       const rows = await tx.execute<{ org_id: string; role: OrgRole }[]>(
         'select org_id, role from memberships where user_id = ? order by org_id',
@@ -69,7 +71,7 @@ export class UserErasure {
         await enterOrgInTransaction(tx, orgId);
         await tx.execute('delete from memberships where org_id = ? and user_id = ?', [orgId, userId]);
         recordEvent(tx, memberRemoved(orgId, userId, role, true, userId));
-        ended.push(orgId);
+        ended.push({ orgId, role });
       }
       if (emailSha256) {
         const invitations = await tx.execute<{ org_id: string; id: string }[]>(
@@ -90,6 +92,14 @@ export class UserErasure {
       }
       await tx.flush();
     })(event);
-    for (const orgId of ended) this.memberships.evict(orgId, userId);
+    for (const { orgId } of ended) this.memberships.evict(orgId, userId);
+    // Identity checked before the erasure that another OWNER remains; one may have left since.
+    for (const { orgId, role } of ended) {
+      if (role !== 'OWNER') continue;
+      const org = forkForOrg(this.em, orgId);
+      if ((await org.count(OrganizationRecord, { id: orgId, deletedAt: null })) > 0 && (await org.count(MembershipRecord, { role: 'OWNER' })) === 0) {
+        this.log.warn({ organization: orgName(orgId) }, 'an erased account was the last OWNER of this organization when its membership ended');
+      }
+    }
   }
 }
