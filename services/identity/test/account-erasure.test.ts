@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { GrpcCode } from '@taskmesh/runtime/errors';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { codeOf, failure, reasonOf } from '@taskmesh/runtime/testing/grpc-assertions';
+import { createOrg, signUp } from '@taskmesh/runtime/testing/test-clients';
 import { rowsContaining, superuserQuery } from '@taskmesh/runtime/testing/database-scan';
 import { startAcceptingReceiver, type HttpReceiver } from '@taskmesh/runtime/testing/http-receiver';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
@@ -171,4 +175,25 @@ describe('DELETE /v1/users/me', () => {
     const again = await createClient({ baseUrl: stack.url }).identity.signUp({ email: erased.email, password: PASSWORD, displayName: 'Back' });
     expect(again.user!.name).not.toBe(erased.user);
   }, 180_000);
+
+  it('works over gRPC too: LAST_OWNER, then erased, then its token is refused', async () => {
+    const identity = stack.clientOf(IdentityServiceClient);
+    const orgs = stack.clientOf(OrgServiceClient);
+    const owner = await signUp(stack, 'grpc-erasable');
+    const org = await createOrg(stack, owner, 'Solo over gRPC');
+    const refused = await failure(callUnary(identity, identity.deleteCurrentUser, {}, { metadata: owner.auth }));
+    expect([refused.code, reasonOf(refused)]).toEqual([GrpcCode.FAILED_PRECONDITION, 'LAST_OWNER']);
+    expect(refused.message).toContain('last owner');
+    // The internal RPC behind that answer names the org.
+    const { organizations } = await callUnary(orgs, orgs.listSoleOwnerships, { user: owner.name });
+    expect(organizations).toEqual([org]);
+    expect(await codeOf(callUnary(orgs, orgs.listSoleOwnerships, { user: 'users/not-a-user' }))).toBe(GrpcCode.INVALID_ARGUMENT);
+
+    await callUnary(orgs, orgs.deleteOrganization, { name: org, etag: '' }, { metadata: owner.auth });
+    expect((await callUnary(orgs, orgs.listSoleOwnerships, { user: owner.name })).organizations).toEqual([]);
+    expect(await callUnary(identity, identity.deleteCurrentUser, {}, { metadata: owner.auth })).toEqual({});
+    expect(await codeOf(callUnary(identity, identity.getCurrentUser, {}, { metadata: owner.auth }))).toBe(GrpcCode.UNAUTHENTICATED);
+    expect(await codeOf(callUnary(identity, identity.deleteCurrentUser, {}, { metadata: owner.auth }))).toBe(GrpcCode.UNAUTHENTICATED);
+    expect(await codeOf(callUnary(identity, identity.logIn, { email: owner.email, password: PASSWORD, deviceToken: '' }))).toBe(GrpcCode.UNAUTHENTICATED);
+  }, 120_000);
 });
