@@ -20,7 +20,8 @@ import type { AuditConfig } from './config.ts';
 import { AuditLog } from './db/audit-log.ts';
 import { AuditEventRecord } from './db/entities.ts';
 import { auditMigrations } from './db/migrations/index.ts';
-import { auditSubscription } from './events/audit-consumer.ts';
+import { auditErasureSubscription, auditSubscription } from './events/audit-consumer.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
 import { auditAccessTable } from './handlers/access-table.ts';
 import { auditHandlers } from './handlers/audit-handlers.ts';
@@ -84,6 +85,9 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
     const auditLog = new AuditLog(db.em);
     const recorder = await events.subscribe(auditSubscription(auditLog, log));
     subscriptions.push(recorder);
+    subscriptions.push(await events.subscribe(auditErasureSubscription(auditLog)));
+    // A purged organization's log goes with the rest of it.
+    subscriptions.push(await events.subscribe(organizationPurgeSubscription(db.em, { consumer: 'audit-purge', tables: ['audit_events'], outbox: false })));
     subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache, 'audit')));
     ownBus?.start();
     const retention = new AuditRetention(

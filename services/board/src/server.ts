@@ -30,6 +30,7 @@ import { boardAccessTable } from './handlers/access-table.ts';
 import { boardHandlers } from './handlers/board-handlers.ts';
 import { BoardWatchHub } from './events/board-watch-hub.ts';
 import { WATCHED_EVENT_TYPES } from './events/watch-routing.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 
 export const BOARD_SERVICE_NAME = 'taskmesh.board.v1.BoardService';
 
@@ -80,6 +81,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   };
   const bus = sharedBus ?? createEventBus(config, log, 'board');
   let subscription: RunningSubscription | undefined;
+  let purgeEvents: RunningSubscription | undefined;
   let sessionEvents: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
   try {
@@ -124,6 +126,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         }
       },
     });
+    purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'board-purge', tables: ['lists', 'boards'], outbox: true }));
     relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
     if (!sharedBus) bus.start();
 
@@ -169,6 +172,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         await grpc.shutdown();
         await relay?.stop();
         await subscription?.stop();
+        await purgeEvents?.stop();
         await sessionEvents?.stop();
         if (!sharedBus) await bus.close();
         closeClients();
@@ -179,6 +183,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
+    await purgeEvents?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();

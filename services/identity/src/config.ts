@@ -6,6 +6,8 @@ export const identityConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
   IDENTITY_PORT: env.port(50051),
+  /** The org service, asked before an account is erased (ListSoleOwnerships). */
+  ORG_ADDR: z.string().min(1).default('127.0.0.1:50052'),
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),
   ACCESS_TOKEN_TTL_SECONDS: env.positiveInt(900),

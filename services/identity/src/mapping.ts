@@ -14,6 +14,7 @@ export function toUserMessage(user: UserRecord): User {
     displayName: user.displayName,
     createTime: user.createdAt,
     updateTime: user.updatedAt,
+    deleteTime: user.deletedAt ?? undefined,
   };
 }
 

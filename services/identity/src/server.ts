@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { credentials } from '@grpc/grpc-js';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
@@ -31,6 +33,7 @@ import { AbuseLimits } from './db/abuse-limits.ts';
 import { loadKeyRing, type KeyRing } from './domain/key-encryption.ts';
 import { sealSigningKeys } from './db/signing-key-sealing.ts';
 import { SigningKeys } from './db/signing-keys.ts';
+import { OrgDirectory } from './org-directory.ts';
 
 export const IDENTITY_SERVICE_NAME = 'taskmesh.identity.v1.IdentityService';
 
@@ -77,6 +80,8 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     log,
   });
   const bus = sharedBus ?? createEventBus(config, log, 'identity');
+  // Only account erasure calls the org service (is the user the last OWNER somewhere?).
+  const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
   let relay: OutboxRelay | undefined;
   let sessionEvents: RunningSubscription | undefined;
   const keys = new SigningKeys(db.em, keyRing, {
@@ -149,7 +154,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         {
           name: IDENTITY_SERVICE_NAME,
           definition: IdentityServiceService,
-          implementation: bindService(IdentityServiceService, identityHandlers({ users, sessions, passwordResets }, keys, verifier), log),
+          implementation: bindService(IdentityServiceService, identityHandlers({ users, sessions, passwordResets, orgs: new OrgDirectory(orgClient) }, keys, verifier), log),
         },
       ],
     });
@@ -175,12 +180,14 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         await startedSessionEvents.stop();
         if (!sharedBus) await bus.close();
         mail.close();
+        orgClient.close();
         await throttlePool.end();
         await db.close();
       },
     };
   } catch (err) {
     keys.stopReloading();
+    orgClient.close();
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);

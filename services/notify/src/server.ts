@@ -13,6 +13,8 @@ import { startMailDispatcher, type MailDispatcher } from './events/mail-dispatch
 import { MailQueue } from './db/mail-queue.ts';
 import { TaskDigest } from './db/task-digest.ts';
 import { identityUserDirectory, type UserDirectory } from './user-directory.ts';
+import { sql } from '@taskmesh/runtime/tenant-sql';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 
 export interface NotifyDeps {
   config: NotifyConfig;
@@ -87,6 +89,20 @@ export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
     closers.push(() => dispatcher.stop());
     const subscription = await bus.subscribe(notifySubscription(db.em, () => dispatcher.nudge()));
     closers.push(() => subscription.stop());
+    // Notify's rows name the org in resource names: its org names, task snapshots and the mails about them.
+    const purgeEvents = await bus.subscribe(
+      organizationPurgeSubscription(db.em, {
+        consumer: 'notify-purge',
+        tables: [],
+        outbox: false,
+        more: (_orgId, orgName) => [
+          sql`delete from organization_name where name = ${orgName}`,
+          sql`delete from task_snapshot where organization = ${orgName}`,
+          sql`delete from outgoing_mail where position(${orgName} in data::text) > 0`,
+        ],
+      }),
+    );
+    closers.push(() => purgeEvents.stop());
 
     const digest = new TaskDigest(db.em, { hourUtc: config.DIGEST_HOUR_UTC, log });
     let lastPrune = 0;

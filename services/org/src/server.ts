@@ -28,6 +28,9 @@ import { Members } from './db/members.ts';
 import { roleOf } from './db/membership-roles.ts';
 import { OrganizationPurge } from './db/organization-purge.ts';
 import { Organizations } from './db/organizations.ts';
+import { UserErasure } from './db/user-erasure.ts';
+import { userErasedSubscription } from './events/user-erased-consumer.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 import { InvitationMail } from './events/invitation-mail.ts';
 import { IdentityDirectory } from './identity-directory.ts';
 
@@ -73,6 +76,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   const bus = sharedBus ?? createEventBus(config, log, 'org');
   let relay: OutboxRelay | undefined;
   let sessionEvents: RunningSubscription | undefined;
+  let erasureEvents: RunningSubscription | undefined;
+  let purgeEvents: RunningSubscription | undefined;
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
@@ -101,9 +106,13 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     const invitations = new Invitations(db.em, identity, invitationMail, membershipCache, {
       invitationTtlSeconds: config.INVITATION_TTL_SECONDS,
     });
+    const userErasure = new UserErasure(db.em, membershipCache, log);
+    erasureEvents = await bus.subscribe(userErasedSubscription(userErasure));
+    // The org's last event, OrganizationPurged, leaves the outbox once it has been published.
+    purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'org-purge', tables: [], outbox: true }));
     const implementation = bindService(
       OrgServiceService,
-      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens }), {
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens, userErasure }), {
         verifier,
         memberships: membershipCache,
         em: db.em,
@@ -141,6 +150,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         await purge.stop();
         await startedRelay.stop();
         await sessionEvents?.stop();
+        await erasureEvents?.stop();
+        await purgeEvents?.stop();
         if (!sharedBus) await bus.close();
         identityClient.close();
         mail.close();
@@ -150,6 +161,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
+    await erasureEvents?.stop().catch(() => undefined);
+    await purgeEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
     await db.close();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FieldViolation } from './errors.ts';
 
 const MAX_EMAIL_LENGTH = 254;
@@ -16,4 +17,13 @@ export function emailViolation(email: string, field = 'email'): FieldViolation |
     return { field, description: 'must be a valid e-mail address' };
   }
   return undefined;
+}
+
+/**
+ * Lower-case hex SHA-256 of the normalized address: how an erased account's address is named in events, so
+ * services find their copies of it without the address itself travelling (PostgreSQL computes the same with
+ * `encode(sha256(convert_to(<normalized>, 'UTF8')), 'hex')`).
+ */
+export function emailDigest(email: string): string {
+  return createHash('sha256').update(normalizeEmail(email), 'utf8').digest('hex');
 }

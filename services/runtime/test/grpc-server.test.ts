@@ -34,6 +34,7 @@ function handlers(overrides: Partial<AsyncService<typeof IdentityServiceService>
     resetPassword: notImplemented,
     getCurrentUser: notImplemented,
     updateCurrentUser: notImplemented,
+    deleteCurrentUser: notImplemented,
     getJwks: notImplemented,
     batchGetUsers: notImplemented,
     listEndedSessions: notImplemented,

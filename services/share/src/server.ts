@@ -30,6 +30,7 @@ import { shareHandlers } from './handlers/share-handlers.ts';
 import { OpenThrottle } from './open-throttle.ts';
 import { ShareLinks } from './share-links.ts';
 import { taskDirectoryViaServices } from './task-directory.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 
 export const SHARE_SERVICE_NAME = 'taskmesh.share.v1.ShareService';
 
@@ -110,6 +111,15 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
       }),
     );
     subscriptions.push(await bus.subscribe(sharedTaskFeed(db.em)));
+    subscriptions.push(
+      await bus.subscribe(
+        organizationPurgeSubscription(db.em, {
+          consumer: 'share-purge',
+          tables: ['share_codes', 'share_links', 'shared_tasks', 'shared_places', 'removed_resources'],
+          outbox: true,
+        }),
+      ),
+    );
     relay = startOutboxRelay({ em: db.em, service: 'share', bus, log });
     if (!sharedBus) bus.start();
 

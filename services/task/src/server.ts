@@ -29,6 +29,7 @@ import { taskHandlers } from './handlers/task-handlers.ts';
 import { taskServiceDefinition } from './handlers/task-service-definition.ts';
 import { SqlTaskStore } from './db/task-store.ts';
 import { Tasks } from './domain/tasks.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 
 export const TASK_SERVICE_NAME = 'taskmesh.task.v1.TaskService';
 
@@ -78,6 +79,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   };
   const bus = sharedBus ?? createEventBus(config, log, 'task');
   let subscription: RunningSubscription | undefined;
+  let purgeEvents: RunningSubscription | undefined;
   let sessionEvents: RunningSubscription | undefined;
   let boardEvents: RunningSubscription | undefined;
   let consumer: RunningSubscription | undefined;
@@ -109,6 +111,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       handle: async (event) => boardCache.evictFor(event),
     });
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
+    purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'task-purge', tables: ['comments', 'tasks'], outbox: true }));
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
     if (!sharedBus) bus.start();
     // The store's commits fire the ORM's commit hook, which nudges the relay.
@@ -141,6 +144,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
         await grpc.shutdown();
         await relay?.stop();
         await subscription?.stop();
+        await purgeEvents?.stop();
         await sessionEvents?.stop();
         await boardEvents?.stop();
         await consumer?.stop();
@@ -153,6 +157,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   } catch (err) {
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
+    await purgeEvents?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     await boardEvents?.stop().catch(() => undefined);
     await consumer?.stop().catch(() => undefined);

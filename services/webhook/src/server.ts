@@ -31,6 +31,7 @@ import { webhookFanOutSubscription } from './events/webhook-fan-out.ts';
 import { webhookAccessTable } from './handlers/access-table.ts';
 import { webhookHandlers } from './handlers/webhook-handlers.ts';
 import { Webhooks } from './webhooks.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 
 export const WEBHOOK_SERVICE_NAME = 'taskmesh.webhook.v1.WebhookService';
 
@@ -115,6 +116,15 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'webhook')));
     const eventTypes = subscribableEventTypes();
     subscriptions.push(await bus.subscribe(webhookFanOutSubscription(db.em, eventTypes, () => worker.wake())));
+    subscriptions.push(
+      await bus.subscribe(
+        organizationPurgeSubscription(db.em, {
+          consumer: 'webhook-purge',
+          tables: ['delivery_due', 'delivery_attempts', 'deliveries', 'org_owners', 'webhooks'],
+          outbox: true,
+        }),
+      ),
+    );
     relay = startOutboxRelay({ em: db.em, service: 'webhook', bus, log });
     if (!sharedBus) bus.start();
     worker.start();

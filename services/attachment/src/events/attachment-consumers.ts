@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { OrganizationDeleted, OrganizationPurged } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { TaskDeleted } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import type { EventSubscription } from '@taskmesh/runtime/events/event-bus';
 import { processOnce } from '@taskmesh/runtime/events/processed-events';
@@ -16,8 +16,9 @@ const ORG_NAME = /^organizations\/([^/]+)$/;
 /**
  * A deleted task takes its attachments with it: their rows go and their keys are queued for deletion from the
  * store, in one transaction bound to the task's org (filter + RLS) with the processed-event record; the store
- * itself is called after the commit, by the deletion worker. A deleted organization is only noted: its objects
- * go once the org's retention has passed (OrgAttachmentPurge), as the org service purges its rows then.
+ * itself is called after the commit, by the deletion worker. A deleted organization is only noted; its rows and
+ * objects go when the org service purges it (OrganizationPurged), or once this service's own record of the
+ * retention is due (OrgAttachmentPurge), whichever comes first.
  */
 export function attachmentSubscription(
   em: EntityManager,
@@ -26,7 +27,7 @@ export function attachmentSubscription(
 ): EventSubscription {
   return {
     consumer: ATTACHMENT_CONSUMER,
-    types: ['taskmesh.task.v1.TaskDeleted', 'taskmesh.org.v1.OrganizationDeleted'],
+    types: ['taskmesh.task.v1.TaskDeleted', 'taskmesh.org.v1.OrganizationDeleted', 'taskmesh.org.v1.OrganizationPurged'],
     async handle(event) {
       if (event.type === 'taskmesh.task.v1.TaskDeleted') {
         const match = TASK_NAME.exec(TaskDeleted.decode(event.payload).task);
@@ -34,6 +35,19 @@ export function attachmentSubscription(
         const [, orgId, , taskId] = match as unknown as [string, string, string, string];
         await processOnce(forkForOrg(em, orgId), ATTACHMENT_CONSUMER, async (_event, tx) => {
           await tx.execute(enqueueDeletionsSql('org_id = ? and task_id = ?'), [orgId, taskId]);
+        })(event);
+        void deletions.drain().catch(() => undefined);
+        return;
+      }
+      if (event.type === 'taskmesh.org.v1.OrganizationPurged') {
+        // The org service purged the org: its rows go now, its objects right after (the deletion worker).
+        const purged = OrganizationPurged.decode(event.payload).organization;
+        const purgedId = ORG_NAME.exec(purged)?.[1];
+        if (!purgedId || !isResourceId(purgedId)) return;
+        await processOnce(forkForOrg(em, purgedId), ATTACHMENT_CONSUMER, async (_event, tx) => {
+          await tx.execute(enqueueDeletionsSql('org_id = ?'), [purgedId]);
+          await tx.execute('delete from org_purges where org_id = ?', [purgedId]);
+          await tx.execute('delete from outbox where organization = ?', [purged]);
         })(event);
         void deletions.drain().catch(() => undefined);
         return;

@@ -1,9 +1,10 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { eventWithoutAddress } from '@taskmesh/runtime/erased-addresses';
 import { pageOf } from '@taskmesh/runtime/paging';
 import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { cursorAfter, type AuditQuery } from '../domain/audit-query.ts';
 import { AuditEventRecord, type RecordedChange } from './entities.ts';
-import { PURGE_BEFORE_SETTING } from './purge-scope.ts';
+import { ERASED_EMAIL_SHA256_SETTING, PURGE_BEFORE_SETTING } from './purge-scope.ts';
 
 export interface NewAuditEntry {
   /** The domain event's id. */
@@ -15,6 +16,8 @@ export interface NewAuditEntry {
   occurTime: Date;
   changes: RecordedChange[];
   payload: Uint8Array;
+  /** emailDigest of the address the payload carries (invitations), so an erasure finds it; else null. */
+  subjectEmailSha256: string | null;
 }
 
 /** Every query of the audit_events table. */
@@ -49,10 +52,10 @@ export class AuditLog {
         if (i > 0) tx.enterOrg(orgId);
         const values = byOrg.get(orgId)!.map(
           (e) =>
-            sql`(${e.id}::uuid, ${orgId}::uuid, ${e.eventType}, ${e.actor}, ${e.resource}, ${e.occurTime}::timestamptz, ${JSON.stringify(e.changes)}::jsonb, ${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)}::bytea)`,
+            sql`(${e.id}::uuid, ${orgId}::uuid, ${e.eventType}, ${e.actor}, ${e.resource}, ${e.occurTime}::timestamptz, ${JSON.stringify(e.changes)}::jsonb, ${Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)}::bytea, ${e.subjectEmailSha256})`,
         );
         return tx.query<{ id: string }>(
-          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload) values ${sql.join(values)} on conflict (id) do nothing returning id`,
+          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload, subject_email_sha256) values ${sql.join(values)} on conflict (id) do nothing returning id`,
         );
       });
       await tx.commit();
@@ -80,6 +83,42 @@ export class AuditLog {
     });
     const page = pageOf(rows, query.pageSize, cursorAfter, query.fingerprint);
     return { entries: page.items, nextPageToken: page.nextPageToken };
+  }
+
+  /**
+   * Blanks an erased address in every entry that carries it, in every org: the RLS policies (migration 0002)
+   * let a transaction naming the address's digest read and delete exactly those entries; each is written
+   * again with the same id, time and actor, its payload blanked and no digest, under its own org. Idempotent:
+   * a second run finds no entry. Returns how many.
+   */
+  async eraseAddress(emailSha256: string): Promise<number> {
+    return withAppConnection(this.em, { [ERASED_EMAIL_SHA256_SETTING]: emailSha256 }, async (tx) => {
+      const carrying = await tx.query<{
+        id: string;
+        org_id: string;
+        event_type: string;
+        actor: string;
+        resource: string;
+        occur_time: string;
+        changes: unknown;
+        payload: Buffer;
+        recorded_at: string;
+      }>(
+        sql`delete from audit_events where subject_email_sha256 = ${emailSha256}
+            returning id, org_id, event_type, actor, resource, occur_time::text, changes, payload, recorded_at::text`,
+      );
+      for (const row of carrying.rows) {
+        tx.enterOrg(row.org_id);
+        const payload = Buffer.from(eventWithoutAddress(row.event_type, row.payload));
+        void tx.query(
+          sql`insert into audit_events (id, org_id, event_type, actor, resource, occur_time, changes, payload, recorded_at)
+              values (${row.id}::uuid, ${row.org_id}::uuid, ${row.event_type}, ${row.actor}, ${row.resource}, ${row.occur_time}::timestamptz,
+                      ${JSON.stringify(row.changes)}::jsonb, ${payload}::bytea, ${row.recorded_at}::timestamptz)`,
+        );
+      }
+      await tx.commit();
+      return carrying.rows.length;
+    });
   }
 
   /**

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
 import type { ReceivedEvent } from '@taskmesh/runtime/events/envelope';
+import { UserErased } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
+import { emailDigest } from '@taskmesh/runtime/email-addresses';
+import { addressInEvent } from '@taskmesh/runtime/erased-addresses';
 import type { AuditLog, NewAuditEntry } from '../db/audit-log.ts';
 import { AUDITED_EVENT_TYPES, changesOf } from './audited-events.ts';
 
@@ -13,8 +16,10 @@ function entryOf(event: ReceivedEvent): NewAuditEntry {
   const orgId = ORG_NAME.exec(event.organization)?.[1];
   if (!orgId) throw new PermanentEventError(`audited event ${event.type} ${event.id} has no organization ("${event.organization}")`);
   let changes;
+  let address;
   try {
     changes = changesOf(event.type, event.payload);
+    address = addressInEvent(event.type, event.payload);
   } catch (err) {
     throw new PermanentEventError(`payload of ${event.type} ${event.id} does not decode: ${String(err)}`);
   }
@@ -27,6 +32,7 @@ function entryOf(event: ReceivedEvent): NewAuditEntry {
     occurTime: event.occurTime,
     changes,
     payload: event.payload,
+    subjectEmailSha256: address ? emailDigest(address) : null,
   };
 }
 
@@ -48,6 +54,21 @@ export function auditSubscription(auditLog: AuditLog, log: Logger): EventSubscri
     async handleBatch(events) {
       const recorded = await auditLog.recordBatch(events.map(entryOf));
       if (recorded.size < events.length) log.debug({ duplicates: events.length - recorded.size }, 'audit events already recorded; duplicates skipped');
+    },
+  };
+}
+
+/**
+ * An erased account's address is blanked in the entries that carry it (its invitations); the entries stay,
+ * and those the user made keep users/{id} as actor, whom identity now names "Deleted user".
+ */
+export function auditErasureSubscription(auditLog: AuditLog): EventSubscription {
+  return {
+    consumer: 'audit-erasure',
+    types: ['taskmesh.identity.v1.UserErased'],
+    async handle(event) {
+      const { emailSha256 } = UserErased.decode(event.payload);
+      if (/^[0-9a-f]{64}$/.test(emailSha256)) await auditLog.eraseAddress(emailSha256);
     },
   };
 }

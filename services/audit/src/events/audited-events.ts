@@ -88,6 +88,8 @@ export const NOT_AUDITED: Readonly<Record<string, string>> = {
   'taskmesh.identity.v1.UserSignedUp': 'outside any organization',
   'taskmesh.identity.v1.PasswordResetRequested': 'outside any organization',
   'taskmesh.identity.v1.SessionsEnded': 'outside any organization',
+  'taskmesh.identity.v1.UserErased': 'outside any organization (the MemberRemoved it causes in each org is recorded)',
+  'taskmesh.org.v1.OrganizationPurged': "the purge removes the organization's log with the rest of its data",
   'taskmesh.org.v1.MemberAdded': 'companion of OrganizationCreated (the creator) and InvitationAccepted (the invitee)',
   'taskmesh.task.v1.TaskAssigned': 'companion of TaskCreated and TaskUpdated (the assignees are in their payload and changes)',
   'taskmesh.task.v1.TaskStatusChanged': 'companion of TaskUpdated (the status is in its changes)',

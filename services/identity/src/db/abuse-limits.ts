@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { emailDigest } from '@taskmesh/runtime/email-addresses';
 import { ResourceExhaustedError } from '@taskmesh/runtime/errors';
 import { initLoginCounters, recordLoginFailure, recordLoginThrottled } from '../login-metrics.ts';
 
@@ -83,7 +84,7 @@ export class AbuseLimits {
       throw loginThrottled(pair.msBeforeNext);
     }
     if (attempt.knownDevice) return;
-    const [account, address] = await Promise.all([this.accountDelay.get(attempt.account), this.addressFailures.get(attempt.address)]);
+    const [account, address] = await Promise.all([this.accountDelay.get(emailDigest(attempt.account)), this.addressFailures.get(attempt.address)]);
     if (account && account.consumedPoints > 1) {
       recordLoginThrottled('account');
       throw loginThrottled(account.msBeforeNext);
@@ -104,12 +105,12 @@ export class AbuseLimits {
     if (pairExcess >= 0) await this.pairDelay.block(key, delaySeconds(pairExcess, s.loginDelayBaseSeconds, s.loginMaxDelaySeconds));
     if (attempt.knownDevice) return;
     const [account] = await Promise.all([
-      this.accountFailures.penalty(attempt.account),
+      this.accountFailures.penalty(emailDigest(attempt.account)),
       this.addressFailures.penalty(attempt.address),
     ]);
     const accountExcess = account.consumedPoints - s.loginMaxFailuresPerAccount;
     if (accountExcess >= 0) {
-      await this.accountDelay.block(attempt.account, delaySeconds(accountExcess, s.loginDelayBaseSeconds, s.loginAccountMaxDelaySeconds));
+      await this.accountDelay.block(emailDigest(attempt.account), delaySeconds(accountExcess, s.loginDelayBaseSeconds, s.loginAccountMaxDelaySeconds));
     }
   }
 
@@ -131,7 +132,7 @@ export class AbuseLimits {
   async admitPasswordReset(address: string, email: string): Promise<boolean> {
     await consumeOrThrow(this.resetsByAddress, address, 'too many password-reset requests from this address; try again later', 'RESET_THROTTLED');
     try {
-      await this.resetsByEmail.consume(email);
+      await this.resetsByEmail.consume(emailDigest(email));
       return true;
     } catch (err) {
       if (err instanceof RateLimiterRes) return false;
@@ -140,9 +141,15 @@ export class AbuseLimits {
   }
 }
 
-/** A known device is its own key: no one else's failures slow it. */
+/**
+ * A known device is its own key: no one else's failures slow it. Addresses enter keys only as their digest
+ * (emailDigest), so the counters hold no e-mail address and an erased account's are found by it.
+ */
 const pairKey = (attempt: LogInAttempt) =>
-  attempt.knownDevice ? `device:${attempt.knownDevice}` : `${attempt.account}|${attempt.address}`;
+  attempt.knownDevice ? `device:${attempt.knownDevice}` : `${emailDigest(attempt.account)}|${attempt.address}`;
+
+/** Every counter of an address (its digest is in the key), for account erasure. */
+export const LOGIN_LIMIT_KEYS_OF_ADDRESS_SQL = 'delete from login_limits where position(? in key) > 0';
 
 /** base · 2^excess seconds, at most max. */
 export function delaySeconds(excess: number, base: number, max: number): number {

@@ -13,6 +13,8 @@ export const UserRecord = defineEntity({
     passwordHash: p.text(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
+    /** Set when the account was erased: the row then holds no personal data (users.ts, erase). */
+    deletedAt: p.datetime().nullable(),
   },
 });
 export type UserRecord = InferEntity<typeof UserRecord>;

@@ -47,6 +47,7 @@ const REVOKE_REASONS: Record<SessionEndReason, string> = {
   [SessionEndReason.SESSION_END_REASON_LOG_OUT_EVERYWHERE]: 'log out everywhere',
   [SessionEndReason.SESSION_END_REASON_REFRESH_TOKEN_REUSE]: 'refresh token reuse',
   [SessionEndReason.SESSION_END_REASON_PASSWORD_RESET]: 'password reset',
+  [SessionEndReason.SESSION_END_REASON_ACCOUNT_ERASED]: 'account erased',
   [SessionEndReason.UNRECOGNIZED]: 'ended',
 };
 
@@ -69,7 +70,7 @@ export class Sessions {
   async logIn(input: { email: string; password: string; deviceToken?: string } & Caller): Promise<SignedIn> {
     const account = normalizeEmail(input.email);
     const em = this.em.fork();
-    const user = await em.findOne(UserRecord, { emailNormalized: account });
+    const user = await em.findOne(UserRecord, { emailNormalized: account, deletedAt: null });
     const device = user && input.deviceToken ? await this.knownDevice(em, user, input.deviceToken) : undefined;
     const attempt: LogInAttempt = { account, address: input.clientAddress, knownDevice: device?.id };
     await this.limits.admitLogIn(attempt);
@@ -160,7 +161,7 @@ export class Sessions {
     const em = this.em.fork();
     const session = await em.findOne(SessionRecord, { id: principal.sessionId, userId: principal.userId });
     if (!session || session.revokedAt) throw new UnauthenticatedError('session has ended', { reason: 'SESSION_ENDED' });
-    const user = await em.findOne(UserRecord, { id: principal.userId });
+    const user = await em.findOne(UserRecord, { id: principal.userId, deletedAt: null });
     if (!user) throw new UnauthenticatedError('session has ended', { reason: 'SESSION_ENDED' });
     return user;
   }

@@ -1,4 +1,4 @@
-import { PasswordResetRequested, type SessionEndReason, SessionsEnded, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
+import { PasswordResetRequested, type SessionEndReason, SessionsEnded, UserErased, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
 import { SESSIONS_ENDED_EVENT } from '@taskmesh/runtime/ended-sessions';
 import { domainEvent, type DomainEvent } from '@taskmesh/runtime/outbox';
 import { userName } from '../mapping.ts';
@@ -18,4 +18,10 @@ export function sessionsEnded(userId: string, sessionIds: string[], reason: Sess
 export function passwordResetRequested(userId: string): DomainEvent {
   const user = userName(userId);
   return domainEvent('taskmesh.identity.v1.PasswordResetRequested', PasswordResetRequested, { user }, { resource: user, actor: user });
+}
+
+/** The account was erased; the address travels only as its digest (emailDigest). */
+export function userErased(userId: string, emailSha256: string): DomainEvent {
+  const user = userName(userId);
+  return domainEvent('taskmesh.identity.v1.UserErased', UserErased, { user, emailSha256 }, { resource: user, actor: user });
 }

@@ -8,12 +8,13 @@ import type { Sessions } from '../db/sessions.ts';
 import type { SigningKeys } from '../db/signing-keys.ts';
 import type { Users } from '../db/users.ts';
 import { toSignedInMessage, toUserMessage } from '../mapping.ts';
+import type { OrgDirectory } from '../org-directory.ts';
 
 const USER_NAME = /^users\/([0-9a-f-]{36})$/;
 const UPDATABLE_USER_FIELDS = new Set(['display_name', 'displayName']);
 
 export function identityHandlers(
-  { users, sessions, passwordResets }: { users: Users; sessions: Sessions; passwordResets: PasswordResets },
+  { users, sessions, passwordResets, orgs }: { users: Users; sessions: Sessions; passwordResets: PasswordResets; orgs: OrgDirectory },
   keys: SigningKeys,
   verifier: AccessTokenVerifier,
 ): AsyncService<typeof IdentityServiceService> {
@@ -66,6 +67,10 @@ export function identityHandlers(
       // An empty mask updates every writable field present in the request.
       const changes = paths.length > 0 || req.user.displayName !== '' ? { displayName: req.user.displayName } : {};
       return { user: toUserMessage(await users.updateCurrentUser(principal, changes)) };
+    },
+    async deleteCurrentUser(_req, ctx) {
+      await users.erase(await verifier.authenticate(ctx.metadata), (userId) => orgs.soleOwnerships(userId));
+      return {};
     },
     async getJwks() {
       const { keys: jwks } = await keys.jwks();

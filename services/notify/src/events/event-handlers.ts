@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
+import { UserErased, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
 import { OrganizationCreated, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { TaskAssigned, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { decodePayload, type ReceivedEvent } from '@taskmesh/runtime/events/envelope';
@@ -36,6 +36,12 @@ const handlers: Record<string, Handler> = {
       toAddress: signedUp.email,
       content: { kind: 'welcome', displayName: signedUp.displayName },
     });
+  },
+  // An erased account: its mails (sent or not, with its address) go, and no digest names it as assignee.
+  'taskmesh.identity.v1.UserErased': async (event, tx) => {
+    const { user } = decodePayload(event, UserErased);
+    await tx.execute('delete from outgoing_mail where recipient = ?', [user]);
+    await tx.execute('update task_snapshot set assignees = array_remove(assignees, ?) where ? = any(assignees)', [user, user]);
   },
   'taskmesh.task.v1.TaskAssigned': async (event, tx) => {
     const assigned = decodePayload(event, TaskAssigned);

@@ -1,6 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
+import { recordEvent } from '@taskmesh/runtime/outbox';
+import { organizationPurged } from '../events/org-events.ts';
+import { orgName } from '../mapping.ts';
 import { OrganizationRecord } from './entities.ts';
 
 /**
@@ -30,7 +33,15 @@ export class OrganizationPurge {
       { fields: ['id'], limit: 100, filters: { tenant: false } },
     );
     for (const { id } of due) {
-      await forkForOrg(this.em, id).nativeDelete(OrganizationRecord, { id, deletedAt: { $ne: null, $lte: cutoff } });
+      // The org's rows (memberships, invitations and API tokens cascade) and its older events go; its
+      // OrganizationPurged tells every other service to remove theirs.
+      await forkForOrg(this.em, id).transactional(async (tx) => {
+        const purged = await tx.nativeDelete(OrganizationRecord, { id, deletedAt: { $ne: null, $lte: cutoff } });
+        if (purged === 0) return;
+        await tx.execute('delete from outbox where organization = ?', [orgName(id)]);
+        recordEvent(tx, organizationPurged(id));
+        await tx.flush();
+      });
       this.log.info({ organization: `organizations/${id}` }, 'purged deleted organization');
     }
     return due.length;

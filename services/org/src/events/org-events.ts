@@ -7,6 +7,7 @@ import {
   MemberRoleChanged,
   OrganizationCreated,
   OrganizationDeleted,
+  OrganizationPurged,
   OrganizationUpdated,
 } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import type { FieldChange } from '@taskmesh/gen/taskmesh/events/v1/field_change.js';
@@ -46,6 +47,11 @@ export function memberRoleChanged(orgId: string, userId: string, oldRole: OrgRol
   const member = memberName(orgId, userId);
   const payload = { member, user: userName(userId), oldRole: roleToProto(oldRole), newRole: roleToProto(newRole) };
   return orgEvent('MemberRoleChanged', MemberRoleChanged, payload, orgId, member, actorId);
+}
+
+/** The retention of a deleted org passed and its rows went; the actor is the system (empty). */
+export function organizationPurged(orgId: string): DomainEvent {
+  return domainEvent('taskmesh.org.v1.OrganizationPurged', OrganizationPurged, { organization: orgName(orgId) }, { resource: orgName(orgId), organization: orgName(orgId) });
 }
 
 export function memberRemoved(orgId: string, userId: string, role: OrgRole, left: boolean, actorId: string): DomainEvent {

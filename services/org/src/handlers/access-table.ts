@@ -35,4 +35,6 @@ export const orgAccessTable = {
   resolveApiToken: 'internal',
   // For the other services' org-context step; it has no HTTP binding, so the edge cannot reach it.
   getMembership: 'internal',
+  // For identity, before it erases an account; no HTTP binding either.
+  listSoleOwnerships: 'internal',
 } as const satisfies AccessTable<typeof OrgServiceService>;

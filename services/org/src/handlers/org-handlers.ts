@@ -7,6 +7,7 @@ import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
 import type { Invitations } from '../db/invitations.ts';
 import type { Members } from '../db/members.ts';
 import type { Organizations } from '../db/organizations.ts';
+import type { UserErasure } from '../db/user-erasure.ts';
 import { memberName, orgName, toInvitationMessage, toMemberMessage, toOrganizationMessage, userName } from '../mapping.ts';
 import { toApiTokenMessage, type ApiTokens } from '../api-tokens.ts';
 import type { orgAccessTable } from './access-table.ts';
@@ -36,12 +37,14 @@ export function orgHandlers({
   invitations,
   roleOf,
   apiTokens,
+  userErasure,
 }: {
   organizations: Organizations;
   members: Members;
   invitations: Invitations;
   roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
   apiTokens: ApiTokens;
+  userErasure: UserErasure;
 }): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
   return {
     async createOrganization(req, { principal }) {
@@ -137,6 +140,9 @@ export function orgHandlers({
       const row = await apiTokens.resolve(req.token);
       if (!row) throw new NotFoundError('API token');
       return { apiToken: toApiTokenMessage(row) };
+    },
+    async listSoleOwnerships(req) {
+      return { organizations: await userErasure.soleOwnerships(userIdOf(req.user)) };
     },
     async getMembership(req) {
       const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');

@@ -154,6 +154,12 @@ export interface JsonWebKey {
   use: string;
 }
 
+/** Request for DeleteCurrentUser. */
+export type DeleteCurrentUserRequest = Record<string, never>;
+
+/** Response for DeleteCurrentUser. */
+export type DeleteCurrentUserResponse = Record<string, never>;
+
 const identityServiceRoutes = {
   signUp: {
     procedure: "taskmesh.identity.v1.IdentityService/SignUp",
@@ -216,6 +222,13 @@ const identityServiceRoutes = {
     method: "PATCH",
     path: ["/v1/users/me"],
     body: "user",
+    public: false,
+  },
+  deleteCurrentUser: {
+    procedure: "taskmesh.identity.v1.IdentityService/DeleteCurrentUser",
+    method: "DELETE",
+    path: ["/v1/users/me"],
+    body: "",
     public: false,
   },
   getJwks: {
@@ -319,6 +332,16 @@ export class IdentityServiceClient {
    */
   updateCurrentUser(request: PartialMessage<UpdateCurrentUserRequest> = {}, options?: CallOptions): Promise<UpdateCurrentUserResponse> {
     return this.transport.unary<UpdateCurrentUserResponse>(identityServiceRoutes.updateCurrentUser, request, options);
+  }
+
+  /**
+   * Erases the caller's account: sessions end, personal data goes, memberships end in every organization.
+   * FAILED_PRECONDITION (reason LAST_OWNER) while the caller is the only OWNER of an organization.
+   *
+   * `DELETE /v1/users/me`
+   */
+  deleteCurrentUser(request: PartialMessage<DeleteCurrentUserRequest> = {}, options?: CallOptions): Promise<DeleteCurrentUserResponse> {
+    return this.transport.unary<DeleteCurrentUserResponse>(identityServiceRoutes.deleteCurrentUser, request, options);
   }
 
   /**

@@ -14,5 +14,10 @@ export interface User {
   createTime?: string;
   /** When the profile last changed. */
   updateTime?: string;
+  /**
+   * When the account was erased; set only for an erased account, whose e-mail is then empty and whose
+   * display name is "Deleted user" (it stays the author of its comments and audit entries).
+   */
+  deleteTime?: string;
 }
 

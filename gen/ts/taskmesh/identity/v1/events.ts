@@ -24,6 +24,8 @@ export enum SessionEndReason {
   SESSION_END_REASON_REFRESH_TOKEN_REUSE = 3,
   /** SESSION_END_REASON_PASSWORD_RESET - The password was reset. */
   SESSION_END_REASON_PASSWORD_RESET = 4,
+  /** SESSION_END_REASON_ACCOUNT_ERASED - The account was erased. */
+  SESSION_END_REASON_ACCOUNT_ERASED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -44,6 +46,9 @@ export function sessionEndReasonFromJSON(object: any): SessionEndReason {
     case 4:
     case "SESSION_END_REASON_PASSWORD_RESET":
       return SessionEndReason.SESSION_END_REASON_PASSWORD_RESET;
+    case 5:
+    case "SESSION_END_REASON_ACCOUNT_ERASED":
+      return SessionEndReason.SESSION_END_REASON_ACCOUNT_ERASED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -63,6 +68,8 @@ export function sessionEndReasonToJSON(object: SessionEndReason): string {
       return "SESSION_END_REASON_REFRESH_TOKEN_REUSE";
     case SessionEndReason.SESSION_END_REASON_PASSWORD_RESET:
       return "SESSION_END_REASON_PASSWORD_RESET";
+    case SessionEndReason.SESSION_END_REASON_ACCOUNT_ERASED:
+      return "SESSION_END_REASON_ACCOUNT_ERASED";
     case SessionEndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -101,6 +108,21 @@ export interface SessionsEnded {
   reason: SessionEndReason;
   /** After this time no access token of these sessions is valid anyway, so their ids may be forgotten. */
   forgetTime?: Date | undefined;
+}
+
+/**
+ * Payload of taskmesh.identity.v1.UserErased: an account was erased (its sessions ended in the same
+ * transaction). Every service removes or scrubs its copies of the user's personal data; the org service
+ * ends the user's memberships.
+ */
+export interface UserErased {
+  /** users/{user} */
+  user: string;
+  /**
+   * Lower-case hex SHA-256 of the account's normalized (lower-cased) e-mail address, so services can find
+   * copies of the address (invitations, mail) without the address itself entering the event stream.
+   */
+  emailSha256: string;
 }
 
 function createBaseUserSignedUp(): UserSignedUp {
@@ -396,6 +418,95 @@ export const SessionsEnded: MessageFns<SessionsEnded> = {
     message.sessionIds = object.sessionIds?.map((e) => e) || [];
     message.reason = object.reason ?? 0;
     message.forgetTime = object.forgetTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUserErased(): UserErased {
+  return { user: "", emailSha256: "" };
+}
+
+export const UserErased: MessageFns<UserErased> = {
+  encode(message: UserErased, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    if (message.emailSha256 !== "") {
+      writer.uint32(18).string(message.emailSha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserErased {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserErased();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.emailSha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserErased {
+    return {
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      emailSha256: isSet(object.emailSha256)
+        ? globalThis.String(object.emailSha256)
+        : isSet(object.email_sha256)
+        ? globalThis.String(object.email_sha256)
+        : "",
+    };
+  },
+
+  toJSON(message: UserErased): unknown {
+    const obj: any = {};
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.emailSha256 !== "") {
+      obj.emailSha256 = message.emailSha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UserErased>): UserErased {
+    return UserErased.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UserErased>): UserErased {
+    const message = createBaseUserErased();
+    message.user = object.user ?? "";
+    message.emailSha256 = object.emailSha256 ?? "";
     return message;
   },
 };

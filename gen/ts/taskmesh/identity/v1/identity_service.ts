@@ -220,6 +220,14 @@ export interface EndedSession {
   forgetTime?: Date | undefined;
 }
 
+/** Request for DeleteCurrentUser. */
+export interface DeleteCurrentUserRequest {
+}
+
+/** Response for DeleteCurrentUser. */
+export interface DeleteCurrentUserResponse {
+}
+
 function createBaseSignUpRequest(): SignUpRequest {
   return { email: "", password: "", displayName: "" };
 }
@@ -2314,6 +2322,110 @@ export const EndedSession: MessageFns<EndedSession> = {
   },
 };
 
+function createBaseDeleteCurrentUserRequest(): DeleteCurrentUserRequest {
+  return {};
+}
+
+export const DeleteCurrentUserRequest: MessageFns<DeleteCurrentUserRequest> = {
+  encode(_: DeleteCurrentUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCurrentUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCurrentUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteCurrentUserRequest {
+    return {};
+  },
+
+  toJSON(_: DeleteCurrentUserRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteCurrentUserRequest>): DeleteCurrentUserRequest {
+    return DeleteCurrentUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteCurrentUserRequest>): DeleteCurrentUserRequest {
+    const message = createBaseDeleteCurrentUserRequest();
+    return message;
+  },
+};
+
+function createBaseDeleteCurrentUserResponse(): DeleteCurrentUserResponse {
+  return {};
+}
+
+export const DeleteCurrentUserResponse: MessageFns<DeleteCurrentUserResponse> = {
+  encode(_: DeleteCurrentUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCurrentUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCurrentUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteCurrentUserResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteCurrentUserResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteCurrentUserResponse>): DeleteCurrentUserResponse {
+    return DeleteCurrentUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteCurrentUserResponse>): DeleteCurrentUserResponse {
+    const message = createBaseDeleteCurrentUserResponse();
+    return message;
+  },
+};
+
 /** IdentityService owns users, credentials, sessions and the keys that sign access tokens. */
 export type IdentityServiceService = typeof IdentityServiceService;
 export const IdentityServiceService = {
@@ -2419,6 +2531,21 @@ export const IdentityServiceService = {
       Buffer.from(UpdateCurrentUserResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateCurrentUserResponse => UpdateCurrentUserResponse.decode(value),
   },
+  /**
+   * Erases the caller's account: sessions end, personal data goes, memberships end in every organization.
+   * FAILED_PRECONDITION (reason LAST_OWNER) while the caller is the only OWNER of an organization.
+   */
+  deleteCurrentUser: {
+    path: "/taskmesh.identity.v1.IdentityService/DeleteCurrentUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteCurrentUserRequest): Buffer =>
+      Buffer.from(DeleteCurrentUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCurrentUserRequest => DeleteCurrentUserRequest.decode(value),
+    responseSerialize: (value: DeleteCurrentUserResponse): Buffer =>
+      Buffer.from(DeleteCurrentUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteCurrentUserResponse => DeleteCurrentUserResponse.decode(value),
+  },
   /** Returns the public keys that verify access tokens, as a JSON Web Key Set. */
   getJwks: {
     path: "/taskmesh.identity.v1.IdentityService/GetJwks" as const,
@@ -2479,6 +2606,11 @@ export interface IdentityServiceServer extends UntypedServiceImplementation {
   getCurrentUser: handleUnaryCall<GetCurrentUserRequest, GetCurrentUserResponse>;
   /** Updates the signed-in user's profile. */
   updateCurrentUser: handleUnaryCall<UpdateCurrentUserRequest, UpdateCurrentUserResponse>;
+  /**
+   * Erases the caller's account: sessions end, personal data goes, memberships end in every organization.
+   * FAILED_PRECONDITION (reason LAST_OWNER) while the caller is the only OWNER of an organization.
+   */
+  deleteCurrentUser: handleUnaryCall<DeleteCurrentUserRequest, DeleteCurrentUserResponse>;
   /** Returns the public keys that verify access tokens, as a JSON Web Key Set. */
   getJwks: handleUnaryCall<GetJwksRequest, GetJwksResponse>;
   /** Looks up users by resource name, for other services (no HTTP binding). Unknown names are omitted. */
@@ -2637,6 +2769,25 @@ export interface IdentityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateCurrentUserResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Erases the caller's account: sessions end, personal data goes, memberships end in every organization.
+   * FAILED_PRECONDITION (reason LAST_OWNER) while the caller is the only OWNER of an organization.
+   */
+  deleteCurrentUser(
+    request: DeleteCurrentUserRequest,
+    callback: (error: ServiceError | null, response: DeleteCurrentUserResponse) => void,
+  ): ClientUnaryCall;
+  deleteCurrentUser(
+    request: DeleteCurrentUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteCurrentUserResponse) => void,
+  ): ClientUnaryCall;
+  deleteCurrentUser(
+    request: DeleteCurrentUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteCurrentUserResponse) => void,
   ): ClientUnaryCall;
   /** Returns the public keys that verify access tokens, as a JSON Web Key Set. */
   getJwks(

@@ -25,11 +25,18 @@ export interface User {
     | Date
     | undefined;
   /** When the profile last changed. */
-  updateTime?: Date | undefined;
+  updateTime?:
+    | Date
+    | undefined;
+  /**
+   * When the account was erased; set only for an erased account, whose e-mail is then empty and whose
+   * display name is "Deleted user" (it stays the author of its comments and audit entries).
+   */
+  deleteTime?: Date | undefined;
 }
 
 function createBaseUser(): User {
-  return { name: "", email: "", displayName: "", createTime: undefined, updateTime: undefined };
+  return { name: "", email: "", displayName: "", createTime: undefined, updateTime: undefined, deleteTime: undefined };
 }
 
 export const User: MessageFns<User> = {
@@ -48,6 +55,9 @@ export const User: MessageFns<User> = {
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(42).fork()).join();
+    }
+    if (message.deleteTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.deleteTime), writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -105,6 +115,14 @@ export const User: MessageFns<User> = {
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.deleteTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -136,6 +154,11 @@ export const User: MessageFns<User> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
+      deleteTime: isSet(object.deleteTime)
+        ? fromJsonTimestamp(object.deleteTime)
+        : isSet(object.delete_time)
+        ? fromJsonTimestamp(object.delete_time)
+        : undefined,
     };
   },
 
@@ -156,6 +179,9 @@ export const User: MessageFns<User> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
+    if (message.deleteTime !== undefined) {
+      obj.deleteTime = message.deleteTime.toISOString();
+    }
     return obj;
   },
 
@@ -169,6 +195,7 @@ export const User: MessageFns<User> = {
     message.displayName = object.displayName ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
+    message.deleteTime = object.deleteTime ?? undefined;
     return message;
   },
 };

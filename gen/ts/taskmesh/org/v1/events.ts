@@ -48,6 +48,16 @@ export interface OrganizationDeleted {
 }
 
 /**
+ * Payload of taskmesh.org.v1.OrganizationPurged: the retention of a deleted organization has passed and the
+ * org service removed its rows. Every service removes whatever it still holds of the organization (the
+ * attachment service also its objects in the store).
+ */
+export interface OrganizationPurged {
+  /** organizations/{org} */
+  organization: string;
+}
+
+/**
  * Payload of taskmesh.org.v1.MemberAdded: a user joined an organization (as its creator, or by accepting an
  * invitation).
  */
@@ -383,6 +393,73 @@ export const OrganizationDeleted: MessageFns<OrganizationDeleted> = {
     const message = createBaseOrganizationDeleted();
     message.organization = object.organization ?? "";
     message.displayName = object.displayName ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationPurged(): OrganizationPurged {
+  return { organization: "" };
+}
+
+export const OrganizationPurged: MessageFns<OrganizationPurged> = {
+  encode(message: OrganizationPurged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== "") {
+      writer.uint32(10).string(message.organization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationPurged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationPurged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationPurged {
+    return { organization: isSet(object.organization) ? globalThis.String(object.organization) : "" };
+  },
+
+  toJSON(message: OrganizationPurged): unknown {
+    const obj: any = {};
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationPurged>): OrganizationPurged {
+    return OrganizationPurged.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationPurged>): OrganizationPurged {
+    const message = createBaseOrganizationPurged();
+    message.organization = object.organization ?? "";
     return message;
   },
 };

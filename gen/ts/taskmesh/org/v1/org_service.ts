@@ -270,6 +270,18 @@ export interface ResolveApiTokenResponse {
   apiToken?: ApiToken | undefined;
 }
 
+/** Request for ListSoleOwnerships. */
+export interface ListSoleOwnershipsRequest {
+  /** users/{user} */
+  user: string;
+}
+
+/** Response for ListSoleOwnerships. */
+export interface ListSoleOwnershipsResponse {
+  /** organizations/{org} of every live organization in which the user is the only OWNER. */
+  organizations: string[];
+}
+
 function createBaseCreateOrganizationRequest(): CreateOrganizationRequest {
   return { organization: undefined, requestId: "" };
 }
@@ -2972,6 +2984,144 @@ export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
   },
 };
 
+function createBaseListSoleOwnershipsRequest(): ListSoleOwnershipsRequest {
+  return { user: "" };
+}
+
+export const ListSoleOwnershipsRequest: MessageFns<ListSoleOwnershipsRequest> = {
+  encode(message: ListSoleOwnershipsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSoleOwnershipsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSoleOwnershipsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSoleOwnershipsRequest {
+    return { user: isSet(object.user) ? globalThis.String(object.user) : "" };
+  },
+
+  toJSON(message: ListSoleOwnershipsRequest): unknown {
+    const obj: any = {};
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSoleOwnershipsRequest>): ListSoleOwnershipsRequest {
+    return ListSoleOwnershipsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSoleOwnershipsRequest>): ListSoleOwnershipsRequest {
+    const message = createBaseListSoleOwnershipsRequest();
+    message.user = object.user ?? "";
+    return message;
+  },
+};
+
+function createBaseListSoleOwnershipsResponse(): ListSoleOwnershipsResponse {
+  return { organizations: [] };
+}
+
+export const ListSoleOwnershipsResponse: MessageFns<ListSoleOwnershipsResponse> = {
+  encode(message: ListSoleOwnershipsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.organizations) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSoleOwnershipsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSoleOwnershipsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizations.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSoleOwnershipsResponse {
+    return {
+      organizations: globalThis.Array.isArray(object?.organizations)
+        ? object.organizations.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSoleOwnershipsResponse): unknown {
+    const obj: any = {};
+    if (message.organizations?.length) {
+      obj.organizations = message.organizations;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSoleOwnershipsResponse>): ListSoleOwnershipsResponse {
+    return ListSoleOwnershipsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSoleOwnershipsResponse>): ListSoleOwnershipsResponse {
+    const message = createBaseListSoleOwnershipsResponse();
+    message.organizations = object.organizations?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /**
  * OrgService owns organizations, their memberships and roles, and invitations. Its GetMembership is the
  * lookup behind every other service's permission checks.
@@ -3195,6 +3345,21 @@ export const OrgServiceService = {
       Buffer.from(GetMembershipResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetMembershipResponse => GetMembershipResponse.decode(value),
   },
+  /**
+   * Internal (no HTTP binding): the organizations whose only OWNER the user is. Identity asks it before
+   * erasing an account.
+   */
+  listSoleOwnerships: {
+    path: "/taskmesh.org.v1.OrgService/ListSoleOwnerships" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSoleOwnershipsRequest): Buffer =>
+      Buffer.from(ListSoleOwnershipsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSoleOwnershipsRequest => ListSoleOwnershipsRequest.decode(value),
+    responseSerialize: (value: ListSoleOwnershipsResponse): Buffer =>
+      Buffer.from(ListSoleOwnershipsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSoleOwnershipsResponse => ListSoleOwnershipsResponse.decode(value),
+  },
 } as const;
 
 export interface OrgServiceServer extends UntypedServiceImplementation {
@@ -3251,6 +3416,11 @@ export interface OrgServiceServer extends UntypedServiceImplementation {
   /** Internal (no HTTP binding): resolves a presented `tm_…` secret to its token, org and role. */
   resolveApiToken: handleUnaryCall<ResolveApiTokenRequest, ResolveApiTokenResponse>;
   getMembership: handleUnaryCall<GetMembershipRequest, GetMembershipResponse>;
+  /**
+   * Internal (no HTTP binding): the organizations whose only OWNER the user is. Identity asks it before
+   * erasing an account.
+   */
+  listSoleOwnerships: handleUnaryCall<ListSoleOwnershipsRequest, ListSoleOwnershipsResponse>;
 }
 
 export interface OrgServiceClient extends Client {
@@ -3544,6 +3714,25 @@ export interface OrgServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetMembershipResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Internal (no HTTP binding): the organizations whose only OWNER the user is. Identity asks it before
+   * erasing an account.
+   */
+  listSoleOwnerships(
+    request: ListSoleOwnershipsRequest,
+    callback: (error: ServiceError | null, response: ListSoleOwnershipsResponse) => void,
+  ): ClientUnaryCall;
+  listSoleOwnerships(
+    request: ListSoleOwnershipsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSoleOwnershipsResponse) => void,
+  ): ClientUnaryCall;
+  listSoleOwnerships(
+    request: ListSoleOwnershipsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSoleOwnershipsResponse) => void,
   ): ClientUnaryCall;
 }
 
