@@ -79,6 +79,9 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   ORG_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of deleted organizations runs' },
   // task
   BOARD_CACHE_TTL_MS: { meaning: "how long the board service's positive answers are reused (board events evict sooner; 0: off)" },
+  BOARD_CACHE_MAX_BOARDS: { meaning: "most boards whose answers of the board service are kept per replica (0: off)" },
+  TASK_BYTES_CACHE_BYTES: { meaning: 'memory budget in bytes of the encoded tasks kept by row version for board listings (0: none)' },
+  TASK_PAGE_CACHE_BYTES: { meaning: 'memory budget in bytes of the whole ListTasks responses kept while their page is unchanged (0: none)' },
   // audit
   AUDIT_RETENTION_DAYS: { meaning: 'how long audit events are kept' },
   AUDIT_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of old audit events runs' },
@@ -100,6 +103,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   EDGE_DEADLINE_MS: { meaning: 'deadline of each upstream call', default: '15000' },
   EDGE_CORS_ORIGINS: { meaning: 'comma-separated origins allowed by CORS; unset: no CORS headers', default: 'unset' },
   EDGE_ACCESS_LOG: { meaning: '`off` silences the access log', default: 'on' },
+  EDGE_LARGE_RESPONSE_CACHE_BYTES: { meaning: 'memory budget in bytes of the JSON kept for large responses (16 KiB and more) by their exact bytes (0: none)', default: '33554432' },
   EDGE_HEADERS_TIMEOUT_MS: { meaning: 'longest time a client may take to send the request headers (408 after)', default: '10000' },
   EDGE_REQUEST_TIMEOUT_MS: { meaning: 'longest time a client may take to send a whole request (408 after)', default: '30000' },
   EDGE_KEEP_ALIVE_TIMEOUT_MS: { meaning: 'how long an idle keep-alive connection is kept open', default: '5000' },

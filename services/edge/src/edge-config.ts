@@ -1,4 +1,5 @@
 import type { EdgeOptions } from './edge.ts';
+import { DEFAULT_LARGE_RESPONSE_CACHE_BYTES } from './large-response-memo.ts';
 import { httpServerLimitEnv } from './http-server-limits.ts';
 import type { HttpServerLimits } from './http-server-limits.ts';
 
@@ -25,7 +26,7 @@ export class EdgeConfigError extends Error {
  * Reads the standalone edge's configuration once, failing on the first bad value with its name:
  * EDGE_PORT (8080), EDGE_HOST (0.0.0.0), EDGE_DESCRIPTOR (gen/descriptor.binpb), EDGE_BODY_LIMIT_BYTES
  * (1 MiB), EDGE_DEADLINE_MS (15000), EDGE_CORS_ORIGINS (comma list; unset = no CORS), EDGE_ACCESS_LOG
- * (`off` to silence), the HTTP server limits (http-server-limits.ts: EDGE_HEADERS_TIMEOUT_MS and the like), and one `<SERVICE>_ADDR` per upstream; services without one answer 503.
+ * (`off` to silence), EDGE_LARGE_RESPONSE_CACHE_BYTES (32 MiB; 0: none), the HTTP server limits (http-server-limits.ts: EDGE_HEADERS_TIMEOUT_MS and the like), and one `<SERVICE>_ADDR` per upstream; services without one answer 503.
  */
 export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
   const upstreams: Record<string, string> = {};
@@ -44,6 +45,7 @@ export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
     bodyLimitBytes: integer(env, 'EDGE_BODY_LIMIT_BYTES', 1024 * 1024, 1, 2 ** 31),
     deadlineMs: integer(env, 'EDGE_DEADLINE_MS', 15_000, 1, 2 ** 31),
     httpLimits: readHttpServerLimits(env),
+    largeResponseCacheBytes: integer(env, 'EDGE_LARGE_RESPONSE_CACHE_BYTES', DEFAULT_LARGE_RESPONSE_CACHE_BYTES, 0, 2 ** 31),
   };
   if (env.EDGE_DESCRIPTOR?.trim()) options.descriptorPath = env.EDGE_DESCRIPTOR.trim();
   const origins = env.EDGE_CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean);

@@ -18,6 +18,8 @@ import { applyHttpServerLimits, defaultHttpServerLimits, httpServerOptions } fro
 import type { HttpServerLimits } from './http-server-limits.ts';
 import { encodeRequestMessage } from './request-message.ts';
 import { clientAddress, requestIdOf, requestMetadata } from './request-metadata.ts';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
+import { DEFAULT_LARGE_RESPONSE_CACHE_BYTES, largeResponseMemo, type LargeResponseMemo } from './large-response-memo.ts';
 import { encodeResponseMessage } from './response-message.ts';
 import { retryAfterSeconds } from './retry-after.ts';
 import { RouteTable } from './route-table.ts';
@@ -57,6 +59,8 @@ export interface EdgeOptions {
   ignoredQueryParameters?: string[];
   /** Timeouts and header limits of the HTTP server; each unset one keeps its default (http-server-limits.ts). */
   httpLimits?: Partial<HttpServerLimits>;
+  /** Budget in bytes of the JSON kept for large responses (large-response-memo.ts); 0: none. Default 32 MiB. */
+  largeResponseCacheBytes?: number;
 }
 
 export interface Edge {
@@ -105,6 +109,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     docs: createDocsHandler(),
     openStreams: new Set(),
     closing: false,
+    largeResponses: largeResponseMemo(options.largeResponseCacheBytes ?? DEFAULT_LARGE_RESPONSE_CACHE_BYTES),
   };
   const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? stdoutAccessLog);
 
@@ -137,6 +142,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
 
+  const unobserveCaches = observeCaches('edge', [context.largeResponses]);
   let closing: Promise<void> | undefined;
   return {
     url: `http://${urlHost}:${port}`,
@@ -155,6 +161,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
         await closed;
         clearTimeout(cutoff);
         context.channels.close();
+        unobserveCaches();
       })();
       return closing;
     },
@@ -174,6 +181,7 @@ interface RequestContext {
   openStreams: Set<grpc.ClientReadableStream<Buffer>>;
   /** Set by close(): streams it cancels end with UNAVAILABLE, which tells the client to reconnect. */
   closing: boolean;
+  largeResponses: LargeResponseMemo;
 }
 
 /** One HTTP request and its response, with what the access log needs. */
@@ -322,7 +330,7 @@ async function handle(context: RequestContext, exchange: Exchange): Promise<void
     const result = await context.channels.unary(address, binding.grpcPath, message, metadata, new Date(Date.now() + context.deadlineMs));
     ended(GrpcCode.OK);
     exchange.grpcStatus = GrpcCode.OK;
-    const encoded = encodeResponseMessage(binding, result.bytes, registry);
+    const encoded = encodeResponseMessage(binding, result.bytes, registry, context.largeResponses);
     exchange.send(200, encoded.contentType, encoded.body, forwardableHeaders(result.headers));
   } catch (error) {
     if (exchange.grpcStatus === undefined) ended((error as grpc.ServiceError).code ?? GrpcCode.UNKNOWN);
@@ -377,7 +385,7 @@ function streamResponses(context: RequestContext, exchange: Exchange, binding: H
   call.on('data', (chunk: Buffer) => {
     let line: string;
     try {
-      const encoded = encodeResponseMessage(binding, chunk, context.registry);
+      const encoded = encodeResponseMessage(binding, chunk, context.registry, context.largeResponses);
       line =
         typeof encoded.body === 'string'
           ? encoded.body

@@ -4,7 +4,7 @@ import { ListTasksResponse } from '@taskmesh/gen/taskmesh/task/v1/task_service.j
 import { Priority, TaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { defaultDescriptorPath } from './edge.ts';
 import { collectHttpBindings, loadDescriptorSet } from './http-bindings.ts';
-import { LargeResponseMemo } from './large-response-memo.ts';
+import { keepJson, keptJson, LARGE_RESPONSE_MIN_BYTES, largeResponseMemo } from './large-response-memo.ts';
 import { encodeResponseMessage } from './response-message.ts';
 
 const registry = loadDescriptorSet(defaultDescriptorPath);
@@ -37,52 +37,64 @@ const text = (body: string | Uint8Array) => (typeof body === 'string' ? body : n
 
 describe('large response memo', () => {
   it('answers the same large payload with the JSON written for it, and a changed one with its own', () => {
+    const memo = largeResponseMemo(32 * 1024 * 1024);
     const bytes = page(200);
-    expect(bytes.length).toBeGreaterThan(16 * 1024);
-    const first = encodeResponseMessage(listTasks, bytes, registry).body;
-    const again = encodeResponseMessage(listTasks, Uint8Array.from(bytes), registry).body;
+    expect(bytes.length).toBeGreaterThan(LARGE_RESPONSE_MIN_BYTES);
+    const first = encodeResponseMessage(listTasks, bytes, registry, memo).body;
+    const again = encodeResponseMessage(listTasks, Uint8Array.from(bytes), registry, memo).body;
     expect(again).toBe(first); // kept, not written again
     expect(text(again)).toBe(reflective(bytes));
+    expect([memo.hits, memo.misses]).toEqual([1, 1]);
 
     // Same length, one byte changed in a title (a place the key's sample may well miss): equals decides.
     const changed = Uint8Array.from(bytes);
     const at = Buffer.from(changed).indexOf('quarterly plan 137');
     changed[at] = 'Q'.charCodeAt(0);
-    const answer = encodeResponseMessage(listTasks, changed, registry).body;
+    const answer = encodeResponseMessage(listTasks, changed, registry, memo).body;
     expect(answer).not.toBe(first);
     expect(text(answer)).toBe(reflective(changed));
     expect(text(answer)).toContain('Quarterly plan 137');
+    // Without a memo (or with a budget of 0) every payload is written.
+    expect(encodeResponseMessage(listTasks, bytes, registry).body).not.toBe(first);
+    const none = largeResponseMemo(0);
+    expect(encodeResponseMessage(listTasks, bytes, registry, none).body).not.toBe(encodeResponseMessage(listTasks, bytes, registry, none).body);
   });
 
+  const size = LARGE_RESPONSE_MIN_BYTES + 100;
+
   it('finds nothing for a different type, a different payload, or a small one', () => {
-    const memo = new LargeResponseMemo(100, 10_000);
-    const big = new Uint8Array(500).fill(7);
-    memo.set('a.B', big, new Uint8Array([1]));
-    expect(memo.get('a.B', Uint8Array.from(big))).toEqual(new Uint8Array([1]));
-    expect(memo.get('a.C', big)).toBeUndefined();
+    const memo = largeResponseMemo(10 * size);
+    const big = new Uint8Array(size).fill(7);
+    keepJson(memo, 'a.B', big, new Uint8Array([1]));
+    expect(keptJson(memo, 'a.B', Uint8Array.from(big))).toEqual(new Uint8Array([1]));
+    expect(keptJson(memo, 'a.C', big)).toBeUndefined();
     const other = Uint8Array.from(big);
-    other[250] = 8;
-    expect(memo.get('a.B', other)).toBeUndefined();
-    memo.set('a.B', new Uint8Array(50), new Uint8Array([2]));
-    expect(memo.get('a.B', new Uint8Array(50))).toBeUndefined();
+    other[size / 2] = 8;
+    expect(keptJson(memo, 'a.B', other)).toBeUndefined();
+    const small = new Uint8Array(LARGE_RESPONSE_MIN_BYTES - 1);
+    keepJson(memo, 'a.B', small, new Uint8Array([2]));
+    expect(keptJson(memo, 'a.B', small)).toBeUndefined();
+    expect(memo.size).toBe(1);
   });
 
   it('keeps its own copy of the bytes and stays within its budget, least recently used out first', () => {
-    const memo = new LargeResponseMemo(100, 2_000);
-    const payload = (fill: number) => new Uint8Array(600).fill(fill);
+    // Room for two payloads with their JSON in each half of the budget.
+    const memo = largeResponseMemo(4 * (size + 100) + 10);
+    const payload = (fill: number) => new Uint8Array(size).fill(fill);
     const first = payload(1);
-    memo.set('t', first, new Uint8Array(100));
+    keepJson(memo, 't', first, new Uint8Array(100));
     first.fill(9); // the caller reuses its buffer
-    expect(memo.get('t', payload(1))).toBeDefined();
-    expect(memo.get('t', first)).toBeUndefined();
-    memo.set('t', payload(2), new Uint8Array(100));
-    memo.get('t', payload(1)); // 1 used more recently than 2
-    memo.set('t', payload(3), new Uint8Array(100));
-    expect(memo.heldBytes).toBeLessThanOrEqual(2_000);
-    expect(memo.get('t', payload(2))).toBeUndefined();
-    expect(memo.get('t', payload(1))).toBeDefined();
-    expect(memo.get('t', payload(3))).toBeDefined();
-    memo.set('t', new Uint8Array(3_000).fill(4), new Uint8Array(1));
-    expect(memo.get('t', new Uint8Array(3_000).fill(4))).toBeUndefined();
+    expect(keptJson(memo, 't', payload(1))).toBeDefined();
+    expect(keptJson(memo, 't', first)).toBeUndefined();
+    for (const fill of [2, 3]) keepJson(memo, 't', payload(fill), new Uint8Array(100));
+    keptJson(memo, 't', payload(1)); // 1 used more recently than 2 and 3
+    for (const fill of [4, 5]) keepJson(memo, 't', payload(fill), new Uint8Array(100));
+    expect(memo.cost).toBeLessThanOrEqual(memo.budget);
+    expect(keptJson(memo, 't', payload(2))).toBeUndefined();
+    expect(keptJson(memo, 't', payload(1))).toBeDefined();
+    expect(keptJson(memo, 't', payload(5))).toBeDefined();
+    expect(memo.evictions).toBeGreaterThan(0);
+    keepJson(memo, 't', new Uint8Array(3 * size).fill(4), new Uint8Array(1));
+    expect(keptJson(memo, 't', new Uint8Array(3 * size).fill(4))).toBeUndefined();
   });
 });

@@ -1,64 +1,43 @@
+import { GenerationalCache } from '@taskmesh/runtime/generational-cache';
+
 /**
  * The JSON of large responses, kept by their exact protobuf bytes.
  *
  * Turning a response into JSON is a pure function of its type and its bytes (response-json.ts), and large
  * responses repeat: a board of a thousand tasks is loaded by everyone on the team, and the task service answers
- * an unchanged page with the same bytes. For responses of at least `minBytes`, the edge keeps the JSON it wrote
- * next to a copy of the bytes it came from, and answers the same type with byte-for-byte the same payload with
- * that JSON: one memcmp instead of a pass of the writer. Nothing but byte equality decides a hit, so what is sent
- * is exactly what the writer would write; nothing is shared between callers that they could not have produced
- * themselves (the upstream answered this caller with these very bytes).
+ * an unchanged page with the same bytes. For responses of at least LARGE_RESPONSE_MIN_BYTES, the edge keeps the
+ * JSON it wrote with a copy of the bytes it came from as the entry's version, and answers the same type with
+ * byte-for-byte the same payload with that JSON: one memcmp instead of a pass of the writer. Nothing but byte
+ * equality decides a hit, so what is sent is exactly what the writer would write; nothing is shared between
+ * callers that they could not have produced themselves (the upstream answered this caller with these bytes).
  *
  * Entries are found by type, length and a sample of the bytes, then compared in full; one entry per key (the
- * latest). Bounded by `budgetBytes` (bytes plus JSON), least recently used first out.
+ * latest). Each costs its bytes plus its JSON in the budget (startEdge's largeResponseCacheBytes).
  */
-export class LargeResponseMemo {
-  private readonly entries = new Map<string, { bytes: Buffer; json: Uint8Array }>();
-  private size = 0;
+export type LargeResponseMemo = GenerationalCache<string, Uint8Array, Uint8Array>;
 
-  constructor(
-    readonly minBytes = 16 * 1024,
-    readonly budgetBytes = 32 * 1024 * 1024,
-  ) {}
+export const LARGE_RESPONSE_MIN_BYTES = 16 * 1024;
+export const DEFAULT_LARGE_RESPONSE_CACHE_BYTES = 32 * 1024 * 1024;
 
-  /** The JSON kept for exactly these bytes of this type, if any. */
-  get(typeName: string, bytes: Uint8Array): Uint8Array | undefined {
-    if (bytes.length < this.minBytes) return undefined;
-    const key = keyOf(typeName, bytes);
-    const entry = this.entries.get(key);
-    if (!entry || !entry.bytes.equals(bytes)) return undefined;
-    // Most recently used last.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry.json;
-  }
+export function largeResponseMemo(budgetBytes: number): LargeResponseMemo {
+  return new GenerationalCache<string, Uint8Array, Uint8Array>({
+    name: 'edge_large_response',
+    unit: 'bytes',
+    budget: budgetBytes,
+    sameVersion: (kept, bytes) => (kept as Buffer).equals(bytes),
+  });
+}
 
-  /** Keeps the JSON written for these bytes (copied: the caller's buffer may be reused). */
-  set(typeName: string, bytes: Uint8Array, json: Uint8Array): void {
-    if (bytes.length < this.minBytes) return;
-    const cost = bytes.length + json.length;
-    if (cost > this.budgetBytes) return;
-    const key = keyOf(typeName, bytes);
-    this.drop(key);
-    this.entries.set(key, { bytes: Buffer.from(bytes), json });
-    this.size += cost;
-    for (const oldest of this.entries.keys()) {
-      if (this.size <= this.budgetBytes) break;
-      this.drop(oldest);
-    }
-  }
+/** The JSON kept for exactly these bytes of this type, if any. */
+export function keptJson(memo: LargeResponseMemo | undefined, typeName: string, bytes: Uint8Array): Uint8Array | undefined {
+  if (memo === undefined || !memo.enabled || bytes.length < LARGE_RESPONSE_MIN_BYTES) return undefined;
+  return memo.get(keyOf(typeName, bytes), bytes);
+}
 
-  /** Bytes held (kept bytes plus JSON). */
-  get heldBytes(): number {
-    return this.size;
-  }
-
-  private drop(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry) return;
-    this.entries.delete(key);
-    this.size -= entry.bytes.length + entry.json.length;
-  }
+/** Keeps the JSON written for these bytes (copied: the caller's buffer may be reused). */
+export function keepJson(memo: LargeResponseMemo | undefined, typeName: string, bytes: Uint8Array, json: Uint8Array): void {
+  if (memo === undefined || !memo.enabled || bytes.length < LARGE_RESPONSE_MIN_BYTES) return;
+  memo.set(keyOf(typeName, bytes), json, Buffer.from(bytes), bytes.length + json.length);
 }
 
 const SAMPLES = 64;

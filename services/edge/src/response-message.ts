@@ -3,7 +3,7 @@ import type { DescMessage, JsonObject, Registry } from '@bufbuild/protobuf';
 import type { HttpBinding } from './http-bindings.ts';
 import { responseJsonWriter } from './response-json.ts';
 import type { ResponseJsonWriter } from './response-json.ts';
-import { LargeResponseMemo } from './large-response-memo.ts';
+import { keepJson, keptJson, type LargeResponseMemo } from './large-response-memo.ts';
 
 /** What goes back to the HTTP client for one response message. */
 export interface EncodedResponse {
@@ -17,20 +17,20 @@ export interface EncodedResponse {
  * Renders a response message as Envoy does with the print options envoy.yaml sets: lowerCamelCase
  * names, enums as names, 64-bit integers as strings, fields without presence printed even when unset
  * (always_print_primitive_fields), compact. `response_body` selects one field; google.api.HttpBody is
- * sent raw with its own content type.
+ * sent raw with its own content type. `largeResponses` keeps the JSON of large payloads (large-response-memo.ts).
  */
-export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, registry: Registry): EncodedResponse {
+export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, registry: Registry, largeResponses?: LargeResponseMemo): EncodedResponse {
   const schema = binding.method.output;
   if (!binding.responseBody) {
     // The compiled binary→JSON writer when the type has one; the same text as the reflective path below.
     const writer = writerFor(schema);
     if (writer) {
       // A large payload seen before (a board page loaded again) has its JSON kept by its exact bytes.
-      const kept = largeResponses.get(schema.typeName, bytes);
+      const kept = keptJson(largeResponses, schema.typeName, bytes);
       if (kept) return { contentType: 'application/json', body: kept, jsonBytes: true };
       const body = writer.write(bytes);
       if (body !== undefined) {
-        largeResponses.set(schema.typeName, bytes, body);
+        keepJson(largeResponses, schema.typeName, bytes, body);
         return { contentType: 'application/json', body, jsonBytes: true };
       }
     }
@@ -47,9 +47,6 @@ export function encodeResponseMessage(binding: HttpBinding, bytes: Uint8Array, r
   if (isHttpBody(schema)) return httpBody(message as unknown as HttpBodyShape);
   return { contentType: 'application/json', body: JSON.stringify(toJson(schema, message as never, { alwaysEmitImplicit: true, registry })) };
 }
-
-/** Memo of the compiled writer's output for large payloads (large-response-memo.ts). */
-export const largeResponses = new LargeResponseMemo();
 
 const writers = new WeakMap<DescMessage, ResponseJsonWriter | null>();
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '@taskmesh/runtime/errors';
 import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
 import type { BoardDirectory } from './board-directory.ts';
-import { cachedBoardDirectory } from './board-directory-cache.ts';
+import { boardAnswerCache, cachedBoardDirectory } from './board-directory-cache.ts';
 
 const ORG = 'o1';
 
@@ -31,7 +31,7 @@ function fakeBoards(initial: Record<string, string[]>) {
 function setup(ttlMs = 1_000) {
   const fake = fakeBoards({ b1: ['l1', 'l2'], b2: ['l3'] });
   const clock = { t: 0 };
-  const cache = cachedBoardDirectory(fake.directory, { ttlMs, now: () => clock.t });
+  const cache = cachedBoardDirectory(fake.directory, boardAnswerCache({ maxBoards: 10_000, ttlMs, now: () => clock.t }));
   return { ...fake, clock, cache };
 }
 
@@ -113,5 +113,19 @@ describe('the board directory cache', () => {
     await cache.listIdsInOrder(ORG, 'b1', undefined);
     expect(calls).toEqual({ check: 2, order: 2 });
     expect(cache.size()).toBe(0);
+  });
+
+  it('holds at most BOARD_CACHE_MAX_BOARDS boards and counts each answer as a hit or a miss', async () => {
+    const fake = fakeBoards(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`b${i}`, ['l1']])));
+    const boards = boardAnswerCache({ maxBoards: 4, ttlMs: 30_000 });
+    const cache = cachedBoardDirectory(fake.directory, boards);
+    for (let i = 0; i < 10; i++) await cache.check(ORG, `b${i}`);
+    expect(cache.size()).toBeLessThanOrEqual(4);
+    expect(boards.evictions).toBeGreaterThan(0);
+    await cache.check(ORG, 'b9');
+    await cache.check(ORG, 'b9', 'l1');
+    await cache.check(ORG, 'b9', 'l1');
+    expect([boards.hits, boards.misses]).toEqual([2, 11]);
+    expect(fake.calls.check).toBe(11);
   });
 });

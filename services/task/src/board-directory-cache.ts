@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
+import { GenerationalCache } from '@taskmesh/runtime/generational-cache';
 import type { BoardDirectory } from './board-directory.ts';
-import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
 
 /**
  * The board service's answers, kept for a short while. Every task RPC asks CheckBoardList and every board
@@ -8,7 +8,8 @@ import { recordCacheLookup } from '@taskmesh/runtime/cache-metrics';
  * the board service (measured in docs/benchmarks-history.md, 1).
  *
  * Only positive answers are kept ("this board is live", "this list is one of its live lists", "its live lists
- * in this order"); a NOT_FOUND or a failure is never cached. Entries are per board and live at most `ttlMs`.
+ * in this order"); a NOT_FOUND or a failure is never cached. Entries are per board, in a cache budgeted in
+ * boards whose maximum age is the ttl (boardAnswerCache).
  * Every board event that can change an answer (board deleted, list created, moved or deleted, organization
  * deleted) evicts the board's entry when it reaches this replica, so the window in which a deleted board's tasks
  * can still be served is the event's trip from the board service's outbox to this process (relay + bus), and
@@ -35,8 +36,8 @@ export const BOARD_CACHE_EVENT_TYPES = [
   'taskmesh.org.v1.OrganizationDeleted',
 ] as const;
 
-interface BoardEntry {
-  expiresAt: number;
+/** What is known of one board. */
+export interface BoardEntry {
   /** Board check ('' key) and list checks, by list id. */
   checks: Map<string, Promise<{ listExists: boolean }>>;
   order?: Promise<string[]>;
@@ -45,25 +46,29 @@ interface BoardEntry {
 const BOARD_RESOURCE = /^organizations\/([^/]+)\/boards\/([^/]+)/;
 const ORG_RESOURCE = /^organizations\/([^/]+)$/;
 
-export function cachedBoardDirectory(
-  inner: BoardDirectory,
-  options: { ttlMs: number; maxBoards?: number; now?: () => number },
-): BoardDirectory & BoardDirectoryCache {
-  const now = options.now ?? Date.now;
-  const maxBoards = options.maxBoards ?? 10_000;
-  const boards = new Map<string, BoardEntry>();
+/** The cache of board answers: at most `maxBoards` boards, each for at most `ttlMs` (either 0: no cache). */
+export function boardAnswerCache(options: { maxBoards: number; ttlMs: number; now?: () => number }): GenerationalCache<string, BoardEntry> {
+  return new GenerationalCache<string, BoardEntry>({
+    name: 'board_directory',
+    unit: 'entries',
+    budget: options.maxBoards,
+    maxAgeMs: options.ttlMs,
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+/** `inner` answered from `boards` (made by boardAnswerCache) where it can be. */
+export function cachedBoardDirectory(inner: BoardDirectory, boards: GenerationalCache<string, BoardEntry>): BoardDirectoryCache {
   const keyOf = (orgId: string, boardId: string) => `${orgId}/${boardId}`;
 
   const entryFor = (orgId: string, boardId: string): BoardEntry | undefined => {
-    if (options.ttlMs <= 0) return undefined;
+    if (!boards.enabled) return undefined;
     const key = keyOf(orgId, boardId);
-    const existing = boards.get(key);
-    if (existing && existing.expiresAt > now()) return existing;
-    boards.delete(key);
-    // Oldest first: Map keeps insertion order.
-    if (boards.size >= maxBoards) boards.delete(boards.keys().next().value!);
-    const entry: BoardEntry = { expiresAt: now() + options.ttlMs, checks: new Map() };
-    boards.set(key, entry);
+    let entry = boards.find(key);
+    if (!entry) {
+      entry = { checks: new Map() };
+      boards.set(key, entry, undefined);
+    }
     return entry;
   };
 
@@ -75,7 +80,7 @@ export function cachedBoardDirectory(
     promise.catch(() => {
       forget();
       const key = keyOf(orgId, boardId);
-      if (entry.checks.size === 0 && !entry.order && boards.get(key) === entry) boards.delete(key);
+      if (entry.checks.size === 0 && !entry.order && boards.find(key) === entry) boards.delete(key);
     });
     return promise;
   };
@@ -86,7 +91,7 @@ export function cachedBoardDirectory(
       if (!entry) return inner.check(orgId, boardId, listId);
       const key = listId ?? '';
       let answer = entry.checks.get(key);
-      recordCacheLookup('board_directory', answer !== undefined);
+      boards.countLookup(answer !== undefined);
       if (!answer) {
         answer = remember(orgId, boardId, entry, inner.check(orgId, boardId, listId), () => {
           if (entry.checks.get(key) === answer) entry.checks.delete(key);
@@ -122,7 +127,7 @@ export function cachedBoardDirectory(
     },
     evictOrganization(orgId) {
       const prefix = `${orgId}/`;
-      for (const key of boards.keys()) if (key.startsWith(prefix)) boards.delete(key);
+      boards.deleteWhere((key) => key.startsWith(prefix));
     },
     evictFor(event) {
       const board = BOARD_RESOURCE.exec(event.resource);

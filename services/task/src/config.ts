@@ -21,6 +21,12 @@ export const taskConfigSchema = z.object({
    * board event that changes one evicts it sooner (see board-directory-cache.ts). 0 turns the cache off.
    */
   BOARD_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
+  /** Most boards whose answers are kept (0 turns the cache off). */
+  BOARD_CACHE_MAX_BOARDS: z.coerce.number().int().min(0).default(10_000),
+  /** Budget of the encoded tasks kept by row version for board listings, in bytes (0: none; see db/board-listing.ts). */
+  TASK_BYTES_CACHE_BYTES: z.coerce.number().int().min(0).default(32 * 1024 * 1024),
+  /** Budget of the whole ListTasks responses kept by page digest, in bytes (0: none). */
+  TASK_PAGE_CACHE_BYTES: z.coerce.number().int().min(0).default(32 * 1024 * 1024),
   /** Deadline of each call to identity, org and board. */
   UPSTREAM_TIMEOUT_MS: env.positiveInt(5_000),
 });

@@ -15,12 +15,14 @@ import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { membershipEvictionSubscription } from '@taskmesh/runtime/membership-eviction';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { cachedMembershipLookup, membershipLookupViaOrgService, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { boardDirectoryViaBoardService } from './board-directory.ts';
-import { BOARD_CACHE_EVENT_TYPES, cachedBoardDirectory, type BoardDirectoryCache } from './board-directory-cache.ts';
+import { BOARD_CACHE_EVENT_TYPES, boardAnswerCache, cachedBoardDirectory, type BoardDirectoryCache } from './board-directory-cache.ts';
+import { listingCaches, type ListingCaches } from './db/board-listing.ts';
 import type { TaskConfig } from './config.ts';
 import { taskMigrations } from './db/migrations/index.ts';
 import { CONSUMED_EVENT_TYPES, TASK_CONSUMER, listDeletionHandler } from './events/list-deletions.ts';
@@ -52,6 +54,8 @@ export interface RunningTask {
   membershipCache: MembershipCache;
   /** The board service's answers; a board-events consumer evicts from it. */
   boardCache: BoardDirectoryCache;
+  /** Pages and task bytes of board listings. */
+  listingCaches: ListingCaches;
   relay: OutboxRelay;
   close(): Promise<void>;
 }
@@ -84,6 +88,10 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   let boardEvents: RunningSubscription | undefined;
   let consumer: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
+  // The service's caches, each with its budget from the configuration, reported as `task`'s in the metrics.
+  const boardAnswers = boardAnswerCache({ maxBoards: config.BOARD_CACHE_MAX_BOARDS, ttlMs: config.BOARD_CACHE_TTL_MS });
+  const listing = listingCaches({ pageBytes: config.TASK_PAGE_CACHE_BYTES, rowBytes: config.TASK_BYTES_CACHE_BYTES });
+  const unobserveCaches = observeCaches('task', [boardAnswers, listing.pages, listing.rows]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
@@ -100,9 +108,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
     subscription = await bus.subscribe(membershipEvictionSubscription(membershipCache, 'task'));
-    const boardCache = cachedBoardDirectory(boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), {
-      ttlMs: config.BOARD_CACHE_TTL_MS,
-    });
+    const boardCache = cachedBoardDirectory(boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), boardAnswers);
     // Like the membership cache: each replica holds its own, so each needs every board event.
     boardEvents = await bus.subscribe({
       consumer: `task-boards-${randomUUID().slice(0, 8)}`,
@@ -115,7 +121,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
     if (!sharedBus) bus.start();
     // The store's commits fire the ORM's commit hook, which nudges the relay.
-    const tasks = new Tasks(new SqlTaskStore(), boardCache, membershipCache);
+    const tasks = new Tasks(new SqlTaskStore(), boardCache, membershipCache, listing);
     const implementation = bindService(
       taskServiceDefinition,
       withOrgContext(taskServiceDefinition, taskAccessTable(tasks), taskHandlers(tasks), {
@@ -139,6 +145,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       tasks,
       membershipCache,
       boardCache,
+      listingCaches: listing,
       relay,
       async close() {
         await grpc.shutdown();
@@ -150,6 +157,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
         await consumer?.stop();
         if (!sharedBus) await bus.close();
         closeClients();
+        unobserveCaches();
         await db.close();
       },
     };
@@ -163,6 +171,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     await consumer?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
+    unobserveCaches();
     await db.close();
     throw err;
   }

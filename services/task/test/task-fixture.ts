@@ -9,6 +9,7 @@ import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import type { BoardDirectory } from '../src/board-directory.ts';
 import { taskMigrations } from '../src/db/migrations/index.ts';
+import { listingCaches, type ListingCaches } from '../src/db/board-listing.ts';
 import { SqlTaskStore } from '../src/db/task-store.ts';
 import { Tasks, type NewTask, type TaskContext } from '../src/domain/tasks.ts';
 
@@ -21,6 +22,8 @@ export interface TaskFixture {
   testDb: TestDatabase;
   db: Database;
   tasks: Tasks;
+  /** The listing caches `tasks` uses. */
+  caches: ListingCaches;
   /** orgId → boardId → live list ids. */
   boards: Map<string, Map<string, Set<string>>>;
   /** orgId → userId → role. */
@@ -56,13 +59,15 @@ export async function startTaskFixture(): Promise<TaskFixture> {
     },
   };
   const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
-  const tasks = new Tasks(new SqlTaskStore(), directory, lookup);
+  const caches = listingCaches({ pageBytes: 32 * 1024 * 1024, rowBytes: 32 * 1024 * 1024 });
+  const tasks = new Tasks(new SqlTaskStore(), directory, lookup, caches);
   db.em.getEventManager().registerSubscriber({ afterTransactionCommit: () => void fixture.commits++ });
   const fixture: TaskFixture = {
     commits: 0,
     testDb,
     db,
     tasks,
+    caches,
     boards,
     members,
     newOrg() {

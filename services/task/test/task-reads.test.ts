@@ -9,7 +9,6 @@ import { BoardPrefixes, encodeListTasksResponse, encodeTaskResponse, listTasksRe
 import { COL, SqlTaskStore, boardPageQuery, pageDigestOf, taskOf, type BoardFilters, type TaskRow } from '../src/db/task-store.ts';
 import type { Task as TaskRecord } from '../src/domain/task-fields.ts';
 import { toTaskMessage } from '../src/task-mapping.ts';
-import { TaskBytesCache, taskBytesCacheOf } from '../src/task-bytes-cache.ts';
 import { startTaskFixture, type TaskFixture } from './task-fixture.ts';
 
 /**
@@ -437,22 +436,16 @@ describe('listings from the bytes of known row versions (task-bytes-cache.ts)', 
     expect(await store.boardPageDigest(ctx, b.boardId, b.listIds, { showArchived: true }, undefined, 501)).not.toBe(before);
   });
 
-  it('keeps bytes for one org, board and row version only, within its budget', () => {
-    const cache = new TaskBytesCache(64 * 1024);
-    const board = BoardPrefixes.of('o', 'b');
-    const entry = { id: 't', board, stamp: '10/1', listId: 'l', position: 'a0', bytes: new Uint8Array(100) };
-    cache.set('t', entry);
-    expect(cache.get('t', board, '10/1')).toBe(entry);
-    expect(cache.get('t', BoardPrefixes.of('other org', 'b'), '10/1')).toBeUndefined();
-    expect(cache.get('t', BoardPrefixes.of('o', 'other board'), '10/1')).toBeUndefined();
-    // The same org and board made anew (the prefixes forgotten meanwhile): not the object the bytes were made for.
-    expect(cache.get('t', new BoardPrefixes('o', 'b'), '10/1')).toBeUndefined();
-    expect(cache.get('t', board, '11/1')).toBeUndefined();
-    expect(cache.get('t', board, '10/2')).toBeUndefined();
-    for (let i = 0; i < 1000; i++) cache.set(`k${i}`, { ...entry, id: `k${i}` });
-    // 500 bytes counted per entry: at most 64 KiB worth in both generations.
-    expect(cache.size).toBeLessThanOrEqual(Math.ceil((64 * 1024) / 500) + 1);
-    // One cache per database, shared by every fork of its ORM.
-    expect(taskBytesCacheOf(forkForOrg(f.db.em, randomUUID()))).toBe(taskBytesCacheOf(f.db.em));
+  it('serves kept bytes for one org, board and row version only', async () => {
+    const b = board(1);
+    const [first] = expected(await seed(b.orgId, b.boardId, b.listIds, [3], 25), b.listIds, { showArchived: true });
+    const rows = f.caches.rows;
+    await f.tasks.list(f.scope(b.orgId, 'u'), b.boardId, { showArchived: true }, 500, '');
+    const [stamp] = (await admin.query<{ stamp: string }>(`select xmin::text || '/' || version as stamp from tasks where id = $1`, [first])).rows.map((r) => r.stamp);
+    const kept = rows.get(first!, stamp!);
+    expect(kept?.board).toBe(BoardPrefixes.of(b.orgId, b.boardId));
+    expect(rows.get(first!, `${stamp}0`)).toBeUndefined();
+    // The same org and board made anew (the prefixes forgotten meanwhile) is not the object the bytes were made for.
+    expect(kept?.board).not.toBe(new BoardPrefixes(b.orgId, b.boardId));
   });
 });

@@ -4,7 +4,7 @@ import type { MembershipLookup } from '@taskmesh/runtime/membership-lookup';
 import type { TenantContext } from '@taskmesh/runtime/org-context';
 import { decodePageToken, pageOf } from '@taskmesh/runtime/paging';
 import { boardName, listName, type BoardDirectory } from '../board-directory.ts';
-import { BoardListing, type TaskListing } from '../db/board-listing.ts';
+import { BoardListing, type ListingCaches, type TaskListing } from '../db/board-listing.ts';
 import type { Change, TaskRow, TaskStore } from '../db/task-store.ts';
 import {
   commentAddedEvent,
@@ -123,8 +123,10 @@ export class Tasks {
     private readonly store: TaskStore,
     private readonly boards: BoardDirectory,
     private readonly members: MembershipLookup,
+    /** Pages and task bytes of board listings (db/board-listing.ts), made where the service is composed. */
+    listingCaches: ListingCaches,
   ) {
-    this.listing = new BoardListing(store);
+    this.listing = new BoardListing(store, listingCaches);
   }
 
   // ---- remote checks (never inside a transaction) -------------------------------------------------
