@@ -67,12 +67,12 @@ export class ActivityStore {
       );
     }
     if (result.history.length > 0) {
-      const rows = result.history.map((h) => ({ task_id: h.taskId, board_id: h.boardId, at: h.at, status: h.status, due_time: h.dueTime, deleted: h.deleted }));
+      const rows = result.history.map((h, n) => ({ n, task_id: h.taskId, board_id: h.boardId, at: h.at, status: h.status, due_time: h.dueTime, deleted: h.deleted }));
       // In the fold's order, so ids break ties between changes at the same instant.
       await tx.execute(
         `insert into task_history (org_id, task_id, board_id, at, status, due_time, deleted)
          select ?::uuid, x.task_id, x.board_id, x.at, x.status, x.due_time, x.deleted
-         from jsonb_to_recordset(?::jsonb) with ordinality as x(task_id uuid, board_id uuid, at timestamptz, status text, due_time timestamptz, deleted boolean, n bigint)
+         from jsonb_to_recordset(?::jsonb) as x(n int, task_id uuid, board_id uuid, at timestamptz, status text, due_time timestamptz, deleted boolean)
          order by x.n`,
         [orgId, JSON.stringify(rows)],
       );
