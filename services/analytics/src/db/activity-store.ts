@@ -9,6 +9,7 @@ interface TaskStateRow {
   assignees: string[];
   first_in_progress_at: Date | string | null;
   deleted: boolean;
+  last_event_at: Date | string | null;
 }
 
 const dateOrNull = (value: Date | string | null) => (value === null ? null : new Date(value));
@@ -28,7 +29,7 @@ export class ActivityStore {
     const states = new Map<string, TaskState>();
     if (taskIds.length === 0) return states;
     const rows = await this.tx.execute<TaskStateRow[]>(
-      `select task_id, board_id, status, due_time, assignees, first_in_progress_at, deleted from task_states
+      `select task_id, board_id, status, due_time, assignees, first_in_progress_at, deleted, last_event_at from task_states
        where org_id = ? and task_id in (select jsonb_array_elements_text(?::jsonb)::uuid)`,
       [this.orgId, JSON.stringify([...new Set(taskIds)])],
     );
@@ -40,6 +41,7 @@ export class ActivityStore {
         assignees: row.assignees,
         firstInProgressAt: dateOrNull(row.first_in_progress_at),
         deleted: row.deleted,
+        lastEventAt: dateOrNull(row.last_event_at),
       });
     }
     return states;
@@ -56,13 +58,15 @@ export class ActivityStore {
         assignees: s.assignees,
         first_in_progress_at: s.firstInProgressAt,
         deleted: s.deleted,
+        last_event_at: s.lastEventAt,
       }));
       await tx.execute(
-        `insert into task_states (org_id, task_id, board_id, status, due_time, assignees, first_in_progress_at, deleted)
-         select ?::uuid, x.task_id, x.board_id, x.status, x.due_time, array(select jsonb_array_elements_text(x.assignees)), x.first_in_progress_at, x.deleted
-         from jsonb_to_recordset(?::jsonb) as x(task_id uuid, board_id uuid, status text, due_time timestamptz, assignees jsonb, first_in_progress_at timestamptz, deleted boolean)
+        `insert into task_states (org_id, task_id, board_id, status, due_time, assignees, first_in_progress_at, deleted, last_event_at)
+         select ?::uuid, x.task_id, x.board_id, x.status, x.due_time, array(select jsonb_array_elements_text(x.assignees)), x.first_in_progress_at, x.deleted, x.last_event_at
+         from jsonb_to_recordset(?::jsonb) as x(task_id uuid, board_id uuid, status text, due_time timestamptz, assignees jsonb, first_in_progress_at timestamptz, deleted boolean, last_event_at timestamptz)
          on conflict (org_id, task_id) do update set board_id = excluded.board_id, status = excluded.status, due_time = excluded.due_time,
-           assignees = excluded.assignees, first_in_progress_at = excluded.first_in_progress_at, deleted = excluded.deleted`,
+           assignees = excluded.assignees, first_in_progress_at = excluded.first_in_progress_at, deleted = excluded.deleted,
+           last_event_at = excluded.last_event_at`,
         [orgId, JSON.stringify(rows)],
       );
     }

@@ -40,7 +40,7 @@ describe('foldActivity', () => {
 
   it('measures cycle time from the first IN_PROGRESS, also across a reopening', () => {
     const previous = new Map<string, TaskState>([
-      ['t1', { boardId: BOARD, status: 'IN_PROGRESS', dueTime: null, assignees: [], firstInProgressAt: at('2026-03-01T00:00:00Z'), deleted: false }],
+      ['t1', { boardId: BOARD, status: 'IN_PROGRESS', dueTime: null, assignees: [], firstInProgressAt: at('2026-03-01T00:00:00Z'), deleted: false, lastEventAt: at('2026-03-01T00:00:00Z') }],
     ]);
     const result = foldActivity(previous, [change('t1', '2026-03-03T00:00:00Z', 'IN_PROGRESS', 'DONE')]);
     expect(result.cycleTimes[0]!.seconds).toBe(2 * 86_400);
@@ -65,5 +65,15 @@ describe('foldActivity', () => {
       ['02', '2026-03-03', false],
       ['03', '2026-03-03', true],
     ]);
+  });
+
+  it('an older event arriving late (a retried failure) is counted but leaves the newer state', () => {
+    const result = foldActivity(new Map(), [
+      change('t1', '2026-03-01T02:00:00Z', 'TODO', 'IN_PROGRESS'),
+      snapshot('created', 't1', '2026-03-01T01:00:00Z', 'TODO'),
+    ]);
+    expect(result.states.get('t1')!.status).toBe('IN_PROGRESS');
+    expect(result.counters.get(`${BOARD}/2026-03-01`)!.add.tasksCreated).toBe(1);
+    expect(result.history).toHaveLength(1);
   });
 });

@@ -12,6 +12,8 @@ export interface TaskState {
   assignees: string[];
   firstInProgressAt: Date | null;
   deleted: boolean;
+  /** Time of the latest event applied; an older one arriving later (a retried failure) changes no state. */
+  lastEventAt: Date | null;
 }
 
 /** A fact carried by one consumed event, decoded (events/analytics-consumer.ts). */
@@ -72,8 +74,10 @@ export function foldActivity(previous: ReadonlyMap<string, TaskState>, facts: re
     if (!entry) result.counters.set(key, (entry = { boardId, day, add: zero() }));
     entry.add[field] += 1;
   };
-  const put = (taskId: string, next: TaskState, at: Date) => {
+  const put = (taskId: string, fields: Omit<TaskState, 'lastEventAt'>, at: Date) => {
     const before = stateOf(taskId);
+    if (before?.lastEventAt && at.getTime() < before.lastEventAt.getTime()) return;
+    const next = { ...fields, lastEventAt: at };
     states.set(taskId, next);
     if (!before || before.status !== next.status || before.deleted !== next.deleted || !sameTime(before.dueTime, next.dueTime)) {
       result.history.push({ taskId, boardId: next.boardId, at, status: next.status, dueTime: next.dueTime, deleted: next.deleted });

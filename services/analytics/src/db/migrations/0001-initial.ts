@@ -23,6 +23,7 @@ export class InitialAnalyticsSchema extends Migration {
         assignees text[] not null default '{}',
         first_in_progress_at timestamptz null,
         deleted boolean not null default false,
+        last_event_at timestamptz null,
         primary key (org_id, task_id)
       );
 
