@@ -61,6 +61,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
   const events = bus ?? ownBus!;
   const subscriptions: RunningSubscription[] = [];
   const rollup = new OverdueRollup(db.em, { intervalSeconds: config.ANALYTICS_ROLLUP_INTERVAL_SECONDS }, log);
+  const rollupJob = rollup.schedule();
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
@@ -89,7 +90,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
       database: db,
       services: [{ name: ANALYTICS_SERVICE_NAME, definition: AnalyticsServiceService, implementation }],
     });
-    rollup.start();
+    rollupJob.start();
     log.info({ address: grpc.address, bus: events.mode }, 'analytics service listening');
     return {
       grpc,
@@ -101,7 +102,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
         // Drain: the batch in hand is counted and acknowledged before the database goes.
         for (const running of subscriptions) await running.stop();
         await ownBus?.close();
-        await rollup.stop();
+        await rollupJob.stop();
         identityClient.close();
         orgClient.close();
         await db.close();

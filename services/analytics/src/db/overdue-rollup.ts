@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events';
+import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { utcDay } from '../domain/task-activity.ts';
 import { ROLLUP_SCAN_SETTING } from './rollup-scope.ts';
@@ -18,9 +19,6 @@ const FROM_SQL = sql.raw('coalesce(least(dirty_from, rolled_through + 1), dirty_
  * may run at once: each org's rollup holds its rollup_state row, and redoing a day replaces its rows.
  */
 export class OverdueRollup {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-
   constructor(
     private readonly em: EntityManager,
     private readonly settings: { intervalSeconds: number },
@@ -79,24 +77,8 @@ export class OverdueRollup {
     });
   }
 
-  start(): void {
-    const run = () => {
-      this.running ??= this.runDue()
-        .catch((err: unknown) => {
-          this.log.error({ err }, 'analytics rollup failed');
-          return 0;
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    run();
-    this.timer = setInterval(run, this.settings.intervalSeconds * 1000);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  /** The job as the service schedules it: now, then every interval. */
+  schedule(): PeriodicJob {
+    return periodicJob(() => this.runDue(), { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'analytics rollup' });
   }
 }
