@@ -14,6 +14,8 @@ export const analyticsConfigSchema = z.object({
   JWT_AUDIENCE: z.string().default('taskmesh'),
   /** How often the rollup job counts overdue tasks of the days that have ended. */
   ANALYTICS_ROLLUP_INTERVAL_SECONDS: env.positiveInt(300),
+  /** A deleted organization's figures are purged this long after its deletion (as org keeps its rows). */
+  ORG_RETENTION_DAYS: env.positiveInt(30),
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
 });
 

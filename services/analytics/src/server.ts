@@ -74,7 +74,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
       apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
     });
     const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS });
-    const counter = await events.subscribe(analyticsSubscription(db.em));
+    const counter = await events.subscribe(analyticsSubscription(db.em, { orgRetentionDays: config.ORG_RETENTION_DAYS }));
     subscriptions.push(counter);
     subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache, 'analytics')));
     ownBus?.start();

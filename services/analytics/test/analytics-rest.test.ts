@@ -1,12 +1,14 @@
 // The analytics summary through the REST edge, on the whole stack (real PostgreSQL, JetStream when NATS
 // answers): tasks created, completed, reopened and moved, a share link opened, the rollup's overdue count,
 // the board filter, range validation, roles and isolation.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { Code, type SummarizeAnalyticsResponse } from '../../../gen/client/index.ts';
 import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
+import { ORG_TABLES } from '../src/db/activity-store.ts';
 import { analyticsService } from '../src/descriptor.ts';
 
 const natsUrl = await natsForTests();
@@ -148,5 +150,36 @@ describe('GET /v1/organizations/{org}/analytics:summary', () => {
     const rollup = stack.get(analyticsService).rollup;
     await Promise.all([rollup.runDue(later), rollup.runDue(later)]);
     expect((await w.owner.api.analytics.summarizeAnalytics({ organization: w.org, startTime: `${today()}T00:00:00Z` })).totals!.overdue).toBe(1);
+  });
+
+  it('purges a deleted organization\'s figures once its retention has passed', async () => {
+    const orgId = other.org.slice('organizations/'.length);
+    // Read as the database owner (RLS does not bind it), to see every row of every org.
+    const admin = new pg.Client({ connectionString: stack.db.databaseUrl });
+    await admin.connect();
+    try {
+      const rowsOf = async () => {
+        let rows = 0;
+        for (const table of ORG_TABLES) rows += Number((await admin.query(`select count(*) as n from analytics.${table} where org_id = $1`, [orgId])).rows[0].n);
+        return rows;
+      };
+      const scheduled = async () => (await admin.query('select due_at from analytics.org_purges where org_id = $1', [orgId])).rows[0]?.due_at as Date | undefined;
+      expect(await rowsOf()).toBeGreaterThan(0);
+      await other.owner.api.org.deleteOrganization({ name: other.org });
+      const deadline = Date.now() + 60_000;
+      while (!(await scheduled()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const dueAt = await scheduled();
+      expect(dueAt!.getTime()).toBeGreaterThan(Date.now() + 29 * DAY);
+      const rollup = stack.get(analyticsService).rollup;
+      expect(await rollup.purgeDeletedOrgs()).toBe(0);
+      expect(await rollup.purgeDeletedOrgs(new Date(dueAt!.getTime() + 1))).toBe(1);
+      expect(await rowsOf()).toBe(0);
+      expect(await scheduled()).toBeUndefined();
+      // The other org's figures are untouched.
+      const ours = await w.owner.api.analytics.summarizeAnalytics({ organization: w.org, startTime: `${today()}T00:00:00Z` });
+      expect(ours.totals!.tasksCreated).toBe(3);
+    } finally {
+      await admin.end();
+    }
   });
 });

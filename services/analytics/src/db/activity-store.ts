@@ -135,3 +135,11 @@ export class ActivityStore {
     }
   }
 }
+
+/** Tables holding an org's figures, all purged together. */
+export const ORG_TABLES = ['task_states', 'task_history', 'daily_counters', 'cycle_times', 'assignee_completions', 'daily_overdue', 'rollup_state'] as const;
+
+/** Records that a deleted org's figures go at `dueAt` (a second deletion event keeps the first date). */
+export async function scheduleOrgPurge(tx: EntityManager, orgId: string, dueAt: Date): Promise<void> {
+  await tx.execute('insert into org_purges (org_id, due_at) values (?, ?) on conflict (org_id) do nothing', [orgId, dueAt]);
+}

@@ -4,6 +4,7 @@ import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events'
 import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { utcDay } from '../domain/task-activity.ts';
+import { ORG_TABLES } from './activity-store.ts';
 import { ROLLUP_SCAN_SETTING } from './rollup-scope.ts';
 
 /** Processed-event ids are kept a day longer than the event stream keeps messages (older ones cannot come back). */
@@ -77,8 +78,29 @@ export class OverdueRollup {
     });
   }
 
+  /**
+   * Deletes every figure of the organizations whose purge is due (deleted longer than ORG_RETENTION_DAYS ago),
+   * each in one transaction bound to it; returns how many were purged.
+   */
+  async purgeDeletedOrgs(now = new Date()): Promise<number> {
+    const due = await this.em.fork().execute<{ org_id: string }[]>('select org_id from org_purges where due_at <= ? order by due_at limit 100', [now]);
+    for (const { org_id: orgId } of due) {
+      await withOrgConnection(this.em, orgId, (tx) =>
+        tx.commit(
+          ...ORG_TABLES.map((table) => sql`delete from ${sql.raw(table)} where org_id = ${orgId}::uuid`),
+          sql`delete from org_purges where org_id = ${orgId}::uuid`,
+        ),
+      );
+      this.log.info({ organization: `organizations/${orgId}` }, 'purged analytics of deleted organization');
+    }
+    return due.length;
+  }
+
   /** The job as the service schedules it: now, then every interval. */
   schedule(): PeriodicJob {
-    return periodicJob(() => this.runDue(), { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'analytics rollup' });
+    return periodicJob(async () => {
+      await this.runDue();
+      await this.purgeDeletedOrgs();
+    }, { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'analytics rollup' });
   }
 }

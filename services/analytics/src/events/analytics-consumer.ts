@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { ShareLinkOpened } from '@taskmesh/gen/taskmesh/share/v1/events.js';
 import { TaskCreated, TaskDeleted, TaskMoved, TaskStatusChanged, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { TaskStatus as ProtoTaskStatus, type Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
@@ -7,7 +8,7 @@ import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/e
 import { processOnce, processOnceBatch } from '@taskmesh/runtime/events/processed-events';
 import { isResourceId } from '@taskmesh/runtime/resource-names';
 import { enterOrgInTransaction } from '@taskmesh/runtime/tenancy';
-import { ActivityStore } from '../db/activity-store.ts';
+import { ActivityStore, scheduleOrgPurge } from '../db/activity-store.ts';
 import { foldActivity, type ActivityFact, type TaskStatus } from '../domain/task-activity.ts';
 
 /** Durable consumer name: every analytics replica shares it, so each event is counted by one of them. */
@@ -66,7 +67,9 @@ const DECODE: Record<string, Decode> = {
   },
 };
 
-export const ANALYTICS_EVENT_TYPES = Object.keys(DECODE);
+const ORG_DELETED = 'taskmesh.org.v1.OrganizationDeleted';
+
+export const ANALYTICS_EVENT_TYPES = [...Object.keys(DECODE), ORG_DELETED];
 
 function factOf(event: ReceivedEvent): { orgId: string; fact: ActivityFact } {
   const decode = DECODE[event.type];
@@ -79,10 +82,19 @@ function factOf(event: ReceivedEvent): { orgId: string; fact: ActivityFact } {
   }
 }
 
-/** Folds the events of each org into its counters; orgs in id order, so concurrent batches lock alike. */
-async function count(events: readonly ReceivedEvent[], tx: EntityManager): Promise<void> {
+/**
+ * Folds the events of each org into its counters; orgs in id order, so concurrent batches lock alike. A deleted
+ * organization's figures are scheduled for purging `orgRetentionDays` after its deletion.
+ */
+async function count(events: readonly ReceivedEvent[], tx: EntityManager, orgRetentionDays: number): Promise<void> {
   const byOrg = new Map<string, ActivityFact[]>();
   for (const event of events) {
+    if (event.type === ORG_DELETED) {
+      const orgId = /^organizations\/([^/]+)$/.exec(OrganizationDeleted.decode(event.payload).organization)?.[1];
+      if (!orgId || !isResourceId(orgId)) throw new PermanentEventError(`${event.type} ${event.id} names no organization`);
+      await scheduleOrgPurge(tx, orgId, new Date(event.occurTime.getTime() + orgRetentionDays * 86_400_000));
+      continue;
+    }
     const { orgId, fact } = factOf(event);
     const facts = byOrg.get(orgId);
     if (facts) facts.push(fact);
@@ -102,11 +114,11 @@ async function count(events: readonly ReceivedEvent[], tx: EntityManager): Promi
  * redelivery (lost ack, replayed stream, republished outbox row) is skipped, and a batch counts all or nothing.
  * An event that cannot be decoded is dead-lettered alone (the bus retries a failed batch event by event).
  */
-export function analyticsSubscription(em: EntityManager): EventSubscription {
+export function analyticsSubscription(em: EntityManager, settings: { orgRetentionDays: number }): EventSubscription {
   return {
     consumer: ANALYTICS_CONSUMER,
     types: ANALYTICS_EVENT_TYPES,
-    handle: processOnce(em, ANALYTICS_CONSUMER, (event, tx) => count([event], tx)),
-    handleBatch: processOnceBatch(em, ANALYTICS_CONSUMER, count),
+    handle: processOnce(em, ANALYTICS_CONSUMER, (event, tx) => count([event], tx, settings.orgRetentionDays)),
+    handleBatch: processOnceBatch(em, ANALYTICS_CONSUMER, (events, tx) => count(events, tx, settings.orgRetentionDays)),
   };
 }

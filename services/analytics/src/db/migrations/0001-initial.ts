@@ -81,6 +81,12 @@ export class InitialAnalyticsSchema extends Migration {
         primary key (org_id, day, board_id)
       );
 
+      -- Deleted organizations whose figures are purged at due_at (ids and times only: no tenant data, no RLS).
+      create table org_purges (
+        org_id uuid primary key,
+        due_at timestamptz not null
+      );
+
       -- Per org: the last day rolled up, and the earliest day an event changed since (redone next run).
       create table rollup_state (
         org_id uuid primary key,
