@@ -16,7 +16,7 @@ const root = resolve(import.meta.dirname, '..');
 
 /** The deployables: every services/<name> with a src/main.ts, except the one-process launcher. */
 export function deployableServices(): string[] {
-  return ['identity', 'org', 'board', 'task', 'audit', 'share', 'notify', 'attachment', 'webhook', 'edge'].filter((name) =>
+  return ['identity', 'org', 'board', 'task', 'audit', 'share', 'notify', 'attachment', 'webhook', 'analytics', 'edge'].filter((name) =>
     existsSync(join(root, 'services', name, 'src', 'main.ts')),
   );
 }

@@ -25,6 +25,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   SHARE_ADDR: { meaning: "share's gRPC `host:port` (for the edge)" },
   ATTACHMENT_ADDR: { meaning: "attachment's gRPC `host:port` (the edge's upstream)" },
   WEBHOOK_ADDR: { meaning: "webhook's gRPC `host:port` (the edge routes WebhookService to it)" },
+  ANALYTICS_ADDR: { meaning: "analytics' gRPC `host:port` (the edge routes AnalyticsService to it)" },
   JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
   JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
   MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
@@ -46,6 +47,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   NOTIFY_PORT: { meaning: "notify's gRPC port (health only; 50051 in the images)" },
   ATTACHMENT_PORT: { meaning: "attachment's gRPC port (50051 in the images)" },
   WEBHOOK_PORT: { meaning: "webhook's gRPC port (50051 in the images)" },
+  ANALYTICS_PORT: { meaning: "analytics' gRPC port (50051 in the images)" },
   WEBHOOK_ALLOWED_HOSTS: { meaning: 'comma-separated `host` or `host:port` (IPv6 as `[::1]:8080`) that webhook endpoints may use although they resolve to loopback, private or link-local addresses, and over plain http; empty: only public https endpoints' },
   WEBHOOK_RETRY_SCHEDULE: { meaning: 'seconds to wait after failed delivery attempt 1, 2, … (comma-separated, fractions allowed); when they run out the delivery has failed' },
   WEBHOOK_DISABLE_AFTER_SECONDS: { meaning: "an endpoint whose deliveries have failed for this long (seconds, since its last success) is disabled and its organization's owners are mailed" },
@@ -85,6 +87,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   // audit
   AUDIT_RETENTION_DAYS: { meaning: 'how long audit events are kept' },
   AUDIT_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of old audit events runs' },
+  ANALYTICS_ROLLUP_INTERVAL_SECONDS: { meaning: 'how often the analytics rollup counts the overdue tasks of the days that have ended (and redoes days late events changed)' },
   // notify
   MAIL_FROM: { meaning: 'sender of notification mails' },
   DIGEST_HOUR_UTC: { meaning: 'hour (UTC) of the daily digest of tasks due in the next 24 hours' },

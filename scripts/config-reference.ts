@@ -12,6 +12,7 @@ import { readEdgeConfig } from '@taskmesh/edge/edge-config';
 import { identityConfigSchema } from '@taskmesh/identity/config';
 import { notifyConfigSchema } from '@taskmesh/notify/config';
 import { webhookConfigSchema } from '@taskmesh/webhook/config';
+import { analyticsConfigSchema } from '@taskmesh/analytics/config';
 import { orgConfigSchema } from '@taskmesh/org/config';
 import { deadLetterCommandConfigSchema } from '@taskmesh/runtime/dead-letters-main';
 import { shareConfigSchema } from '@taskmesh/share/config';
@@ -33,6 +34,7 @@ const schemas: Record<string, z.ZodObject> = {
   notify: notifyConfigSchema,
   attachment: attachmentConfigSchema,
   webhook: webhookConfigSchema,
+  analytics: analyticsConfigSchema,
   dlq: deadLetterCommandConfigSchema,
 };
 

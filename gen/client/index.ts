@@ -2,6 +2,7 @@
 
 // The typed REST client for the Taskmesh API. Start with createClient({ baseUrl, getToken }).
 
+import { AnalyticsServiceClient } from './taskmesh/analytics/v1/analytics_service.js';
 import { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 import { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 import { BoardServiceClient } from './taskmesh/board/v1/board_service.js';
@@ -14,6 +15,8 @@ import { Transport, type ClientOptions } from './runtime.js';
 
 export { ApiError, Code, Transport, encodeRequest } from './runtime.js';
 export type { AnyJson, CallOptions, ClientOptions, CodeName, JsonValue, PartialMessage, Route } from './runtime.js';
+export { AnalyticsServiceClient } from './taskmesh/analytics/v1/analytics_service.js';
+export type { SummarizeAnalyticsRequest, DailyTaskCounts, CycleTime, AssigneeCompletions, SummarizeAnalyticsResponse } from './taskmesh/analytics/v1/analytics_service.js';
 export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/attachment.js';
 export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse } from './taskmesh/attachment/v1/attachment_service.js';
@@ -47,6 +50,7 @@ export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, 
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {
+  readonly analytics: AnalyticsServiceClient;
   readonly attachment: AttachmentServiceClient;
   readonly audit: AuditServiceClient;
   readonly board: BoardServiceClient;
@@ -58,6 +62,7 @@ export class TaskmeshClient {
 
   constructor(options: ClientOptions) {
     const transport = new Transport(options);
+    this.analytics = new AnalyticsServiceClient(transport);
     this.attachment = new AttachmentServiceClient(transport);
     this.audit = new AuditServiceClient(transport);
     this.board = new BoardServiceClient(transport);

@@ -13,6 +13,7 @@ export const upstreamEnv: Record<string, string> = {
   SHARE_ADDR: 'taskmesh.share.v1.ShareService',
   ATTACHMENT_ADDR: 'taskmesh.attachment.v1.AttachmentService',
   WEBHOOK_ADDR: 'taskmesh.webhook.v1.WebhookService',
+  ANALYTICS_ADDR: 'taskmesh.analytics.v1.AnalyticsService',
 };
 
 export class EdgeConfigError extends Error {

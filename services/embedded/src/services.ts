@@ -9,6 +9,7 @@ import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { shareService } from '@taskmesh/share/descriptor';
 import { taskService } from '@taskmesh/task/descriptor';
 import { webhookService } from '@taskmesh/webhook/descriptor';
+import { analyticsService } from '@taskmesh/analytics/descriptor';
 
 /** Every service of the system, in start-up order; a new service is one descriptor and one line here. */
 export const ALL_SERVICES: readonly ServiceDescriptor[] = [
@@ -21,6 +22,7 @@ export const ALL_SERVICES: readonly ServiceDescriptor[] = [
   shareService,
   attachmentService,
   webhookService,
+  analyticsService,
 ];
 
 export { edgeFront };

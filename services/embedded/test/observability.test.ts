@@ -78,7 +78,7 @@ function expectOneTraceAcrossTheMesh(report: Report) {
   // service fetches the JWKS on its first request).
   const services = new Set(spans.map((span) => span.serviceName));
   for (const service of ['edge', 'task', 'org', 'board', 'audit', 'notify']) expect(services).toContain(service);
-  expect([...services].filter((service) => !['edge', 'identity', 'task', 'org', 'board', 'audit', 'notify', 'webhook'].includes(service))).toEqual([]);
+  expect([...services].filter((service) => !['edge', 'identity', 'task', 'org', 'board', 'audit', 'notify', 'webhook', 'analytics'].includes(service))).toEqual([]);
 }
 
 function expectClientTraceContinued(report: Report) {

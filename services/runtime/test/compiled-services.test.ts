@@ -38,7 +38,7 @@ async function freePort(): Promise<number> {
 // time fails here), start each service with plain `node` from the compiled output against real PostgreSQL and
 // JetStream, and pass the REST conformance suite through the compiled edge.
 const root = join(import.meta.dirname, '..', '..', '..');
-const grpcServices = ['identity', 'org', 'board', 'task', 'audit', 'share', 'notify', 'attachment', 'webhook'] as const;
+const grpcServices = ['identity', 'org', 'board', 'task', 'audit', 'share', 'notify', 'attachment', 'webhook', 'analytics'] as const;
 
 interface Started {
   name: string;

@@ -1,0 +1,41 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { periodicJob } from './periodic-job.ts';
+
+describe('periodicJob', () => {
+  it('runs at start, logs a failure instead of throwing, and stop() waits for the run in progress', async () => {
+    const errors: unknown[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line)) });
+    let finish!: () => void;
+    let runs = 0;
+    const job = periodicJob(
+      () => {
+        runs += 1;
+        return new Promise<void>((_, reject) => {
+          finish = () => reject(new Error('boom'));
+        });
+      },
+      { intervalMs: 3_600_000, log, what: 'test job' },
+    );
+    job.start();
+    expect(runs).toBe(1);
+    let stopped = false;
+    const stopping = job.stop().then(() => {
+      stopped = true;
+    });
+    await Promise.resolve();
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(errors).toMatchObject([{ msg: 'test job failed', err: { message: 'boom' } }]);
+  });
+
+  it('with runAtStart false, waits for the first interval', async () => {
+    let runs = 0;
+    const job = periodicJob(async () => void (runs += 1), { intervalMs: 3_600_000, log: pino({ level: 'silent' }), what: 'quiet', runAtStart: false });
+    job.start();
+    await job.stop();
+    expect(runs).toBe(0);
+  });
+});

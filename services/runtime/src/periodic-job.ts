@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+
+/** A background job started with the service: at most one run at a time, a failure logged, never thrown. */
+export interface PeriodicJob {
+  /** Runs now (unless `runAtStart` is false), then every interval; a run still going when the next is due is not doubled. */
+  start(): void;
+  /** Stops the timer and waits for the run in progress. */
+  stop(): Promise<void>;
+}
+
+export function periodicJob(
+  run: () => Promise<unknown>,
+  options: { intervalMs: number; log: Logger; what: string; runAtStart?: boolean },
+): PeriodicJob {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  const tick = () => {
+    running ??= run()
+      .catch((err: unknown) => options.log.error({ err }, `${options.what} failed`))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  return {
+    start() {
+      if (options.runAtStart ?? true) tick();
+      timer = setInterval(tick, options.intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
