@@ -187,7 +187,7 @@ describe('an embedded stack on JetStream', async () => {
     expectClientTraceContinued(report);
     const all = samples(report.scrape);
     // JetStream's num_pending of the durable consumers, read at the scrape.
-    expect(all.filter((s) => s.name === 'taskmesh_events_consumer_pending' && /service="audit"/.test(s.labels))).toHaveLength(1);
+    expect(all.filter((s) => s.name === 'taskmesh_events_consumer_pending' && /messaging_consumer_group_name="audit"/.test(s.labels))).toHaveLength(1);
   });
 });
 

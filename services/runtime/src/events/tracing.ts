@@ -78,7 +78,39 @@ export function handleBatchInSpan(consumer: string, events: readonly ReceivedEve
       'messaging.batch.message_count': events.length,
     },
     withService(oneTrace === undefined ? context.active() : events[0]!.traceContext, serviceOfConsumer(consumer)),
-    handle,
+    oneTrace === undefined ? () => inEveryTrace(consumer, events, handle) : handle,
     links,
   );
+}
+
+/**
+ * A batch from several traces also gets one CONSUMER span per event under that event's publisher, spanning
+ * the batch's work, so each request's trace still shows every consumer of its events.
+ */
+async function inEveryTrace(consumer: string, events: readonly ReceivedEvent[], handle: () => Promise<void>): Promise<void> {
+  const service = serviceOfConsumer(consumer);
+  const spans = events.map((event) =>
+    eventsTracer.startSpan(
+      `${event.type} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.consumer.group.name': consumer,
+          'messaging.message.id': event.id,
+          'messaging.batch.message_count': events.length,
+        },
+      },
+      withService(event.traceContext, service),
+    ),
+  );
+  try {
+    await handle();
+  } catch (err) {
+    for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR });
+    throw err;
+  } finally {
+    for (const span of spans) span.end();
+  }
 }
