@@ -3,7 +3,7 @@ import { Metadata } from '@grpc/grpc-js';
 import pino from 'pino';
 import { NotFoundError } from '@taskmesh/runtime/errors';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
-import type { MembershipLookup, OrgRole } from '@taskmesh/runtime/membership-lookup';
+import { activeOrgsLookup, type MembershipLookup, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -55,7 +55,7 @@ export async function startTaskFixture(): Promise<TaskFixture> {
       return [...lists];
     },
   };
-  const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
+  const lookup: MembershipLookup = activeOrgsLookup(async (orgId, userId) => members.get(orgId)?.get(userId));
   const tasks = new Tasks(new SqlTaskStore(), directory, lookup);
   db.em.getEventManager().registerSubscriber({ afterTransactionCommit: () => void fixture.commits++ });
   const fixture: TaskFixture = {

@@ -55,5 +55,7 @@ export function taskAccessTable(tasks: Tasks) {
     },
     // For BoardService's DeleteList check; no HTTP binding, so the edge cannot reach it.
     countListTasks: 'internal',
+    // For the org service's AdminService.ListOrganizations; no HTTP binding.
+    countOrganizationTasks: 'internal',
   } as const satisfies AccessTable<typeof TaskServiceService>;
 }

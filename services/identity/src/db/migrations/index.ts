@@ -3,6 +3,7 @@ import { InitialIdentitySchema } from './0001-initial.ts';
 import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { KnownDevices } from './0003-known-devices.ts';
 import { SealedSigningKeys } from './0004-sealed-signing-keys.ts';
+import { PlatformAdmins } from './0005-platform-admins.ts';
 
 /** Every migration of the identity schema, in order (names are ids in the database: never rename one). */
 export const identityMigrations = migrationList({
@@ -10,4 +11,5 @@ export const identityMigrations = migrationList({
   '0002-outbox-trace-context': OutboxTraceContext,
   '0003-known-devices': KnownDevices,
   '0004-sealed-signing-keys': SealedSigningKeys,
+  '0005-platform-admins': PlatformAdmins,
 });
