@@ -79,7 +79,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
-  const taskClient = new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure());
+  const taskClient = config.TASK_ADDR ? new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure()) : undefined;
   const deadLetters = new AdminDeadLetters({ natsUrl: config.NATS_URL, stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX });
   const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
   const bus = sharedBus ?? createEventBus(config, log, 'org');
@@ -172,7 +172,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         if (!sharedBus) await bus.close();
         await deadLetters.close();
         identityClient.close();
-        taskClient.close();
+        taskClient?.close();
         mail.close();
         await db.close();
       },
@@ -182,7 +182,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
-    taskClient.close();
+    taskClient?.close();
     await db.close();
     throw err;
   }
