@@ -4,6 +4,7 @@
 // the dead letters (list, replay, replay all) shared with `npm run dlq`.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-s
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { apiError, signUpAs } from '../../edge/test/typed-client.ts';
 import { runPlatformAdminCommand } from '../../identity/src/platform-admin-main.ts';
+import { notifyService } from '../../notify/src/descriptor.ts';
+import { webhookService } from '../../webhook/src/descriptor.ts';
 import { AdminDeadLetters } from '../src/admin-dead-letters.ts';
 
 const natsUrl = await natsForTests();
@@ -21,8 +24,21 @@ const root = join(import.meta.dirname, '..', '..', '..');
 const ADMIN_EMAIL = `platform-admin-${process.pid}-${Date.now()}@example.com`;
 
 let stack: TestStack;
+// A webhook receiver: what the org's endpoint was sent, by event type.
+let receiver: Server;
+const received: string[] = [];
 
 beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      received.push((JSON.parse(body) as { type: string }).type);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const receiverPort = (receiver.address() as { port: number }).port;
   stack = await startTestStack({
     services: ALL_SERVICES,
     front: edgeFront,
@@ -32,11 +48,14 @@ beforeAll(async () => {
       PLATFORM_ADMIN_CACHE_TTL_MS: '0',
       // Services cache memberships as in production, so suspension has to arrive through the eviction events.
       MEMBERSHIP_CACHE_TTL_MS: '30000',
+      WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`,
+      WEBHOOK_POLL_MS: '100',
     },
   });
 }, 180_000);
 afterAll(async () => {
   await stack?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
 });
 
 type Caller = Awaited<ReturnType<typeof signUpAs>>;
@@ -131,6 +150,11 @@ describe('platform administration over REST', () => {
   });
 
   it('suspends: 403 ORG_SUSPENDED on every service, OWNER reads still answered, writes refused; reactivation restores', async () => {
+    // An endpoint for the suspension events: their deliveries wait while the org is suspended.
+    await owner.api.webhook.createWebhook({
+      parent: org,
+      webhook: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`, eventTypes: ['taskmesh.org.v1.OrganizationSuspended', 'taskmesh.org.v1.OrganizationReactivated'] },
+    });
     // Warm the services' membership caches first, so only the eviction events can make suspension felt.
     await member.api.board.getBoard({ name: board });
     await member.api.task.getTask({ name: task });
@@ -170,6 +194,21 @@ describe('platform administration over REST', () => {
     expect(await refusal(owner.api.org.updateOrganization({ organization: { name: org, displayName: 'no' }, updateMask: 'displayName' }))).toEqual(SUSPENDED);
     expect(await refusal(owner.api.webhook.createWebhook({ parent: org, webhook: { url: 'https://example.com/hook', eventTypes: ['taskmesh.task.v1.TaskCreated'] } }))).toEqual(SUSPENDED);
 
+    // The webhook delivery of OrganizationSuspended exists but is not claimed while the org is suspended.
+    const webhookDb = stack.get(webhookService).db.em;
+    const orgId = org.slice('organizations/'.length);
+    await eventually(
+      async () => (await webhookDb.fork().execute(`select 1 from suspended_orgs where org_id = ?`, [orgId])).length === 1,
+      'webhook knowing of the suspension',
+    );
+    const pending = await eventually(async () => {
+      const rows = await webhookDb.fork().execute<{ lease_until: Date | null }[]>(`select lease_until from delivery_due where org_id = ?`, [orgId]);
+      return rows.length === 1 && rows;
+    }, 'the suspension delivery scheduled');
+    stack.get(webhookService).worker.wake();
+    expect(pending[0]!.lease_until).toBeNull();
+    expect(received).toEqual([]);
+
     const listed = await admin.api.admin.listOrganizations({ state: 'STATE_SUSPENDED' });
     expect(listed.organizations.map((o) => o.name)).toContain(org);
     expect(listed.organizations.map((o) => o.name)).not.toContain(otherOrg);
@@ -179,8 +218,41 @@ describe('platform administration over REST', () => {
     expect(reactivated.organization).toMatchObject({ state: 'STATE_ACTIVE', suspendReason: '' });
     expect(await refusal(admin.api.admin.reactivateOrganization({ name: org }))).toEqual([400, Code.FAILED_PRECONDITION, 'ORG_NOT_SUSPENDED']);
     await eventually(async () => (await member.api.board.getBoard({ name: board })).board, 'member read again');
+    // Deliveries resume: both events reach the endpoint (sent side by side, so in either order).
+    await eventually(async () => received.length === 2, 'the paused deliveries sent');
+    expect([...received].sort()).toEqual(['taskmesh.org.v1.OrganizationReactivated', 'taskmesh.org.v1.OrganizationSuspended']);
     await eventually(async () => (await member.api.task.createTask({ parent: board, task: { list, title: 'three', priority: 'PRIORITY_MEDIUM' } })).task, 'member write again');
   }, 120_000);
+
+  it('pauses the daily digest of a suspended organization', async () => {
+    const notify = stack.get(notifyService);
+    // Two digest runs a day apart (23:00 UTC tomorrow and the day after), each with one task due in its window.
+    const tomorrow = new Date();
+    tomorrow.setUTCHours(23, 0, 0, 0);
+    const firstRun = new Date(tomorrow.getTime() + 86_400_000);
+    const secondRun = new Date(firstRun.getTime() + 86_400_000);
+    const dueIn = (run: Date) => new Date(run.getTime() + 2 * 3_600_000).toISOString();
+    for (const run of [firstRun, secondRun]) {
+      await owner.api.task.createTask({ parent: board, task: { list, title: `due ${run.toISOString()}`, priority: 'PRIORITY_MEDIUM', assignees: [member.user], dueTime: dueIn(run) } });
+    }
+    const snapshots = async () =>
+      (await notify.db.em.fork().execute<{ n: number }[]>(`select count(*)::int as n from task_snapshot where organization = ? and due_time is not null`, [org]))[0]!.n;
+    await eventually(async () => (await snapshots()) === 2, 'notify holding both tasks');
+
+    await admin.api.admin.suspendOrganization({ name: org, reason: 'digest check' });
+    await eventually(
+      async () => (await notify.db.em.fork().execute(`select 1 from suspended_organization where name = ?`, [org])).length === 1,
+      'notify knowing of the suspension',
+    );
+    expect(await notify.digest.runDue(firstRun)).toBe(0);
+
+    await admin.api.admin.reactivateOrganization({ name: org });
+    await eventually(
+      async () => (await notify.db.em.fork().execute(`select 1 from suspended_organization where name = ?`, [org])).length === 0,
+      'notify knowing of the reactivation',
+    );
+    expect(await notify.digest.runDue(secondRun)).toBe(1);
+  }, 60_000);
 
   it('changes the plan; both audit logs record every admin action with the admin as actor', async () => {
     const invalid = await apiError(admin.api.admin.updateOrganization({ organization: { name: org, plan: 'PLAN_TEAM' }, updateMask: 'displayName' }));
@@ -194,18 +266,26 @@ describe('platform administration over REST', () => {
     expect(platform.auditEvents.map((e) => [e.action, e.actor, e.organization, e.detail])).toEqual([
       ['UpdateOrganization', admin.user, org, 'plan FREE → TEAM'],
       ['ReactivateOrganization', admin.user, org, ''],
+      ['SuspendOrganization', admin.user, org, 'digest check'],
+      ['ReactivateOrganization', admin.user, org, ''],
       ['SuspendOrganization', admin.user, org, 'unpaid invoices'],
     ]);
-    const firstPage = await admin.api.admin.listAuditEvents({ organization: org, pageSize: 2 });
-    const secondPage = await admin.api.admin.listAuditEvents({ organization: org, pageSize: 2, pageToken: firstPage.nextPageToken });
+    const firstPage = await admin.api.admin.listAuditEvents({ organization: org, pageSize: 3 });
+    const secondPage = await admin.api.admin.listAuditEvents({ organization: org, pageSize: 3, pageToken: firstPage.nextPageToken });
     expect([...firstPage.auditEvents, ...secondPage.auditEvents].map((e) => e.name)).toEqual(platform.auditEvents.map((e) => e.name));
+    expect(secondPage.nextPageToken).toBe('');
 
     const orgLog = await eventually(async () => {
       const res = await owner.api.audit.listAuditEvents({ parent: org });
       const admins = res.auditEvents.filter((e) => e.actor === admin.user);
-      return admins.length === 3 && admins;
-    }, 'three admin entries in the org audit log');
-    expect(orgLog.map((e) => [e.eventType, e.changes])).toEqual([
+      return admins.length === 5 && admins;
+    }, 'five admin entries in the org audit log');
+    expect(orgLog.slice(2).map((e) => e.eventType)).toEqual([
+      'taskmesh.org.v1.OrganizationSuspended',
+      'taskmesh.org.v1.OrganizationReactivated',
+      'taskmesh.org.v1.OrganizationSuspended',
+    ]);
+    expect(orgLog.slice(0, 2).concat(orgLog.slice(4)).map((e) => [e.eventType, e.changes])).toEqual([
       ['taskmesh.org.v1.OrganizationPlanChanged', [{ field: 'plan', oldValue: 'PLAN_FREE', newValue: 'PLAN_TEAM' }]],
       ['taskmesh.org.v1.OrganizationReactivated', [{ field: 'state', oldValue: 'SUSPENDED', newValue: 'ACTIVE' }]],
       [

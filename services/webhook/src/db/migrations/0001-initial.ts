@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { SuspendedOrgs } from './0003-suspended-orgs.ts';
 import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
@@ -80,4 +81,8 @@ export class InitialWebhookSchema extends Migration {
   }
 }
 
-export const webhookMigrations = [{ name: '0001-initial', class: InitialWebhookSchema }, outboxTraceContextMigration];
+export const webhookMigrations = [
+  { name: '0001-initial', class: InitialWebhookSchema },
+  outboxTraceContextMigration,
+  { name: '0003-suspended-orgs', class: SuspendedOrgs },
+];
