@@ -186,7 +186,7 @@ describe('platform administration over REST', () => {
     expect((await owner.api.task.listTasks({ parent: board })).tasks).toHaveLength(2);
     expect((await owner.api.org.listMembers({ parent: org })).members).toHaveLength(2);
     expect((await owner.api.audit.listAuditEvents({ parent: org })).auditEvents.length).toBeGreaterThan(0);
-    expect((await owner.api.webhook.listWebhooks({ parent: org })).webhooks).toEqual([]);
+    expect((await owner.api.webhook.listWebhooks({ parent: org })).webhooks).toHaveLength(1);
     expect((await owner.api.attachment.listAttachments({ parent: task })).attachments).toEqual([]);
     // ...and no write.
     expect(await refusal(owner.api.task.createTask({ parent: board, task: { list, title: 'no', priority: 'PRIORITY_MEDIUM' } }))).toEqual(SUSPENDED);
