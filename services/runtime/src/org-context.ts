@@ -16,6 +16,8 @@ import { forkForOrg } from './tenancy.ts';
  *   no or bad token              → UNAUTHENTICATED
  *   not a member (or org gone)   → NOT_FOUND for anything under the org (existence is not revealed)
  *   member without the role      → PERMISSION_DENIED
+ *   org suspended by a platform administrator → PERMISSION_DENIED, reason ORG_SUSPENDED (a rule's
+ *                                  `whileSuspended: 'owners'` lets its OWNERs through)
  */
 
 export interface OrgRef {

@@ -5,7 +5,8 @@ import { parseName } from '@taskmesh/runtime/resource-names';
 /**
  * Who may call which OrgService RPC (API.md "Roles"). The single place these decisions live; rules about the
  * target of an action (an ADMIN manages only MEMBER and VIEWER, only an OWNER grants OWNER, the last OWNER
- * stays) are domain rules in domain/member-rules.ts.
+ * stays) are domain rules in domain/member-rules.ts. `whileSuspended: 'owners'` marks what a suspended org's
+ * OWNERs may still call (its reads; the org export gets the same mark).
  */
 export const orgAccessTable = {
   createOrganization: 'authenticated',
