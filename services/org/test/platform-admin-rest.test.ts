@@ -165,6 +165,16 @@ describe('platform administration over REST', () => {
     const unknown = await apiError(admin.api.admin.suspendOrganization({ name: `organizations/${randomUUID()}`, reason: 'x' }));
     expect([unknown.httpStatus, unknown.code]).toEqual([404, Code.NOT_FOUND]);
 
+    // An invitation issued before, and a live board stream of the member: both end with the suspension.
+    const { token: invitation } = await owner.api.org.createInvitation({ parent: org, invitation: { email: outsider.email, role: 'ROLE_VIEWER' } });
+    const watching = new AbortController();
+    const stream = (async () => {
+      for await (const _ of member.api.board.watchBoard({ name: board }, { signal: watching.signal })) {
+        // heartbeats and events until the stream ends
+      }
+      return 'ended';
+    })().catch((err: unknown) => (err instanceof ApiError ? `failed ${err.code}` : 'failed'));
+
     const { organization } = await admin.api.admin.suspendOrganization({ name: org, reason: 'unpaid invoices' });
     expect(organization).toMatchObject({ name: org, state: 'STATE_SUSPENDED', suspendReason: 'unpaid invoices', memberCount: 2, taskCount: '2' });
     expect(await refusal(admin.api.admin.suspendOrganization({ name: org, reason: 'again' }))).toEqual([400, Code.FAILED_PRECONDITION, 'ORG_ALREADY_SUSPENDED']);
@@ -176,6 +186,8 @@ describe('platform administration over REST', () => {
     expect(await refusal(member.api.task.createTask({ parent: board, task: { list, title: 'no', priority: 'PRIORITY_MEDIUM' } }))).toEqual(SUSPENDED);
     expect(await refusal(member.api.org.getOrganization({ name: org }))).toEqual(SUSPENDED);
     expect(await refusal(member.api.attachment.listAttachments({ parent: task }))).toEqual(SUSPENDED);
+    expect(await stream).toBe('ended');
+    expect(await refusal(outsider.api.org.acceptInvitation({ token: invitation }))).toEqual(SUSPENDED);
     // Strangers still learn nothing: not a member is 404, suspended or not.
     expect((await apiError(outsider.api.board.getBoard({ name: board }))).httpStatus).toBe(404);
 
