@@ -165,6 +165,11 @@ describe('platform administration over REST', () => {
     const unknown = await apiError(admin.api.admin.suspendOrganization({ name: `organizations/${randomUUID()}`, reason: 'x' }));
     expect([unknown.httpStatus, unknown.code]).toEqual([404, Code.NOT_FOUND]);
 
+    // A public share link of the task: it stops opening while the org is suspended.
+    const { url } = await owner.api.share.createShareLink({ parent: task, shareLink: {} });
+    const code = url.slice(url.lastIndexOf('/') + 1);
+    const anonymous = createClient({ baseUrl: stack.url });
+    expect((await anonymous.share.getSharedTask({ code })).task).toBeDefined();
     // An invitation issued before, and a live board stream of the member: both end with the suspension.
     const { token: invitation } = await owner.api.org.createInvitation({ parent: org, invitation: { email: outsider.email, role: 'ROLE_VIEWER' } });
     const watching = new AbortController();
@@ -187,6 +192,8 @@ describe('platform administration over REST', () => {
     expect(await refusal(member.api.org.getOrganization({ name: org }))).toEqual(SUSPENDED);
     expect(await refusal(member.api.attachment.listAttachments({ parent: task }))).toEqual(SUSPENDED);
     expect(await stream).toBe('ended');
+    await eventually(async () => (await apiError(anonymous.share.getSharedTask({ code }))).httpStatus === 403, 'the share link refused');
+    expect(await refusal(anonymous.share.getSharedTask({ code }))).toEqual(SUSPENDED);
     expect(await refusal(outsider.api.org.acceptInvitation({ token: invitation }))).toEqual(SUSPENDED);
     // Strangers still learn nothing: not a member is 404, suspended or not.
     expect((await apiError(outsider.api.board.getBoard({ name: board }))).httpStatus).toBe(404);
@@ -230,6 +237,7 @@ describe('platform administration over REST', () => {
     expect(reactivated.organization).toMatchObject({ state: 'STATE_ACTIVE', suspendReason: '' });
     expect(await refusal(admin.api.admin.reactivateOrganization({ name: org }))).toEqual([400, Code.FAILED_PRECONDITION, 'ORG_NOT_SUSPENDED']);
     await eventually(async () => (await member.api.board.getBoard({ name: board })).board, 'member read again');
+    await eventually(async () => (await anonymous.share.getSharedTask({ code })).task, 'the share link open again');
     // Deliveries resume: both events reach the endpoint (sent side by side, so in either order).
     await eventually(async () => received.length === 2, 'the paused deliveries sent');
     expect([...received].sort()).toEqual(['taskmesh.org.v1.OrganizationReactivated', 'taskmesh.org.v1.OrganizationSuspended']);

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { SuspendedOrganizations } from './0003-suspended-organizations.ts';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
 import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
@@ -83,4 +84,8 @@ export class InitialShareSchema extends Migration {
   }
 }
 
-export const shareMigrations = [{ name: '0001-initial', class: InitialShareSchema }, outboxTraceContextMigration];
+export const shareMigrations = [
+  { name: '0001-initial', class: InitialShareSchema },
+  outboxTraceContextMigration,
+  { name: '0003-suspended-organizations', class: SuspendedOrganizations },
+];
