@@ -143,6 +143,15 @@ describe('platform administration over REST', () => {
     expect(all.find((o) => o.name === otherOrg)).toMatchObject({ memberCount: 1, taskCount: '0', state: 'STATE_ACTIVE' });
     const suspended = await admin.api.admin.listOrganizations({ state: 'STATE_SUSPENDED' });
     expect(suspended.organizations.map((o) => o.name)).not.toContain(org);
+
+    // A deleted organization is listed as DELETED until it is purged, and can be neither suspended nor re-planned.
+    const doomed = (await outsider.api.org.createOrganization({ organization: { displayName: 'Doomed' } })).organization!.name;
+    await outsider.api.org.deleteOrganization({ name: doomed });
+    const deleted = await admin.api.admin.listOrganizations({ state: 'STATE_DELETED' });
+    expect(deleted.organizations.map((o) => [o.name, o.state])).toEqual([[doomed, 'STATE_DELETED']]);
+    expect((await admin.api.admin.listOrganizations({ state: 'STATE_ACTIVE' })).organizations.map((o) => o.name)).not.toContain(doomed);
+    expect((await apiError(admin.api.admin.suspendOrganization({ name: doomed, reason: 'x' }))).httpStatus).toBe(404);
+    expect((await apiError(admin.api.admin.updateOrganization({ organization: { name: doomed, plan: 'PLAN_TEAM' }, updateMask: 'plan' }))).httpStatus).toBe(404);
   });
 
   it('suspends: 403 ORG_SUSPENDED on every service, OWNER reads still answered, writes refused; reactivation restores', async () => {
