@@ -175,6 +175,10 @@ describe('platform administration over REST', () => {
     const code = url.slice(url.lastIndexOf('/') + 1);
     const anonymous = createClient({ baseUrl: stack.url });
     expect((await anonymous.share.getSharedTask({ code })).task).toBeDefined();
+    // An API token of the org: it stops resolving (401) while the org is suspended.
+    const { token: apiSecret } = await owner.api.org.createApiToken({ parent: org, apiToken: { displayName: 'ci', role: 'ROLE_MEMBER' } });
+    const robot = createClient({ baseUrl: stack.url, token: apiSecret });
+    expect((await robot.board.getBoard({ name: board })).board!.name).toBe(board);
     // An invitation issued before, and a live board stream of the member: both end with the suspension.
     const { token: invitation } = await owner.api.org.createInvitation({ parent: org, invitation: { email: outsider.email, role: 'ROLE_VIEWER' } });
     const watching = new AbortController();
@@ -200,6 +204,7 @@ describe('platform administration over REST', () => {
     await eventually(async () => (await failingCode(anonymous.share.getSharedTask({ code }))) === Code.PERMISSION_DENIED, 'the share link refused');
     expect(await refusal(anonymous.share.getSharedTask({ code }))).toEqual(SUSPENDED);
     expect(await refusal(outsider.api.org.acceptInvitation({ token: invitation }))).toEqual(SUSPENDED);
+    await eventually(async () => (await failingCode(robot.board.getBoard({ name: board }))) === Code.UNAUTHENTICATED, 'the API token refused');
     // Strangers still learn nothing: not a member is 404, suspended or not.
     expect((await apiError(outsider.api.board.getBoard({ name: board }))).httpStatus).toBe(404);
 
@@ -243,6 +248,7 @@ describe('platform administration over REST', () => {
     expect(await refusal(admin.api.admin.reactivateOrganization({ name: org }))).toEqual([400, Code.FAILED_PRECONDITION, 'ORG_NOT_SUSPENDED']);
     await eventually(async () => (await once(member.api.board.getBoard({ name: board })))?.board, 'member read again');
     await eventually(async () => (await once(anonymous.share.getSharedTask({ code })))?.task, 'the share link open again');
+    await eventually(async () => (await once(robot.board.getBoard({ name: board })))?.board, 'the API token working again');
     // Deliveries resume: both events reach the endpoint (sent side by side, so in either order).
     await eventually(async () => received.length === 2, 'the paused deliveries sent', 600);
     expect([...received].sort()).toEqual(['taskmesh.org.v1.OrganizationReactivated', 'taskmesh.org.v1.OrganizationSuspended']);
