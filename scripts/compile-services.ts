@@ -23,7 +23,10 @@ export function deployableServices(): string[] {
 
 /** Admin commands compiled into a service's image beside main.js, run with `kubectl exec … node dist/…`. */
 const adminCommands: Record<string, Record<string, string>> = {
-  identity: { 'rotate-signing-key': 'services/identity/src/rotate-signing-key.ts' },
+  identity: {
+    'rotate-signing-key': 'services/identity/src/rotate-signing-key.ts',
+    admin: 'services/identity/src/platform-admin-main.ts',
+  },
 };
 
 /** npm packages stay external; only the workspace's own packages are compiled in. */

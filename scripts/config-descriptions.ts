@@ -29,6 +29,8 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   JWT_ISSUER: { meaning: '`iss` of access tokens (issued by identity, checked by the others)' },
   JWT_AUDIENCE: { meaning: '`aud` of access tokens' },
   MEMBERSHIP_CACHE_TTL_MS: { meaning: 'how long a membership answer of org is reused (at most 30 s; membership events evict sooner)' },
+  PLATFORM_ADMIN_EMAILS: { meaning: 'platform administrators by e-mail address, comma-separated (identity); `npm run admin:grant -- <email>` grants others, `admin:revoke` takes a grant back' },
+  PLATFORM_ADMIN_CACHE_TTL_MS: { meaning: "how long org reuses identity's answer to \"is this user a platform administrator?\" (at most 30 s)" },
   UPSTREAM_TIMEOUT_MS: { meaning: 'deadline of each call to another service' },
   APP_BASE_URL: { meaning: 'public base URL of the web app, for links in mails' },
   SMTP_URL: { meaning: 'mail delivery (`smtp://` or `smtps://user:pass@host:port`). Unset: `.eml` files under `$TASKMESH_DATA_DIR/mail`' },

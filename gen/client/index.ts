@@ -2,6 +2,7 @@
 
 // The typed REST client for the Taskmesh API. Start with createClient({ baseUrl, getToken }).
 
+import { AdminServiceClient } from './taskmesh/admin/v1/admin_service.js';
 import { AnalyticsServiceClient } from './taskmesh/analytics/v1/analytics_service.js';
 import { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 import { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
@@ -15,15 +16,16 @@ import { Transport, type ClientOptions } from './runtime.js';
 
 export { ApiError, Code, Transport, encodeRequest } from './runtime.js';
 export type { AnyJson, CallOptions, ClientOptions, CodeName, JsonValue, PartialMessage, Route } from './runtime.js';
+export type { Plan } from './taskmesh/org/v1/organization.js';
+export { AdminServiceClient } from './taskmesh/admin/v1/admin_service.js';
+export type { Organization_State, SuspendOrganizationRequest, SuspendOrganizationResponse, ReactivateOrganizationRequest, ReactivateOrganizationResponse, DeadLetter, ListDeadLettersRequest, ListDeadLettersResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse, ReplayAllDeadLettersRequest, ReplayAllDeadLettersResponse } from './taskmesh/admin/v1/admin_service.js';
 export { AnalyticsServiceClient } from './taskmesh/analytics/v1/analytics_service.js';
 export type { SummarizeAnalyticsRequest, DailyTaskCounts, CycleTime, AssigneeCompletions, SummarizeAnalyticsResponse } from './taskmesh/analytics/v1/analytics_service.js';
 export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/attachment.js';
 export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
 export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse } from './taskmesh/attachment/v1/attachment_service.js';
 export type { FieldChange } from './taskmesh/events/v1/field_change.js';
-export type { AuditEvent } from './taskmesh/audit/v1/audit_event.js';
 export { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
-export type { ListAuditEventsRequest, ListAuditEventsResponse } from './taskmesh/audit/v1/audit_service.js';
 export type { Board, List } from './taskmesh/board/v1/board.js';
 export type { Event } from './taskmesh/events/v1/event.js';
 export { BoardServiceClient } from './taskmesh/board/v1/board_service.js';
@@ -34,9 +36,8 @@ export type { SignUpRequest, SignUpResponse, LogInRequest, LogInResponse, Refres
 export type { Member, Role } from './taskmesh/org/v1/member.js';
 export type { ApiToken } from './taskmesh/org/v1/api_token.js';
 export type { Invitation } from './taskmesh/org/v1/invitation.js';
-export type { Organization } from './taskmesh/org/v1/organization.js';
 export { OrgServiceClient } from './taskmesh/org/v1/org_service.js';
-export type { CreateOrganizationRequest, CreateOrganizationResponse, ListOrganizationsRequest, ListOrganizationsResponse, GetOrganizationRequest, GetOrganizationResponse, UpdateOrganizationRequest, UpdateOrganizationResponse, DeleteOrganizationRequest, DeleteOrganizationResponse, ListMembersRequest, ListMembersResponse, UpdateMemberRequest, UpdateMemberResponse, DeleteMemberRequest, DeleteMemberResponse, CreateInvitationRequest, CreateInvitationResponse, ListInvitationsRequest, ListInvitationsResponse, DeleteInvitationRequest, DeleteInvitationResponse, AcceptInvitationRequest, AcceptInvitationResponse, CreateApiTokenRequest, CreateApiTokenResponse, ListApiTokensRequest, ListApiTokensResponse, DeleteApiTokenRequest, DeleteApiTokenResponse } from './taskmesh/org/v1/org_service.js';
+export type { CreateOrganizationRequest, CreateOrganizationResponse, GetOrganizationRequest, GetOrganizationResponse, DeleteOrganizationRequest, DeleteOrganizationResponse, ListMembersRequest, ListMembersResponse, UpdateMemberRequest, UpdateMemberResponse, DeleteMemberRequest, DeleteMemberResponse, CreateInvitationRequest, CreateInvitationResponse, ListInvitationsRequest, ListInvitationsResponse, DeleteInvitationRequest, DeleteInvitationResponse, AcceptInvitationRequest, AcceptInvitationResponse, CreateApiTokenRequest, CreateApiTokenResponse, ListApiTokensRequest, ListApiTokensResponse, DeleteApiTokenRequest, DeleteApiTokenResponse } from './taskmesh/org/v1/org_service.js';
 export type { Task, TaskStatus, Priority } from './taskmesh/task/v1/task.js';
 export type { ShareLink, SharedTask } from './taskmesh/share/v1/share_link.js';
 export { ShareServiceClient } from './taskmesh/share/v1/share_service.js';
@@ -50,6 +51,7 @@ export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, 
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {
+  readonly admin: AdminServiceClient;
   readonly analytics: AnalyticsServiceClient;
   readonly attachment: AttachmentServiceClient;
   readonly audit: AuditServiceClient;
@@ -62,6 +64,7 @@ export class TaskmeshClient {
 
   constructor(options: ClientOptions) {
     const transport = new Transport(options);
+    this.admin = new AdminServiceClient(transport);
     this.analytics = new AnalyticsServiceClient(transport);
     this.attachment = new AttachmentServiceClient(transport);
     this.audit = new AuditServiceClient(transport);

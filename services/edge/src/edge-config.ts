@@ -3,10 +3,10 @@ import { DEFAULT_LARGE_RESPONSE_CACHE_BYTES } from './large-response-memo.ts';
 import { httpServerLimitEnv } from './http-server-limits.ts';
 import type { HttpServerLimits } from './http-server-limits.ts';
 
-/** Env var holding the gRPC address of each service the edge fronts. */
-export const upstreamEnv: Record<string, string> = {
+/** Env var holding the gRPC address of each service the edge fronts (a process may host more than one). */
+export const upstreamEnv: Record<string, string | readonly string[]> = {
   IDENTITY_ADDR: 'taskmesh.identity.v1.IdentityService',
-  ORG_ADDR: 'taskmesh.org.v1.OrgService',
+  ORG_ADDR: ['taskmesh.org.v1.OrgService', 'taskmesh.admin.v1.AdminService'],
   BOARD_ADDR: 'taskmesh.board.v1.BoardService',
   TASK_ADDR: 'taskmesh.task.v1.TaskService',
   AUDIT_ADDR: 'taskmesh.audit.v1.AuditService',
@@ -31,13 +31,13 @@ export class EdgeConfigError extends Error {
  */
 export function readEdgeConfig(env: NodeJS.ProcessEnv): EdgeOptions {
   const upstreams: Record<string, string> = {};
-  for (const [variable, service] of Object.entries(upstreamEnv)) {
+  for (const [variable, services] of Object.entries(upstreamEnv)) {
     const address = env[variable]?.trim();
     if (!address) continue;
     if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$|^(dns|unix|ipv4|ipv6):/.test(address)) {
       throw new EdgeConfigError(variable, `expected host:port, got ${JSON.stringify(address)}`);
     }
-    upstreams[service] = address;
+    for (const service of typeof services === 'string' ? [services] : services) upstreams[service] = address;
   }
   const options: EdgeOptions = {
     port: integer(env, 'EDGE_PORT', 8080, 0, 65535),

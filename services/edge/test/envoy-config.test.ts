@@ -115,6 +115,8 @@ describe('envoy.yaml against the descriptor set', () => {
   });
 
   it('routes every method of every service to an HTTP/2, gRPC-health-checked cluster of its own', () => {
+    // Services a process hosts beside its own, on that process's cluster: org hosts the platform administration.
+    const hostedBeside = new Map([['taskmesh.admin.v1.AdminService', 'org']]);
     const clustersSeen = new Set<string>();
     for (const service of httpBoundServices(registry)) {
       const clusterNames = new Set<string>();
@@ -125,6 +127,10 @@ describe('envoy.yaml against the descriptor set', () => {
       }
       expect(clusterNames.size, service.typeName).toBe(1);
       const name = [...clusterNames][0]!;
+      if (hostedBeside.has(service.typeName)) {
+        expect(name, service.typeName).toBe(hostedBeside.get(service.typeName));
+        continue;
+      }
       expect(clustersSeen.has(name), `${name} serves two services`).toBe(false);
       clustersSeen.add(name);
       const definition = cluster(name);

@@ -37,6 +37,8 @@ export const identityConfigSchema = z.object({
   TASKMESH_KEK_PREVIOUS: z.string().optional(),
   APP_BASE_URL: z.url().default('http://127.0.0.1:8080'),
   SMTP_URL: z.string().startsWith('smtp').optional(),
+  /** Platform administrators by e-mail address, comma-separated; `npm run admin:grant` adds others. */
+  PLATFORM_ADMIN_EMAILS: z.string().optional(),
 });
 
 export type IdentityConfig = z.infer<typeof identityConfigSchema>;

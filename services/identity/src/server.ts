@@ -19,6 +19,7 @@ import {
   PasswordResetRecord,
   RefreshTokenRecord,
   SessionRecord,
+  PlatformAdminRecord,
   SigningKeyRecord,
   UserRecord,
 } from './db/entities.ts';
@@ -27,6 +28,7 @@ import { identityHandlers } from './handlers/identity-handlers.ts';
 import { PasswordResets } from './db/password-resets.ts';
 import { Sessions } from './db/sessions.ts';
 import { Users } from './db/users.ts';
+import { PlatformAdmins } from './db/platform-admins.ts';
 import { Passwords } from './domain/passwords.ts';
 import { PasswordResetMail } from './events/password-reset-mail.ts';
 import { AbuseLimits } from './db/abuse-limits.ts';
@@ -73,7 +75,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
   const keyRing = loadKeyRing(config, { dataDirFallback: !requireKekFromEnvironment });
   const db = await openDatabase({
     service: 'identity',
-    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, KnownDeviceRecord, OutboxEvent],
+    entities: [UserRecord, SessionRecord, RefreshTokenRecord, PasswordResetRecord, SigningKeyRecord, KnownDeviceRecord, PlatformAdminRecord, OutboxEvent],
     migrations: identityMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
@@ -154,7 +156,15 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         {
           name: IDENTITY_SERVICE_NAME,
           definition: IdentityServiceService,
-          implementation: bindService(IdentityServiceService, identityHandlers({ users, sessions, passwordResets, orgs: new OrgDirectory(orgClient) }, keys, verifier), log),
+          implementation: bindService(
+            IdentityServiceService,
+            identityHandlers(
+              { users, sessions, passwordResets, orgs: new OrgDirectory(orgClient), platformAdmins: new PlatformAdmins(db.em, config.PLATFORM_ADMIN_EMAILS) },
+              keys,
+              verifier,
+            ),
+            log,
+          ),
         },
       ],
     });

@@ -127,7 +127,8 @@ export class ApiTokens {
     const now = new Date();
     const row = await em.findOne(ApiTokenRecord, { tokenHash: digestToken(token), revokedAt: null, expiresAt: { $gt: now } });
     if (!row) return undefined;
-    const org = await em.findOne(OrganizationRecord, { id: orgId, deletedAt: null }, { fields: ['id'] });
+    // A suspended org's tokens stop resolving (401) until it is reactivated.
+    const org = await em.findOne(OrganizationRecord, { id: orgId, deletedAt: null, suspendedAt: null }, { fields: ['id'] });
     if (!org) return undefined;
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= LAST_USE_GRANULARITY_MS) {
       await em.nativeUpdate(ApiTokenRecord, { id: row.id }, { lastUsedAt: now });

@@ -8,6 +8,14 @@ export const orgConfigSchema = z.object({
   ORG_PORT: env.port(50052),
   /** The identity service (host:port): JWKS for verifying access tokens, and BatchGetUsers for profiles. */
   IDENTITY_ADDR: z.string().min(1),
+  /**
+   * The task service (host:port): task counts for the platform administration's organization list. Set in
+   * every deployment; a stack without the task service (tests of org alone) leaves it unset, and then the
+   * admin's organization RPCs answer FAILED_PRECONDITION.
+   */
+  TASK_ADDR: z.string().min(1).optional(),
+  /** How long identity's "is this user a platform administrator?" answer is reused. */
+  PLATFORM_ADMIN_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),
   INVITATION_TTL_SECONDS: env.positiveInt(7 * 86_400),

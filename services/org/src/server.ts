@@ -1,7 +1,9 @@
 import { credentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
+import { AdminServiceService } from '@taskmesh/gen/taskmesh/admin/v1/admin_service.js';
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
@@ -13,19 +15,24 @@ import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
-import { cachedMembershipLookup, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
+import { cachedMembershipLookup, membershipLookup, type MembershipCache } from '@taskmesh/runtime/membership-lookup';
 import { withOrgContext } from '@taskmesh/runtime/org-context';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { OrgConfig } from './config.ts';
-import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord } from './db/entities.ts';
+import { ApiTokenRecord, InvitationRecord, MembershipRecord, OrganizationRecord, PlatformAuditRecord } from './db/entities.ts';
 import { orgMigrations } from './db/migrations/index.ts';
 import { ApiTokens } from './api-tokens.ts';
 import { orgAccessTable } from './handlers/access-table.ts';
 import { orgHandlers } from './handlers/org-handlers.ts';
 import { Invitations } from './db/invitations.ts';
 import { Members } from './db/members.ts';
-import { roleOf } from './db/membership-roles.ts';
+import { membershipOf } from './db/membership-roles.ts';
+import { PlatformAdministration } from './db/platform-administration.ts';
+import { AdminDeadLetters } from './admin-dead-letters.ts';
+import { adminHandlers } from './handlers/admin-handlers.ts';
+import { PlatformAdminDirectory } from './platform-admin-directory.ts';
+import { TaskCounts } from './task-counts.ts';
 import { OrganizationPurge } from './db/organization-purge.ts';
 import { Organizations } from './db/organizations.ts';
 import { UserErasure } from './db/user-erasure.ts';
@@ -35,6 +42,8 @@ import { InvitationMail } from './events/invitation-mail.ts';
 import { IdentityDirectory } from './identity-directory.ts';
 
 export const ORG_SERVICE_NAME = 'taskmesh.org.v1.OrgService';
+/** The platform administration, hosted here beside OrgService (the edge routes it to ORG_ADDR too). */
+export const ADMIN_SERVICE_NAME = 'taskmesh.admin.v1.AdminService';
 
 export interface OrgDeps {
   config: OrgConfig;
@@ -56,6 +65,7 @@ export interface RunningOrg {
   invitations: Invitations;
   /** The chain's membership cache; the events consumer evicts from it on membership events. */
   membershipCache: MembershipCache;
+  administration: PlatformAdministration;
   purge: OrganizationPurge;
   relay: OutboxRelay;
   close(): Promise<void>;
@@ -65,13 +75,15 @@ export interface RunningOrg {
 export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps): Promise<RunningOrg> {
   const db = await openDatabase({
     service: 'org',
-    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, ApiTokenRecord, OutboxEvent],
+    entities: [TenantScoped, OrganizationRecord, MembershipRecord, InvitationRecord, ApiTokenRecord, PlatformAuditRecord, OutboxEvent],
     migrations: orgMigrations,
     databaseUrl: config.DATABASE_URL,
     timeouts: databaseTimeouts(config),
     log,
   });
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
+  const taskClient = config.TASK_ADDR ? new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure()) : undefined;
+  const deadLetters = new AdminDeadLetters({ natsUrl: config.NATS_URL, stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX });
   const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
   const bus = sharedBus ?? createEventBus(config, log, 'org');
   let relay: OutboxRelay | undefined;
@@ -92,7 +104,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     });
     // The chain's membership cache; every use case that changes a membership evicts from it.
     const membershipCache = cachedMembershipLookup(
-      { roleOf: (orgId, userId) => roleOf(db.em, orgId, userId) },
+      membershipLookup((orgId, userId) => membershipOf(db.em, orgId, userId)),
       { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
     );
     const identity = new IdentityDirectory(identityClient);
@@ -112,10 +124,22 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'org-purge', tables: [], outbox: true }));
     const implementation = bindService(
       OrgServiceService,
-      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, roleOf: (orgId, userId) => roleOf(db.em, orgId, userId), apiTokens, userErasure }), {
+      withOrgContext(OrgServiceService, orgAccessTable, orgHandlers({ organizations, members, invitations, membershipOf: (orgId, userId) => membershipOf(db.em, orgId, userId), apiTokens, userErasure }), {
         verifier,
         memberships: membershipCache,
         em: db.em,
+      }),
+      log,
+    );
+    const administration = new PlatformAdministration(db.em, membershipCache);
+    const adminImplementation = bindService(
+      AdminServiceService,
+      adminHandlers({
+        verifier,
+        admins: new PlatformAdminDirectory(identityClient, { ttlMs: config.PLATFORM_ADMIN_CACHE_TTL_MS, timeoutMs: 5_000 }),
+        administration,
+        taskCounts: new TaskCounts(taskClient, 10_000),
+        deadLetters,
       }),
       log,
     );
@@ -129,7 +153,10 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       port: config.ORG_PORT,
       log,
       database: db,
-      services: [{ name: ORG_SERVICE_NAME, definition: OrgServiceService, implementation }],
+      services: [
+        { name: ORG_SERVICE_NAME, definition: OrgServiceService, implementation },
+        { name: ADMIN_SERVICE_NAME, definition: AdminServiceService, implementation: adminImplementation },
+      ],
     });
     purge.start();
     relay = startOutboxRelay({ em: db.em, service: 'org', bus, log });
@@ -143,6 +170,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       members,
       invitations,
       membershipCache,
+      administration,
       purge,
       relay: startedRelay,
       async close() {
@@ -153,7 +181,9 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         await erasureEvents?.stop();
         await purgeEvents?.stop();
         if (!sharedBus) await bus.close();
+        await deadLetters.close();
         identityClient.close();
+        taskClient?.close();
         mail.close();
         await db.close();
       },
@@ -165,6 +195,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     await purgeEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
+    taskClient?.close();
     await db.close();
     throw err;
   }

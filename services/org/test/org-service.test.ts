@@ -137,7 +137,13 @@ describe('org service', () => {
       const stranger = await signUp(h);
       const org = await createOrg(h, owner);
       const res = await call(h, (c) => c.getMembership, { organization: org.name, user: `users/${owner.id}` });
-      expect(res.membership).toEqual({ organization: org.name, user: `users/${owner.id}`, role: Role.ROLE_OWNER, member: `${org.name}/members/${owner.id}` });
+      expect(res.membership).toEqual({
+        organization: org.name,
+        user: `users/${owner.id}`,
+        role: Role.ROLE_OWNER,
+        member: `${org.name}/members/${owner.id}`,
+        organizationSuspended: false,
+      });
       expect((await failure(call(h, (c) => c.getMembership, { organization: org.name, user: `users/${stranger.id}` }))).code).toBe(status.NOT_FOUND);
       expect((await failure(call(h, (c) => c.getMembership, { organization: 'nope', user: `users/${owner.id}` }))).code).toBe(status.INVALID_ARGUMENT);
     });

@@ -4,10 +4,9 @@
 // `kubectl exec deploy/audit -- node dist/services/audit/dlq.js list`.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { connect } from '@nats-io/transport-node';
 import { ConfigError, parseConfig } from './config.ts';
 import { eventBusConfigShape } from './events/create-event-bus.ts';
-import { DeadLetterError, DeadLetters, type DeadLetter } from './events/dead-letters.ts';
+import { connectDeadLetters, DeadLetterError, type DeadLetter } from './events/dead-letters.ts';
 
 export const deadLetterCommandConfigSchema = z.object({
   ...eventBusConfigShape,
@@ -38,9 +37,12 @@ export async function runDeadLetterCommand(argv: string[], env: NodeJS.ProcessEn
     return 2;
   }
   const config = parseConfig(deadLetterCommandConfigSchema, env);
-  const nc = await connect({ servers: config.NATS_URL.split(',').map((s) => s.trim()), name: 'taskmesh-dlq', timeout: 5_000 });
+  const { deadLetters, close } = await connectDeadLetters(
+    config.NATS_URL,
+    { stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX },
+    'taskmesh-dlq',
+  );
   try {
-    const deadLetters = await DeadLetters.open(nc, { stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX });
     const filter = values.consumer ? { consumer: values.consumer } : {};
     if (command === 'list') {
       const letters = await deadLetters.list(filter);
@@ -59,7 +61,7 @@ export async function runDeadLetterCommand(argv: string[], env: NodeJS.ProcessEn
     }
     return 0;
   } finally {
-    await nc.drain().catch(() => undefined);
+    await close();
   }
 }
 

@@ -9,6 +9,8 @@ export const MEMBERSHIP_EVENT_TYPES = [
   'taskmesh.org.v1.MemberRoleChanged',
   'taskmesh.org.v1.MemberRemoved',
   'taskmesh.org.v1.OrganizationDeleted',
+  'taskmesh.org.v1.OrganizationSuspended',
+  'taskmesh.org.v1.OrganizationReactivated',
 ] as const;
 
 /** Drops what `event` made stale from the cache; false when the event is not about memberships. */
@@ -21,6 +23,8 @@ export function evictMembershipFor(cache: MembershipCache, event: ReceivedEvent)
       cache.evict(event.organization, MemberRemoved.decode(event.payload).user);
       return true;
     case 'taskmesh.org.v1.OrganizationDeleted':
+    case 'taskmesh.org.v1.OrganizationSuspended':
+    case 'taskmesh.org.v1.OrganizationReactivated':
       cache.evictOrganization(event.organization);
       return true;
     default:

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cachedMembershipLookup, type MembershipLookup, type OrgRole } from './membership-lookup.ts';
+import { activeOrgsLookup, cachedMembershipLookup, type MembershipLookup, type OrgRole } from './membership-lookup.ts';
 
 function countingSource(roles: Record<string, OrgRole | undefined>) {
   const calls: string[] = [];
-  const source: MembershipLookup = {
-    async roleOf(orgId, userId) {
-      calls.push(`${orgId}/${userId}`);
-      return roles[`${orgId}/${userId}`];
-    },
-  };
+  const source: MembershipLookup = activeOrgsLookup(async (orgId, userId) => {
+    calls.push(`${orgId}/${userId}`);
+    return roles[`${orgId}/${userId}`];
+  });
   return { source, calls, roles };
 }
 
@@ -54,13 +52,11 @@ describe('membership cache', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let role: OrgRole = 'OWNER';
-    const source: MembershipLookup = {
-      async roleOf() {
-        const seen = role;
-        await gate;
-        return seen;
-      },
-    };
+    const source: MembershipLookup = activeOrgsLookup(async () => {
+      const seen = role;
+      await gate;
+      return seen;
+    });
     const cache = cachedMembershipLookup(source, { ttlMs: 30_000 });
     const stale = cache.roleOf('o', 'u');
     role = 'VIEWER';

@@ -28,35 +28,55 @@ export function roleToProto(role: OrgRole): Role {
   return TO_PROTO[role];
 }
 
+/** A live membership as the org-context chain needs it: the role, and whether the org is suspended. */
+export interface OrgMembership {
+  role: OrgRole;
+  orgSuspended: boolean;
+}
+
 /** Answers "which role has this user in this org?"; undefined when not a member or the org is gone. */
 export interface MembershipLookup {
   roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
+  /** The same answer with the org's suspension (issue 15), which the chain checks on every tenant call. */
+  membershipOf(orgId: string, userId: string): Promise<OrgMembership | undefined>;
+}
+
+/** A lookup from its membershipOf alone. */
+export function membershipLookup(membershipOf: MembershipLookup['membershipOf']): MembershipLookup {
+  return { membershipOf, roleOf: async (orgId, userId) => (await membershipOf(orgId, userId))?.role };
+}
+
+/** A lookup from roles alone, every org active (tests that don't exercise suspension). */
+export function activeOrgsLookup(roleOf: MembershipLookup['roleOf']): MembershipLookup {
+  return membershipLookup(async (orgId, userId) => {
+    const role = await roleOf(orgId, userId);
+    return role ? { role, orgSuspended: false } : undefined;
+  });
 }
 
 /** The lookup every service but org uses: org's internal GetMembership RPC through its typed stub. */
 export function membershipLookupViaOrgService(client: OrgServiceClient, options: { timeoutMs?: number } = {}): MembershipLookup {
-  return {
-    async roleOf(orgId, userId) {
-      try {
-        const res = await callUnary(
-          client,
-          client.getMembership,
-          { organization: `organizations/${orgId}`, user: `users/${userId}` },
-          { timeoutMs: options.timeoutMs ?? 5_000 },
-        );
-        return res.membership ? roleFromProto(res.membership.role) : undefined;
-      } catch (err) {
-        if ((err as ServiceError).code === GrpcCode.NOT_FOUND) return undefined;
-        throw err;
-      }
-    },
-  };
+  return membershipLookup(async (orgId, userId) => {
+    try {
+      const res = await callUnary(
+        client,
+        client.getMembership,
+        { organization: `organizations/${orgId}`, user: `users/${userId}` },
+        { timeoutMs: options.timeoutMs ?? 5_000 },
+      );
+      const role = res.membership ? roleFromProto(res.membership.role) : undefined;
+      return role ? { role, orgSuspended: res.membership!.organizationSuspended } : undefined;
+    } catch (err) {
+      if ((err as ServiceError).code === GrpcCode.NOT_FOUND) return undefined;
+      throw err;
+    }
+  });
 }
 
 export interface MembershipCache extends MembershipLookup {
   /** Drops the cached membership of one user in one org (ids or resource names); on MemberRoleChanged/MemberRemoved. */
   evict(org: string, user: string): void;
-  /** Drops every cached membership of an org; on OrganizationDeleted. */
+  /** Drops every cached membership of an org; on OrganizationDeleted, Suspended and Reactivated. */
   evictOrganization(org: string): void;
   clear(): void;
 }
@@ -75,20 +95,19 @@ export function cachedMembershipLookup(
   if (options.ttlMs < 0 || options.ttlMs > 30_000) throw new Error('membership cache ttl must be between 0 and 30000 ms');
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 10_000;
-  const entries = new Map<string, { role: OrgRole; expiresAt: number }>();
-  const inFlight = new Map<string, Promise<OrgRole | undefined>>();
+  const entries = new Map<string, { membership: OrgMembership; expiresAt: number }>();
+  const inFlight = new Map<string, Promise<OrgMembership | undefined>>();
   // Bumped by every eviction, so a lookup that started before an eviction doesn't store its stale answer.
   let generation = 0;
   const keyOf = (orgId: string, userId: string) => `${orgId}/${userId}`;
 
-  return {
-    async roleOf(orgId, userId) {
-      if (options.ttlMs === 0) return source.roleOf(orgId, userId);
+  const membershipOf = async (orgId: string, userId: string): Promise<OrgMembership | undefined> => {
+      if (options.ttlMs === 0) return source.membershipOf(orgId, userId);
       const key = keyOf(orgId, userId);
       const hit = entries.get(key);
       if (hit && hit.expiresAt > now()) {
         recordCacheLookup('membership', true);
-        return hit.role;
+        return hit.membership;
       }
       recordCacheLookup('membership', false);
       entries.delete(key);
@@ -96,18 +115,20 @@ export function cachedMembershipLookup(
       if (pending) return pending;
       const started = generation;
       const lookup = source
-        .roleOf(orgId, userId)
-        .then((role) => {
-          if (role && started === generation) {
+        .membershipOf(orgId, userId)
+        .then((membership) => {
+          if (membership && started === generation) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-            entries.set(key, { role, expiresAt: now() + options.ttlMs });
+            entries.set(key, { membership, expiresAt: now() + options.ttlMs });
           }
-          return role;
+          return membership;
         })
         .finally(() => inFlight.delete(key));
       inFlight.set(key, lookup);
       return lookup;
-    },
+  };
+  return {
+    ...membershipLookup(membershipOf),
     evict(org, user) {
       generation++;
       entries.delete(keyOf(idOf(org), idOf(user)));

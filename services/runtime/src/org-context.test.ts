@@ -7,7 +7,7 @@ import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js'
 import type { AccessTokenVerifier } from './access-tokens.ts';
 import { UnauthenticatedError } from './errors.ts';
 import type { CallContext } from './grpc-server.ts';
-import type { OrgRole } from './membership-lookup.ts';
+import { activeOrgsLookup, type OrgRole } from './membership-lookup.ts';
 import { enterOrg, resourceNameOf, withOrgContext, type AccessRule } from './org-context.ts';
 import { codeOf } from './testing/grpc-assertions.ts';
 
@@ -44,12 +44,10 @@ const lookups: string[] = [];
 const deps = (em: EntityManager) => ({
   verifier,
   em,
-  memberships: {
-    async roleOf(orgId: string, userId: string) {
-      lookups.push(`${orgId}/${userId}`);
-      return orgId === org ? roles[userId] : undefined;
-    },
-  },
+  memberships: activeOrgsLookup(async (orgId: string, userId: string) => {
+    lookups.push(`${orgId}/${userId}`);
+    return orgId === org ? roles[userId] : undefined;
+  }),
 });
 const ownersOnly: AccessRule<{ name: string }> = { roles: ['OWNER'] };
 

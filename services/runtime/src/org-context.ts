@@ -16,6 +16,8 @@ import { forkForOrg } from './tenancy.ts';
  *   no or bad token              → UNAUTHENTICATED
  *   not a member (or org gone)   → NOT_FOUND for anything under the org (existence is not revealed)
  *   member without the role      → PERMISSION_DENIED
+ *   org suspended by a platform administrator → PERMISSION_DENIED, reason ORG_SUSPENDED (a rule's
+ *                                  `whileSuspended: 'owners'` lets its OWNERs through)
  */
 
 export interface OrgRef {
@@ -64,6 +66,12 @@ export type AccessRule<Req = unknown> =
       orIf?: { roles: readonly OrgRole[]; holds: (request: Req, context: TenantContext) => boolean | Promise<boolean> };
       /** Where the org is read from; defaults to the request's name, parent or first nested resource's name. */
       orgFrom?: (request: Req) => string;
+      /**
+       * While a platform administrator has the org suspended, every call in it is refused (PERMISSION_DENIED,
+       * reason ORG_SUSPENDED) unless this names the caller's role: 'owners' for the reads (and the export) its
+       * OWNERs keep. Mark read-only RPCs only.
+       */
+      whileSuspended?: 'owners';
     }
   | 'authenticated'
   | 'internal'
@@ -127,11 +135,16 @@ export async function enterOrg<Req>(
   const principal = await deps.verifier.authenticate(call.metadata);
   const orgId = rule.orgFrom ? orgIdOf(rule.orgFrom(request)) : orgIdFromRequest(request);
   const org = { id: orgId, name: `organizations/${orgId}` };
-  // An API token is a member of its own org only; anywhere else it is a stranger.
-  const role = principal.apiToken
-    ? principal.apiToken.orgId === orgId ? principal.apiToken.role : undefined
-    : await deps.memberships.roleOf(orgId, principal.userId);
-  if (!role) throw new NotFoundError(org.name);
+  // An API token is a member of its own org only; anywhere else it is a stranger. (A suspended org's tokens
+  // no longer resolve: org's ResolveApiToken refuses them.)
+  const membership = principal.apiToken
+    ? principal.apiToken.orgId === orgId ? { role: principal.apiToken.role, orgSuspended: false } : undefined
+    : await deps.memberships.membershipOf(orgId, principal.userId);
+  if (!membership) throw new NotFoundError(org.name);
+  const { role } = membership;
+  if (membership.orgSuspended && !(rule.whileSuspended === 'owners' && role === 'OWNER')) {
+    throw new PermissionDeniedError(`${org.name} is suspended`, { reason: 'ORG_SUSPENDED' });
+  }
   const context: TenantContext = { principal, org, role, em: forkForOrg(deps.em, orgId), call };
   if (rule.roles.includes(role)) return context;
   if (rule.orIf?.roles.includes(role) && (await rule.orIf.holds(request, context))) return context;

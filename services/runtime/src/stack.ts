@@ -34,6 +34,8 @@ export interface ServiceDescriptor<R extends RunningService = RunningService> {
   name: string;
   /** Full gRPC service name the edge routes to; absent for a service without a public API (notify). */
   grpcService?: string;
+  /** Further gRPC services the same server hosts (org hosts the platform administration's AdminService). */
+  moreGrpcServices?: readonly string[];
   /** Port when `<NAME>_PORT` is unset. */
   defaultPort: number;
   /** Standalone entry point (as deployed), relative to the repository root. */
@@ -154,7 +156,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const services: Record<string, string> = {};
     for (const service of options.services) {
-      if (service.grpcService) services[service.grpcService] = running.get(service.name)!.grpc.address;
+      for (const name of [service.grpcService, ...(service.moreGrpcServices ?? [])]) {
+        if (name) services[name] = running.get(service.name)!.grpc.address;
+      }
     }
     let url = '';
     if (options.front) {

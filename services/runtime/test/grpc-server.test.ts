@@ -27,6 +27,7 @@ function handlers(overrides: Partial<AsyncService<typeof IdentityServiceService>
   return {
     signUp: notImplemented,
     logIn: notImplemented,
+    checkPlatformAdmin: notImplemented,
     refresh: notImplemented,
     logOut: notImplemented,
     logOutEverywhere: notImplemented,

@@ -3,7 +3,7 @@ import argon2 from 'argon2';
 import { randomUUID } from 'node:crypto';
 import { ShareLinkCreated, ShareLinkOpened, ShareLinkRevoked } from '@taskmesh/gen/taskmesh/share/v1/events.js';
 import type { ShareLink } from '@taskmesh/gen/taskmesh/share/v1/share_link.js';
-import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from '@taskmesh/runtime/errors';
+import { InvalidArgumentError, NotFoundError, PermissionDeniedError, UnauthenticatedError } from '@taskmesh/runtime/errors';
 import type { CallContext } from '@taskmesh/runtime/grpc-server';
 import { domainEvent, recordEvent } from '@taskmesh/runtime/outbox';
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
@@ -183,6 +183,9 @@ export class ShareLinks {
     const link = await em.findOne(ShareLinkRecord, { codeHash, revokedAt: null, expiresAt: { $gt: new Date() } });
     if (!link) throw unknownCode();
     const views = new SharedViews(em);
+    if (await views.isSuspended(index.orgId)) {
+      throw new PermissionDeniedError('the organization of this share link is suspended', { reason: 'ORG_SUSPENDED' });
+    }
     const task = await views.task(link.taskId);
     const names = task ? await views.names([task.boardId, task.listId]) : new Map<string, string>();
     if (!task || !names.has(task.boardId)) throw unknownCode();

@@ -3,7 +3,7 @@ import { Metadata } from '@grpc/grpc-js';
 import pino from 'pino';
 import { NotFoundError } from '@taskmesh/runtime/errors';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
-import type { MembershipLookup, OrgRole } from '@taskmesh/runtime/membership-lookup';
+import { activeOrgsLookup, type MembershipLookup, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { forkForOrg, TenantScoped } from '@taskmesh/runtime/tenancy';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
@@ -58,7 +58,7 @@ export async function startTaskFixture(): Promise<TaskFixture> {
       return [...lists];
     },
   };
-  const lookup: MembershipLookup = { roleOf: async (orgId, userId) => members.get(orgId)?.get(userId) };
+  const lookup: MembershipLookup = activeOrgsLookup(async (orgId, userId) => members.get(orgId)?.get(userId));
   const caches = listingCaches({ pageBytes: 32 * 1024 * 1024, rowBytes: 32 * 1024 * 1024 });
   const tasks = new Tasks(new SqlTaskStore(), directory, lookup, caches);
   db.em.getEventManager().registerSubscriber({ afterTransactionCommit: () => void fixture.commits++ });

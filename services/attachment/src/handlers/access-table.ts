@@ -11,7 +11,7 @@ const MAY_CHANGE = ['OWNER', 'ADMIN', 'MEMBER'] as const;
 export const attachmentAccessTable = {
   createAttachment: { roles: MAY_CHANGE },
   completeAttachment: { roles: MAY_CHANGE },
-  getAttachment: { roles: ALL_ROLES },
-  listAttachments: { roles: ALL_ROLES },
+  getAttachment: { roles: ALL_ROLES, whileSuspended: 'owners' },
+  listAttachments: { roles: ALL_ROLES, whileSuspended: 'owners' },
   deleteAttachment: { roles: MAY_CHANGE },
 } as const satisfies AccessTable<typeof AttachmentServiceService>;

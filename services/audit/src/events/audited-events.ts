@@ -1,6 +1,7 @@
 import type { FieldChange } from '@taskmesh/gen/taskmesh/events/v1/field_change.js';
 import { BoardUpdated, ListMoved, ListUpdated } from '@taskmesh/gen/taskmesh/board/v1/events.js';
-import { MemberRoleChanged, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { MemberRoleChanged, OrganizationPlanChanged, OrganizationSuspended, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { planToJSON } from '@taskmesh/gen/taskmesh/org/v1/organization.js';
 import { roleToJSON } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import { TaskMoved, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import type { RecordedChange } from '../db/entities.ts';
@@ -43,6 +44,13 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
     return [change('role', roleToJSON(event.oldRole), roleToJSON(event.newRole))];
   },
   'taskmesh.org.v1.MemberRemoved': noChanges,
+  // The platform administration's actions (the actor is the platform administrator, not a member).
+  'taskmesh.org.v1.OrganizationSuspended': (payload) => [change('state', 'ACTIVE', 'SUSPENDED'), change('suspend_reason', null, OrganizationSuspended.decode(payload).reason)],
+  'taskmesh.org.v1.OrganizationReactivated': () => [change('state', 'SUSPENDED', 'ACTIVE')],
+  'taskmesh.org.v1.OrganizationPlanChanged': (payload) => {
+    const event = OrganizationPlanChanged.decode(payload);
+    return [change('plan', planToJSON(event.oldPlan), planToJSON(event.newPlan))];
+  },
   'taskmesh.org.v1.InvitationCreated': noChanges,
   'taskmesh.org.v1.InvitationAccepted': noChanges,
   'taskmesh.org.v1.InvitationRevoked': noChanges,

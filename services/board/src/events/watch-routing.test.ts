@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MemberRemoved, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { MemberRemoved, OrganizationDeleted, OrganizationSuspended } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
 import { UnavailableError } from '@taskmesh/runtime/errors';
@@ -38,6 +38,10 @@ describe('watch routing', () => {
     expect(routeFor(removed(`users/${randomUUID()}`), target)).toBe('ignore');
     const deleted = event('taskmesh.org.v1.OrganizationDeleted', org, OrganizationDeleted.encode({ organization: org, displayName: 'Acme' }).finish());
     expect(routeFor(deleted, target)).toBe('end');
+    const suspended = (organization: string) =>
+      event('taskmesh.org.v1.OrganizationSuspended', organization, OrganizationSuspended.encode({ organization, reason: 'unpaid' }).finish(), organization);
+    expect(routeFor(suspended(org), target)).toBe('end');
+    expect(routeFor(suspended(`organizations/${randomUUID()}`), target)).toBe('ignore');
   });
 
   it('the hub ends every stream with UNAVAILABLE when it closes (server shutdown), after what was already queued', async () => {

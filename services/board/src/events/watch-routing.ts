@@ -1,5 +1,5 @@
 import { Event } from '@taskmesh/gen/taskmesh/events/v1/event.js';
-import { MemberRemoved, OrganizationDeleted } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { MemberRemoved, OrganizationDeleted, OrganizationSuspended } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import type { EventEnvelope } from '@taskmesh/runtime/events/envelope';
 
 /** The board, list, task and comment events a WatchBoard stream carries. */
@@ -20,8 +20,15 @@ export const BOARD_STREAM_EVENT_TYPES = [
   'taskmesh.task.v1.CommentDeleted',
 ] as const;
 
-/** Events that end a watcher's stream without being shown to it: its membership or its org ended. */
-export const MEMBERSHIP_END_EVENT_TYPES = ['taskmesh.org.v1.MemberRemoved', 'taskmesh.org.v1.OrganizationDeleted'] as const;
+/**
+ * Events that end a watcher's stream without being shown to it: its membership or its org ended, or the org
+ * was suspended (every stream ends; its OWNERs may open a new one, WatchBoard being one of their reads).
+ */
+export const MEMBERSHIP_END_EVENT_TYPES = [
+  'taskmesh.org.v1.MemberRemoved',
+  'taskmesh.org.v1.OrganizationDeleted',
+  'taskmesh.org.v1.OrganizationSuspended',
+] as const;
 
 export const WATCHED_EVENT_TYPES: readonly string[] = [...BOARD_STREAM_EVENT_TYPES, ...MEMBERSHIP_END_EVENT_TYPES];
 
@@ -49,6 +56,9 @@ export function routeFor(event: EventEnvelope, target: WatchTarget): Route {
   }
   if (event.type === 'taskmesh.org.v1.MemberRemoved') {
     return MemberRemoved.decode(event.payload).user === target.user ? 'end' : 'ignore';
+  }
+  if (event.type === 'taskmesh.org.v1.OrganizationSuspended') {
+    return OrganizationSuspended.decode(event.payload).organization === target.organization ? 'end' : 'ignore';
   }
   if (!STREAMED.has(event.type)) return 'ignore';
   if (event.resource !== target.board && !event.resource.startsWith(`${target.board}/`)) return 'ignore';

@@ -9,16 +9,16 @@ const BOARD_EDITORS = ['OWNER', 'ADMIN'] as const;
  */
 export const boardAccessTable = {
   createBoard: { roles: BOARD_EDITORS },
-  listBoards: { roles: ALL_ROLES },
-  getBoard: { roles: ALL_ROLES },
+  listBoards: { roles: ALL_ROLES, whileSuspended: 'owners' },
+  getBoard: { roles: ALL_ROLES, whileSuspended: 'owners' },
   updateBoard: { roles: BOARD_EDITORS },
   deleteBoard: { roles: BOARD_EDITORS },
   createList: { roles: BOARD_EDITORS },
-  listLists: { roles: ALL_ROLES },
+  listLists: { roles: ALL_ROLES, whileSuspended: 'owners' },
   updateList: { roles: BOARD_EDITORS },
   deleteList: { roles: BOARD_EDITORS },
   moveList: { roles: BOARD_EDITORS },
-  watchBoard: { roles: ALL_ROLES },
+  watchBoard: { roles: ALL_ROLES, whileSuspended: 'owners' },
   // For the task service; it has no HTTP binding, so the edge cannot reach it.
   checkBoardList: 'internal',
 } as const satisfies AccessTable<typeof BoardServiceService>;

@@ -99,3 +99,14 @@ export const KnownDeviceRecord = defineEntity({
   },
 });
 export type KnownDeviceRecord = InferEntity<typeof KnownDeviceRecord>;
+
+/** A platform administrator granted by `npm run admin:grant` (PLATFORM_ADMIN_EMAILS names the others). */
+export const PlatformAdminRecord = defineEntity({
+  name: 'PlatformAdminRecord',
+  tableName: 'platform_admins',
+  properties: {
+    emailNormalized: p.text().primary(),
+    grantedAt: p.datetime(),
+  },
+});
+export type PlatformAdminRecord = InferEntity<typeof PlatformAdminRecord>;

@@ -7,6 +7,7 @@ import type { PasswordResets } from '../db/password-resets.ts';
 import type { Sessions } from '../db/sessions.ts';
 import type { SigningKeys } from '../db/signing-keys.ts';
 import type { Users } from '../db/users.ts';
+import type { PlatformAdmins } from '../db/platform-admins.ts';
 import { toSignedInMessage, toUserMessage } from '../mapping.ts';
 import type { OrgDirectory } from '../org-directory.ts';
 
@@ -14,7 +15,13 @@ const USER_NAME = /^users\/([0-9a-f-]{36})$/;
 const UPDATABLE_USER_FIELDS = new Set(['display_name', 'displayName']);
 
 export function identityHandlers(
-  { users, sessions, passwordResets, orgs }: { users: Users; sessions: Sessions; passwordResets: PasswordResets; orgs: OrgDirectory },
+  {
+    users,
+    sessions,
+    passwordResets,
+    orgs,
+    platformAdmins,
+  }: { users: Users; sessions: Sessions; passwordResets: PasswordResets; orgs: OrgDirectory; platformAdmins: PlatformAdmins },
   keys: SigningKeys,
   verifier: AccessTokenVerifier,
 ): AsyncService<typeof IdentityServiceService> {
@@ -32,6 +39,11 @@ export function identityHandlers(
     async listEndedSessions() {
       const ended = await sessions.recentlyEnded();
       return { endedSessions: ended.map((s) => ({ sessionId: s.sessionId, forgetTime: new Date(s.forgetAt) })) };
+    },
+    async checkPlatformAdmin(req) {
+      const match = USER_NAME.exec(req.user);
+      if (!match) throw new InvalidArgumentError({ field: 'user', description: 'must be users/{user}' });
+      return { platformAdmin: await platformAdmins.isAdmin(match[1]!) };
     },
     async refresh(req) {
       if (!req.refreshToken) throw new InvalidArgumentError({ field: 'refresh_token', description: 'is required' });

@@ -38,7 +38,7 @@ export const UNNAMED_ORGANIZATION = 'your organization';
 
 /**
  * The daily digest: each assignee gets, per organization, the tasks due within the next 24 hours that are
- * not done or archived. Built from task_snapshot, which the task events keep current.
+ * not done or archived; none for an organization while it is suspended. Built from task_snapshot, which the task events keep current.
  *
  * Once per day with any number of replicas: whichever replica first inserts that day's digest_run row
  * builds the digest in the same transaction (all mails queued with it, or none), and every mail's dedup key
@@ -152,6 +152,18 @@ export class TaskDigest {
     );
   }
 
+  /** A suspended organization's digests pause until it is reactivated (events in order of occurrence win). */
+  static async recordSuspension(tx: EntityManager, organization: string, suspended: boolean, at: Date): Promise<void> {
+    if (suspended) {
+      await tx.execute(
+        'insert into suspended_organization (name, update_time) values (?, ?) on conflict (name) do update set update_time = greatest(suspended_organization.update_time, excluded.update_time)',
+        [organization, at],
+      );
+    } else {
+      await tx.execute('delete from suspended_organization where name = ? and update_time <= ?', [organization, at]);
+    }
+  }
+
   /**
    * Builds today's digest if its hour has come and no replica built it yet. Returns the mails queued, or
    * undefined when there was nothing to do.
@@ -176,6 +188,7 @@ export class TaskDigest {
          cross join lateral unnest(s.assignees) as a(assignee)
          left join organization_name o on o.name = s.organization
          where not s.deleted and not s.archived and s.status <> 'done' and s.due_time >= ? and s.due_time < ?
+           and s.organization not in (select name from suspended_organization)
          order by s.organization, a.assignee, s.due_time, s.name`,
         [windowStart, windowEnd],
       );

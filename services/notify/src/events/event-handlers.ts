@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UserErased, UserSignedUp } from '@taskmesh/gen/taskmesh/identity/v1/events.js';
-import { OrganizationCreated, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
+import { OrganizationCreated, OrganizationReactivated, OrganizationSuspended, OrganizationUpdated } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import { TaskAssigned, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated } from '@taskmesh/gen/taskmesh/task/v1/events.js';
 import { decodePayload, type ReceivedEvent } from '@taskmesh/runtime/events/envelope';
 import { PermanentEventError, type EventSubscription } from '@taskmesh/runtime/events/event-bus';
@@ -64,6 +64,12 @@ const handlers: Record<string, Handler> = {
   'taskmesh.org.v1.OrganizationUpdated': async (event, tx) => {
     const org = decodePayload(event, OrganizationUpdated).organization;
     if (org) await TaskDigest.recordOrganizationName(tx, org.name, org.displayName, org.updateTime ?? event.occurTime);
+  },
+  'taskmesh.org.v1.OrganizationSuspended': async (event, tx) => {
+    await TaskDigest.recordSuspension(tx, decodePayload(event, OrganizationSuspended).organization, true, event.occurTime);
+  },
+  'taskmesh.org.v1.OrganizationReactivated': async (event, tx) => {
+    await TaskDigest.recordSuspension(tx, decodePayload(event, OrganizationReactivated).organization, false, event.occurTime);
   },
 };
 

@@ -17,6 +17,11 @@ export const OrganizationRecord = defineEntity({
     updatedAt: p.datetime(),
     /** Soft delete: set, the organization and everything under it are gone for clients; purged after retention. */
     deletedAt: p.datetime().nullable(),
+    /** FREE, TEAM or ENTERPRISE; set by platform administrators. */
+    plan: p.text(),
+    /** Set while a platform administrator has the organization suspended. */
+    suspendedAt: p.datetime().nullable(),
+    suspendReason: p.text().nullable(),
   },
 });
 export type OrganizationRecord = InferEntity<typeof OrganizationRecord>;
@@ -78,3 +83,19 @@ export const ApiTokenRecord = defineEntity({
   },
 });
 export type ApiTokenRecord = InferEntity<typeof ApiTokenRecord>;
+
+/** The platform audit log: one row per administration action (not tenant data: platform admins read it). */
+export const PlatformAuditRecord = defineEntity({
+  name: 'PlatformAuditRecord',
+  tableName: 'platform_audit_events',
+  properties: {
+    id: p.uuid().primary(),
+    actorId: p.uuid(),
+    action: p.text(),
+    /** The organization concerned; null for dead-letter actions. */
+    orgId: p.uuid().nullable(),
+    detail: p.text(),
+    createdAt: p.datetime(),
+  },
+});
+export type PlatformAuditRecord = InferEntity<typeof PlatformAuditRecord>;

@@ -143,6 +143,8 @@ export class Invitations {
       const invitation = await tx.findOne(InvitationRecord, { tokenHash: digestToken(token.trim()) });
       const org = invitation ? await tx.findOne(OrganizationRecord, { id: orgId, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
       if (!invitation || !org) throw new NotFoundError('invitation');
+      // Joining is a call in the org like any other: refused while a platform administrator has it suspended.
+      if (org.suspendedAt) throw new PermissionDeniedError(`organizations/${orgId} is suspended`, { reason: 'ORG_SUSPENDED' });
       if (invitation.revokedAt) throw new FailedPreconditionError('the invitation was revoked', { reason: 'INVITATION_REVOKED' });
       if (invitation.acceptedAt) throw new FailedPreconditionError('the invitation was already used', { reason: 'INVITATION_ALREADY_USED' });
       const now = new Date();

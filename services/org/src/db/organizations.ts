@@ -57,6 +57,9 @@ export class Organizations {
           createdAt: now,
           updatedAt: now,
           deletedAt: null,
+          plan: 'FREE',
+          suspendedAt: null,
+          suspendReason: null,
         });
         // Plain id columns, not ORM relations: the unit of work can't order the inserts, so the org goes first.
         await tx.flush();

@@ -7,14 +7,18 @@ import {
   MemberRoleChanged,
   OrganizationCreated,
   OrganizationDeleted,
+  OrganizationPlanChanged,
   OrganizationPurged,
+  OrganizationReactivated,
+  OrganizationSuspended,
   OrganizationUpdated,
 } from '@taskmesh/gen/taskmesh/org/v1/events.js';
 import type { FieldChange } from '@taskmesh/gen/taskmesh/events/v1/field_change.js';
 import { roleToProto, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import { domainEvent, type DomainEvent, type MessageCodec } from '@taskmesh/runtime/outbox';
 import type { InvitationRecord, OrganizationRecord } from '../db/entities.ts';
-import { invitationName, memberName, orgName, toInvitationMessage, toOrganizationMessage, userName } from '../mapping.ts';
+import { invitationName, memberName, orgName, planToProto, toInvitationMessage, toOrganizationMessage, userName } from '../mapping.ts';
+import type { Plan } from '../domain/platform-rules.ts';
 
 // The org service's domain events, one builder per type; `actorId` is the user who made the change.
 
@@ -34,6 +38,20 @@ export function organizationUpdated(org: OrganizationRecord, changes: FieldChang
 export function organizationDeleted(org: OrganizationRecord, actorId: string): DomainEvent {
   const payload = { organization: orgName(org.id), displayName: org.displayName };
   return orgEvent('OrganizationDeleted', OrganizationDeleted, payload, org.id, orgName(org.id), actorId);
+}
+
+/** The platform administration's events: the actor is the platform administrator. */
+export function organizationSuspended(orgId: string, reason: string, actorId: string): DomainEvent {
+  return orgEvent('OrganizationSuspended', OrganizationSuspended, { organization: orgName(orgId), reason }, orgId, orgName(orgId), actorId);
+}
+
+export function organizationReactivated(orgId: string, actorId: string): DomainEvent {
+  return orgEvent('OrganizationReactivated', OrganizationReactivated, { organization: orgName(orgId) }, orgId, orgName(orgId), actorId);
+}
+
+export function organizationPlanChanged(orgId: string, oldPlan: Plan, newPlan: Plan, actorId: string): DomainEvent {
+  const payload = { organization: orgName(orgId), oldPlan: planToProto(oldPlan), newPlan: planToProto(newPlan) };
+  return orgEvent('OrganizationPlanChanged', OrganizationPlanChanged, payload, orgId, orgName(orgId), actorId);
 }
 
 /** `invitationId` is the accepted invitation's, or undefined for the creator of the org. */

@@ -1,7 +1,7 @@
 import type { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
-import { roleFromProto, roleToProto, type OrgRole } from '@taskmesh/runtime/membership-lookup';
+import { roleFromProto, roleToProto, type OrgMembership, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import type { TenantAwareService } from '@taskmesh/runtime/org-context';
 import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
 import type { Invitations } from '../db/invitations.ts';
@@ -13,7 +13,7 @@ import { toApiTokenMessage, type ApiTokens } from '../api-tokens.ts';
 import type { orgAccessTable } from './access-table.ts';
 
 /** Update-mask paths accepted per resource, in both spellings (REST clients send lowerCamelCase). */
-function maskedFields(paths: string[] | undefined, allowed: Record<string, string>): Set<string> | undefined {
+export function maskedFields(paths: string[] | undefined, allowed: Record<string, string>): Set<string> | undefined {
   if (!paths || paths.length === 0) return undefined;
   const fields = new Set<string>();
   for (const path of paths) {
@@ -35,14 +35,14 @@ export function orgHandlers({
   organizations,
   members,
   invitations,
-  roleOf,
+  membershipOf,
   apiTokens,
   userErasure,
 }: {
   organizations: Organizations;
   members: Members;
   invitations: Invitations;
-  roleOf(orgId: string, userId: string): Promise<OrgRole | undefined>;
+  membershipOf(orgId: string, userId: string): Promise<OrgMembership | undefined>;
   apiTokens: ApiTokens;
   userErasure: UserErasure;
 }): TenantAwareService<typeof OrgServiceService, typeof orgAccessTable> {
@@ -147,10 +147,16 @@ export function orgHandlers({
     async getMembership(req) {
       const { org } = parseName<'org'>(req.organization, 'organizations/{org}', 'organization');
       const user = userIdOf(req.user);
-      const role = await roleOf(org, user);
-      if (!role) throw new NotFoundError(memberName(org, user));
+      const membership = await membershipOf(org, user);
+      if (!membership) throw new NotFoundError(memberName(org, user));
       return {
-        membership: { organization: orgName(org), user: userName(user), role: roleToProto(role), member: memberName(org, user) },
+        membership: {
+          organization: orgName(org),
+          user: userName(user),
+          role: roleToProto(membership.role),
+          member: memberName(org, user),
+          organizationSuspended: membership.orgSuspended,
+        },
       };
     },
   };

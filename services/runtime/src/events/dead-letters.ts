@@ -1,4 +1,5 @@
 import { headers as newHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeEnvelope } from './envelope.ts';
 import { DEAD_LETTER_HEADERS } from './jetstream/dead-letter.ts';
@@ -126,4 +127,22 @@ function describe(seq: number, h: MsgHdrs | undefined, data: Uint8Array, at: Dat
     eventId,
     eventType,
   };
+}
+
+/**
+ * Connects to NATS (comma-separated servers) and opens the dead letters of one installation: what `npm run
+ * dlq` and the AdminService's dead-letter RPCs both run on. `close` drains the connection.
+ */
+export async function connectDeadLetters(
+  natsUrl: string,
+  settings: Pick<StreamSettings, 'stream' | 'subjectPrefix'>,
+  name: string,
+): Promise<{ deadLetters: DeadLetters; close(): Promise<void> }> {
+  const nc = await connect({ servers: natsUrl.split(',').map((s) => s.trim()), name, timeout: 5_000 });
+  try {
+    return { deadLetters: await DeadLetters.open(nc, settings), close: () => nc.drain().catch(() => undefined) };
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
 }

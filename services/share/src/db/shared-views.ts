@@ -91,6 +91,16 @@ export class SharedViews {
     await this.tombstone(orgId, orgId);
   }
 
+  /** A platform administrator suspended or reactivated the organization (its links do not open meanwhile). */
+  async setSuspended(orgId: string, suspended: boolean): Promise<void> {
+    if (suspended) await this.em.execute('insert into suspended_organizations (org_id) values (?) on conflict do nothing', [orgId]);
+    else await this.em.execute('delete from suspended_organizations where org_id = ?', [orgId]);
+  }
+
+  async isSuspended(orgId: string): Promise<boolean> {
+    return (await this.em.execute('select 1 from suspended_organizations where org_id = ?', [orgId])).length > 0;
+  }
+
   async anyRemoved(ids: string[]): Promise<boolean> {
     const rows = await this.em.execute<{ id: string }[]>(`select id from removed_resources where id in (${ids.map(() => '?').join(', ')})`, ids);
     return rows.length > 0;

@@ -53,13 +53,16 @@ const APPLY: Record<string, Apply> = {
   'taskmesh.board.v1.ListDeleted': (views, _org, payload) => views.removeList(lastId(ListDeleted.decode(payload).list)),
   // The payload names only the org, which the envelope already carries.
   'taskmesh.org.v1.OrganizationDeleted': (views, org) => views.removeOrganization(org),
+  'taskmesh.org.v1.OrganizationSuspended': (views, org) => views.setSuspended(org, true),
+  'taskmesh.org.v1.OrganizationReactivated': (views, org) => views.setSuspended(org, false),
 };
 
 export const CONSUMED_EVENT_TYPES = Object.keys(APPLY);
 
 /**
  * Keeps shared tasks current: their fields from task events, board and list names from board events, and
- * removes links (and refuses new ones) when their task, board or organization is deleted. Effectively once:
+ * removes links (and refuses new ones) when their task, board or organization is deleted; notes an
+ * organization's suspension (no link of it opens meanwhile). Effectively once:
  * the event id goes to processed_events in the same org-bound transaction (tenant filter and RLS on) as the
  * change. Nothing here calls the network.
  */

@@ -10,7 +10,7 @@ const LINK_MANAGERS = ['OWNER', 'ADMIN', 'MEMBER'] as const;
  */
 export const shareAccessTable = {
   createShareLink: { roles: LINK_MANAGERS },
-  listShareLinks: { roles: LINK_MANAGERS },
+  listShareLinks: { roles: LINK_MANAGERS, whileSuspended: 'owners' },
   deleteShareLink: { roles: LINK_MANAGERS },
   getSharedTask: 'public',
   openSharedTask: 'public',

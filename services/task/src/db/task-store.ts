@@ -53,6 +53,7 @@ export interface TaskStore {
   findByRequestId(ctx: StoreContext, requestId: string): Promise<Task | null>;
   byIds(ctx: StoreContext, ids: readonly string[]): Promise<Task[]>;
   countInList(ctx: StoreContext, listId: string): Promise<number>;
+  countInOrg(ctx: StoreContext): Promise<number>;
   boardPage(ctx: StoreContext, boardId: string, listIds: readonly string[], filters: BoardFilters, after: PageCursor, limit: number): Promise<TaskRow[]>;
   boardPageVersions(ctx: StoreContext, boardId: string, listIds: readonly string[], filters: BoardFilters, after: PageCursor, limit: number): Promise<TextRow[]>;
   boardPageDigest(ctx: StoreContext, boardId: string, listIds: readonly string[], filters: BoardFilters, after: PageCursor, limit: number): Promise<string>;
@@ -249,6 +250,11 @@ export class SqlTaskStore implements TaskStore {
     if (ids.length === 0) return [];
     const rows = await this.textRows(ctx, sql`select ${TASK_SELECT} from tasks t where t.org_id = ${ctx.org.id}::uuid and t.id = any(${ids}::uuid[])`);
     return rows.map(taskOf);
+  }
+
+  async countInOrg(ctx: StoreContext): Promise<number> {
+    const [row] = await selectInOrg<{ n: number }>(ctx.em, ctx.org.id, sql`select count(*)::int as n from tasks t where t.org_id = ${ctx.org.id}::uuid`);
+    return row?.n ?? 0;
   }
 
   async countInList(ctx: StoreContext, listId: string): Promise<number> {

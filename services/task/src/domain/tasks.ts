@@ -362,6 +362,11 @@ export class Tasks {
     return this.store.countInList(ctx, listId);
   }
 
+  /** For the platform administration's organization list: every task of the org, archived ones included. */
+  countInOrg(ctx: Pick<TaskContext, 'em' | 'org'>): Promise<number> {
+    return this.store.countInOrg(ctx);
+  }
+
   // ---- comments -----------------------------------------------------------------------------------
 
   async addComment(ctx: TaskContext, boardId: string, taskId: string, body: string, requestId: string): Promise<TaskComment> {

@@ -18,9 +18,9 @@ export function taskAccessTable(tasks: Tasks) {
   };
   return {
     createTask: { roles: ['OWNER', 'ADMIN', 'MEMBER'] },
-    getTask: { roles: ALL_ROLES },
-    listTasks: { roles: ALL_ROLES },
-    searchTasks: { roles: ALL_ROLES },
+    getTask: { roles: ALL_ROLES, whileSuspended: 'owners' },
+    listTasks: { roles: ALL_ROLES, whileSuspended: 'owners' },
+    searchTasks: { roles: ALL_ROLES, whileSuspended: 'owners' },
     updateTask: {
       roles: ['OWNER', 'ADMIN'],
       orIf: { roles: ['MEMBER'], holds: (req, tc) => editable(req.task?.name ?? '', tc, 'task.name') },
@@ -43,7 +43,7 @@ export function taskAccessTable(tasks: Tasks) {
       },
     },
     createComment: { roles: ['OWNER', 'ADMIN', 'MEMBER'] },
-    listComments: { roles: ALL_ROLES },
+    listComments: { roles: ALL_ROLES, whileSuspended: 'owners' },
     deleteComment: {
       roles: ['OWNER', 'ADMIN'],
       orIf: {
@@ -57,5 +57,7 @@ export function taskAccessTable(tasks: Tasks) {
     },
     // For BoardService's DeleteList check; no HTTP binding, so the edge cannot reach it.
     countListTasks: 'internal',
+    // For the org service's AdminService.ListOrganizations; no HTTP binding.
+    countOrganizationTasks: 'internal',
   } as const satisfies AccessTable<typeof TaskServiceService>;
 }

@@ -2,6 +2,7 @@ import type { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { pageSizeOf } from '@taskmesh/runtime/paging';
+import { orgIdOf } from '@taskmesh/runtime/resource-names';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
 import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
@@ -206,6 +207,17 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const listId = listIdOf(req.name, { org: match[1]!, board: match[2]! }, 'name');
       const org = boardIdsOf(`organizations/${match[1]}/boards/${match[2]}`, 'name').org;
       return { taskCount: await tasks.countInList({ em: forkForOrg(ic.em, org), org: { id: org, name: `organizations/${org}` } }, listId) };
+    },
+
+    async countOrganizationTasks(req, ic) {
+      if (req.organizations.length > 100) throw new InvalidArgumentError({ field: 'organizations', description: 'at most 100' });
+      const counts: Record<string, string> = {};
+      // One count per org, each bound to its org (both walls), one after another: at most a page of orgs.
+      for (const [index, name] of req.organizations.entries()) {
+        const org = orgIdOf(name, `organizations[${index}]`);
+        counts[name] = String(await tasks.countInOrg({ em: forkForOrg(ic.em, org), org: { id: org, name: `organizations/${org}` } }));
+      }
+      return { taskCounts: counts };
     },
   };
 }

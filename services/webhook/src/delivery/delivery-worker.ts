@@ -41,7 +41,7 @@ const CLAIM_LIMIT = 16;
 const LEASE_SECONDS = 120;
 
 /**
- * Sends due deliveries: claims them from delivery_due in a short transaction, signs and POSTs each outside
+ * Sends due deliveries (none of a suspended org: they wait for its reactivation): claims them from delivery_due in a short transaction, signs and POSTs each outside
  * any transaction, then logs the attempt and reschedules (backoff) or settles the delivery. An endpoint that
  * has failed for the whole window is disabled, with a WebhookDisabled event and a mail to the org's owners.
  */
@@ -90,6 +90,7 @@ export class DeliveryWorker {
          where delivery_id in (
            select delivery_id from delivery_due
            where next_attempt_at <= now() and (lease_until is null or lease_until < now())
+             and org_id not in (select org_id from suspended_orgs)
            order by next_attempt_at limit ? for update skip locked)
          returning delivery_id, org_id`,
         [LEASE_SECONDS, CLAIM_LIMIT],

@@ -29,6 +29,24 @@ async function trackOwners(tx: EntityManager, orgId: string, event: ReceivedEven
 }
 
 /**
+ * Keeps suspended_orgs current from org's OrganizationSuspended/Reactivated: the worker claims no delivery of
+ * a suspended org. True when the org was reactivated (its pending deliveries are due again).
+ */
+async function trackSuspension(tx: EntityManager, orgId: string, event: ReceivedEvent): Promise<boolean> {
+  if (event.type === 'taskmesh.org.v1.OrganizationSuspended') {
+    await tx.execute(
+      `insert into suspended_orgs (org_id, update_time) values (?, ?)
+       on conflict (org_id) do update set update_time = greatest(suspended_orgs.update_time, excluded.update_time)`,
+      [orgId, event.occurTime],
+    );
+  } else if (event.type === 'taskmesh.org.v1.OrganizationReactivated') {
+    await tx.execute('delete from suspended_orgs where org_id = ? and update_time <= ?', [orgId, event.occurTime]);
+    return true;
+  }
+  return false;
+}
+
+/**
  * The subscription that turns an org's events into deliveries: one row per active endpoint that wants the
  * event's type (plus its schedule row), in one transaction, then the worker is woken. Redeliveries insert
  * nothing new (unique per endpoint and event).
@@ -46,8 +64,10 @@ export function webhookFanOutSubscription(em: EntityManager, types: readonly str
       } catch (err) {
         throw new PermanentEventError(`payload of ${event.type} ${event.id} does not decode: ${String(err)}`);
       }
+      let reactivated = false;
       const created = await forkForOrg(em, orgId).transactional(async (tx) => {
         await trackOwners(tx, orgId, event);
+        reactivated = await trackSuspension(tx, orgId, event);
         const rows = await tx.execute<{ id: string }[]>(
           `insert into deliveries (id, org_id, webhook_id, event_id, event_type, body, attempts, state, created_at)
            select gen_random_uuid(), org_id, id, ?, ?, ?, 0, 'PENDING', now() from webhooks
@@ -61,7 +81,7 @@ export function webhookFanOutSubscription(em: EntityManager, types: readonly str
         }
         return rows.length;
       });
-      if (created > 0) wakeWorker();
+      if (created > 0 || reactivated) wakeWorker();
     },
   };
 }

@@ -6,10 +6,10 @@ const WEBHOOK_ADMINS = ['OWNER', 'ADMIN'] as const;
 /** Who may call which WebhookService RPC: endpoints carry secrets and reach outside, so OWNER and ADMIN only. */
 export const webhookAccessTable = {
   createWebhook: { roles: WEBHOOK_ADMINS },
-  listWebhooks: { roles: WEBHOOK_ADMINS },
-  getWebhook: { roles: WEBHOOK_ADMINS },
+  listWebhooks: { roles: WEBHOOK_ADMINS, whileSuspended: 'owners' },
+  getWebhook: { roles: WEBHOOK_ADMINS, whileSuspended: 'owners' },
   updateWebhook: { roles: WEBHOOK_ADMINS },
   deleteWebhook: { roles: WEBHOOK_ADMINS },
   testWebhook: { roles: WEBHOOK_ADMINS },
-  listDeliveries: { roles: WEBHOOK_ADMINS },
+  listDeliveries: { roles: WEBHOOK_ADMINS, whileSuspended: 'owners' },
 } as const satisfies AccessTable<typeof WebhookServiceService>;

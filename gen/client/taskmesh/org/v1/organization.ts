@@ -19,3 +19,6 @@ export interface Organization {
   updateTime?: string;
 }
 
+/** The subscription plan of an organization, set by platform administrators. */
+export type Plan = "PLAN_UNSPECIFIED" | "PLAN_FREE" | "PLAN_TEAM" | "PLAN_ENTERPRISE";
+

@@ -228,6 +228,18 @@ export interface DeleteCurrentUserRequest {
 export interface DeleteCurrentUserResponse {
 }
 
+/** Request for CheckPlatformAdmin. */
+export interface CheckPlatformAdminRequest {
+  /** users/{user} */
+  user: string;
+}
+
+/** Response for CheckPlatformAdmin. */
+export interface CheckPlatformAdminResponse {
+  /** True when the user exists and is a platform administrator. */
+  platformAdmin: boolean;
+}
+
 function createBaseSignUpRequest(): SignUpRequest {
   return { email: "", password: "", displayName: "" };
 }
@@ -2426,6 +2438,146 @@ export const DeleteCurrentUserResponse: MessageFns<DeleteCurrentUserResponse> = 
   },
 };
 
+function createBaseCheckPlatformAdminRequest(): CheckPlatformAdminRequest {
+  return { user: "" };
+}
+
+export const CheckPlatformAdminRequest: MessageFns<CheckPlatformAdminRequest> = {
+  encode(message: CheckPlatformAdminRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckPlatformAdminRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckPlatformAdminRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckPlatformAdminRequest {
+    return { user: isSet(object.user) ? globalThis.String(object.user) : "" };
+  },
+
+  toJSON(message: CheckPlatformAdminRequest): unknown {
+    const obj: any = {};
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CheckPlatformAdminRequest>): CheckPlatformAdminRequest {
+    return CheckPlatformAdminRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CheckPlatformAdminRequest>): CheckPlatformAdminRequest {
+    const message = createBaseCheckPlatformAdminRequest();
+    message.user = object.user ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckPlatformAdminResponse(): CheckPlatformAdminResponse {
+  return { platformAdmin: false };
+}
+
+export const CheckPlatformAdminResponse: MessageFns<CheckPlatformAdminResponse> = {
+  encode(message: CheckPlatformAdminResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.platformAdmin !== false) {
+      writer.uint32(8).bool(message.platformAdmin);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckPlatformAdminResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckPlatformAdminResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.platformAdmin = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckPlatformAdminResponse {
+    return {
+      platformAdmin: isSet(object.platformAdmin)
+        ? globalThis.Boolean(object.platformAdmin)
+        : isSet(object.platform_admin)
+        ? globalThis.Boolean(object.platform_admin)
+        : false,
+    };
+  },
+
+  toJSON(message: CheckPlatformAdminResponse): unknown {
+    const obj: any = {};
+    if (message.platformAdmin !== false) {
+      obj.platformAdmin = message.platformAdmin;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CheckPlatformAdminResponse>): CheckPlatformAdminResponse {
+    return CheckPlatformAdminResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CheckPlatformAdminResponse>): CheckPlatformAdminResponse {
+    const message = createBaseCheckPlatformAdminResponse();
+    message.platformAdmin = object.platformAdmin ?? false;
+    return message;
+  },
+};
+
 /** IdentityService owns users, credentials, sessions and the keys that sign access tokens. */
 export type IdentityServiceService = typeof IdentityServiceService;
 export const IdentityServiceService = {
@@ -2582,6 +2734,21 @@ export const IdentityServiceService = {
       Buffer.from(ListEndedSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListEndedSessionsResponse => ListEndedSessionsResponse.decode(value),
   },
+  /**
+   * Whether a user is a platform administrator (PLATFORM_ADMIN_EMAILS or `npm run admin:grant`), for the
+   * services hosting administration RPCs (no HTTP binding; tokens carry nothing about it).
+   */
+  checkPlatformAdmin: {
+    path: "/taskmesh.identity.v1.IdentityService/CheckPlatformAdmin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckPlatformAdminRequest): Buffer =>
+      Buffer.from(CheckPlatformAdminRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckPlatformAdminRequest => CheckPlatformAdminRequest.decode(value),
+    responseSerialize: (value: CheckPlatformAdminResponse): Buffer =>
+      Buffer.from(CheckPlatformAdminResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckPlatformAdminResponse => CheckPlatformAdminResponse.decode(value),
+  },
 } as const;
 
 export interface IdentityServiceServer extends UntypedServiceImplementation {
@@ -2620,6 +2787,11 @@ export interface IdentityServiceServer extends UntypedServiceImplementation {
    * starting up (no HTTP binding); afterwards they follow SessionsEnded events.
    */
   listEndedSessions: handleUnaryCall<ListEndedSessionsRequest, ListEndedSessionsResponse>;
+  /**
+   * Whether a user is a platform administrator (PLATFORM_ADMIN_EMAILS or `npm run admin:grant`), for the
+   * services hosting administration RPCs (no HTTP binding; tokens carry nothing about it).
+   */
+  checkPlatformAdmin: handleUnaryCall<CheckPlatformAdminRequest, CheckPlatformAdminResponse>;
 }
 
 export interface IdentityServiceClient extends Client {
@@ -2839,6 +3011,25 @@ export interface IdentityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListEndedSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Whether a user is a platform administrator (PLATFORM_ADMIN_EMAILS or `npm run admin:grant`), for the
+   * services hosting administration RPCs (no HTTP binding; tokens carry nothing about it).
+   */
+  checkPlatformAdmin(
+    request: CheckPlatformAdminRequest,
+    callback: (error: ServiceError | null, response: CheckPlatformAdminResponse) => void,
+  ): ClientUnaryCall;
+  checkPlatformAdmin(
+    request: CheckPlatformAdminRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckPlatformAdminResponse) => void,
+  ): ClientUnaryCall;
+  checkPlatformAdmin(
+    request: CheckPlatformAdminRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckPlatformAdminResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -11,7 +11,7 @@ import { FieldChange } from "../../events/v1/field_change.js";
 import { ApiToken } from "./api_token.js";
 import { Invitation } from "./invitation.js";
 import { Role, roleFromJSON, roleToJSON } from "./member.js";
-import { Organization } from "./organization.js";
+import { Organization, Plan, planFromJSON, planToJSON } from "./organization.js";
 
 export const protobufPackage = "taskmesh.org.v1";
 
@@ -150,6 +150,33 @@ export interface ApiTokenCreated {
 export interface ApiTokenRevoked {
   /** organizations/{org}/apiTokens/{api_token} */
   apiToken: string;
+}
+
+/**
+ * Payload of taskmesh.org.v1.OrganizationSuspended: a platform administrator suspended the organization;
+ * calls in it are refused with ORG_SUSPENDED (OWNERs keep their reads) and its webhooks and digests pause.
+ */
+export interface OrganizationSuspended {
+  /** organizations/{org} */
+  organization: string;
+  /** Why, as the administrator gave it. */
+  reason: string;
+}
+
+/** Payload of taskmesh.org.v1.OrganizationReactivated: a suspended organization works again. */
+export interface OrganizationReactivated {
+  /** organizations/{org} */
+  organization: string;
+}
+
+/** Payload of taskmesh.org.v1.OrganizationPlanChanged: a platform administrator changed the plan. */
+export interface OrganizationPlanChanged {
+  /** organizations/{org} */
+  organization: string;
+  /** Plan before the change. */
+  oldPlan: Plan;
+  /** Plan after the change. */
+  newPlan: Plan;
 }
 
 function createBaseOrganizationCreated(): OrganizationCreated {
@@ -1284,6 +1311,267 @@ export const ApiTokenRevoked: MessageFns<ApiTokenRevoked> = {
   fromPartial(object: DeepPartial<ApiTokenRevoked>): ApiTokenRevoked {
     const message = createBaseApiTokenRevoked();
     message.apiToken = object.apiToken ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationSuspended(): OrganizationSuspended {
+  return { organization: "", reason: "" };
+}
+
+export const OrganizationSuspended: MessageFns<OrganizationSuspended> = {
+  encode(message: OrganizationSuspended, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== "") {
+      writer.uint32(10).string(message.organization);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationSuspended {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationSuspended();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationSuspended {
+    return {
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: OrganizationSuspended): unknown {
+    const obj: any = {};
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationSuspended>): OrganizationSuspended {
+    return OrganizationSuspended.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationSuspended>): OrganizationSuspended {
+    const message = createBaseOrganizationSuspended();
+    message.organization = object.organization ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationReactivated(): OrganizationReactivated {
+  return { organization: "" };
+}
+
+export const OrganizationReactivated: MessageFns<OrganizationReactivated> = {
+  encode(message: OrganizationReactivated, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== "") {
+      writer.uint32(10).string(message.organization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationReactivated {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationReactivated();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationReactivated {
+    return { organization: isSet(object.organization) ? globalThis.String(object.organization) : "" };
+  },
+
+  toJSON(message: OrganizationReactivated): unknown {
+    const obj: any = {};
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationReactivated>): OrganizationReactivated {
+    return OrganizationReactivated.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationReactivated>): OrganizationReactivated {
+    const message = createBaseOrganizationReactivated();
+    message.organization = object.organization ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationPlanChanged(): OrganizationPlanChanged {
+  return { organization: "", oldPlan: 0, newPlan: 0 };
+}
+
+export const OrganizationPlanChanged: MessageFns<OrganizationPlanChanged> = {
+  encode(message: OrganizationPlanChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== "") {
+      writer.uint32(10).string(message.organization);
+    }
+    if (message.oldPlan !== 0) {
+      writer.uint32(16).int32(message.oldPlan);
+    }
+    if (message.newPlan !== 0) {
+      writer.uint32(24).int32(message.newPlan);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationPlanChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationPlanChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.oldPlan = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.newPlan = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationPlanChanged {
+    return {
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+      oldPlan: isSet(object.oldPlan)
+        ? planFromJSON(object.oldPlan)
+        : isSet(object.old_plan)
+        ? planFromJSON(object.old_plan)
+        : 0,
+      newPlan: isSet(object.newPlan)
+        ? planFromJSON(object.newPlan)
+        : isSet(object.new_plan)
+        ? planFromJSON(object.new_plan)
+        : 0,
+    };
+  },
+
+  toJSON(message: OrganizationPlanChanged): unknown {
+    const obj: any = {};
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    if (message.oldPlan !== 0) {
+      obj.oldPlan = planToJSON(message.oldPlan);
+    }
+    if (message.newPlan !== 0) {
+      obj.newPlan = planToJSON(message.newPlan);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationPlanChanged>): OrganizationPlanChanged {
+    return OrganizationPlanChanged.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationPlanChanged>): OrganizationPlanChanged {
+    const message = createBaseOrganizationPlanChanged();
+    message.organization = object.organization ?? "";
+    message.oldPlan = object.oldPlan ?? 0;
+    message.newPlan = object.newPlan ?? 0;
     return message;
   },
 };

@@ -107,6 +107,11 @@ export interface Membership {
   role: Role;
   /** The member's resource name, organizations/{org}/members/{user}. */
   member: string;
+  /**
+   * True while a platform administrator has suspended the organization: calls in it are refused with
+   * ORG_SUSPENDED, except what its access tables allow OWNERs.
+   */
+  organizationSuspended: boolean;
 }
 
 function createBaseMember(): Member {
@@ -312,7 +317,7 @@ export const Member: MessageFns<Member> = {
 };
 
 function createBaseMembership(): Membership {
-  return { organization: "", user: "", role: 0, member: "" };
+  return { organization: "", user: "", role: 0, member: "", organizationSuspended: false };
 }
 
 export const Membership: MessageFns<Membership> = {
@@ -328,6 +333,9 @@ export const Membership: MessageFns<Membership> = {
     }
     if (message.member !== "") {
       writer.uint32(34).string(message.member);
+    }
+    if (message.organizationSuspended !== false) {
+      writer.uint32(40).bool(message.organizationSuspended);
     }
     return writer;
   },
@@ -377,6 +385,14 @@ export const Membership: MessageFns<Membership> = {
             message.member = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.organizationSuspended = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -395,6 +411,11 @@ export const Membership: MessageFns<Membership> = {
       user: isSet(object.user) ? globalThis.String(object.user) : "",
       role: isSet(object.role) ? roleFromJSON(object.role) : 0,
       member: isSet(object.member) ? globalThis.String(object.member) : "",
+      organizationSuspended: isSet(object.organizationSuspended)
+        ? globalThis.Boolean(object.organizationSuspended)
+        : isSet(object.organization_suspended)
+        ? globalThis.Boolean(object.organization_suspended)
+        : false,
     };
   },
 
@@ -412,6 +433,9 @@ export const Membership: MessageFns<Membership> = {
     if (message.member !== "") {
       obj.member = message.member;
     }
+    if (message.organizationSuspended !== false) {
+      obj.organizationSuspended = message.organizationSuspended;
+    }
     return obj;
   },
 
@@ -424,6 +448,7 @@ export const Membership: MessageFns<Membership> = {
     message.user = object.user ?? "";
     message.role = object.role ?? 0;
     message.member = object.member ?? "";
+    message.organizationSuspended = object.organizationSuspended ?? false;
     return message;
   },
 };

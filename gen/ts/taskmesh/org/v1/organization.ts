@@ -12,6 +12,56 @@ export const protobufPackage = "taskmesh.org.v1";
 
 export const protobufFileName = "taskmesh/org/v1/organization.proto";
 
+/** The subscription plan of an organization, set by platform administrators. */
+export enum Plan {
+  /** PLAN_UNSPECIFIED - Not set; rejected on update. */
+  PLAN_UNSPECIFIED = 0,
+  /** PLAN_FREE - The default of every new organization. */
+  PLAN_FREE = 1,
+  /** PLAN_TEAM - A paid plan for teams. */
+  PLAN_TEAM = 2,
+  /** PLAN_ENTERPRISE - A paid plan with a contract. */
+  PLAN_ENTERPRISE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function planFromJSON(object: any): Plan {
+  switch (object) {
+    case 0:
+    case "PLAN_UNSPECIFIED":
+      return Plan.PLAN_UNSPECIFIED;
+    case 1:
+    case "PLAN_FREE":
+      return Plan.PLAN_FREE;
+    case 2:
+    case "PLAN_TEAM":
+      return Plan.PLAN_TEAM;
+    case 3:
+    case "PLAN_ENTERPRISE":
+      return Plan.PLAN_ENTERPRISE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Plan.UNRECOGNIZED;
+  }
+}
+
+export function planToJSON(object: Plan): string {
+  switch (object) {
+    case Plan.PLAN_UNSPECIFIED:
+      return "PLAN_UNSPECIFIED";
+    case Plan.PLAN_FREE:
+      return "PLAN_FREE";
+    case Plan.PLAN_TEAM:
+      return "PLAN_TEAM";
+    case Plan.PLAN_ENTERPRISE:
+      return "PLAN_ENTERPRISE";
+    case Plan.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A tenant: every board, task and member belongs to exactly one organization. */
 export interface Organization {
   /** Resource name, organizations/{org}. */

@@ -263,6 +263,23 @@ export interface CountListTasksResponse {
   taskCount: number;
 }
 
+/** Request for CountOrganizationTasks. */
+export interface CountOrganizationTasksRequest {
+  /** The organizations, organizations/{org}; at most 100. */
+  organizations: string[];
+}
+
+/** Response for CountOrganizationTasks. */
+export interface CountOrganizationTasksResponse {
+  /** Number of tasks (archived ones included) per organization name; every requested name is present. */
+  taskCounts: { [key: string]: string };
+}
+
+export interface CountOrganizationTasksResponse_TaskCountsEntry {
+  key: string;
+  value: string;
+}
+
 function createBaseCreateTaskRequest(): CreateTaskRequest {
   return { parent: "", task: undefined, requestId: "" };
 }
@@ -2405,6 +2422,284 @@ export const CountListTasksResponse: MessageFns<CountListTasksResponse> = {
   },
 };
 
+function createBaseCountOrganizationTasksRequest(): CountOrganizationTasksRequest {
+  return { organizations: [] };
+}
+
+export const CountOrganizationTasksRequest: MessageFns<CountOrganizationTasksRequest> = {
+  encode(message: CountOrganizationTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.organizations) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CountOrganizationTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCountOrganizationTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizations.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CountOrganizationTasksRequest {
+    return {
+      organizations: globalThis.Array.isArray(object?.organizations)
+        ? object.organizations.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CountOrganizationTasksRequest): unknown {
+    const obj: any = {};
+    if (message.organizations?.length) {
+      obj.organizations = message.organizations;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CountOrganizationTasksRequest>): CountOrganizationTasksRequest {
+    return CountOrganizationTasksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CountOrganizationTasksRequest>): CountOrganizationTasksRequest {
+    const message = createBaseCountOrganizationTasksRequest();
+    message.organizations = object.organizations?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCountOrganizationTasksResponse(): CountOrganizationTasksResponse {
+  return { taskCounts: {} };
+}
+
+export const CountOrganizationTasksResponse: MessageFns<CountOrganizationTasksResponse> = {
+  encode(message: CountOrganizationTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.taskCounts).forEach(([key, value]: [string, string]) => {
+      CountOrganizationTasksResponse_TaskCountsEntry.encode({ key: key as any, value }, writer.uint32(10).fork())
+        .join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CountOrganizationTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCountOrganizationTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = CountOrganizationTasksResponse_TaskCountsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.taskCounts[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CountOrganizationTasksResponse {
+    return {
+      taskCounts: isObject(object.taskCounts)
+        ? (globalThis.Object.entries(object.taskCounts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.task_counts)
+        ? (globalThis.Object.entries(object.task_counts) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: CountOrganizationTasksResponse): unknown {
+    const obj: any = {};
+    if (message.taskCounts) {
+      const entries = globalThis.Object.entries(message.taskCounts) as [string, string][];
+      if (entries.length > 0) {
+        obj.taskCounts = {};
+        entries.forEach(([k, v]) => {
+          obj.taskCounts[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CountOrganizationTasksResponse>): CountOrganizationTasksResponse {
+    return CountOrganizationTasksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CountOrganizationTasksResponse>): CountOrganizationTasksResponse {
+    const message = createBaseCountOrganizationTasksResponse();
+    message.taskCounts = (globalThis.Object.entries(object.taskCounts ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseCountOrganizationTasksResponse_TaskCountsEntry(): CountOrganizationTasksResponse_TaskCountsEntry {
+  return { key: "", value: "0" };
+}
+
+export const CountOrganizationTasksResponse_TaskCountsEntry: MessageFns<
+  CountOrganizationTasksResponse_TaskCountsEntry
+> = {
+  encode(
+    message: CountOrganizationTasksResponse_TaskCountsEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "0") {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CountOrganizationTasksResponse_TaskCountsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCountOrganizationTasksResponse_TaskCountsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CountOrganizationTasksResponse_TaskCountsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "0",
+    };
+  },
+
+  toJSON(message: CountOrganizationTasksResponse_TaskCountsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "0") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(
+    base?: DeepPartial<CountOrganizationTasksResponse_TaskCountsEntry>,
+  ): CountOrganizationTasksResponse_TaskCountsEntry {
+    return CountOrganizationTasksResponse_TaskCountsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<CountOrganizationTasksResponse_TaskCountsEntry>,
+  ): CountOrganizationTasksResponse_TaskCountsEntry {
+    const message = createBaseCountOrganizationTasksResponse_TaskCountsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "0";
+    return message;
+  },
+};
+
 /**
  * TaskService owns tasks, their order within lists, and their comments. Boards and lists are checked
  * through BoardService, assignees through OrgService.
@@ -2553,6 +2848,22 @@ export const TaskServiceService = {
       Buffer.from(CountListTasksResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CountListTasksResponse => CountListTasksResponse.decode(value),
   },
+  /**
+   * Number of tasks of each given organization, for the platform administration's organization list (no
+   * HTTP binding; the org service calls it).
+   */
+  countOrganizationTasks: {
+    path: "/taskmesh.task.v1.TaskService/CountOrganizationTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CountOrganizationTasksRequest): Buffer =>
+      Buffer.from(CountOrganizationTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CountOrganizationTasksRequest => CountOrganizationTasksRequest.decode(value),
+    responseSerialize: (value: CountOrganizationTasksResponse): Buffer =>
+      Buffer.from(CountOrganizationTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CountOrganizationTasksResponse =>
+      CountOrganizationTasksResponse.decode(value),
+  },
 } as const;
 
 export interface TaskServiceServer extends UntypedServiceImplementation {
@@ -2595,6 +2906,11 @@ export interface TaskServiceServer extends UntypedServiceImplementation {
    * binding).
    */
   countListTasks: handleUnaryCall<CountListTasksRequest, CountListTasksResponse>;
+  /**
+   * Number of tasks of each given organization, for the platform administration's organization list (no
+   * HTTP binding; the org service calls it).
+   */
+  countOrganizationTasks: handleUnaryCall<CountOrganizationTasksRequest, CountOrganizationTasksResponse>;
 }
 
 export interface TaskServiceClient extends Client {
@@ -2805,6 +3121,25 @@ export interface TaskServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CountListTasksResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Number of tasks of each given organization, for the platform administration's organization list (no
+   * HTTP binding; the org service calls it).
+   */
+  countOrganizationTasks(
+    request: CountOrganizationTasksRequest,
+    callback: (error: ServiceError | null, response: CountOrganizationTasksResponse) => void,
+  ): ClientUnaryCall;
+  countOrganizationTasks(
+    request: CountOrganizationTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CountOrganizationTasksResponse) => void,
+  ): ClientUnaryCall;
+  countOrganizationTasks(
+    request: CountOrganizationTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CountOrganizationTasksResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const TaskServiceClient = makeGenericClientConstructor(
@@ -2844,6 +3179,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

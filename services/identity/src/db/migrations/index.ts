@@ -4,6 +4,7 @@ import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { KnownDevices } from './0003-known-devices.ts';
 import { SealedSigningKeys } from './0004-sealed-signing-keys.ts';
 import { UserErasure } from './0005-user-erasure.ts';
+import { PlatformAdmins } from './0006-platform-admins.ts';
 
 /** Every migration of the identity schema, in order (names are ids in the database: never rename one). */
 export const identityMigrations = migrationList({
@@ -12,4 +13,5 @@ export const identityMigrations = migrationList({
   '0003-known-devices': KnownDevices,
   '0004-sealed-signing-keys': SealedSigningKeys,
   '0005-user-erasure': UserErasure,
+  '0006-platform-admins': PlatformAdmins,
 });
