@@ -21,6 +21,8 @@ import { DailyCounterRecord } from './db/entities.ts';
 import { analyticsMigrations } from './db/migrations/index.ts';
 import { OverdueRollup } from './db/overdue-rollup.ts';
 import { analyticsSubscription } from './events/analytics-consumer.ts';
+import { ORG_TABLES } from './db/activity-store.ts';
+import { organizationPurgeSubscription } from '@taskmesh/runtime/organization-purge';
 import { analyticsAccessTable } from './handlers/access-table.ts';
 import { analyticsHandlers } from './handlers/analytics-handlers.ts';
 
@@ -77,6 +79,10 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
     const counter = await events.subscribe(analyticsSubscription(db.em, { orgRetentionDays: config.ORG_RETENTION_DAYS }));
     subscriptions.push(counter);
     subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache, 'analytics')));
+    // The org service's purge of a deleted org removes its figures at once (the own schedule stays as a fallback).
+    subscriptions.push(
+      await events.subscribe(organizationPurgeSubscription(db.em, { consumer: 'analytics-purge', tables: [...ORG_TABLES, 'org_purges'], outbox: false })),
+    );
     ownBus?.start();
     const implementation = bindService(
       AnalyticsServiceService,
