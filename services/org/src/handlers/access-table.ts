@@ -35,4 +35,6 @@ export const orgAccessTable = {
   resolveApiToken: 'internal',
   // For the other services' org-context step; it has no HTTP binding, so the edge cannot reach it.
   getMembership: 'internal',
+  // The attachment service's export worker reads the org's records with it; no HTTP binding.
+  exportOrganizationData: 'internal',
 } as const satisfies AccessTable<typeof OrgServiceService>;

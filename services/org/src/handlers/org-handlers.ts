@@ -3,6 +3,7 @@ import type { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_servic
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
 import { roleFromProto, roleToProto, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import type { TenantAwareService } from '@taskmesh/runtime/org-context';
+import { exportContext, forEachPaged } from '@taskmesh/runtime/org-export';
 import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
 import type { Invitations } from '../db/invitations.ts';
 import type { Members } from '../db/members.ts';
@@ -146,6 +147,14 @@ export function orgHandlers({
       return {
         membership: { organization: orgName(org), user: userName(user), role: roleToProto(role), member: memberName(org, user) },
       };
+    },
+    async exportOrganizationData(req, ic, stream) {
+      const tc = exportContext(ic, req.name);
+      stream.write({ organization: toOrganizationMessage(await organizations.get(tc)) });
+      await forEachPaged(
+        (pageToken, pageSize) => members.list(tc, { pageToken, pageSize }),
+        (member) => stream.write({ member: toMemberMessage(member) }),
+      );
     },
   };
 }

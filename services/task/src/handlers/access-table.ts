@@ -55,5 +55,7 @@ export function taskAccessTable(tasks: Tasks) {
     },
     // For BoardService's DeleteList check; no HTTP binding, so the edge cannot reach it.
     countListTasks: 'internal',
+    // The attachment service's export worker reads the org's tasks and comments with it; no HTTP binding.
+    exportOrganizationData: 'internal',
   } as const satisfies AccessTable<typeof TaskServiceService>;
 }

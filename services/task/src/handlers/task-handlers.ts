@@ -2,6 +2,7 @@ import type { Task } from '@taskmesh/gen/taskmesh/task/v1/task.js';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { pageSizeOf } from '@taskmesh/runtime/paging';
+import { exportContext, forEachPaged } from '@taskmesh/runtime/org-export';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
 import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
@@ -178,6 +179,18 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
       const listId = listIdOf(req.name, { org: match[1]!, board: match[2]! }, 'name');
       const org = boardIdsOf(`organizations/${match[1]}/boards/${match[2]}`, 'name').org;
       return { taskCount: await tasks.countInList({ em: forkForOrg(ic.em, org), org: { id: org, name: `organizations/${org}` } }, listId) };
+    },
+
+    async exportOrganizationData(req, ic, stream) {
+      const tc = exportContext(ic, req.name);
+      await forEachPaged(
+        (pageToken, pageSize) => tasks.exportTaskPage(tc, pageToken, pageSize),
+        (task) => stream.write({ task: toTaskMessage(task) }),
+      );
+      await forEachPaged(
+        (pageToken, pageSize) => tasks.exportCommentPage(tc, pageToken, pageSize),
+        (comment) => stream.write({ comment: toCommentMessage(comment) }),
+      );
     },
   };
 }

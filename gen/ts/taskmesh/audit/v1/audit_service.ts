@@ -63,7 +63,7 @@ export interface ExportOrganizationDataRequest {
   name: string;
 }
 
-/** Response for ExportOrganizationData: one audit event per message, oldest first. */
+/** Response for ExportOrganizationData: one audit event per message, in ListAuditEvents order. */
 export interface ExportOrganizationDataResponse {
   /** An audit event. */
   auditEvent?: AuditEvent | undefined;
@@ -525,7 +525,7 @@ export const AuditServiceService = {
     responseDeserialize: (value: Buffer): ListAuditEventsResponse => ListAuditEventsResponse.decode(value),
   },
   /**
-   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log (oldest first) of one
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
    * organization for its export archive, read page by page (no transaction held open while streaming).
    */
   exportOrganizationData: {
@@ -546,7 +546,7 @@ export interface AuditServiceServer extends UntypedServiceImplementation {
   /** Lists an organization's audit events, newest first (OWNER, ADMIN). */
   listAuditEvents: handleUnaryCall<ListAuditEventsRequest, ListAuditEventsResponse>;
   /**
-   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log (oldest first) of one
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
    * organization for its export archive, read page by page (no transaction held open while streaming).
    */
   exportOrganizationData: handleServerStreamingCall<ExportOrganizationDataRequest, ExportOrganizationDataResponse>;
@@ -570,7 +570,7 @@ export interface AuditServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log (oldest first) of one
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
    * organization for its export archive, read page by page (no transaction held open while streaming).
    */
   exportOrganizationData(
