@@ -1,6 +1,6 @@
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { loadAttachmentConfig } from './config.ts';
-import { attachmentMigrations } from './db/migrations/0001-initial.ts';
+import { attachmentMigrations } from './db/migrations/index.ts';
 import { ATTACHMENT_SERVICE_NAME, startAttachment, type RunningAttachment } from './server.ts';
 
 /** The attachment service as the stack builder composes it (npm start, tests, bench). */

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import { PROCESSED_EVENTS_TABLE_SQL } from '@taskmesh/runtime/events/processed-events';
-import { OUTBOX_TABLE_SQL, outboxTraceContextMigration } from '@taskmesh/runtime/outbox';
+import { OUTBOX_TABLE_SQL } from '@taskmesh/runtime/outbox';
 import { tenantRowLevelSecuritySql } from '@taskmesh/runtime/row-level-security';
 
 /**
@@ -53,5 +53,3 @@ export class InitialAttachmentSchema extends Migration {
     this.addSql(PROCESSED_EVENTS_TABLE_SQL);
   }
 }
-
-export const attachmentMigrations = [{ name: '0001-initial', class: InitialAttachmentSchema }, outboxTraceContextMigration];
