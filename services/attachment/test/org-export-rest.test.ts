@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -287,5 +289,50 @@ describe('organization export over REST', () => {
     expect(unknown.status).toBe(404);
     expect((await rest(w.owner.token, 'GET', 'operations/not-an-operation')).status).toBe(400);
     expect(JSON.stringify(notFound.map((r) => r.body))).not.toMatch(/select|stack|at \w+ \(/i);
+  }, 300_000);
+
+  it('resumes an export whose worker stopped mid-way once its lease lapses, and fails one that used up its attempts', async () => {
+    const owner = await signUpAs(stack.url, 'owner');
+    const org = (await owner.api.org.createOrganization({ organization: { displayName: 'Restarted' } })).organization!.name;
+    await owner.api.board.createBoard({ parent: org, board: { displayName: 'Kept' } });
+    const orgId = org.slice('organizations/'.length);
+    const userId = owner.user.slice('users/'.length);
+    // What a process that died while exporting leaves behind: RUNNING, its queue row taken, the lease lapsed.
+    const resumed = randomUUID();
+    const exhausted = randomUUID();
+    const sql = new pg.Client({ connectionString: stack.db.databaseUrl });
+    await sql.connect();
+    try {
+      for (const [id, attempts] of [[resumed, 1], [exhausted, 3]] as const) {
+        await sql.query(
+          `insert into attachment.export_operations (id, org_id, requested_by, state, created_at, updated_at) values ($1, $2, $3, 'RUNNING', now(), now())`,
+          [id, orgId, userId],
+        );
+        await sql.query(`insert into attachment.export_queue (operation_id, org_id, leased_until, attempts) values ($1, $2, now() - interval '1 second', $3)`, [
+          id,
+          orgId,
+          attempts,
+        ]);
+      }
+    } finally {
+      await sql.end();
+    }
+    const finished = async (id: string) =>
+      eventually(async () => {
+        const polled = await rest(owner.token, 'GET', `operations/${orgId}.${id}`);
+        expect(polled.status).toBe(200);
+        return polled.body.done ? polled.body : undefined;
+      }, `operation ${id}`, 120_000);
+
+    const again = await finished(resumed);
+    expect(again.metadata.state).toBe('STATE_SUCCEEDED');
+    const { archive } = await download(again.response.downloadUrl);
+    expect(archive.header.operation).toBe(`operations/${orgId}.${resumed}`);
+    expect(archive.records.filter((r) => r.type === 'board').map((r) => r.data.displayName)).toEqual(['Kept']);
+
+    const failed = await finished(exhausted);
+    expect(failed.metadata.state).toBe('STATE_FAILED');
+    expect(failed.response).toBeUndefined();
+    expect(failed.error).toEqual({ code: 13, message: 'the export could not be written; start a new one', details: [] });
   }, 300_000);
 });
