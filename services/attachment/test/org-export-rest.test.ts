@@ -115,8 +115,8 @@ async function workspace() {
     await owner.api.task.createComment({ parent: task, comment: { body: `looked at ${task.slice(-6)}` } });
     await member.api.task.createComment({ parent: task, comment: { body: 'me too ✓' } });
   }
-  // Bytes that are not UTF-8, and one object larger than a content chunk (768 KiB) would be too slow here: two small ones.
-  const binary = Uint8Array.from({ length: 3000 }, (_, i) => (i * 37) % 256);
+  // Bytes that are not UTF-8, more than two content chunks (768 KiB each) of them, and a small text.
+  const binary = Uint8Array.from({ length: 2 * 768 * 1024 + 1234 }, (_, i) => (i * 37 + (i >> 10)) % 256);
   const text = new TextEncoder().encode('minutes of the kick-off\n');
   const attachments = new Map<string, Uint8Array>();
   attachments.set(await readyAttachment(owner, tasks[0]!, binary, 'blob.bin'), binary);
@@ -244,6 +244,7 @@ describe('organization export over REST', () => {
       contents.set(chunk.attachment, Buffer.concat([sofar, Buffer.from(chunk.content, 'base64')]));
     }
     expect([...contents.keys()].sort()).toEqual([...w.attachments.keys()].sort());
+    expect(of('attachmentContent').map((c) => c.offset)).toEqual(['0', String(768 * 1024), String(2 * 768 * 1024), '0']);
     for (const [name, expected] of w.attachments) {
       expect(contents.get(name)!.equals(Buffer.from(expected))).toBe(true);
       const served = await fetch((await rest(w.owner.token, 'GET', name)).body.downloadUrl);
