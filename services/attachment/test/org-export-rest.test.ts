@@ -121,10 +121,17 @@ async function workspace() {
   const attachments = new Map<string, Uint8Array>();
   attachments.set(await readyAttachment(owner, tasks[0]!, binary, 'blob.bin'), binary);
   attachments.set(await readyAttachment(member, tasks[1]!, text, 'minutes.txt'), text);
+  // A deleted board: neither it nor anything under it is exported, as the API no longer shows them.
+  const gone = (await owner.api.board.createBoard({ parent: org, board: { displayName: 'Gone' } })).board!.name;
+  const goneList = (await owner.api.board.createList({ parent: gone, list: { displayName: 'L' } })).list!.name;
+  const goneTask = (await owner.api.task.createTask({ parent: gone, task: { list: goneList, title: 'gone', priority: 'PRIORITY_LOW' } })).task!.name;
+  await owner.api.task.createComment({ parent: goneTask, comment: { body: 'gone too' } });
+  await readyAttachment(owner, goneTask, text, 'gone.txt');
+  expect((await rest(owner.token, 'DELETE', gone)).status).toBe(200);
   // A pending attachment: exported as metadata only.
   const pending = await rest(owner.token, 'POST', `${tasks[2]}/attachments`, { filename: 'later.txt', contentType: 'text/plain', sizeBytes: '5' });
   expect(pending.status).toBe(200);
-  return { owner, admin, member, viewer, org, boards, tasks, attachments, pending: pending.body.attachment.name as string };
+  return { owner, admin, member, viewer, org, boards, tasks, attachments, gone, pending: pending.body.attachment.name as string };
 }
 
 /** Starts an export as `user` and polls it until done; the finished operation. */
@@ -173,12 +180,13 @@ describe('organization export over REST', () => {
       for (const e of await all(w.owner, `${w.org}/auditEvents`, 'auditEvents')) counts.set(e.eventType, (counts.get(e.eventType) ?? 0) + 1);
       const expected = {
         'taskmesh.org.v1.InvitationAccepted': 3,
-        'taskmesh.board.v1.BoardCreated': 2,
-        'taskmesh.board.v1.ListCreated': 4,
-        'taskmesh.task.v1.TaskCreated': 4,
-        'taskmesh.task.v1.CommentAdded': 6,
-        'taskmesh.attachment.v1.AttachmentCreated': 3,
-        'taskmesh.attachment.v1.AttachmentCompleted': 2,
+        'taskmesh.board.v1.BoardCreated': 3,
+        'taskmesh.board.v1.BoardDeleted': 1,
+        'taskmesh.board.v1.ListCreated': 5,
+        'taskmesh.task.v1.TaskCreated': 5,
+        'taskmesh.task.v1.CommentAdded': 7,
+        'taskmesh.attachment.v1.AttachmentCreated': 4,
+        'taskmesh.attachment.v1.AttachmentCompleted': 3,
       };
       return Object.entries(expected).every(([type, n]) => counts.get(type) === n) || undefined;
     }, 'the audit entries');
@@ -205,6 +213,8 @@ describe('organization export over REST', () => {
     expect(done.metadata.recordCount).toBe(String(archive.records.length));
 
     const of = (type: string) => archive.records.filter((r) => r.type === type).map((r) => r.data);
+    const outside = archive.records.filter((r) => r.type !== 'auditEvent' && JSON.stringify(r.data).includes(w.gone));
+    expect(outside).toEqual([]);
     expect(new Set(archive.records.map((r) => r.type))).toEqual(
       new Set(['organization', 'member', 'board', 'list', 'task', 'comment', 'attachment', 'attachmentContent', 'auditEvent']),
     );
