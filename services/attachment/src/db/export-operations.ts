@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
+import { recordEvent } from '@taskmesh/runtime/outbox';
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EXPORT_LEASE_SECONDS, operationNameOf } from '../domain/export-rules.ts';
+import { exportRequested } from '../events/export-events.ts';
 import { ExportOperationRecord } from './entities.ts';
 
 /** An export taken from the queue by one worker, until its lease lapses. */
@@ -32,7 +34,7 @@ export class ExportOperations {
     private readonly archiveRetentionHours: number,
   ) {}
 
-  /** Queues an export of the org; while one is pending or running, that one is returned instead. */
+  /** Queues an export of the org and its audited event; while one is pending or running, that one is returned instead. */
   async request(em: EntityManager, orgId: string, userId: string): Promise<ExportOperationRecord> {
     return em.transactional(async (tx) => {
       await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`exports:${orgId}`]);
@@ -54,6 +56,7 @@ export class ExportOperations {
         archiveExpiresAt: null,
       });
       await tx.execute('insert into export_queue (operation_id, org_id) values (?, ?)', [row.id, orgId]);
+      recordEvent(tx, exportRequested(orgId, row.id, userId));
       return row;
     });
   }
