@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { status } from '@grpc/grpc-js';
 import pg from 'pg';
+import { AttachmentServiceClient, ExportOrganizationResponse } from '@taskmesh/gen/taskmesh/attachment/v1/attachment_service.js';
+import { OrgServiceClient, type ExportOrganizationDataResponse } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { callUnary } from '@taskmesh/runtime/grpc-client';
+import { codeOf } from '@taskmesh/runtime/testing/grpc-assertions';
+import { createOrg, signUp } from '@taskmesh/runtime/testing/test-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -354,5 +360,36 @@ describe('organization export over REST', () => {
     expect(failed.metadata.state).toBe('STATE_FAILED');
     expect(failed.response).toBeUndefined();
     expect(failed.error).toEqual({ code: 13, message: 'the export could not be written; start a new one', details: [] });
+  }, 300_000);
+
+  it("works over gRPC too; an owner's internal stream gives exactly one organization's records", async () => {
+    const owner = await signUp(stack, 'grpc-owner');
+    const org = await createOrg(stack, owner, 'Over gRPC');
+    const other = await signUp(stack, 'grpc-other');
+    await createOrg(stack, other, 'Other');
+    const attachments = stack.clientOf(AttachmentServiceClient);
+    const started = await callUnary(attachments, attachments.exportOrganization, { name: org }, { metadata: owner.auth });
+    expect(started.metadata?.typeUrl).toBe('type.googleapis.com/taskmesh.attachment.v1.ExportOrganizationMetadata');
+    const done = await eventually(async () => {
+      const polled = await callUnary(attachments, attachments.getOperation, { name: started.name }, { metadata: owner.auth });
+      return polled.done ? polled : undefined;
+    }, 'the export over gRPC', 120_000);
+    expect(done.response?.typeUrl).toBe('type.googleapis.com/taskmesh.attachment.v1.ExportOrganizationResponse');
+    const response = ExportOrganizationResponse.decode(done.response!.value);
+    expect(Number(response.sizeBytes)).toBeGreaterThan(0);
+    expect(new URL(response.downloadUrl).searchParams.get('X-Amz-Expires')).toBe('3600');
+    expect(await codeOf(callUnary(attachments, attachments.getOperation, { name: started.name }, { metadata: other.auth }))).toBe(status.NOT_FOUND);
+    expect(await codeOf(callUnary(attachments, attachments.exportOrganization, { name: org }, { metadata: other.auth }))).toBe(status.NOT_FOUND);
+
+    // The org service's stream, as the worker reads it: this org and its one member, nothing of the other org.
+    const orgs = stack.clientOf(OrgServiceClient);
+    const records: ExportOrganizationDataResponse[] = [];
+    for await (const record of orgs.exportOrganizationData({ name: org })) records.push(record as ExportOrganizationDataResponse);
+    expect(records.map((r) => r.organization?.name ?? r.member?.name)).toEqual([org, `${org}/members/${owner.id}`]);
+    const drain = async (name: string) => {
+      for await (const _ of orgs.exportOrganizationData({ name })) void _;
+    };
+    expect(await codeOf(drain(`organizations/${randomUUID()}`))).toBe(status.NOT_FOUND);
+    expect(await codeOf(drain('not-an-org'))).toBe(status.INVALID_ARGUMENT);
   }, 300_000);
 });
