@@ -15,6 +15,7 @@ import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
 import { signUpAs } from '../../edge/test/typed-client.ts';
+import { eventually, readyAttachmentAt, restAt, type Reply } from './rest-helpers.ts';
 
 /**
  * Organization export over REST through the edge of the whole stack (real PostgreSQL, JetStream when NATS
@@ -40,30 +41,7 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  body: Record<string, any>;
-}
-
-async function rest(token: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${stack.url}/v1/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : {} };
-}
-
-async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await check();
-    if (result !== undefined && result !== false) return result;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const rest = (token: string, method: string, path: string, body?: unknown): Promise<Reply> => restAt(stack.url, token, method, path, body);
 
 type User = Awaited<ReturnType<typeof signUpAs>>;
 type Json = Record<string, any>;
@@ -83,16 +61,8 @@ async function all(user: User, path: string, field: string): Promise<Json[]> {
   return items;
 }
 
-/** Create, upload and complete: a READY attachment with these bytes. */
-async function readyAttachment(user: User, task: string, bytes: Uint8Array, filename: string): Promise<string> {
-  const created = await rest(user.token, 'POST', `${task}/attachments`, { filename, contentType: 'application/octet-stream', sizeBytes: String(bytes.length) });
-  expect(created.status).toBe(200);
-  const put = await fetch(created.body.uploadUrl, { method: 'PUT', headers: created.body.uploadHeaders, body: bytes });
-  expect(put.status).toBe(200);
-  const completed = await rest(user.token, 'POST', `${created.body.attachment.name}:complete`, {});
-  expect(completed.status).toBe(200);
-  return completed.body.attachment.name as string;
-}
+const readyAttachment = (user: User, task: string, bytes: Uint8Array, filename: string): Promise<string> =>
+  readyAttachmentAt(stack.url, user.token, task, bytes, { filename, contentType: 'application/octet-stream' });
 
 /** An org with a member in each role, two boards with lists, tasks, comments, attachments and audit entries. */
 async function workspace() {
@@ -195,7 +165,7 @@ describe('organization export over REST', () => {
         'taskmesh.attachment.v1.AttachmentCompleted': 3,
       };
       return Object.entries(expected).every(([type, n]) => counts.get(type) === n) || undefined;
-    }, 'the audit entries');
+    }, 'the audit entries', 60_000);
 
     const done = await exportAndWait(w.owner, w.org);
     expect(done.error).toBeUndefined();
@@ -258,6 +228,7 @@ describe('organization export over REST', () => {
     const requested = await eventually(
       async () => (await all(w.owner, `${w.org}/auditEvents`, 'auditEvents')).find((e) => e.resource === done.name),
       'the export in the audit log',
+      60_000,
     );
     expect(requested).toMatchObject({ eventType: 'taskmesh.attachment.v1.OrganizationExportRequested', actor: w.owner.user });
 
