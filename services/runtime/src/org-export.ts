@@ -1,3 +1,4 @@
+import type { ServerStream } from './grpc-server.ts';
 import type { InternalContext, TenantContext } from './org-context.ts';
 import { MAX_PAGE_SIZE } from './paging.ts';
 import { parseName } from './resource-names.ts';
@@ -22,9 +23,11 @@ export function exportContext(context: InternalContext, name: string): TenantCon
 
 /**
  * Walks a paged read to its end, one page (one short read) at a time, so no transaction stays open while the
- * records are streamed. `page` gets the previous page's token ('' first).
+ * records are streamed, and the next page is read only once `stream` took the last one (memory stays bounded
+ * by a page, whatever the organization's size). `page` gets the previous page's token ('' first).
  */
 export async function forEachPaged<T>(
+  stream: Pick<ServerStream<unknown>, 'writable'>,
   page: (pageToken: string, pageSize: number) => Promise<{ items: readonly T[]; nextPageToken: string }>,
   each: (item: T) => void | Promise<void>,
 ): Promise<void> {
@@ -32,6 +35,7 @@ export async function forEachPaged<T>(
   do {
     const result = await page(token, MAX_PAGE_SIZE);
     for (const item of result.items) await each(item);
+    await stream.writable();
     token = result.nextPageToken;
   } while (token);
 }

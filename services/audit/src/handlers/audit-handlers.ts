@@ -16,6 +16,7 @@ export function auditHandlers(auditLog: AuditLog): TenantAwareService<typeof Aud
     async exportOrganizationData(request, ic, stream) {
       const tc = exportContext(ic, request.name);
       await forEachPaged(
+        stream,
         async (pageToken, pageSize) => {
           const query = auditQueryOf(tc.org.id, { actor: '', resource: '', eventType: '', pageToken, pageSize });
           const page = await auditLog.list(tc.em, query);

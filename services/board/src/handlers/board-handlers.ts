@@ -164,6 +164,7 @@ export function boardHandlers(
     async exportOrganizationData(req, ic, stream) {
       const tc = exportContext(ic, req.name);
       await forEachPaged(
+        stream,
         async (pageToken, pageSize) => {
           const page = await boards.listBoards(tc, { pageToken, pageSize });
           return { items: page.boards, nextPageToken: page.nextPageToken };
@@ -171,6 +172,7 @@ export function boardHandlers(
         async (board) => {
           stream.write({ board: boardMessage(board) });
           await forEachPaged(
+            stream,
             async (pageToken, pageSize) => {
               const page = await lists.listLists(tc, { orgId: tc.org.id, boardId: board.id }, { pageToken, pageSize });
               return { items: page.lists, nextPageToken: page.nextPageToken };

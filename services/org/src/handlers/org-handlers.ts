@@ -152,6 +152,7 @@ export function orgHandlers({
       const tc = exportContext(ic, req.name);
       stream.write({ organization: toOrganizationMessage(await organizations.get(tc)) });
       await forEachPaged(
+        stream,
         (pageToken, pageSize) => members.list(tc, { pageToken, pageSize }),
         (member) => stream.write({ member: toMemberMessage(member) }),
       );

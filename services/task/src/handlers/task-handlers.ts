@@ -184,10 +184,12 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
     async exportOrganizationData(req, ic, stream) {
       const tc = exportContext(ic, req.name);
       await forEachPaged(
+        stream,
         (pageToken, pageSize) => tasks.exportTaskPage(tc, pageToken, pageSize),
         (task) => stream.write({ task: toTaskMessage(task) }),
       );
       await forEachPaged(
+        stream,
         (pageToken, pageSize) => tasks.exportCommentPage(tc, pageToken, pageSize),
         (comment) => stream.write({ comment: toCommentMessage(comment) }),
       );
