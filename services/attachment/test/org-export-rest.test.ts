@@ -363,4 +363,33 @@ describe('organization export over REST', () => {
     expect(await codeOf(drain(`organizations/${randomUUID()}`))).toBe(status.NOT_FOUND);
     expect(await codeOf(drain('not-an-org'))).toBe(status.INVALID_ARGUMENT);
   }, 300_000);
+
+  it('pages through owners with more records than one page (501 comments and their audit entries)', async () => {
+    const owner = await signUpAs(stack.url, 'pages');
+    const org = (await owner.api.org.createOrganization({ organization: { displayName: 'Many' } })).organization!.name;
+    const board = (await owner.api.board.createBoard({ parent: org, board: { displayName: 'B' } })).board!.name;
+    const list = (await owner.api.board.createList({ parent: board, list: { displayName: 'L' } })).list!.name;
+    const task = (await owner.api.task.createTask({ parent: board, task: { list, title: 't', priority: 'PRIORITY_LOW' } })).task!.name;
+    const COMMENTS = 501;
+    for (let i = 0; i < COMMENTS; i += 20) {
+      await Promise.all(
+        Array.from({ length: Math.min(20, COMMENTS - i) }, (_, j) => owner.api.task.createComment({ parent: task, comment: { body: `comment ${i + j}` } })),
+      );
+    }
+    await eventually(async () => {
+      const added = (await all(owner, `${org}/auditEvents`, 'auditEvents')).filter((e) => e.eventType === 'taskmesh.task.v1.CommentAdded');
+      return added.length === COMMENTS || undefined;
+    }, 'the comments in the audit log', 120_000);
+
+    const done = await exportAndWait(owner, org);
+    const { archive } = await download(done.response.downloadUrl);
+    const of = (type: string) => archive.records.filter((r) => r.type === type).map((r) => r.data);
+    expect(of('comment')).toHaveLength(COMMENTS);
+    expect(of('comment').sort(byName)).toEqual((await all(owner, `${task}/comments`, 'comments')).sort(byName));
+    const notThisExport = (e: Json) => e.resource !== done.name;
+    expect(of('auditEvent').filter(notThisExport).sort(byName)).toEqual(
+      (await all(owner, `${org}/auditEvents`, 'auditEvents')).filter(notThisExport).sort(byName),
+    );
+    expect(of('auditEvent').length).toBeGreaterThan(COMMENTS);
+  }, 300_000);
 });
