@@ -132,5 +132,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   S3_EMBEDDED_HOST: { meaning: 'address the embedded object server binds and names in its URLs (without `S3_ENDPOINT`)' },
   S3_EMBEDDED_PORT: { meaning: 'port of the embedded object server (without `S3_ENDPOINT`); 0: any free port' },
   ATTACHMENT_MAX_BYTES: { meaning: 'largest attachment in bytes (default 25 MiB); larger creates are 400' },
+  EXPORT_ARCHIVE_RETENTION_HOURS: { meaning: 'how long an organization export archive stays in object storage before it is deleted; its download URLs (1 hour each, signed per GetOperation) work until then' },
+  EXPORT_STREAM_TIMEOUT_SECONDS: { meaning: "longest one owning service's `ExportOrganizationData` stream may take during an export (then the attempt fails and is retried)" },
   ATTACHMENT_MAX_PER_TASK: { meaning: 'most attachments one task holds, pending ones included; more is 400 (FAILED_PRECONDITION)' },
 };

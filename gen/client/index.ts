@@ -22,8 +22,10 @@ export type { Organization_State, SuspendOrganizationRequest, SuspendOrganizatio
 export { AnalyticsServiceClient } from './taskmesh/analytics/v1/analytics_service.js';
 export type { SummarizeAnalyticsRequest, DailyTaskCounts, CycleTime, AssigneeCompletions, SummarizeAnalyticsResponse } from './taskmesh/analytics/v1/analytics_service.js';
 export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/attachment.js';
+export type { Status } from './google/rpc/status.js';
+export type { Operation } from './google/longrunning/operations.js';
 export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
-export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse } from './taskmesh/attachment/v1/attachment_service.js';
+export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse, ExportOrganizationRequest, GetOperationRequest, ListOperationsRequest, ListOperationsResponse } from './taskmesh/attachment/v1/attachment_service.js';
 export type { FieldChange } from './taskmesh/events/v1/field_change.js';
 export { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 export type { Board, List } from './taskmesh/board/v1/board.js';

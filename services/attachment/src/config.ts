@@ -12,6 +12,10 @@ export const attachmentConfigSchema = z.object({
   ORG_ADDR: z.string().min(1),
   /** task's gRPC address: GetTask, as the caller, before every attachment call. */
   TASK_ADDR: z.string().min(1),
+  /** board's gRPC address: ExportOrganizationData (boards and lists of an export). */
+  BOARD_ADDR: z.string().min(1),
+  /** audit's gRPC address: ExportOrganizationData (the audit log of an export). */
+  AUDIT_ADDR: z.string().min(1),
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),
   MEMBERSHIP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
@@ -35,6 +39,10 @@ export const attachmentConfigSchema = z.object({
   /** Same meaning and default as the org service's: objects of a deleted org are removed after it. */
   ORG_RETENTION_DAYS: env.positiveInt(30),
   ORG_PURGE_INTERVAL_SECONDS: env.positiveInt(3_600),
+  /** How long an export archive stays in object storage (its download URLs work until then). */
+  EXPORT_ARCHIVE_RETENTION_HOURS: env.positiveInt(24),
+  /** Longest one owning service's ExportOrganizationData stream may take. */
+  EXPORT_STREAM_TIMEOUT_SECONDS: env.positiveInt(1_800),
 });
 
 export type AttachmentConfig = z.infer<typeof attachmentConfigSchema>;

@@ -4,6 +4,9 @@ import { AttachmentServiceService } from '@taskmesh/gen/taskmesh/attachment/v1/a
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
+import { AuditServiceClient } from '@taskmesh/gen/taskmesh/audit/v1/audit_service.js';
+import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
+import { readDescriptorSet } from '@taskmesh/runtime/request-strings';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
@@ -21,7 +24,11 @@ import { OutboxEvent } from '@taskmesh/runtime/outbox';
 import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import { Attachments } from './attachments.ts';
 import type { AttachmentConfig } from './config.ts';
-import { AttachmentRecord } from './db/entities.ts';
+import { AttachmentRecord, ExportOperationRecord } from './db/entities.ts';
+import { ExportOperations } from './db/export-operations.ts';
+import { ExportWorker } from './export/export-worker.ts';
+import { writeOrgArchive } from './export/org-archive.ts';
+import { OrgExports } from './org-exports.ts';
 import { attachmentMigrations } from './db/migrations/index.ts';
 import { attachmentSubscription } from './events/attachment-consumers.ts';
 import { attachmentAccessTable } from './handlers/access-table.ts';
@@ -49,6 +56,7 @@ export interface RunningAttachment {
   objectServer: EmbeddedObjectServer | undefined;
   deletions: ObjectDeletions;
   orgPurge: OrgAttachmentPurge;
+  exportWorker: ExportWorker;
   membershipCache: MembershipCache;
   close(): Promise<void>;
 }
@@ -83,7 +91,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
   try {
     db = await openDatabase({
       service: 'attachment',
-      entities: [TenantScoped, AttachmentRecord, OutboxEvent],
+      entities: [TenantScoped, AttachmentRecord, ExportOperationRecord, OutboxEvent],
       migrations: attachmentMigrations,
       databaseUrl: config.DATABASE_URL,
       timeouts: databaseTimeouts(config),
@@ -97,20 +105,34 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
   const identityClient = new IdentityServiceClient(config.IDENTITY_ADDR, credentials.createInsecure());
   const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
   const taskClient = new TaskServiceClient(config.TASK_ADDR, credentials.createInsecure());
+  const boardClient = new BoardServiceClient(config.BOARD_ADDR, credentials.createInsecure());
+  const auditClient = new AuditServiceClient(config.AUDIT_ADDR, credentials.createInsecure());
   const closeClients = () => {
     identityClient.close();
     orgClient.close();
     taskClient.close();
+    boardClient.close();
+    auditClient.close();
   };
   const bus = sharedBus ?? createEventBus(config, log, 'attachment');
   const deletions = new ObjectDeletions(db.em, store, log);
   const orgPurge = new OrgAttachmentPurge(db.em, deletions, { intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS }, log);
+  const exportOperations = new ExportOperations(db.em, config.EXPORT_ARCHIVE_RETENTION_HOURS);
+  const archiveDeps = {
+    em: db.em,
+    store,
+    registry: readDescriptorSet(),
+    clients: { org: orgClient, board: boardClient, task: taskClient, audit: auditClient },
+    streamTimeoutMs: config.EXPORT_STREAM_TIMEOUT_SECONDS * 1000,
+  };
+  const exportWorker = new ExportWorker(exportOperations, (job, operation, signal) => writeOrgArchive(archiveDeps, job, operation, signal), log);
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
   const stopAll = async () => {
     await relay?.stop().catch(() => undefined);
     for (const s of subscriptions) await s.stop().catch(() => undefined);
     await orgPurge.stop().catch(() => undefined);
+    await exportWorker.stop().catch(() => undefined);
     await deletions.stop();
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
@@ -138,6 +160,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     if (!sharedBus) bus.start();
     deletions.start();
     orgPurge.start();
+    exportWorker.start();
 
     const attachments = new Attachments(store, deletions, {
       maxBytes: config.ATTACHMENT_MAX_BYTES,
@@ -146,7 +169,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     const lookupTask = taskLookupViaTaskService(taskClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS });
     const implementation = bindService(
       AttachmentServiceService,
-      withOrgContext(AttachmentServiceService, attachmentAccessTable, attachmentHandlers(attachments, lookupTask), {
+      withOrgContext(AttachmentServiceService, attachmentAccessTable, attachmentHandlers(attachments, lookupTask, new OrgExports(exportOperations, exportWorker, store)), {
         verifier,
         memberships: membershipCache,
         em: db.em,
@@ -168,6 +191,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
       objectServer,
       deletions,
       orgPurge,
+      exportWorker,
       membershipCache,
       async close() {
         await grpc.shutdown();

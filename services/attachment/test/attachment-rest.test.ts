@@ -9,6 +9,7 @@ import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
 import { signUpAs } from '../../edge/test/typed-client.ts';
+import { eventually, readyAttachmentAt, restAt, type Reply } from './rest-helpers.ts';
 
 /**
  * Attachments through the REST edge of the whole stack: real PostgreSQL, JetStream when NATS answers, the
@@ -47,31 +48,8 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  body: Record<string, any>;
-}
-
-/** One REST call to the edge with the caller's token; the status and the parsed JSON body. */
-async function rest(token: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${stack.url}/v1/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : {} };
-}
-
-async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await check();
-    if (result !== undefined && result !== false) return result;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** One REST call to the edge with the caller's token. */
+const rest = (token: string, method: string, path: string, body?: unknown): Promise<Reply> => restAt(stack.url, token, method, path, body);
 
 type User = Awaited<ReturnType<typeof signUpAs>>;
 
@@ -103,13 +81,7 @@ async function upload(created: Reply, bytes: Uint8Array): Promise<Response> {
 
 /** Create, upload and complete: a READY attachment. */
 async function readyAttachment(user: User, task: string, text: string, filename = 'notes.txt') {
-  const bytes = new TextEncoder().encode(text);
-  const created = await createAttachment(user, task, { filename, contentType: 'text/plain', sizeBytes: String(bytes.length) });
-  expect(created.status).toBe(200);
-  expect((await upload(created, bytes)).status).toBe(200);
-  const completed = await rest(user.token, 'POST', `${created.body.attachment.name}:complete`, {});
-  expect(completed.status).toBe(200);
-  return completed.body.attachment.name as string;
+  return readyAttachmentAt(stack.url, user.token, task, new TextEncoder().encode(text), { filename, contentType: 'text/plain' });
 }
 
 describe('attachments over REST', () => {

@@ -32,11 +32,15 @@ export function loadDescriptorSet(path: string): FileRegistry {
   return createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(path)));
 }
 
-/** Every service in the registry that has at least one HTTP-bound method, by full name. */
+/**
+ * Every service of the project's own protos that has at least one HTTP-bound method, by full name. Services of
+ * imported googleapis files (google.longrunning.Operations) are not served: their bindings are skipped.
+ */
 export function httpBoundServices(registry: FileRegistry): DescService[] {
   const rule = httpRuleExtension(registry);
   const services: DescService[] = [];
   for (const file of registry.files) {
+    if (file.proto.name.startsWith('google/')) continue;
     for (const service of file.services) {
       if (service.methods.some((m) => hasOption(m, rule))) services.push(service);
     }

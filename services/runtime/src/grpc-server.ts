@@ -37,6 +37,8 @@ export interface CallContext {
 
 export interface ServerStream<Res> {
   write(message: Res): void;
+  /** Resolves once the call can take more messages without buffering (or has ended): for long streams. */
+  writable(): Promise<void>;
   /** Sends the response headers now rather than with the first message (a stream that may stay quiet). */
   sendHeaders(): void;
 }
@@ -119,6 +121,22 @@ export function callContext(
   return new GrpcCallContext(method, call, log);
 }
 
+/** Waits for 'drain' when the call's buffer is full; a cancelled or closed call never drains, so those end the wait. */
+function writableAgain(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  if (!call.writableNeedDrain || call.cancelled || call.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  });
+}
+
 /**
  * Adapts async handlers to grpc-js callbacks. Every error goes through the one mapper in errors.ts, so a
  * handler never decides status codes and nothing internal reaches the caller.
@@ -142,6 +160,7 @@ export function bindService<D extends ServiceDefinition>(
           for (const interceptor of interceptors) await interceptor(call.request, ctx);
           await (handler as (r: unknown, c: CallContext, s: ServerStream<unknown>) => Promise<void>)(call.request, ctx, {
             write: (message) => call.write(message),
+            writable: () => writableAgain(call),
             sendHeaders: () => call.sendMetadata(new Metadata()),
           });
           call.end();

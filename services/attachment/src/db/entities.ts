@@ -23,3 +23,25 @@ export const AttachmentRecord = defineEntity({
   },
 });
 export type AttachmentRecord = InferEntity<typeof AttachmentRecord>;
+
+/** An export of the whole organization (a long-running operation); its archive is the object `objectKey`. */
+export const ExportOperationRecord = defineEntity({
+  name: 'ExportOperationRecord',
+  tableName: 'export_operations',
+  extends: TenantScoped,
+  properties: {
+    id: p.uuid().primary(),
+    requestedBy: p.uuid(),
+    /** 'PENDING' → 'RUNNING' → 'SUCCEEDED' or 'FAILED' (back to 'PENDING' between attempts). */
+    state: p.text(),
+    objectKey: p.text().nullable(),
+    sizeBytes: p.bigint('number').nullable(),
+    recordCount: p.bigint('number'),
+    errorMessage: p.text().nullable(),
+    createdAt: p.datetime(),
+    updatedAt: p.datetime(),
+    endedAt: p.datetime().nullable(),
+    archiveExpiresAt: p.datetime().nullable(),
+  },
+});
+export type ExportOperationRecord = InferEntity<typeof ExportOperationRecord>;

@@ -47,6 +47,10 @@ export function attachmentSubscription(
         await processOnce(forkForOrg(em, purgedId), ATTACHMENT_CONSUMER, async (_event, tx) => {
           await tx.execute(enqueueDeletionsSql('org_id = ?'), [purgedId]);
           await tx.execute('delete from org_purges where org_id = ?', [purgedId]);
+          // Its export archives go with its other objects, and so do its export operations.
+          await tx.execute('update object_deletions set next_attempt_at = now() where org_id = ?', [purgedId]);
+          await tx.execute('delete from export_queue where org_id = ?', [purgedId]);
+          await tx.execute('delete from export_operations where org_id = ?', [purgedId]);
           await tx.execute('delete from outbox where organization = ?', [purged]);
         })(event);
         void deletions.drain().catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { AttachmentServiceService } from '@taskmesh/gen/taskmesh/attachment/v1/attachment_service.js';
 import { ALL_ROLES, type AccessTable } from '@taskmesh/runtime/org-context';
+import { parseOperationName } from '../domain/export-rules.ts';
 
 // VIEWERs never change attachments; which MEMBERs may is decided per task (Attachments.assertMayChange).
 const MAY_CHANGE = ['OWNER', 'ADMIN', 'MEMBER'] as const;
@@ -14,4 +15,8 @@ export const attachmentAccessTable = {
   getAttachment: { roles: ALL_ROLES, whileSuspended: 'owners' },
   listAttachments: { roles: ALL_ROLES, whileSuspended: 'owners' },
   deleteAttachment: { roles: MAY_CHANGE },
+  // Exporting the organization is for OWNERs only, suspended or not (issue 15); an operation's name carries its org.
+  exportOrganization: { roles: ['OWNER'], whileSuspended: 'owners' },
+  getOperation: { roles: ['OWNER'], whileSuspended: 'owners', orgFrom: (req) => `organizations/${parseOperationName(req.name).orgId}` },
+  listOperations: { roles: ['OWNER'], whileSuspended: 'owners' },
 } as const satisfies AccessTable<typeof AttachmentServiceService>;

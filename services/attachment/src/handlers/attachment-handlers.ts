@@ -1,7 +1,9 @@
 import type { AttachmentServiceService } from '@taskmesh/gen/taskmesh/attachment/v1/attachment_service.js';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
-import { attachmentMessage } from '../attachment-messages.ts';
+import { attachmentMessage, operationMessage } from '../attachment-messages.ts';
+import { parseOperationName } from '../domain/export-rules.ts';
+import type { OrgExports } from '../org-exports.ts';
 import type { Actor, Attachments } from '../attachments.ts';
 import { parseAttachmentName, parseTaskName, taskNameOf, type AttachmentRef, type TaskRef } from '../resource-names.ts';
 import type { TaskLookup } from '../task-directory.ts';
@@ -32,6 +34,7 @@ function requestIdOf(value: string): string | undefined {
 export function attachmentHandlers(
   attachments: Attachments,
   lookupTask: TaskLookup,
+  exports: OrgExports,
 ): TenantAwareService<typeof AttachmentServiceService, typeof attachmentAccessTable> {
   const taskOf = (ref: TaskRef, context: TenantContext) => lookupTask(taskNameOf(ref), context);
   const attachmentRef = (context: TenantContext, name: string): AttachmentRef => sameOrg(context, parseAttachmentName(name, 'name'), 'name');
@@ -83,6 +86,22 @@ export function attachmentHandlers(
       const task = await taskOf(ref, context);
       await attachments.delete(actorOf(context), ref, task);
       return {};
+    },
+
+    async exportOrganization(_req, context) {
+      const { operation, download } = await exports.request(context.em, context.org.id, context.principal.userId);
+      return operationMessage(operation, download);
+    },
+
+    async getOperation(req, context) {
+      const { operationId } = parseOperationName(req.name);
+      const { operation, download } = await exports.get(context.em, context.org.id, operationId);
+      return operationMessage(operation, download);
+    },
+
+    async listOperations(req, context) {
+      const page = await exports.list(context.em, context.org.id, { pageSize: req.pageSize, pageToken: req.pageToken });
+      return { operations: page.items.map((view) => operationMessage(view.operation, view.download)), nextPageToken: page.nextPageToken };
     },
   };
 }

@@ -3,11 +3,13 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   NotFound,
+  NoSuchKey,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createReadStream } from 'node:fs';
 
 /** Where the objects live and how to reach them: one path through the S3 API in every mode. */
 export interface ObjectStoreSettings {
@@ -108,6 +110,31 @@ export class ObjectStore {
       return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType ?? '', contentDisposition: head.ContentDisposition ?? '' };
     } catch (err) {
       if (err instanceof NotFound || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Uploads a local file as the object (an export archive), with the type and download name it is served with. */
+  async putFile(key: string, path: string, object: { sizeBytes: number; contentType: string; filename: string }): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.settings.bucket,
+        Key: key,
+        Body: createReadStream(path),
+        ContentLength: object.sizeBytes,
+        ContentType: object.contentType,
+        ContentDisposition: contentDispositionFor(object.filename),
+      }),
+    );
+  }
+
+  /** The object's bytes as a stream, or undefined when there is none. */
+  async read(key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array> | undefined> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), signal ? { abortSignal: signal } : {});
+      return object.Body as AsyncIterable<Uint8Array> | undefined;
+    } catch (err) {
+      if (err instanceof NoSuchKey || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)) return undefined;
       throw err;
     }
   }

@@ -21,4 +21,6 @@ export const boardAccessTable = {
   watchBoard: { roles: ALL_ROLES, whileSuspended: 'owners' },
   // For the task service; it has no HTTP binding, so the edge cannot reach it.
   checkBoardList: 'internal',
+  // The attachment service's export worker reads the org's boards and lists with it; no HTTP binding.
+  exportOrganizationData: 'internal',
 } as const satisfies AccessTable<typeof BoardServiceService>;

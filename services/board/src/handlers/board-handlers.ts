@@ -1,6 +1,7 @@
 import type { BoardServiceService } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
+import { exportContext, forEachPaged } from '@taskmesh/runtime/org-export';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import type { Boards } from '../db/boards.ts';
 import type { ListTaskCounter, Lists } from '../db/lists.ts';
@@ -158,6 +159,28 @@ export function boardHandlers(
       const listId = req.list ? listIdUnder(ref, req.list) : undefined;
       const result = await boards.checkBoardList(forkForOrg(context.em, ref.orgId), ref, listId);
       return { board: boardMessage(result.board), listExists: result.listExists };
+    },
+
+    async exportOrganizationData(req, ic, stream) {
+      const tc = exportContext(ic, req.name);
+      await forEachPaged(
+        stream,
+        async (pageToken, pageSize) => {
+          const page = await boards.listBoards(tc, { pageToken, pageSize });
+          return { items: page.boards, nextPageToken: page.nextPageToken };
+        },
+        async (board) => {
+          stream.write({ board: boardMessage(board) });
+          await forEachPaged(
+            stream,
+            async (pageToken, pageSize) => {
+              const page = await lists.listLists(tc, { orgId: tc.org.id, boardId: board.id }, { pageToken, pageSize });
+              return { items: page.lists, nextPageToken: page.nextPageToken };
+            },
+            (list) => stream.write({ list: listMessage(list) }),
+          );
+        },
+      );
     },
   };
 }

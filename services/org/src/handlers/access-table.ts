@@ -38,4 +38,6 @@ export const orgAccessTable = {
   getMembership: 'internal',
   // For identity, before it erases an account; no HTTP binding either.
   listSoleOwnerships: 'internal',
+  // The attachment service's export worker reads the org's records with it; no HTTP binding.
+  exportOrganizationData: 'internal',
 } as const satisfies AccessTable<typeof OrgServiceService>;

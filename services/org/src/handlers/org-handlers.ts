@@ -3,6 +3,7 @@ import type { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_servic
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
 import { roleFromProto, roleToProto, type OrgMembership, type OrgRole } from '@taskmesh/runtime/membership-lookup';
 import type { TenantAwareService } from '@taskmesh/runtime/org-context';
+import { exportContext, forEachPaged } from '@taskmesh/runtime/org-export';
 import { parseName, userIdOf } from '@taskmesh/runtime/resource-names';
 import type { Invitations } from '../db/invitations.ts';
 import type { Members } from '../db/members.ts';
@@ -158,6 +159,15 @@ export function orgHandlers({
           organizationSuspended: membership.orgSuspended,
         },
       };
+    },
+    async exportOrganizationData(req, ic, stream) {
+      const tc = exportContext(ic, req.name);
+      stream.write({ organization: toOrganizationMessage(await organizations.get(tc)) });
+      await forEachPaged(
+        stream,
+        (pageToken, pageSize) => members.list(tc, { pageToken, pageSize }),
+        (member) => stream.write({ member: toMemberMessage(member) }),
+      );
     },
   };
 }

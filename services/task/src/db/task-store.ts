@@ -86,6 +86,10 @@ export interface TaskStore {
   ): Promise<{ task: Task; changed: boolean } | null>;
   delete(ctx: StoreContext, boardId: string, taskId: string, events: (task: Task) => DomainEvent[]): Promise<boolean>;
   commentPage(ctx: StoreContext, taskId: string, afterSeq: string | undefined, limit: number): Promise<TaskComment[]>;
+  /** Every task of the org in id order, after `afterId` (the export's pages). */
+  orgTaskPage(ctx: StoreContext, afterId: string | undefined, limit: number): Promise<Task[]>;
+  /** Every comment of the org in creation order, after `afterSeq` (the export's pages). */
+  orgCommentPage(ctx: StoreContext, afterSeq: string | undefined, limit: number): Promise<TaskComment[]>;
   findComment(ctx: StoreContext, taskId: string, commentId: string): Promise<TaskComment | null>;
   addComment(
     ctx: StoreContext,
@@ -493,6 +497,22 @@ export class SqlTaskStore implements TaskStore {
       ctx.em,
       ctx.org.id,
       sql`select ${COMMENT_SELECT} from comments c where c.org_id = ${ctx.org.id}::uuid and c.task_id = ${taskId}::uuid ${after} order by c.seq limit ${limit}::int`,
+    );
+    return rows.map(commentOf);
+  }
+
+  async orgTaskPage(ctx: StoreContext, afterId: string | undefined, limit: number): Promise<Task[]> {
+    const after = afterId ? sql`and t.id > ${afterId}::uuid` : sql``;
+    const rows = await this.textRows(ctx, sql`select ${TASK_SELECT} from tasks t where t.org_id = ${ctx.org.id}::uuid ${after} order by t.id limit ${limit}::int`);
+    return rows.map(taskOf);
+  }
+
+  async orgCommentPage(ctx: StoreContext, afterSeq: string | undefined, limit: number): Promise<TaskComment[]> {
+    const after = afterSeq ? sql`and c.seq > ${afterSeq}::int8` : sql``;
+    const rows = await selectInOrg<CommentRow>(
+      ctx.em,
+      ctx.org.id,
+      sql`select ${COMMENT_SELECT} from comments c where c.org_id = ${ctx.org.id}::uuid ${after} order by c.seq limit ${limit}::int`,
     );
     return rows.map(commentOf);
   }

@@ -401,6 +401,18 @@ export class Tasks {
     return pageOf(rows, pageSize, (c) => c.seq!, fingerprint);
   }
 
+  /** One page of every task of the org, in id order: `nextPageToken` is the last id of a full page. */
+  async exportTaskPage(ctx: TaskContext, afterId: string, limit: number): Promise<{ items: Task[]; nextPageToken: string }> {
+    const rows = await this.store.orgTaskPage(ctx, afterId || undefined, limit);
+    return { items: rows, nextPageToken: rows.length === limit ? rows[rows.length - 1]!.id : '' };
+  }
+
+  /** One page of every comment of the org, oldest first: `nextPageToken` is the last sequence of a full page. */
+  async exportCommentPage(ctx: TaskContext, afterSeq: string, limit: number): Promise<{ items: TaskComment[]; nextPageToken: string }> {
+    const rows = await this.store.orgCommentPage(ctx, afterSeq || undefined, limit);
+    return { items: rows, nextPageToken: rows.length === limit ? rows[rows.length - 1]!.seq! : '' };
+  }
+
   /** Reads a comment for a permission decision. */
   async findCommentForPermission(ctx: TaskContext, boardId: string, taskId: string, commentId: string): Promise<TaskComment | null> {
     const comment = await this.store.findComment(ctx, taskId, commentId);

@@ -59,5 +59,7 @@ export function taskAccessTable(tasks: Tasks) {
     countListTasks: 'internal',
     // For the org service's AdminService.ListOrganizations; no HTTP binding.
     countOrganizationTasks: 'internal',
+    // The attachment service's export worker reads the org's tasks and comments with it; no HTTP binding.
+    exportOrganizationData: 'internal',
   } as const satisfies AccessTable<typeof TaskServiceService>;
 }

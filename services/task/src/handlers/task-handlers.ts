@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '@taskmesh/runtime/errors';
 import type { TenantAwareService, TenantContext } from '@taskmesh/runtime/org-context';
 import { pageSizeOf } from '@taskmesh/runtime/paging';
 import { orgIdOf } from '@taskmesh/runtime/resource-names';
+import { exportContext, forEachPaged } from '@taskmesh/runtime/org-export';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { EncodedMessage, encodeTaskResponse } from '../db/task-bytes.ts';
 import { UPDATABLE_FIELDS, Violations, checkNewTask, DEFAULT_PRIORITY, type UpdatableField } from '../domain/task-rules.ts';
@@ -218,6 +219,19 @@ export function taskHandlers(tasks: Tasks): TenantAwareService<TaskServiceDefini
         counts[name] = String(await tasks.countInOrg({ em: forkForOrg(ic.em, org), org: { id: org, name: `organizations/${org}` } }));
       }
       return { taskCounts: counts };
+    },
+    async exportOrganizationData(req, ic, stream) {
+      const tc = exportContext(ic, req.name);
+      await forEachPaged(
+        stream,
+        (pageToken, pageSize) => tasks.exportTaskPage(tc, pageToken, pageSize),
+        (task) => stream.write({ task: toTaskMessage(task) }),
+      );
+      await forEachPaged(
+        stream,
+        (pageToken, pageSize) => tasks.exportCommentPage(tc, pageToken, pageSize),
+        (comment) => stream.write({ comment: toCommentMessage(comment) }),
+      );
     },
   };
 }

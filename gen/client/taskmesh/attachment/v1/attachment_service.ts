@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { Attachment } from "./attachment.js";
+import type { Operation } from "../../../google/longrunning/operations.js";
 import type { CallOptions, PartialMessage, Route, Transport } from "../../../runtime.js";
 
 /** Request for CreateAttachment. */
@@ -88,6 +89,36 @@ export interface DeleteAttachmentRequest {
 /** Response for DeleteAttachment. */
 export type DeleteAttachmentResponse = Record<string, never>;
 
+/** Request for ExportOrganization. */
+export interface ExportOrganizationRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** Request for GetOperation. */
+export interface GetOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Request for ListOperations. */
+export interface ListOperationsRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** At most this many operations (default 50, at most 500). */
+  pageSize: number;
+  /** From a previous ListOperationsResponse. */
+  pageToken: string;
+}
+
+/** Response for ListOperations. */
+export interface ListOperationsResponse {
+  /** The operations, newest first. */
+  operations: Operation[];
+  /** Token of the next page; empty on the last one. */
+  nextPageToken: string;
+}
+
 const attachmentServiceRoutes = {
   createAttachment: {
     procedure: "taskmesh.attachment.v1.AttachmentService/CreateAttachment",
@@ -121,6 +152,27 @@ const attachmentServiceRoutes = {
     procedure: "taskmesh.attachment.v1.AttachmentService/DeleteAttachment",
     method: "DELETE",
     path: ["/v1/", { field: "name", multi: true }],
+    body: "",
+    public: false,
+  },
+  exportOrganization: {
+    procedure: "taskmesh.attachment.v1.AttachmentService/ExportOrganization",
+    method: "POST",
+    path: ["/v1/", { field: "name", multi: true }, ":export"],
+    body: "*",
+    public: false,
+  },
+  getOperation: {
+    procedure: "taskmesh.attachment.v1.AttachmentService/GetOperation",
+    method: "GET",
+    path: ["/v1/", { field: "name", multi: true }],
+    body: "",
+    public: false,
+  },
+  listOperations: {
+    procedure: "taskmesh.attachment.v1.AttachmentService/ListOperations",
+    method: "GET",
+    path: ["/v1/", { field: "parent", multi: true }, "/operations"],
     body: "",
     public: false,
   },
@@ -186,6 +238,40 @@ export class AttachmentServiceClient {
    */
   deleteAttachment(request: PartialMessage<DeleteAttachmentRequest> & { name: string }, options?: CallOptions): Promise<DeleteAttachmentResponse> {
     return this.transport.unary<DeleteAttachmentResponse>(attachmentServiceRoutes.deleteAttachment, request, options);
+  }
+
+  /**
+   * Starts an export of the whole organization (OWNER only): a long-running operation that writes one
+   * archive (docs/export-format.md) to object storage. Poll it with GetOperation; when done, its response is
+   * an ExportOrganizationResponse with a presigned download URL valid 1 hour.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * `POST /v1/organizations/{org}:export`
+   */
+  exportOrganization(request: PartialMessage<ExportOrganizationRequest> & { name: string }, options?: CallOptions): Promise<Operation> {
+    return this.transport.unary<Operation>(attachmentServiceRoutes.exportOrganization, request, options);
+  }
+
+  /**
+   * Returns an export operation (OWNER of its organization). A finished one carries a fresh download URL,
+   * valid 1 hour, until its archive expires.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * `GET /v1/operations/{operation}`
+   */
+  getOperation(request: PartialMessage<GetOperationRequest> & { name: string }, options?: CallOptions): Promise<Operation> {
+    return this.transport.unary<Operation>(attachmentServiceRoutes.getOperation, request, options);
+  }
+
+  /**
+   * Lists an organization's export operations, newest first (OWNER only).
+   *
+   * `GET /v1/organizations/{org}/operations`
+   */
+  listOperations(request: PartialMessage<ListOperationsRequest> & { parent: string }, options?: CallOptions): Promise<ListOperationsResponse> {
+    return this.transport.unary<ListOperationsResponse>(attachmentServiceRoutes.listOperations, request, options);
   }
 }
 

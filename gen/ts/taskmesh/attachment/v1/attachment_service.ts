@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Operation } from "../../../google/longrunning/operations.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { Attachment } from "./attachment.js";
 
@@ -118,6 +119,125 @@ export interface DeleteAttachmentRequest {
 
 /** Response for DeleteAttachment. */
 export interface DeleteAttachmentResponse {
+}
+
+/** Request for ExportOrganization. */
+export interface ExportOrganizationRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** The response of a finished export operation. */
+export interface ExportOrganizationResponse {
+  /** Presigned GET URL of the archive (gzip-compressed JSON lines), valid until expire_time. */
+  downloadUrl: string;
+  /** When download_url stops working: 1 hour after it was signed. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** Size of the archive in bytes (compressed). */
+  sizeBytes: string;
+}
+
+/** The metadata of an export operation. */
+export interface ExportOrganizationMetadata {
+  /** organizations/{org} */
+  organization: string;
+  /** The export's state. */
+  state: ExportOrganizationMetadata_State;
+  /** users/{user} who asked for the export. */
+  requester: string;
+  /** When the export was asked for. */
+  createTime?:
+    | Date
+    | undefined;
+  /** When it finished (succeeded or failed). */
+  endTime?:
+    | Date
+    | undefined;
+  /** Records written to the archive (header line excluded). */
+  recordCount: string;
+}
+
+/** Where the export stands. */
+export enum ExportOrganizationMetadata_State {
+  /** STATE_UNSPECIFIED - Not set. */
+  STATE_UNSPECIFIED = 0,
+  /** STATE_PENDING - Queued, not started. */
+  STATE_PENDING = 1,
+  /** STATE_RUNNING - Being written. */
+  STATE_RUNNING = 2,
+  /** STATE_SUCCEEDED - The archive is written; see the operation's response. */
+  STATE_SUCCEEDED = 3,
+  /** STATE_FAILED - Given up; see the operation's error. */
+  STATE_FAILED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function exportOrganizationMetadata_StateFromJSON(object: any): ExportOrganizationMetadata_State {
+  switch (object) {
+    case 0:
+    case "STATE_UNSPECIFIED":
+      return ExportOrganizationMetadata_State.STATE_UNSPECIFIED;
+    case 1:
+    case "STATE_PENDING":
+      return ExportOrganizationMetadata_State.STATE_PENDING;
+    case 2:
+    case "STATE_RUNNING":
+      return ExportOrganizationMetadata_State.STATE_RUNNING;
+    case 3:
+    case "STATE_SUCCEEDED":
+      return ExportOrganizationMetadata_State.STATE_SUCCEEDED;
+    case 4:
+    case "STATE_FAILED":
+      return ExportOrganizationMetadata_State.STATE_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ExportOrganizationMetadata_State.UNRECOGNIZED;
+  }
+}
+
+export function exportOrganizationMetadata_StateToJSON(object: ExportOrganizationMetadata_State): string {
+  switch (object) {
+    case ExportOrganizationMetadata_State.STATE_UNSPECIFIED:
+      return "STATE_UNSPECIFIED";
+    case ExportOrganizationMetadata_State.STATE_PENDING:
+      return "STATE_PENDING";
+    case ExportOrganizationMetadata_State.STATE_RUNNING:
+      return "STATE_RUNNING";
+    case ExportOrganizationMetadata_State.STATE_SUCCEEDED:
+      return "STATE_SUCCEEDED";
+    case ExportOrganizationMetadata_State.STATE_FAILED:
+      return "STATE_FAILED";
+    case ExportOrganizationMetadata_State.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Request for GetOperation. */
+export interface GetOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Request for ListOperations. */
+export interface ListOperationsRequest {
+  /** organizations/{org} */
+  parent: string;
+  /** At most this many operations (default 50, at most 500). */
+  pageSize: number;
+  /** From a previous ListOperationsResponse. */
+  pageToken: string;
+}
+
+/** Response for ListOperations. */
+export interface ListOperationsResponse {
+  /** The operations, newest first. */
+  operations: Operation[];
+  /** Token of the next page; empty on the last one. */
+  nextPageToken: string;
 }
 
 function createBaseCreateAttachmentRequest(): CreateAttachmentRequest {
@@ -1120,6 +1240,614 @@ export const DeleteAttachmentResponse: MessageFns<DeleteAttachmentResponse> = {
   },
 };
 
+function createBaseExportOrganizationRequest(): ExportOrganizationRequest {
+  return { name: "" };
+}
+
+export const ExportOrganizationRequest: MessageFns<ExportOrganizationRequest> = {
+  encode(message: ExportOrganizationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ExportOrganizationRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationRequest>): ExportOrganizationRequest {
+    return ExportOrganizationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationRequest>): ExportOrganizationRequest {
+    const message = createBaseExportOrganizationRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationResponse(): ExportOrganizationResponse {
+  return { downloadUrl: "", expireTime: undefined, sizeBytes: "0" };
+}
+
+export const ExportOrganizationResponse: MessageFns<ExportOrganizationResponse> = {
+  encode(message: ExportOrganizationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.downloadUrl !== "") {
+      writer.uint32(10).string(message.downloadUrl);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(18).fork()).join();
+    }
+    if (message.sizeBytes !== "0") {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.downloadUrl = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationResponse {
+    return {
+      downloadUrl: isSet(object.downloadUrl)
+        ? globalThis.String(object.downloadUrl)
+        : isSet(object.download_url)
+        ? globalThis.String(object.download_url)
+        : "",
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.String(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.String(object.size_bytes)
+        : "0",
+    };
+  },
+
+  toJSON(message: ExportOrganizationResponse): unknown {
+    const obj: any = {};
+    if (message.downloadUrl !== "") {
+      obj.downloadUrl = message.downloadUrl;
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.sizeBytes !== "0") {
+      obj.sizeBytes = message.sizeBytes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationResponse>): ExportOrganizationResponse {
+    return ExportOrganizationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationResponse>): ExportOrganizationResponse {
+    const message = createBaseExportOrganizationResponse();
+    message.downloadUrl = object.downloadUrl ?? "";
+    message.expireTime = object.expireTime ?? undefined;
+    message.sizeBytes = object.sizeBytes ?? "0";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationMetadata(): ExportOrganizationMetadata {
+  return { organization: "", state: 0, requester: "", createTime: undefined, endTime: undefined, recordCount: "0" };
+}
+
+export const ExportOrganizationMetadata: MessageFns<ExportOrganizationMetadata> = {
+  encode(message: ExportOrganizationMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== "") {
+      writer.uint32(10).string(message.organization);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.requester !== "") {
+      writer.uint32(26).string(message.requester);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(34).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(42).fork()).join();
+    }
+    if (message.recordCount !== "0") {
+      writer.uint32(48).int64(message.recordCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationMetadata {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationMetadata();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requester = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.recordCount = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationMetadata {
+    return {
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+      state: isSet(object.state) ? exportOrganizationMetadata_StateFromJSON(object.state) : 0,
+      requester: isSet(object.requester) ? globalThis.String(object.requester) : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      recordCount: isSet(object.recordCount)
+        ? globalThis.String(object.recordCount)
+        : isSet(object.record_count)
+        ? globalThis.String(object.record_count)
+        : "0",
+    };
+  },
+
+  toJSON(message: ExportOrganizationMetadata): unknown {
+    const obj: any = {};
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    if (message.state !== 0) {
+      obj.state = exportOrganizationMetadata_StateToJSON(message.state);
+    }
+    if (message.requester !== "") {
+      obj.requester = message.requester;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.recordCount !== "0") {
+      obj.recordCount = message.recordCount;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationMetadata>): ExportOrganizationMetadata {
+    return ExportOrganizationMetadata.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationMetadata>): ExportOrganizationMetadata {
+    const message = createBaseExportOrganizationMetadata();
+    message.organization = object.organization ?? "";
+    message.state = object.state ?? 0;
+    message.requester = object.requester ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.recordCount = object.recordCount ?? "0";
+    return message;
+  },
+};
+
+function createBaseGetOperationRequest(): GetOperationRequest {
+  return { name: "" };
+}
+
+export const GetOperationRequest: MessageFns<GetOperationRequest> = {
+  encode(message: GetOperationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetOperationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetOperationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetOperationRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: GetOperationRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetOperationRequest>): GetOperationRequest {
+    return GetOperationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetOperationRequest>): GetOperationRequest {
+    const message = createBaseGetOperationRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseListOperationsRequest(): ListOperationsRequest {
+  return { parent: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListOperationsRequest: MessageFns<ListOperationsRequest> = {
+  encode(message: ListOperationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOperationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOperationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOperationsRequest {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOperationsRequest): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOperationsRequest>): ListOperationsRequest {
+    return ListOperationsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOperationsRequest>): ListOperationsRequest {
+    const message = createBaseListOperationsRequest();
+    message.parent = object.parent ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListOperationsResponse(): ListOperationsResponse {
+  return { operations: [], nextPageToken: "" };
+}
+
+export const ListOperationsResponse: MessageFns<ListOperationsResponse> = {
+  encode(message: ListOperationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.operations) {
+      Operation.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOperationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOperationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operations.push(Operation.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOperationsResponse {
+    return {
+      operations: globalThis.Array.isArray(object?.operations)
+        ? object.operations.map((e: any) => Operation.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOperationsResponse): unknown {
+    const obj: any = {};
+    if (message.operations?.length) {
+      obj.operations = message.operations.map((e) => Operation.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOperationsResponse>): ListOperationsResponse {
+    return ListOperationsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOperationsResponse>): ListOperationsResponse {
+    const message = createBaseListOperationsResponse();
+    message.operations = object.operations?.map((e) => Operation.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * AttachmentService keeps the files attached to tasks: metadata here, bytes in object storage (S3 API),
  * moved by the client itself through presigned URLs.
@@ -1195,6 +1923,50 @@ export const AttachmentServiceService = {
       Buffer.from(DeleteAttachmentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteAttachmentResponse => DeleteAttachmentResponse.decode(value),
   },
+  /**
+   * Starts an export of the whole organization (OWNER only): a long-running operation that writes one
+   * archive (docs/export-format.md) to object storage. Poll it with GetOperation; when done, its response is
+   * an ExportOrganizationResponse with a presigned download URL valid 1 hour.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportOrganization: {
+    path: "/taskmesh.attachment.v1.AttachmentService/ExportOrganization" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportOrganizationRequest): Buffer =>
+      Buffer.from(ExportOrganizationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportOrganizationRequest => ExportOrganizationRequest.decode(value),
+    responseSerialize: (value: Operation): Buffer => Buffer.from(Operation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Operation => Operation.decode(value),
+  },
+  /**
+   * Returns an export operation (OWNER of its organization). A finished one carries a fresh download URL,
+   * valid 1 hour, until its archive expires.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  getOperation: {
+    path: "/taskmesh.attachment.v1.AttachmentService/GetOperation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetOperationRequest): Buffer => Buffer.from(GetOperationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetOperationRequest => GetOperationRequest.decode(value),
+    responseSerialize: (value: Operation): Buffer => Buffer.from(Operation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Operation => Operation.decode(value),
+  },
+  /** Lists an organization's export operations, newest first (OWNER only). */
+  listOperations: {
+    path: "/taskmesh.attachment.v1.AttachmentService/ListOperations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListOperationsRequest): Buffer =>
+      Buffer.from(ListOperationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListOperationsRequest => ListOperationsRequest.decode(value),
+    responseSerialize: (value: ListOperationsResponse): Buffer =>
+      Buffer.from(ListOperationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListOperationsResponse => ListOperationsResponse.decode(value),
+  },
 } as const;
 
 export interface AttachmentServiceServer extends UntypedServiceImplementation {
@@ -1218,6 +1990,23 @@ export interface AttachmentServiceServer extends UntypedServiceImplementation {
   listAttachments: handleUnaryCall<ListAttachmentsRequest, ListAttachmentsResponse>;
   /** Deletes an attachment and its object. Same roles as CreateAttachment. */
   deleteAttachment: handleUnaryCall<DeleteAttachmentRequest, DeleteAttachmentResponse>;
+  /**
+   * Starts an export of the whole organization (OWNER only): a long-running operation that writes one
+   * archive (docs/export-format.md) to object storage. Poll it with GetOperation; when done, its response is
+   * an ExportOrganizationResponse with a presigned download URL valid 1 hour.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportOrganization: handleUnaryCall<ExportOrganizationRequest, Operation>;
+  /**
+   * Returns an export operation (OWNER of its organization). A finished one carries a fresh download URL,
+   * valid 1 hour, until its archive expires.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  getOperation: handleUnaryCall<GetOperationRequest, Operation>;
+  /** Lists an organization's export operations, newest first (OWNER only). */
+  listOperations: handleUnaryCall<ListOperationsRequest, ListOperationsResponse>;
 }
 
 export interface AttachmentServiceClient extends Client {
@@ -1310,6 +2099,65 @@ export interface AttachmentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteAttachmentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts an export of the whole organization (OWNER only): a long-running operation that writes one
+   * archive (docs/export-format.md) to object storage. Poll it with GetOperation; when done, its response is
+   * an ExportOrganizationResponse with a presigned download URL valid 1 hour.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportOrganization(
+    request: ExportOrganizationRequest,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  exportOrganization(
+    request: ExportOrganizationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  exportOrganization(
+    request: ExportOrganizationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns an export operation (OWNER of its organization). A finished one carries a fresh download URL,
+   * valid 1 hour, until its archive expires.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  getOperation(
+    request: GetOperationRequest,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  getOperation(
+    request: GetOperationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  getOperation(
+    request: GetOperationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Operation) => void,
+  ): ClientUnaryCall;
+  /** Lists an organization's export operations, newest first (OWNER only). */
+  listOperations(
+    request: ListOperationsRequest,
+    callback: (error: ServiceError | null, response: ListOperationsResponse) => void,
+  ): ClientUnaryCall;
+  listOperations(
+    request: ListOperationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListOperationsResponse) => void,
+  ): ClientUnaryCall;
+  listOperations(
+    request: ListOperationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListOperationsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -32,6 +32,17 @@ export interface AttachmentDeleted {
   filename: string;
 }
 
+/**
+ * Payload of taskmesh.attachment.v1.OrganizationExportRequested: an OWNER asked for an export of the whole
+ * organization (a long-running operation); audited, since the archive holds all of the organization's data.
+ */
+export interface OrganizationExportRequested {
+  /** operations/{operation} */
+  operation: string;
+  /** organizations/{org} */
+  organization: string;
+}
+
 function createBaseAttachmentCreated(): AttachmentCreated {
   return { attachment: undefined };
 }
@@ -251,6 +262,91 @@ export const AttachmentDeleted: MessageFns<AttachmentDeleted> = {
     const message = createBaseAttachmentDeleted();
     message.attachment = object.attachment ?? "";
     message.filename = object.filename ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationExportRequested(): OrganizationExportRequested {
+  return { operation: "", organization: "" };
+}
+
+export const OrganizationExportRequested: MessageFns<OrganizationExportRequested> = {
+  encode(message: OrganizationExportRequested, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.organization !== "") {
+      writer.uint32(18).string(message.organization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationExportRequested {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationExportRequested();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationExportRequested {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+    };
+  },
+
+  toJSON(message: OrganizationExportRequested): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationExportRequested>): OrganizationExportRequested {
+    return OrganizationExportRequested.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationExportRequested>): OrganizationExportRequested {
+    const message = createBaseOrganizationExportRequested();
+    message.operation = object.operation ?? "";
+    message.organization = object.organization ?? "";
     return message;
   },
 };

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -53,6 +55,18 @@ export interface ListAuditEventsResponse {
   auditEvents: AuditEvent[];
   /** Token for the next page; empty when there are no more. */
   nextPageToken: string;
+}
+
+/** Request for ExportOrganizationData. */
+export interface ExportOrganizationDataRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** Response for ExportOrganizationData: one audit event per message, in ListAuditEvents order. */
+export interface ExportOrganizationDataResponse {
+  /** An audit event. */
+  auditEvent?: AuditEvent | undefined;
 }
 
 function createBaseListAuditEventsRequest(): ListAuditEventsRequest {
@@ -350,6 +364,148 @@ export const ListAuditEventsResponse: MessageFns<ListAuditEventsResponse> = {
   },
 };
 
+function createBaseExportOrganizationDataRequest(): ExportOrganizationDataRequest {
+  return { name: "" };
+}
+
+export const ExportOrganizationDataRequest: MessageFns<ExportOrganizationDataRequest> = {
+  encode(message: ExportOrganizationDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ExportOrganizationDataRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    return ExportOrganizationDataRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    const message = createBaseExportOrganizationDataRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationDataResponse(): ExportOrganizationDataResponse {
+  return { auditEvent: undefined };
+}
+
+export const ExportOrganizationDataResponse: MessageFns<ExportOrganizationDataResponse> = {
+  encode(message: ExportOrganizationDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.auditEvent !== undefined) {
+      AuditEvent.encode(message.auditEvent, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.auditEvent = AuditEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataResponse {
+    return {
+      auditEvent: isSet(object.auditEvent)
+        ? AuditEvent.fromJSON(object.auditEvent)
+        : isSet(object.audit_event)
+        ? AuditEvent.fromJSON(object.audit_event)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExportOrganizationDataResponse): unknown {
+    const obj: any = {};
+    if (message.auditEvent !== undefined) {
+      obj.auditEvent = AuditEvent.toJSON(message.auditEvent);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    return ExportOrganizationDataResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    const message = createBaseExportOrganizationDataResponse();
+    message.auditEvent = (object.auditEvent !== undefined && object.auditEvent !== null)
+      ? AuditEvent.fromPartial(object.auditEvent)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * AuditService keeps every domain event of every organization and serves the audit log to its owners and
  * admins.
@@ -368,11 +524,32 @@ export const AuditServiceService = {
       Buffer.from(ListAuditEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAuditEventsResponse => ListAuditEventsResponse.decode(value),
   },
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: {
+    path: "/taskmesh.audit.v1.AuditService/ExportOrganizationData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportOrganizationDataRequest): Buffer =>
+      Buffer.from(ExportOrganizationDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportOrganizationDataRequest => ExportOrganizationDataRequest.decode(value),
+    responseSerialize: (value: ExportOrganizationDataResponse): Buffer =>
+      Buffer.from(ExportOrganizationDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportOrganizationDataResponse =>
+      ExportOrganizationDataResponse.decode(value),
+  },
 } as const;
 
 export interface AuditServiceServer extends UntypedServiceImplementation {
   /** Lists an organization's audit events, newest first (OWNER, ADMIN). */
   listAuditEvents: handleUnaryCall<ListAuditEventsRequest, ListAuditEventsResponse>;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: handleServerStreamingCall<ExportOrganizationDataRequest, ExportOrganizationDataResponse>;
 }
 
 export interface AuditServiceClient extends Client {
@@ -392,6 +569,19 @@ export interface AuditServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the audit log of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
 }
 
 export const AuditServiceClient = makeGenericClientConstructor(

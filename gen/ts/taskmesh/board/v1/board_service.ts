@@ -234,6 +234,22 @@ export interface CheckBoardListResponse {
   listExists: boolean;
 }
 
+/** Request for ExportOrganizationData. */
+export interface ExportOrganizationDataRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** Response for ExportOrganizationData: one record per message, each board followed by its lists. */
+export interface ExportOrganizationDataResponse {
+  /** A board. */
+  board?:
+    | Board
+    | undefined;
+  /** A list of the board sent before it. */
+  list?: List | undefined;
+}
+
 function createBaseCreateBoardRequest(): CreateBoardRequest {
   return { parent: "", board: undefined, requestId: "" };
 }
@@ -2210,6 +2226,158 @@ export const CheckBoardListResponse: MessageFns<CheckBoardListResponse> = {
   },
 };
 
+function createBaseExportOrganizationDataRequest(): ExportOrganizationDataRequest {
+  return { name: "" };
+}
+
+export const ExportOrganizationDataRequest: MessageFns<ExportOrganizationDataRequest> = {
+  encode(message: ExportOrganizationDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ExportOrganizationDataRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    return ExportOrganizationDataRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    const message = createBaseExportOrganizationDataRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationDataResponse(): ExportOrganizationDataResponse {
+  return { board: undefined, list: undefined };
+}
+
+export const ExportOrganizationDataResponse: MessageFns<ExportOrganizationDataResponse> = {
+  encode(message: ExportOrganizationDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.board !== undefined) {
+      Board.encode(message.board, writer.uint32(10).fork()).join();
+    }
+    if (message.list !== undefined) {
+      List.encode(message.list, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.board = Board.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.list = List.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataResponse {
+    return {
+      board: isSet(object.board) ? Board.fromJSON(object.board) : undefined,
+      list: isSet(object.list) ? List.fromJSON(object.list) : undefined,
+    };
+  },
+
+  toJSON(message: ExportOrganizationDataResponse): unknown {
+    const obj: any = {};
+    if (message.board !== undefined) {
+      obj.board = Board.toJSON(message.board);
+    }
+    if (message.list !== undefined) {
+      obj.list = List.toJSON(message.list);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    return ExportOrganizationDataResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    const message = createBaseExportOrganizationDataResponse();
+    message.board = (object.board !== undefined && object.board !== null) ? Board.fromPartial(object.board) : undefined;
+    message.list = (object.list !== undefined && object.list !== null) ? List.fromPartial(object.list) : undefined;
+    return message;
+  },
+};
+
 /** BoardService owns boards and their ordered lists, and streams a board's live changes. */
 export type BoardServiceService = typeof BoardServiceService;
 export const BoardServiceService = {
@@ -2348,6 +2516,22 @@ export const BoardServiceService = {
       Buffer.from(CheckBoardListResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckBoardListResponse => CheckBoardListResponse.decode(value),
   },
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the live boards and their lists of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: {
+    path: "/taskmesh.board.v1.BoardService/ExportOrganizationData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportOrganizationDataRequest): Buffer =>
+      Buffer.from(ExportOrganizationDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportOrganizationDataRequest => ExportOrganizationDataRequest.decode(value),
+    responseSerialize: (value: ExportOrganizationDataResponse): Buffer =>
+      Buffer.from(ExportOrganizationDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportOrganizationDataResponse =>
+      ExportOrganizationDataResponse.decode(value),
+  },
 } as const;
 
 export interface BoardServiceServer extends UntypedServiceImplementation {
@@ -2388,6 +2572,11 @@ export interface BoardServiceServer extends UntypedServiceImplementation {
    * not there; a missing list is reported in the response, so the caller can answer INVALID_ARGUMENT.
    */
   checkBoardList: handleUnaryCall<CheckBoardListRequest, CheckBoardListResponse>;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the live boards and their lists of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: handleServerStreamingCall<ExportOrganizationDataRequest, ExportOrganizationDataResponse>;
 }
 
 export interface BoardServiceClient extends Client {
@@ -2587,6 +2776,19 @@ export interface BoardServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckBoardListResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the live boards and their lists of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
 }
 
 export const BoardServiceClient = makeGenericClientConstructor(

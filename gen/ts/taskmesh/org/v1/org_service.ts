@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -280,6 +282,22 @@ export interface ListSoleOwnershipsRequest {
 export interface ListSoleOwnershipsResponse {
   /** organizations/{org} of every live organization in which the user is the only OWNER. */
   organizations: string[];
+}
+
+/** Request for ExportOrganizationData. */
+export interface ExportOrganizationDataRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** Response for ExportOrganizationData: one record per message, the organization first. */
+export interface ExportOrganizationDataResponse {
+  /** The organization itself. */
+  organization?:
+    | Organization
+    | undefined;
+  /** One member, with role and profile. */
+  member?: Member | undefined;
 }
 
 function createBaseCreateOrganizationRequest(): CreateOrganizationRequest {
@@ -3122,6 +3140,162 @@ export const ListSoleOwnershipsResponse: MessageFns<ListSoleOwnershipsResponse> 
   },
 };
 
+function createBaseExportOrganizationDataRequest(): ExportOrganizationDataRequest {
+  return { name: "" };
+}
+
+export const ExportOrganizationDataRequest: MessageFns<ExportOrganizationDataRequest> = {
+  encode(message: ExportOrganizationDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ExportOrganizationDataRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    return ExportOrganizationDataRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    const message = createBaseExportOrganizationDataRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationDataResponse(): ExportOrganizationDataResponse {
+  return { organization: undefined, member: undefined };
+}
+
+export const ExportOrganizationDataResponse: MessageFns<ExportOrganizationDataResponse> = {
+  encode(message: ExportOrganizationDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organization !== undefined) {
+      Organization.encode(message.organization, writer.uint32(10).fork()).join();
+    }
+    if (message.member !== undefined) {
+      Member.encode(message.member, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organization = Organization.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.member = Member.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataResponse {
+    return {
+      organization: isSet(object.organization) ? Organization.fromJSON(object.organization) : undefined,
+      member: isSet(object.member) ? Member.fromJSON(object.member) : undefined,
+    };
+  },
+
+  toJSON(message: ExportOrganizationDataResponse): unknown {
+    const obj: any = {};
+    if (message.organization !== undefined) {
+      obj.organization = Organization.toJSON(message.organization);
+    }
+    if (message.member !== undefined) {
+      obj.member = Member.toJSON(message.member);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    return ExportOrganizationDataResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    const message = createBaseExportOrganizationDataResponse();
+    message.organization = (object.organization !== undefined && object.organization !== null)
+      ? Organization.fromPartial(object.organization)
+      : undefined;
+    message.member = (object.member !== undefined && object.member !== null)
+      ? Member.fromPartial(object.member)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * OrgService owns organizations, their memberships and roles, and invitations. Its GetMembership is the
  * lookup behind every other service's permission checks.
@@ -3360,6 +3534,22 @@ export const OrgServiceService = {
       Buffer.from(ListSoleOwnershipsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSoleOwnershipsResponse => ListSoleOwnershipsResponse.decode(value),
   },
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the organization and its members of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: {
+    path: "/taskmesh.org.v1.OrgService/ExportOrganizationData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportOrganizationDataRequest): Buffer =>
+      Buffer.from(ExportOrganizationDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportOrganizationDataRequest => ExportOrganizationDataRequest.decode(value),
+    responseSerialize: (value: ExportOrganizationDataResponse): Buffer =>
+      Buffer.from(ExportOrganizationDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportOrganizationDataResponse =>
+      ExportOrganizationDataResponse.decode(value),
+  },
 } as const;
 
 export interface OrgServiceServer extends UntypedServiceImplementation {
@@ -3421,6 +3611,11 @@ export interface OrgServiceServer extends UntypedServiceImplementation {
    * erasing an account.
    */
   listSoleOwnerships: handleUnaryCall<ListSoleOwnershipsRequest, ListSoleOwnershipsResponse>;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the organization and its members of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: handleServerStreamingCall<ExportOrganizationDataRequest, ExportOrganizationDataResponse>;
 }
 
 export interface OrgServiceClient extends Client {
@@ -3734,6 +3929,19 @@ export interface OrgServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSoleOwnershipsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the organization and its members of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
 }
 
 export const OrgServiceClient = makeGenericClientConstructor(

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -278,6 +280,22 @@ export interface CountOrganizationTasksResponse {
 export interface CountOrganizationTasksResponse_TaskCountsEntry {
   key: string;
   value: string;
+}
+
+/** Request for ExportOrganizationData. */
+export interface ExportOrganizationDataRequest {
+  /** organizations/{org} */
+  name: string;
+}
+
+/** Response for ExportOrganizationData: one record per message, every task, then every comment. */
+export interface ExportOrganizationDataResponse {
+  /** A task. */
+  task?:
+    | Task
+    | undefined;
+  /** A comment on a task. */
+  comment?: Comment | undefined;
 }
 
 function createBaseCreateTaskRequest(): CreateTaskRequest {
@@ -2700,6 +2718,160 @@ export const CountOrganizationTasksResponse_TaskCountsEntry: MessageFns<
   },
 };
 
+function createBaseExportOrganizationDataRequest(): ExportOrganizationDataRequest {
+  return { name: "" };
+}
+
+export const ExportOrganizationDataRequest: MessageFns<ExportOrganizationDataRequest> = {
+  encode(message: ExportOrganizationDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ExportOrganizationDataRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    return ExportOrganizationDataRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataRequest>): ExportOrganizationDataRequest {
+    const message = createBaseExportOrganizationDataRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseExportOrganizationDataResponse(): ExportOrganizationDataResponse {
+  return { task: undefined, comment: undefined };
+}
+
+export const ExportOrganizationDataResponse: MessageFns<ExportOrganizationDataResponse> = {
+  encode(message: ExportOrganizationDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== undefined) {
+      Task.encode(message.task, writer.uint32(10).fork()).join();
+    }
+    if (message.comment !== undefined) {
+      Comment.encode(message.comment, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportOrganizationDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportOrganizationDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.task = Task.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.comment = Comment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportOrganizationDataResponse {
+    return {
+      task: isSet(object.task) ? Task.fromJSON(object.task) : undefined,
+      comment: isSet(object.comment) ? Comment.fromJSON(object.comment) : undefined,
+    };
+  },
+
+  toJSON(message: ExportOrganizationDataResponse): unknown {
+    const obj: any = {};
+    if (message.task !== undefined) {
+      obj.task = Task.toJSON(message.task);
+    }
+    if (message.comment !== undefined) {
+      obj.comment = Comment.toJSON(message.comment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    return ExportOrganizationDataResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportOrganizationDataResponse>): ExportOrganizationDataResponse {
+    const message = createBaseExportOrganizationDataResponse();
+    message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
+    message.comment = (object.comment !== undefined && object.comment !== null)
+      ? Comment.fromPartial(object.comment)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * TaskService owns tasks, their order within lists, and their comments. Boards and lists are checked
  * through BoardService, assignees through OrgService.
@@ -2864,6 +3036,22 @@ export const TaskServiceService = {
     responseDeserialize: (value: Buffer): CountOrganizationTasksResponse =>
       CountOrganizationTasksResponse.decode(value),
   },
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the tasks and comments of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: {
+    path: "/taskmesh.task.v1.TaskService/ExportOrganizationData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportOrganizationDataRequest): Buffer =>
+      Buffer.from(ExportOrganizationDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportOrganizationDataRequest => ExportOrganizationDataRequest.decode(value),
+    responseSerialize: (value: ExportOrganizationDataResponse): Buffer =>
+      Buffer.from(ExportOrganizationDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportOrganizationDataResponse =>
+      ExportOrganizationDataResponse.decode(value),
+  },
 } as const;
 
 export interface TaskServiceServer extends UntypedServiceImplementation {
@@ -2911,6 +3099,11 @@ export interface TaskServiceServer extends UntypedServiceImplementation {
    * HTTP binding; the org service calls it).
    */
   countOrganizationTasks: handleUnaryCall<CountOrganizationTasksRequest, CountOrganizationTasksResponse>;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the tasks and comments of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData: handleServerStreamingCall<ExportOrganizationDataRequest, ExportOrganizationDataResponse>;
 }
 
 export interface TaskServiceClient extends Client {
@@ -3140,6 +3333,19 @@ export interface TaskServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CountOrganizationTasksResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Internal (no HTTP binding, service-to-service trust like GetMembership): streams the tasks and comments of one
+   * organization for its export archive, read page by page (no transaction held open while streaming).
+   */
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
+  exportOrganizationData(
+    request: ExportOrganizationDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportOrganizationDataResponse>;
 }
 
 export const TaskServiceClient = makeGenericClientConstructor(
