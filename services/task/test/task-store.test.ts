@@ -70,6 +70,15 @@ describe('creating tasks', () => {
     expect(order.sort()).toEqual(results.map((t) => t.id).sort());
   });
 
+  it('lands every one of 60 creates sent at once into one list (losers of a race queue on the list)', async () => {
+    const o = f.newOrg();
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => f.tasks.create(f.scope(o.orgId, o.userId), o.boardId, draft(o.listIds[0]!, `burst${i}`), '')),
+    );
+    expect(new Set(results.map((t) => t.id)).size).toBe(60);
+    expect((await listOrder(o.orgId, o.listIds[0]!)).length).toBe(60);
+  });
+
   it('rejects a list the board does not have, a non-member assignee and bad content with field violations', async () => {
     const o = f.newOrg();
     const s = f.scope(o.orgId, o.userId);
