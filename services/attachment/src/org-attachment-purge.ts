@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { enqueueDeletionsSql, type ObjectDeletions } from './storage/object-deletions.ts';
 
@@ -10,8 +11,7 @@ import { enqueueDeletionsSql, type ObjectDeletions } from './storage/object-dele
  * as the org service keeps the org's own rows.
  */
 export class OrgAttachmentPurge {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private job: PeriodicJob | undefined;
 
   constructor(
     private readonly em: EntityManager,
@@ -38,21 +38,11 @@ export class OrgAttachmentPurge {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.purgeDue()
-        .catch((err: unknown) => {
-          this.log.error({ err }, 'attachment purge of deleted organizations failed');
-          return 0;
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.settings.intervalSeconds * 1000);
-    this.timer.unref();
+    this.job = periodicJob(() => this.purgeDue(), { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'attachment purge of deleted organizations', runAtStart: false });
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.job?.stop();
   }
 }

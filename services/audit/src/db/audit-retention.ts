@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import type { AuditLog } from './audit-log.ts';
 
 /**
@@ -6,8 +7,7 @@ import type { AuditLog } from './audit-log.ts';
  * deletes events that occurred longer ago. Replicas may purge at the same time; deleting is idempotent.
  */
 export class AuditRetention {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private job: PeriodicJob | undefined;
 
   constructor(
     private readonly auditLog: AuditLog,
@@ -24,23 +24,11 @@ export class AuditRetention {
   }
 
   start(): void {
-    const run = () => {
-      this.running ??= this.purgeDue()
-        .catch((err: unknown) => {
-          this.log.error({ err }, 'audit retention purge failed');
-          return 0;
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    run();
-    this.timer = setInterval(run, this.settings.intervalSeconds * 1000);
-    this.timer.unref();
+    this.job = periodicJob(() => this.purgeDue(), { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'audit retention purge' });
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.job?.stop();
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { recordEvent } from '@taskmesh/runtime/outbox';
 import { organizationPurged } from '../events/org-events.ts';
@@ -13,8 +14,7 @@ import { OrganizationRecord } from './entities.ts';
  * deletion then runs bound to its org, like any tenant write.
  */
 export class OrganizationPurge {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private job: PeriodicJob | undefined;
 
   constructor(
     private readonly em: EntityManager,
@@ -48,21 +48,11 @@ export class OrganizationPurge {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.purgeDue()
-        .catch((err: unknown) => {
-          this.log.error({ err }, 'organization purge failed');
-          return 0;
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.settings.intervalSeconds * 1000);
-    this.timer.unref();
+    this.job = periodicJob(() => this.purgeDue(), { intervalMs: this.settings.intervalSeconds * 1000, log: this.log, what: 'organization purge', runAtStart: false });
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.job?.stop();
   }
 }
