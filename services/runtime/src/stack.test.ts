@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './free-port.ts';
@@ -101,6 +102,50 @@ describe('startStack', () => {
       startStack({ services: [ok, broken], environment, overrides: { ORG_PORT: '0', BOARD_PORT: '0' }, logger: quiet }),
     ).rejects.toThrow('board cannot start');
     expect(events).toEqual(['start org', 'close org']);
+  });
+
+  it('chooses the ports again when one it chose is taken before its service binds it', async () => {
+    const events: string[] = [];
+    const intruders: Server[] = [];
+    const listen = (server: Server, port: number) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve());
+      });
+    const given: string[] = [];
+    // Board really binds its port; on the first try another process (here: this test) gets there first.
+    const board: ServiceDescriptor = {
+      name: 'board',
+      defaultPort: 1,
+      entryPoint: 'services/board/src/main.ts',
+      migrations: [],
+      async start({ env }) {
+        const port = Number(env.BOARD_PORT);
+        given.push(env.BOARD_ADDR!);
+        if (given.length === 1) {
+          const intruder = createServer();
+          await listen(intruder, port);
+          intruders.push(intruder);
+        }
+        const server = createServer();
+        await listen(server, port);
+        events.push(`start board ${port}`);
+        return { grpc: { address: env.BOARD_ADDR! }, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+      },
+    };
+    const org = fakeService('org', events);
+    try {
+      const stack = await startStack({ services: [org.descriptor, board], environment, overrides: { ORG_PORT: '0', BOARD_PORT: '0' }, logger: quiet });
+      expect(given).toHaveLength(2);
+      expect(given[1]).not.toBe(given[0]);
+      expect(stack.addresses.board).toBe(given[1]);
+      // Org, started beside the failed board, was closed and started again with the new address.
+      expect(org.seen.env?.BOARD_ADDR).toBe(given[1]);
+      expect(events.filter((e) => e.startsWith('start org') || e.startsWith('close org'))).toEqual(['start org', 'close org', 'start org']);
+      await stack.close();
+    } finally {
+      for (const intruder of intruders) intruder.close();
+    }
   });
 
   it('refuses a service listed twice and a port that is not a port, naming the variable', async () => {

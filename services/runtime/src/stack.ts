@@ -119,13 +119,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const portSchema = z.object(Object.fromEntries(options.services.map((s) => [portVariable(s.name), envShape.port(s.defaultPort)])));
   const configuredPorts = parseConfig(portSchema, source) as Record<string, number>;
   const env: Record<string, string | undefined> = { ...source };
-  const addresses: Record<string, string> = {};
-  for (const service of options.services) {
-    const configured = configuredPorts[portVariable(service.name)]!;
-    const port = configured === 0 ? await freePort(host) : configured;
-    env[portVariable(service.name)] = String(port);
-    env[addressVariable(service.name)] = addresses[service.name] = `${host}:${port}`;
-  }
+  const choosesPorts = options.services.some((s) => configuredPorts[portVariable(s.name)] === 0);
+  const assignPorts = async () => {
+    for (const service of options.services) {
+      const configured = configuredPorts[portVariable(service.name)]!;
+      const port = configured === 0 ? await freePort(host) : configured;
+      env[portVariable(service.name)] = String(port);
+      env[addressVariable(service.name)] = `${host}:${port}`;
+    }
+  };
+  await assignPorts();
 
   // Without DATABASE_URL: one real PostgreSQL for every service, started first and stopped last.
   const postgres = config.DATABASE_URL
@@ -140,13 +143,21 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   closers.push(() => bus.close());
   try {
     // Clients connect lazily and every address is known, so the services start side by side.
-    const started = await Promise.allSettled(
-      options.services.map((service) =>
-        runAsService(service.name, () =>
-          service.start({ env, log: logger(service.name), bus, inject: options.inject?.[service.name] ?? {} }),
+    const startAll = () =>
+      Promise.allSettled(
+        options.services.map((service) =>
+          runAsService(service.name, () =>
+            service.start({ env, log: logger(service.name), bus, inject: options.inject?.[service.name] ?? {} }),
+          ),
         ),
-      ),
-    );
+      );
+    let started = await startAll();
+    // A port chosen up front can still be taken by another process before it is bound: choose again (twice).
+    for (let retry = 0; retry < 2 && choosesPorts && started.some((r) => r.status === 'rejected' && isAddressInUse(r.reason)); retry++) {
+      for (const result of started) if (result.status === 'fulfilled') await result.value.close().catch(() => undefined);
+      await assignPorts();
+      started = await startAll();
+    }
     for (const result of started) if (result.status === 'fulfilled') closers.push(() => result.value.close());
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -185,4 +196,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await close();
     throw err;
   }
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return /EADDRINUSE/.test(error instanceof Error ? `${error.message} ${(error as NodeJS.ErrnoException).code ?? ''}` : String(error));
 }

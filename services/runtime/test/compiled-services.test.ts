@@ -6,32 +6,10 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { natsForTests, uniqueStreamSettings } from '@taskmesh/runtime/testing/test-nats';
+import { freePort } from '@taskmesh/runtime/testing/ports';
 import { compileService, deployableServices } from '../../../scripts/compile-services.ts';
-
-/**
- * A free port below Linux's ephemeral range (32768+): the ports are chosen before the processes start, and
- * tests running beside this one bind port 0, which the kernel serves from that range; a port taken from it
- * could be handed to them in between (EADDRINUSE).
- */
-const taken = new Set<number>();
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    if (taken.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) {
-      taken.add(port);
-      return port;
-    }
-  }
-}
 
 // What the service image does (deploy/Dockerfile), without Docker: compile every service to JavaScript, install
 // the production dependencies alone (`npm ci --omit=dev --ignore-scripts`, so a dev dependency needed at run
