@@ -119,28 +119,30 @@ export class ApiTokens {
     });
   }
 
-  /** The live token a secret belongs to, bound to the org the secret names (both walls apply). */
-  async resolve(token: string): Promise<ApiTokenRecord | undefined> {
+  /**
+   * The live token a secret belongs to, bound to the org the secret names (both walls apply), and whether that
+   * org is suspended (its calls are refused with ORG_SUSPENDED then, as for its members).
+   */
+  async resolve(token: string): Promise<{ row: ApiTokenRecord; orgSuspended: boolean } | undefined> {
     const orgId = orgIdOfApiTokenSecret(token);
     if (!orgId) return undefined;
     const em = forkForOrg(this.em, orgId);
     const now = new Date();
     const row = await em.findOne(ApiTokenRecord, { tokenHash: digestToken(token), revokedAt: null, expiresAt: { $gt: now } });
     if (!row) return undefined;
-    // A suspended org's tokens stop resolving (401) until it is reactivated.
-    const org = await em.findOne(OrganizationRecord, { id: orgId, deletedAt: null, suspendedAt: null }, { fields: ['id'] });
+    const org = await em.findOne(OrganizationRecord, { id: orgId, deletedAt: null }, { fields: ['id', 'suspendedAt'] });
     if (!org) return undefined;
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= LAST_USE_GRANULARITY_MS) {
       await em.nativeUpdate(ApiTokenRecord, { id: row.id }, { lastUsedAt: now });
       row.lastUsedAt = now;
     }
-    return row;
+    return { row, orgSuspended: org.suspendedAt !== null };
   }
 
   /** For the org service's own verifier: what the secret grants, without a network hop. */
   async grantOf(token: string): Promise<ApiTokenGrant | undefined> {
-    const row = await this.resolve(token);
-    return row ? { tokenId: row.id, orgId: row.orgId, role: row.role as OrgRole } : undefined;
+    const found = await this.resolve(token);
+    return found && { tokenId: found.row.id, orgId: found.row.orgId, role: found.row.role as OrgRole, orgSuspended: found.orgSuspended };
   }
 }
 

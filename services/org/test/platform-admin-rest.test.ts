@@ -175,10 +175,12 @@ describe('platform administration over REST', () => {
     const code = url.slice(url.lastIndexOf('/') + 1);
     const anonymous = createClient({ baseUrl: stack.url });
     expect((await anonymous.share.getSharedTask({ code })).task).toBeDefined();
-    // An API token of the org: it stops resolving (401) while the org is suspended.
+    // API tokens of the org: refused as members are while the org is suspended (an OWNER token keeps its reads).
     const { token: apiSecret } = await owner.api.org.createApiToken({ parent: org, apiToken: { displayName: 'ci', role: 'ROLE_MEMBER' } });
     const robot = createClient({ baseUrl: stack.url, token: apiSecret });
     expect((await robot.board.getBoard({ name: board })).board!.name).toBe(board);
+    const { token: ownerSecret } = await owner.api.org.createApiToken({ parent: org, apiToken: { displayName: 'backup', role: 'ROLE_OWNER' } });
+    const ownerRobot = createClient({ baseUrl: stack.url, token: ownerSecret });
     // An invitation issued before, and a live board stream of the member: both end with the suspension.
     const { token: invitation } = await owner.api.org.createInvitation({ parent: org, invitation: { email: outsider.email, role: 'ROLE_VIEWER' } });
     const watching = new AbortController();
@@ -204,7 +206,11 @@ describe('platform administration over REST', () => {
     await eventually(async () => (await failingCode(anonymous.share.getSharedTask({ code }))) === Code.PERMISSION_DENIED, 'the share link refused');
     expect(await refusal(anonymous.share.getSharedTask({ code }))).toEqual(SUSPENDED);
     expect(await refusal(outsider.api.org.acceptInvitation({ token: invitation }))).toEqual(SUSPENDED);
-    await eventually(async () => (await failingCode(robot.board.getBoard({ name: board }))) === Code.UNAUTHENTICATED, 'the API token refused');
+    await eventually(async () => (await failingCode(robot.board.getBoard({ name: board }))) === Code.PERMISSION_DENIED, 'the API token refused');
+    expect(await refusal(robot.board.getBoard({ name: board }))).toEqual(SUSPENDED);
+    expect(await refusal(robot.task.getTask({ name: task }))).toEqual(SUSPENDED);
+    expect(await refusal(ownerRobot.task.createTask({ parent: board, task: { list, title: 'no', priority: 'PRIORITY_MEDIUM' } }))).toEqual(SUSPENDED);
+    expect((await ownerRobot.task.getTask({ name: task })).task!.name).toBe(task);
     // Strangers still learn nothing: not a member is 404, suspended or not.
     expect((await apiError(outsider.api.board.getBoard({ name: board }))).httpStatus).toBe(404);
 

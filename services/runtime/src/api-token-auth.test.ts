@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { actorOfEvent, cachedApiTokens, runAsApiToken, type ApiTokenGrant } from './api-token-auth.ts';
 
-const grant: ApiTokenGrant = { tokenId: 't1', orgId: 'o1', role: 'MEMBER' };
+const grant: ApiTokenGrant = { tokenId: 't1', orgId: 'o1', role: 'MEMBER', orgSuspended: false };
 
 describe('cachedApiTokens', () => {
   it('remembers an answer for its ttl and asks again after it', async () => {

@@ -14,11 +14,12 @@ export const API_TOKEN_PREFIX = 'tm_';
 
 export const isApiToken = (token: string) => token.startsWith(API_TOKEN_PREFIX);
 
-/** What a live API token grants: membership of one org with one role. */
+/** What a live API token grants: membership of one org with one role (refused while the org is suspended). */
 export interface ApiTokenGrant {
   tokenId: string;
   orgId: string;
   role: OrgRole;
+  orgSuspended: boolean;
 }
 
 /** Resolves a presented secret; undefined when unknown, expired or revoked. */
@@ -31,7 +32,7 @@ export function apiTokensViaOrgService(client: OrgServiceClient, options: { time
       const res = await callUnary(client, client.resolveApiToken, { token }, { timeoutMs: options.timeoutMs ?? 5_000 });
       const match = /^organizations\/([^/]+)\/apiTokens\/([^/]+)$/.exec(res.apiToken?.name ?? '');
       const role = res.apiToken ? roleFromProto(res.apiToken.role) : undefined;
-      return match && role ? { orgId: match[1]!, tokenId: match[2]!, role } : undefined;
+      return match && role ? { orgId: match[1]!, tokenId: match[2]!, role, orgSuspended: res.organizationSuspended } : undefined;
     } catch (err) {
       if ((err as ServiceError).code === GrpcCode.NOT_FOUND) return undefined;
       throw err;

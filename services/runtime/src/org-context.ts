@@ -135,10 +135,9 @@ export async function enterOrg<Req>(
   const principal = await deps.verifier.authenticate(call.metadata);
   const orgId = rule.orgFrom ? orgIdOf(rule.orgFrom(request)) : orgIdFromRequest(request);
   const org = { id: orgId, name: `organizations/${orgId}` };
-  // An API token is a member of its own org only; anywhere else it is a stranger. (A suspended org's tokens
-  // no longer resolve: org's ResolveApiToken refuses them.)
+  // An API token is a member of its own org only; anywhere else it is a stranger.
   const membership = principal.apiToken
-    ? principal.apiToken.orgId === orgId ? { role: principal.apiToken.role, orgSuspended: false } : undefined
+    ? principal.apiToken.orgId === orgId ? { role: principal.apiToken.role, orgSuspended: principal.apiToken.orgSuspended } : undefined
     : await deps.memberships.membershipOf(orgId, principal.userId);
   if (!membership) throw new NotFoundError(org.name);
   const { role } = membership;

@@ -138,9 +138,9 @@ export function orgHandlers({
       return {};
     },
     async resolveApiToken(req) {
-      const row = await apiTokens.resolve(req.token);
-      if (!row) throw new NotFoundError('API token');
-      return { apiToken: toApiTokenMessage(row) };
+      const found = await apiTokens.resolve(req.token);
+      if (!found) throw new NotFoundError('API token');
+      return { apiToken: toApiTokenMessage(found.row), organizationSuspended: found.orgSuspended };
     },
     async listSoleOwnerships(req) {
       return { organizations: await userErasure.soleOwnerships(userIdOf(req.user)) };

@@ -269,7 +269,14 @@ export interface ResolveApiTokenRequest {
 
 export interface ResolveApiTokenResponse {
   /** The live token it belongs to (name carries the org). */
-  apiToken?: ApiToken | undefined;
+  apiToken?:
+    | ApiToken
+    | undefined;
+  /**
+   * True while a platform administrator has the token's organization suspended: calls in it are refused with
+   * ORG_SUSPENDED (the reads of an OWNER token excepted), as they are for members.
+   */
+  organizationSuspended: boolean;
 }
 
 /** Request for ListSoleOwnerships. */
@@ -2928,13 +2935,16 @@ export const ResolveApiTokenRequest: MessageFns<ResolveApiTokenRequest> = {
 };
 
 function createBaseResolveApiTokenResponse(): ResolveApiTokenResponse {
-  return { apiToken: undefined };
+  return { apiToken: undefined, organizationSuspended: false };
 }
 
 export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
   encode(message: ResolveApiTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.apiToken !== undefined) {
       ApiToken.encode(message.apiToken, writer.uint32(10).fork()).join();
+    }
+    if (message.organizationSuspended !== false) {
+      writer.uint32(16).bool(message.organizationSuspended);
     }
     return writer;
   },
@@ -2960,6 +2970,14 @@ export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
             message.apiToken = ApiToken.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.organizationSuspended = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2979,6 +2997,11 @@ export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
         : isSet(object.api_token)
         ? ApiToken.fromJSON(object.api_token)
         : undefined,
+      organizationSuspended: isSet(object.organizationSuspended)
+        ? globalThis.Boolean(object.organizationSuspended)
+        : isSet(object.organization_suspended)
+        ? globalThis.Boolean(object.organization_suspended)
+        : false,
     };
   },
 
@@ -2986,6 +3009,9 @@ export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
     const obj: any = {};
     if (message.apiToken !== undefined) {
       obj.apiToken = ApiToken.toJSON(message.apiToken);
+    }
+    if (message.organizationSuspended !== false) {
+      obj.organizationSuspended = message.organizationSuspended;
     }
     return obj;
   },
@@ -2998,6 +3024,7 @@ export const ResolveApiTokenResponse: MessageFns<ResolveApiTokenResponse> = {
     message.apiToken = (object.apiToken !== undefined && object.apiToken !== null)
       ? ApiToken.fromPartial(object.apiToken)
       : undefined;
+    message.organizationSuspended = object.organizationSuspended ?? false;
     return message;
   },
 };
