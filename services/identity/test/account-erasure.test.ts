@@ -97,7 +97,9 @@ describe('DELETE /v1/users/me', () => {
     });
     expect((await fetch(created.uploadUrl, { method: 'PUT', headers: created.uploadHeaders, body: bytes })).status).toBe(200);
     await erased.api.attachment.completeAttachment({ name: created.attachment!.name });
-    await erased.api.org.createApiToken({ parent: org, apiToken: { displayName: 'ci', role: 'ROLE_MEMBER' } });
+    const { token: apiSecret } = await erased.api.org.createApiToken({ parent: org, apiToken: { displayName: 'ci', role: 'ROLE_MEMBER' } });
+    const robot = createClient({ baseUrl: stack.url, token: apiSecret });
+    expect((await robot.task.getTask({ name: task.name })).task!.name).toBe(task.name);
     // A failed log-in and a reset request leave throttling counters keyed by the address.
     const anonymous = createClient({ baseUrl: stack.url });
     await apiError(anonymous.identity.logIn({ email: erased.email, password: 'not the password at all' }));
@@ -159,6 +161,8 @@ describe('DELETE /v1/users/me', () => {
       { timeout: 30_000, interval: 500 },
     );
     expect((await colleague.api.org.listMembers({ parent: org })).members.map((m) => m.user)).toEqual([colleague.user]);
+    // The API tokens they made ended with their memberships (within the token cache's second).
+    await vi.waitFor(async () => expect((await apiError(robot.task.getTask({ name: task.name }))).httpStatus).toBe(401), { timeout: 2_000, interval: 100 });
 
     // Past comments and audit entries stay, by users/{id}, whom identity names "Deleted user".
     const comments = await colleague.api.task.listComments({ parent: theirs.name });

@@ -146,6 +146,32 @@ export class ApiTokens {
   }
 }
 
+/**
+ * Keeps "a token grants at most its creator's role" true after the creator's membership changes: revokes, in
+ * `tx` (a transaction bound to the org), the creator's live tokens whose role outranks `role`, all of them when
+ * `role` is undefined (the membership ended), each with its ApiTokenRevoked. Otherwise a member about to be
+ * removed could mint a token and keep their access through it.
+ */
+export async function revokeTokensOutranking(tx: EntityManager, orgId: string, creatorId: string, role: OrgRole | undefined, actor: string): Promise<number> {
+  const above = (Object.keys(ROLE_RANK) as OrgRole[]).filter((r) => role === undefined || ROLE_RANK[r] > ROLE_RANK[role]);
+  if (above.length === 0) return 0;
+  const revoked = await tx.execute<{ id: string }[]>(
+    'update api_tokens set revoked_at = now() where org_id = ? and created_by = ? and revoked_at is null and role = any(?::text[]) returning id',
+    [orgId, creatorId, `{${above.join(',')}}`],
+  );
+  for (const { id } of revoked) {
+    recordEvent(
+      tx,
+      domainEvent('taskmesh.org.v1.ApiTokenRevoked', ApiTokenRevoked, { apiToken: tokenName(orgId, id) }, {
+        resource: tokenName(orgId, id),
+        organization: `organizations/${orgId}`,
+        actor,
+      }),
+    );
+  }
+  return revoked.length;
+}
+
 /** The audit actor: the user (the outbox names the token instead when a token acts). */
 const actorOf = (tc: TenantContext) => `users/${tc.principal.userId}`;
 

@@ -176,4 +176,36 @@ describe('API tokens', () => {
     expect(listed.apiTokens.map((t: any) => t.name)).not.toContain(apiToken.name);
     expect((await api.delete(`/v1/${apiToken.name}`, { token: owner.accessToken })).status).toBe(404);
   });
+
+  it('a creator demoted below a token role loses that token; removed, all of theirs, within 1 s', async () => {
+    const creator = await signUp('tok-creator');
+    await join(creator, 'ROLE_ADMIN');
+    const adminToken = await mint('ROLE_ADMIN', creator);
+    const memberToken = await mint('ROLE_MEMBER', creator);
+    const ownersToken = await mint('ROLE_ADMIN', owner);
+    for (const { token } of [adminToken, memberToken]) expect((await api.get(`/v1/${org}/boards`, { token })).status).toBe(200);
+    const memberName = `${org}/members/${creator.user.name.slice('users/'.length)}`;
+    const members = await ok(api.get(`/v1/${org}/members?pageSize=100`, { token: owner.accessToken }));
+    const member = members.members.find((m: any) => m.name === memberName);
+    await ok(api.patch(`/v1/${memberName}?updateMask=role`, { role: 'ROLE_MEMBER', etag: member.etag }, { token: owner.accessToken }));
+    await sleep(1_000);
+    // Above the new role: revoked (the audit log says by whom); at or below it: kept. Other creators' untouched.
+    expect((await api.get(`/v1/${org}/boards`, { token: adminToken.token })).status).toBe(401);
+    expect((await api.get(`/v1/${org}/boards`, { token: memberToken.token })).status).toBe(200);
+    expect((await api.get(`/v1/${org}/boards`, { token: ownersToken.token })).status).toBe(200);
+    await ok(api.delete(`/v1/${memberName}`, { token: owner.accessToken }));
+    await sleep(1_000);
+    expect((await api.get(`/v1/${org}/boards`, { token: memberToken.token })).status).toBe(401);
+    expect((await api.get(`/v1/${org}/boards`, { token: ownersToken.token })).status).toBe(200);
+    const listed = await ok(api.get(`/v1/${org}/apiTokens?pageSize=100`, { token: owner.accessToken }));
+    expect(listed.apiTokens.map((t: any) => t.name)).not.toContain(memberToken.apiToken.name);
+    if (target.local) {
+      const revocations = async () =>
+        (await ok(api.get(`/v1/${org}/auditEvents?pageSize=100`, { token: owner.accessToken }))).auditEvents.filter(
+          (e: any) => e.eventType === 'taskmesh.org.v1.ApiTokenRevoked' && [adminToken.apiToken.name, memberToken.apiToken.name].includes(e.resource),
+        );
+      for (let i = 0; i < 50 && (await revocations()).length < 2; i++) await sleep(200);
+      expect((await revocations()).map((e: any) => e.actor)).toEqual([owner.user.name, owner.user.name]);
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { NotFoundError } from '@taskmesh/runtime/errors';
 import type { TenantContext } from '@taskmesh/runtime/org-context';
 import { recordEvent } from '@taskmesh/runtime/outbox';
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
+import { revokeTokensOutranking } from '../api-tokens.ts';
 import { assertKeepsAnOwner, assertMayManage } from '../domain/member-rules.ts';
 import type { MembershipChangeListener } from '../domain/membership-changes.ts';
 import { assertCurrentEtag } from '../domain/organization-rules.ts';
@@ -55,6 +56,7 @@ export class Members {
       membership.updatedAt = new Date();
       recordEvent(tx, memberRoleChanged(tc.org.id, targetUserId, oldRole, role, tc.principal.userId));
       await tx.flush();
+      await revokeTokensOutranking(tx, tc.org.id, targetUserId, role, `users/${tc.principal.userId}`);
       return membership;
     });
     this.memberships.evict(tc.org.id, targetUserId);
@@ -75,6 +77,7 @@ export class Members {
       tx.remove(membership);
       recordEvent(tx, memberRemoved(tc.org.id, targetUserId, role, leaving, tc.principal.userId));
       await tx.flush();
+      await revokeTokensOutranking(tx, tc.org.id, targetUserId, undefined, `users/${tc.principal.userId}`);
     });
     this.memberships.evict(tc.org.id, targetUserId);
   }

@@ -6,6 +6,7 @@ import type { OrgRole } from '@taskmesh/runtime/membership-lookup';
 import { ADDRESS_CARRYING_EVENT_TYPES, eventWithoutAddress } from '@taskmesh/runtime/erased-addresses';
 import { recordEvent } from '@taskmesh/runtime/outbox';
 import { enterOrgInTransaction, forkForOrg } from '@taskmesh/runtime/tenancy';
+import { revokeTokensOutranking } from '../api-tokens.ts';
 import type { MembershipChangeListener } from '../domain/membership-changes.ts';
 import { memberRemoved } from '../events/org-events.ts';
 import { invitationName, orgName } from '../mapping.ts';
@@ -71,6 +72,7 @@ export class UserErasure {
         await enterOrgInTransaction(tx, orgId);
         await tx.execute('delete from memberships where org_id = ? and user_id = ?', [orgId, userId]);
         recordEvent(tx, memberRemoved(orgId, userId, role, true, userId));
+        await revokeTokensOutranking(tx, orgId, userId, undefined, `users/${userId}`);
         ended.push({ orgId, role });
       }
       if (emailSha256) {
