@@ -120,6 +120,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   OTEL_TRACES_SAMPLER: { meaning: "OpenTelemetry's standard sampler setting (`OTEL_TRACES_SAMPLER_ARG` with it)", default: 'parent-based always-on' },
   OTEL_PROPAGATORS: { meaning: "OpenTelemetry's standard propagator list", default: 'tracecontext,baggage' },
   OTEL_SDK_DISABLED: { meaning: '`true` turns the OpenTelemetry SDK off', default: 'false' },
+  VITEST_POOL_ID: { meaning: 'set by vitest for each test worker, never by operators: ports chosen up front for a stack come from a band of their own per worker', default: 'unset' },
   TASKMESH_BASE_URL: { meaning: '`npm run seed` and the conformance suite: the edge to talk to', default: 'http://127.0.0.1:8080' },
   // attachment
   S3_ENDPOINT: { meaning: 'S3 API endpoint of the object store for attachments (AWS S3, MinIO, any S3-compatible store). Unset: an embedded S3-compatible server in the attachment process, data under `$TASKMESH_DATA_DIR/blobs`' },
