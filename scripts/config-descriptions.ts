@@ -136,4 +136,6 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   EXPORT_ARCHIVE_RETENTION_HOURS: { meaning: 'how long an organization export archive stays in object storage before it is deleted; its download URLs (1 hour each, signed per GetOperation) work until then' },
   EXPORT_STREAM_TIMEOUT_SECONDS: { meaning: "longest one owning service's `ExportOrganizationData` stream may take during an export (then the attempt fails and is retried)" },
   ATTACHMENT_MAX_PER_TASK: { meaning: 'most attachments one task holds, pending ones included; more is 400 (FAILED_PRECONDITION)' },
+  ATTACHMENT_PENDING_TTL_HOURS: { meaning: "how long an attachment may stay pending (created, never completed) before the reaper deletes it and its object; fractions allowed; must exceed the upload URL's validity (15 minutes), or the service refuses to start" },
+  ATTACHMENT_REAP_INTERVAL_SECONDS: { meaning: 'how often the reaper of pending attachments runs (and once at start)' },
 };

@@ -33,6 +33,8 @@ export interface Actor {
 export interface AttachmentLimits {
   maxBytes: number;
   maxPerTask: number;
+  /** After this a PENDING attachment is reaped: no upload URL may outlive it. */
+  pendingTtlSeconds: number;
 }
 
 /** The task as the task service showed it to the caller just now (task-directory.ts). */
@@ -120,8 +122,18 @@ export class Attachments {
       }
     }
     // A retry that finds the attachment already READY gets no new URL: its object is final.
-    const upload = attachment.state === 'PENDING' ? await this.store.presignUpload(attachment.objectKey, attachment, UPLOAD_URL_TTL_SECONDS) : undefined;
+    const upload = attachment.state === 'PENDING' ? await this.presignUntilReaped(attachment) : undefined;
     return { attachment, upload };
+  }
+
+  /**
+   * The upload URL of a pending attachment, expiring by the time the reaper may remove it (a retry of an old
+   * create gets a shorter one), so no upload can land after its row is gone; none once that time has come.
+   */
+  private async presignUntilReaped(attachment: AttachmentRecord): Promise<PresignedUpload | undefined> {
+    const left = Math.floor((attachment.createdAt.getTime() + this.limits.pendingTtlSeconds * 1000 - Date.now()) / 1000);
+    const ttl = Math.min(UPLOAD_URL_TTL_SECONDS, left);
+    return ttl > 0 ? this.store.presignUpload(attachment.objectKey, attachment, ttl) : undefined;
   }
 
   private byRequest(actor: Actor, ref: TaskRef, requestId: string): Promise<AttachmentRecord | null> {

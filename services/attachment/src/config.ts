@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { commonConfigShape, ConfigError, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { UPLOAD_URL_TTL_SECONDS } from './domain/attachment-rules.ts';
 
 export const attachmentConfigSchema = z.object({
   ...commonConfigShape,
@@ -36,6 +37,9 @@ export const attachmentConfigSchema = z.object({
   S3_EMBEDDED_HOST: z.string().default('127.0.0.1'),
   ATTACHMENT_MAX_BYTES: env.positiveInt(25 * 1024 * 1024),
   ATTACHMENT_MAX_PER_TASK: env.positiveInt(100),
+  /** Pending attachments older than this are reaped with their objects; must exceed the upload URL's validity. */
+  ATTACHMENT_PENDING_TTL_HOURS: z.coerce.number().positive().default(24),
+  ATTACHMENT_REAP_INTERVAL_SECONDS: env.positiveInt(600),
   /** Same meaning and default as the org service's: objects of a deleted org are removed after it. */
   ORG_RETENTION_DAYS: env.positiveInt(30),
   ORG_PURGE_INTERVAL_SECONDS: env.positiveInt(3_600),
@@ -51,6 +55,12 @@ export function loadAttachmentConfig(source: NodeJS.ProcessEnv = process.env): A
   const config = parseConfig(attachmentConfigSchema, source);
   if (config.S3_ENDPOINT && (!config.S3_ACCESS_KEY_ID || !config.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: required with S3_ENDPOINT');
+  }
+  // A reaped attachment's upload URL must have expired, or a late upload would leave an object without a row.
+  if (config.ATTACHMENT_PENDING_TTL_HOURS * 3600 <= UPLOAD_URL_TTL_SECONDS) {
+    throw new ConfigError(
+      `invalid configuration: ATTACHMENT_PENDING_TTL_HOURS: must exceed the upload URL's validity of ${UPLOAD_URL_TTL_SECONDS / 60} minutes (${UPLOAD_URL_TTL_SECONDS / 3600} hours), got ${config.ATTACHMENT_PENDING_TTL_HOURS}`,
+    );
   }
   return config;
 }

@@ -34,6 +34,7 @@ import { attachmentSubscription } from './events/attachment-consumers.ts';
 import { attachmentAccessTable } from './handlers/access-table.ts';
 import { attachmentHandlers } from './handlers/attachment-handlers.ts';
 import { OrgAttachmentPurge } from './org-attachment-purge.ts';
+import { PendingAttachmentReaper } from './pending-attachment-reaper.ts';
 import { embeddedBlobDirectory, startEmbeddedObjectServer, type EmbeddedObjectServer } from './storage/embedded-object-server.ts';
 import { ObjectDeletions } from './storage/object-deletions.ts';
 import { ObjectStore } from './storage/object-store.ts';
@@ -56,6 +57,8 @@ export interface RunningAttachment {
   objectServer: EmbeddedObjectServer | undefined;
   deletions: ObjectDeletions;
   orgPurge: OrgAttachmentPurge;
+  /** Removes attachments never completed within ATTACHMENT_PENDING_TTL_HOURS, with their objects. */
+  reaper: PendingAttachmentReaper;
   exportWorker: ExportWorker;
   membershipCache: MembershipCache;
   close(): Promise<void>;
@@ -64,7 +67,7 @@ export interface RunningAttachment {
 /**
  * Opens the database (migrating it), reaches the object store (S3_ENDPOINT, else an embedded S3-compatible
  * server under $TASKMESH_DATA_DIR/blobs), starts the outbox relay, the consumer of task and org deletions,
- * the object-deletion worker and the org purge, and serves AttachmentService + health.
+ * the object-deletion worker, the org purge and the pending-attachment reaper, and serves AttachmentService + health.
  */
 export async function startAttachment({ config, log, bus: sharedBus }: AttachmentDeps): Promise<RunningAttachment> {
   const objectServer = config.S3_ENDPOINT
@@ -117,6 +120,12 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
   const bus = sharedBus ?? createEventBus(config, log, 'attachment');
   const deletions = new ObjectDeletions(db.em, store, log);
   const orgPurge = new OrgAttachmentPurge(db.em, deletions, { intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS }, log);
+  const reaper = new PendingAttachmentReaper(
+    db.em,
+    deletions,
+    { ttlHours: config.ATTACHMENT_PENDING_TTL_HOURS, intervalSeconds: config.ATTACHMENT_REAP_INTERVAL_SECONDS },
+    log,
+  );
   const exportOperations = new ExportOperations(db.em, config.EXPORT_ARCHIVE_RETENTION_HOURS);
   const archiveDeps = {
     em: db.em,
@@ -132,6 +141,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     await relay?.stop().catch(() => undefined);
     for (const s of subscriptions) await s.stop().catch(() => undefined);
     await orgPurge.stop().catch(() => undefined);
+    await reaper.stop().catch(() => undefined);
     await exportWorker.stop().catch(() => undefined);
     await deletions.stop();
     if (!sharedBus) await bus.close().catch(() => undefined);
@@ -160,11 +170,13 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     if (!sharedBus) bus.start();
     deletions.start();
     orgPurge.start();
+    reaper.start();
     exportWorker.start();
 
     const attachments = new Attachments(store, deletions, {
       maxBytes: config.ATTACHMENT_MAX_BYTES,
       maxPerTask: config.ATTACHMENT_MAX_PER_TASK,
+      pendingTtlSeconds: config.ATTACHMENT_PENDING_TTL_HOURS * 3600,
     });
     const lookupTask = taskLookupViaTaskService(taskClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS });
     const implementation = bindService(
@@ -191,6 +203,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
       objectServer,
       deletions,
       orgPurge,
+      reaper,
       exportWorker,
       membershipCache,
       async close() {
