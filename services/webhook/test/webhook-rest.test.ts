@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -189,6 +190,20 @@ describe('webhooks over REST', () => {
     expect(bodies[1]!.headers['webhook-id']).toBe(bodies[0]!.headers['webhook-id']);
     expect(bodies[1]!.body).toBe(bodies[0]!.body);
     expect((await rest('GET', `/v1/${webhook}`, owner.token)).json.webhook.state).toBe('STATE_ACTIVE');
+    // Settled by the second attempt: its retention counts from then (not from the failed first attempt).
+    const admin = new pg.Client({ connectionString: db.databaseUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        `select d.state, d.finish_time = max(a.deliver_time) as at_last_attempt, d.finish_time > min(a.deliver_time) as after_first
+         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
+         where d.webhook_id = $1::uuid group by d.id`,
+        [webhook.split('/').pop()],
+      );
+      expect(rows).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: true }]);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('disables an endpoint that keeps failing for the window, mails the owners, and audits it', async () => {

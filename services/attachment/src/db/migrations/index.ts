@@ -2,10 +2,12 @@ import { migrationList } from '@taskmesh/runtime/migrations';
 import { InitialAttachmentSchema } from './0001-initial.ts';
 import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { ExportOperations } from './0003-exports.ts';
+import { OutboxRetention } from './0004-outbox-retention.ts';
 
 /** Every migration of the attachment schema, in order (names are ids in the database: never rename one). */
 export const attachmentMigrations = migrationList({
   '0001-initial': InitialAttachmentSchema,
   '0002-outbox-trace-context': OutboxTraceContext,
   '0003-exports': ExportOperations,
+  '0004-outbox-retention': OutboxRetention,
 });
