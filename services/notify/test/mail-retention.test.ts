@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing
 import { loadNotifyConfig } from '../src/config.ts';
 import { mailRetentionPurge } from '../src/db/mail-retention.ts';
 import { notifyMigrations } from '../src/db/migrations/index.ts';
+import { startNotify } from '../src/server.ts';
 
 const DAY = 86_400_000;
 const quietLog = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
@@ -61,5 +62,33 @@ describe('outgoing mail retention', () => {
     expect(loadNotifyConfig({}).MAIL_RETENTION_DAYS).toBe(30);
     expect(loadNotifyConfig({ MAIL_RETENTION_DAYS: '90' }).MAIL_RETENTION_DAYS).toBe(90);
     expect(() => loadNotifyConfig({ PROCESSED_EVENTS_RETENTION_DAYS: '30' })).toThrow(/PROCESSED_EVENTS_RETENTION_DAYS: must be at least 31 days/);
+  });
+});
+
+describe('the notify service', () => {
+  it('composes the retention job for its processed events and mail, and stops it on close', async () => {
+    const testDb = await createTestDatabase();
+    const notify = await startNotify({
+      config: loadNotifyConfig({ DATABASE_URL: testDb.databaseUrl, TASKMESH_DATA_DIR: testDb.dataDir, NOTIFY_PORT: '0', MAIL_RETENTION_DAYS: '10' }),
+      log: quietLog,
+    });
+    try {
+      const em = notify.db.em;
+      await em.fork().execute(
+        `insert into outgoing_mail (id, dedup_key, kind, recipient, data, sent_at)
+         values (gen_random_uuid(), 'old', 'welcome', 'users/u', '{}', now() - interval '11 days'),
+                (gen_random_uuid(), 'kept', 'welcome', 'users/u', '{}', now() - interval '9 days')`,
+      );
+      await em.fork().execute(
+        `insert into processed_events (consumer, event_id, event_type, processed_at)
+         values ('notify', gen_random_uuid(), 'test.Event', now() - interval '36 days'), ('notify', gen_random_uuid(), 'test.Event', now() - interval '34 days')`,
+      );
+      expect(await notify.retention.purgeDue()).toEqual({ 'processed events': 1, 'finished outgoing mail': 1 });
+      const left = await em.fork().execute<{ n: string }[]>(`select (select count(*) from outgoing_mail) + (select count(*) from processed_events) as n`);
+      expect(Number(left[0]!.n)).toBe(2);
+    } finally {
+      await notify.close();
+      await testDb.drop();
+    }
   });
 });

@@ -120,6 +120,24 @@ describe('webhooks over REST', () => {
     }
   }
 
+  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
+  async function settlement(webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> {
+    const admin = new pg.Client({ connectionString: db.databaseUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
+                coalesce(d.finish_time > min(a.deliver_time), false) as after_first
+         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
+         where d.webhook_id = $1::uuid group by d.id`,
+        [webhook.split('/').pop()],
+      );
+      return rows;
+    } finally {
+      await admin.end();
+    }
+  }
+
   it('delivers a task created through REST, signed so an independent Standard Webhooks check verifies it', async () => {
     const owner = await signUp();
     const org = await orgOf(owner.token);
@@ -191,19 +209,7 @@ describe('webhooks over REST', () => {
     expect(bodies[1]!.body).toBe(bodies[0]!.body);
     expect((await rest('GET', `/v1/${webhook}`, owner.token)).json.webhook.state).toBe('STATE_ACTIVE');
     // Settled by the second attempt: its retention counts from then (not from the failed first attempt).
-    const admin = new pg.Client({ connectionString: db.databaseUrl });
-    await admin.connect();
-    try {
-      const { rows } = await admin.query(
-        `select d.state, d.finish_time = max(a.deliver_time) as at_last_attempt, d.finish_time > min(a.deliver_time) as after_first
-         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
-         where d.webhook_id = $1::uuid group by d.id`,
-        [webhook.split('/').pop()],
-      );
-      expect(rows).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: true }]);
-    } finally {
-      await admin.end();
-    }
+    expect(await settlement(webhook)).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: true }]);
   });
 
   it('disables an endpoint that keeps failing for the window, mails the owners, and audits it', async () => {
@@ -253,6 +259,8 @@ describe('webhooks over REST', () => {
     const ping = received.find((r) => r.path === '/ping')!;
     expect(verifyStandardWebhook(created.secret, ping.headers, ping.body)).toBe(true);
     expect(JSON.parse(ping.body)).toMatchObject({ type: 'taskmesh.webhook.v1.Ping', organization: org });
+    // A ping is settled at once: finished when its only attempt was made.
+    expect(await settlement(created.webhook.name)).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: false }]);
   });
 
   it.each([
