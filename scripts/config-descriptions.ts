@@ -90,6 +90,13 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   AUDIT_RETENTION_DAYS: { meaning: 'how long audit events are kept' },
   AUDIT_PURGE_INTERVAL_SECONDS: { meaning: 'how often the purge of old audit events runs' },
   ANALYTICS_ROLLUP_INTERVAL_SECONDS: { meaning: 'how often the analytics rollup counts the overdue tasks of the days that have ended (and redoes days late events changed)' },
+  // Set by vitest, never by an operator: each test worker picks free ports from its own band (free-port.ts).
+  // Retention of bookkeeping rows
+  RETENTION_INTERVAL_SECONDS: { meaning: 'how often the retention purge of bookkeeping rows runs (published outbox rows, processed-event ids, finished webhook deliveries, finished mail); the first run comes 30 s after start' },
+  OUTBOX_RETENTION_HOURS: { meaning: 'how long a published outbox row is kept (unpublished rows always are)' },
+  PROCESSED_EVENTS_RETENTION_DAYS: { meaning: 'how long the id of a handled event is kept to recognise a redelivery; at least 31 (the dead-letter stream keeps events 30 days), a smaller value stops the service at start' },
+  WEBHOOK_DELIVERY_RETENTION_DAYS: { meaning: 'how long a webhook delivery that succeeded or was given up is kept, with its attempt log; at least 8 (the event stream keeps events 7 days)' },
+  MAIL_RETENTION_DAYS: { meaning: 'how long a notification mail that was sent or given up is kept (queued mail always is)' },
   // notify
   MAIL_FROM: { meaning: 'sender of notification mails' },
   DIGEST_HOUR_UTC: { meaning: 'hour (UTC) of the daily digest of tasks due in the next 24 hours' },

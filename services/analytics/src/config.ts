@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const analyticsConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...processedEventsRetentionConfigShape,
   ANALYTICS_PORT: env.port(50061),
   /** The identity service (host:port): JWKS for verifying access tokens. */
   IDENTITY_ADDR: z.string().min(1),

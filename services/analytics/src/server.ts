@@ -7,6 +7,7 @@ import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
+import { BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
@@ -64,6 +65,11 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
   const subscriptions: RunningSubscription[] = [];
   const rollup = new OverdueRollup(db.em, { intervalSeconds: config.ANALYTICS_ROLLUP_INTERVAL_SECONDS }, log);
   const rollupJob = rollup.schedule();
+  const retention = new BookkeepingRetention(
+    db.em,
+    { processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS },
+    { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log },
+  );
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
@@ -97,6 +103,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
       services: [{ name: ANALYTICS_SERVICE_NAME, definition: AnalyticsServiceService, implementation }],
     });
     rollupJob.start();
+    retention.start();
     log.info({ address: grpc.address, bus: events.mode }, 'analytics service listening');
     return {
       grpc,
@@ -109,12 +116,14 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
         for (const running of subscriptions) await running.stop();
         await ownBus?.close();
         await rollupJob.stop();
+        await retention.stop();
         identityClient.close();
         orgClient.close();
         await db.close();
       },
     };
   } catch (err) {
+    await retention.stop();
     for (const running of subscriptions) await running.stop();
     await ownBus?.close();
     identityClient.close();

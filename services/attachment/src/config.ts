@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { commonConfigShape, ConfigError, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { UPLOAD_URL_TTL_SECONDS } from './domain/attachment-rules.ts';
+import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const attachmentConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
+  ...processedEventsRetentionConfigShape,
   ATTACHMENT_PORT: env.port(50059),
   /** identity's gRPC address, for the JWKS the access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),

@@ -14,6 +14,7 @@ import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
@@ -137,7 +138,9 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
   const exportWorker = new ExportWorker(exportOperations, (job, operation, signal) => writeOrgArchive(archiveDeps, job, operation, signal), log);
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   const stopAll = async () => {
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     for (const s of subscriptions) await s.stop().catch(() => undefined);
     await orgPurge.stop().catch(() => undefined);
@@ -167,6 +170,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'attachment')));
     subscriptions.push(await bus.subscribe(attachmentSubscription(db.em, deletions, { orgRetentionDays: config.ORG_RETENTION_DAYS })));
     relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     deletions.start();
     orgPurge.start();

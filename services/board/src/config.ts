@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { outboxRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const boardConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
   BOARD_PORT: env.port(50053),
   /** identity's gRPC address, for the JWKS the access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),

@@ -12,6 +12,7 @@ import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
@@ -84,6 +85,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   let purgeEvents: RunningSubscription | undefined;
   let sessionEvents: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
@@ -128,6 +130,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     });
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'board-purge', tables: ['lists', 'boards'], outbox: true }));
     relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
 
     const boards = new Boards();
@@ -170,6 +173,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         // Watch streams never end on their own: end them first so the drain does not wait for its grace period.
         watchHub.close();
         await grpc.shutdown();
+        await retention?.stop();
         await relay?.stop();
         await subscription?.stop();
         await purgeEvents?.stop();
@@ -181,6 +185,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     };
     return running;
   } catch (err) {
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
     await purgeEvents?.stop().catch(() => undefined);

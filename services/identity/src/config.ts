@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { outboxRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const identityConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
   IDENTITY_PORT: env.port(50051),
   /** The org service, asked before an account is erased (ListSoleOwnerships). */
   ORG_ADDR: z.string().min(1).default('127.0.0.1:50052'),

@@ -6,6 +6,7 @@ import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { openAppRolePool } from '@taskmesh/runtime/tenant-sql';
@@ -85,6 +86,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
   // Only account erasure calls the org service (is the user the last OWNER somewhere?).
   const orgClient = new OrgServiceClient(config.ORG_ADDR, credentials.createInsecure());
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   let sessionEvents: RunningSubscription | undefined;
   const keys = new SigningKeys(db.em, keyRing, {
     issuer: config.JWT_ISSUER,
@@ -169,8 +171,10 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
       ],
     });
     relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;
+    const startedRetention = retention;
     const startedSessionEvents = sessionEvents;
     const startedSessions = sessions;
     log.info({ address: grpc.address, events: bus.mode }, 'identity service listening');
@@ -186,6 +190,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
       async close() {
         await grpc.shutdown();
         keys.stopReloading();
+        await startedRetention.stop();
         await startedRelay.stop();
         await startedSessionEvents.stop();
         if (!sharedBus) await bus.close();
@@ -198,6 +203,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
   } catch (err) {
     keys.stopReloading();
     orgClient.close();
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
-import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events';
 import { startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { createMailer, type Mailer } from '@taskmesh/runtime/mail';
 import type { NotifyConfig } from './config.ts';
@@ -11,6 +11,7 @@ import { notifyMigrations } from './db/migrations/index.ts';
 import { notifySubscription } from './events/event-handlers.ts';
 import { startMailDispatcher, type MailDispatcher } from './events/mail-dispatcher.ts';
 import { MailQueue } from './db/mail-queue.ts';
+import { mailRetentionPurge } from './db/mail-retention.ts';
 import { TaskDigest } from './db/task-digest.ts';
 import { identityUserDirectory, type UserDirectory } from './user-directory.ts';
 import { sql } from '@taskmesh/runtime/tenant-sql';
@@ -41,11 +42,9 @@ export interface RunningNotify {
   subscription: RunningSubscription;
   dispatcher: MailDispatcher;
   digest: TaskDigest;
+  retention: BookkeepingRetention;
   close(): Promise<void>;
 }
-
-/** Kept a day longer than the event stream keeps messages: older ones cannot be redelivered. */
-const PROCESSED_EVENTS_RETENTION_MS = 8 * 24 * 3_600_000;
 
 /**
  * Starts notify: its database (schema notify), the durable consumer `notify`, the mail dispatcher, the
@@ -105,24 +104,25 @@ export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
     closers.push(() => purgeEvents.stop());
 
     const digest = new TaskDigest(db.em, { hourUtc: config.DIGEST_HOUR_UTC, log });
-    let lastPrune = 0;
     const checkSchedule = async () => {
-      const now = clock();
-      if ((await digest.runDue(now)) !== undefined) dispatcher.nudge();
-      if (now.getTime() - lastPrune > 3_600_000) {
-        lastPrune = now.getTime();
-        await pruneProcessedEvents(db.em, new Date(now.getTime() - PROCESSED_EVENTS_RETENTION_MS));
-      }
+      if ((await digest.runDue(clock())) !== undefined) dispatcher.nudge();
     };
     const timer = setInterval(() => {
       checkSchedule().catch((err: unknown) => log.warn({ err }, 'digest schedule check failed'));
     }, deps.digestCheckIntervalMs ?? 60_000);
     closers.push(() => clearInterval(timer));
 
+    const retention = startBookkeepingRetention(
+      db.em,
+      { processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS, more: [mailRetentionPurge(db.em, config.MAIL_RETENTION_DAYS)] },
+      { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log },
+    );
+    closers.push(() => retention.stop());
+
     const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.NOTIFY_PORT, log, services: [], database: db });
     closers.push(() => grpc.shutdown());
     log.info({ address: grpc.address, bus: bus.mode }, 'notify service running');
-    return { grpc, db, bus, subscription, dispatcher, digest, close };
+    return { grpc, db, bus, subscription, dispatcher, digest, retention, close };
   } catch (err) {
     await close();
     throw err;

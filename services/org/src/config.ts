@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const orgConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
+  ...processedEventsRetentionConfigShape,
   ORG_PORT: env.port(50052),
   /** The identity service (host:port): JWKS for verifying access tokens, and BatchGetUsers for profiles. */
   IDENTITY_ADDR: z.string().min(1),

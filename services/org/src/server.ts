@@ -8,6 +8,7 @@ import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
 import { cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -87,6 +88,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   const mail = mailer ?? createMailer({ smtpUrl: config.SMTP_URL, dataDir: config.TASKMESH_DATA_DIR });
   const bus = sharedBus ?? createEventBus(config, log, 'org');
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   let sessionEvents: RunningSubscription | undefined;
   let erasureEvents: RunningSubscription | undefined;
   let purgeEvents: RunningSubscription | undefined;
@@ -160,8 +162,10 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     });
     purge.start();
     relay = startOutboxRelay({ em: db.em, service: 'org', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;
+    const startedRetention = retention;
     log.info({ address: grpc.address, events: bus.mode }, 'org service listening');
     return {
       grpc,
@@ -176,6 +180,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       async close() {
         await grpc.shutdown();
         await purge.stop();
+        await startedRetention.stop();
         await startedRelay.stop();
         await sessionEvents?.stop();
         await erasureEvents?.stop();
@@ -189,6 +194,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       },
     };
   } catch (err) {
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     await erasureEvents?.stop().catch(() => undefined);

@@ -55,6 +55,12 @@ create index outbox_unpublished_idx on outbox (seq) where published_at is null;
  */
 export const OUTBOX_TRACE_CONTEXT_SQL = 'alter table outbox add column if not exists trace_context text null';
 
+/**
+ * DDL of every producing service's outbox-retention migration: the retention purge finds published rows past
+ * retention by their publish time (services/runtime/src/bookkeeping-retention.ts).
+ */
+export const OUTBOX_PUBLISHED_INDEX_SQL = 'create index if not exists outbox_published_at_idx on outbox (published_at) where published_at is not null';
+
 export interface DomainEvent {
   /** Fully qualified name of the payload message. */
   type: string;

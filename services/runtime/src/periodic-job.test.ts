@@ -38,4 +38,21 @@ describe('periodicJob', () => {
     await job.stop();
     expect(runs).toBe(0);
   });
+
+  it('with firstRunAfterMs, runs first after that delay, not at start, and not at all when stopped before', async () => {
+    let runs = 0;
+    const options = { intervalMs: 3_600_000, log: pino({ level: 'silent' }), what: 'delayed', firstRunAfterMs: 30 };
+    const job = periodicJob(async () => void (runs += 1), options);
+    job.start();
+    expect(runs).toBe(0);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(runs).toBe(1);
+    await job.stop();
+
+    const stoppedEarly = periodicJob(async () => void (runs += 1), options);
+    stoppedEarly.start();
+    await stoppedEarly.stop();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(runs).toBe(1);
+  });
 });

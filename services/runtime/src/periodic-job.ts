@@ -10,9 +10,17 @@ export interface PeriodicJob {
 
 export function periodicJob(
   run: () => Promise<unknown>,
-  options: { intervalMs: number; log: Logger; what: string; runAtStart?: boolean },
+  options: {
+    intervalMs: number;
+    log: Logger;
+    what: string;
+    runAtStart?: boolean;
+    /** Instead of at start, the first run comes this long after it (then every interval), e.g. to let start-up settle. */
+    firstRunAfterMs?: number;
+  },
 ): PeriodicJob {
   let timer: NodeJS.Timeout | undefined;
+  let first: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
   const tick = () => {
     running ??= run()
@@ -23,11 +31,15 @@ export function periodicJob(
   };
   return {
     start() {
-      if (options.runAtStart ?? true) tick();
+      if (options.firstRunAfterMs !== undefined) {
+        first = setTimeout(tick, options.firstRunAfterMs);
+        first.unref();
+      } else if (options.runAtStart ?? true) tick();
       timer = setInterval(tick, options.intervalMs);
       timer.unref();
     },
     async stop() {
+      clearTimeout(first);
       clearInterval(timer);
       await running;
     },

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const shareConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
+  ...processedEventsRetentionConfigShape,
   SHARE_PORT: env.port(50058),
   /** identity's gRPC address, for the JWKS the access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),

@@ -13,6 +13,7 @@ import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { jwksFromIdentity } from '@taskmesh/runtime/identity-jwks';
@@ -76,7 +77,9 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
   const bus = sharedBus ?? createEventBus(config, log, 'share');
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   const stopAll = async () => {
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     for (const s of subscriptions) await s.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
@@ -121,6 +124,7 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
       ),
     );
     relay = startOutboxRelay({ em: db.em, service: 'share', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
 
     const throttle = new OpenThrottle(throttlePool, db.schema, {

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const taskConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
+  ...processedEventsRetentionConfigShape,
   TASK_PORT: env.port(50054),
   /** The identity service (host:port), for the JWKS that access tokens are verified against. */
   IDENTITY_ADDR: z.string().min(1),

@@ -10,6 +10,7 @@ import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
@@ -88,6 +89,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   let boardEvents: RunningSubscription | undefined;
   let consumer: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   // The service's caches, each with its budget from the configuration, reported as `task`'s in the metrics.
   const boardAnswers = boardAnswerCache({ maxBoards: config.BOARD_CACHE_MAX_BOARDS, ttlMs: config.BOARD_CACHE_TTL_MS });
   const listing = listingCaches({ pageBytes: config.TASK_PAGE_CACHE_BYTES, rowBytes: config.TASK_BYTES_CACHE_BYTES });
@@ -119,6 +121,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'task-purge', tables: ['comments', 'tasks'], outbox: true }));
     relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
+    retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     // The store's commits fire the ORM's commit hook, which nudges the relay.
     const tasks = new Tasks(new SqlTaskStore(), boardCache, membershipCache, listing);
@@ -149,6 +152,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
       relay,
       async close() {
         await grpc.shutdown();
+        await retention?.stop();
         await relay?.stop();
         await subscription?.stop();
         await purgeEvents?.stop();
@@ -163,6 +167,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     };
     return running;
   } catch (err) {
+    await retention?.stop().catch(() => undefined);
     await relay?.stop().catch(() => undefined);
     await subscription?.stop().catch(() => undefined);
     await purgeEvents?.stop().catch(() => undefined);

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
+import { EVENTS_MAX_AGE_DAYS } from '@taskmesh/runtime/events/stream';
+import { outboxRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/retry-schedule.ts';
 
 export const webhookConfigSchema = z.object({
   ...commonConfigShape,
   ...eventBusConfigShape,
+  ...outboxRetentionConfigShape,
   WEBHOOK_PORT: env.port(50060),
   /** identity's gRPC address: JWKS for access tokens, BatchGetUsers for the owners' addresses. */
   IDENTITY_ADDR: z.string().min(1),
@@ -39,6 +42,15 @@ export const webhookConfigSchema = z.object({
   /** How often the delivery worker looks for due deliveries (it is also woken by new ones). */
   WEBHOOK_POLL_MS: env.positiveInt(1_000),
   SMTP_URL: z.string().optional(),
+  /**
+   * Deliveries that succeeded or were given up this long ago are deleted with their attempts. At least a day
+   * longer than the event stream keeps events, since a delivery is also what recognises a redelivered event.
+   */
+  WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(EVENTS_MAX_AGE_DAYS + 1, `must be at least ${EVENTS_MAX_AGE_DAYS + 1} days: the event stream keeps events ${EVENTS_MAX_AGE_DAYS} days, and a redelivered one is recognised by its delivery`)
+    .default(30),
 });
 
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;

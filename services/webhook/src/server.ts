@@ -10,6 +10,7 @@ import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
 import { EndedSessions, endedSessionsFromIdentity, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
+import { startBookkeepingRetention, type BookkeepingRetention } from '@taskmesh/runtime/bookkeeping-retention';
 import { startOutboxRelay, type OutboxRelay } from '@taskmesh/runtime/events/relay';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '@taskmesh/runtime/grpc-server';
@@ -24,6 +25,7 @@ import { TenantScoped } from '@taskmesh/runtime/tenancy';
 import type { WebhookConfig } from './config.ts';
 import { DeliveryAttemptRecord, DeliveryRecord, OrgOwnerRecord, WebhookRecord } from './db/entities.ts';
 import { webhookMigrations } from './db/migrations/index.ts';
+import { deliveryRetentionPurge } from './db/delivery-retention.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { AllowedHosts } from './domain/destination-guard.ts';
 import { subscribableEventTypes } from './events/event-json.ts';
@@ -50,6 +52,7 @@ export interface RunningWebhook {
   grpc: RunningGrpcServer;
   db: Database;
   worker: DeliveryWorker;
+  retention: BookkeepingRetention;
   close(): Promise<void>;
 }
 
@@ -74,6 +77,7 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
   const bus = sharedBus ?? createEventBus(config, log, 'webhook');
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
+  let retention: BookkeepingRetention | undefined;
   const worker = new DeliveryWorker({
     em: db.em,
     keyRing,
@@ -92,6 +96,7 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
   });
   const closeAll = async () => {
     await worker.stop();
+    await retention?.stop();
     await relay?.stop();
     for (const s of subscriptions) await s.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
@@ -126,6 +131,8 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
       ),
     );
     relay = startOutboxRelay({ em: db.em, service: 'webhook', bus, log });
+    const startedRetention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, more: [deliveryRetentionPurge(db.em, config.WEBHOOK_DELIVERY_RETENTION_DAYS)] }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
+    retention = startedRetention;
     if (!sharedBus) bus.start();
     worker.start();
 
@@ -147,6 +154,7 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
       grpc,
       db,
       worker,
+      retention: startedRetention,
       async close() {
         await grpc.shutdown();
         await closeAll();

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -119,6 +120,24 @@ describe('webhooks over REST', () => {
     }
   }
 
+  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
+  async function settlement(webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> {
+    const admin = new pg.Client({ connectionString: db.databaseUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
+                coalesce(d.finish_time > min(a.deliver_time), false) as after_first
+         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
+         where d.webhook_id = $1::uuid group by d.id`,
+        [webhook.split('/').pop()],
+      );
+      return rows;
+    } finally {
+      await admin.end();
+    }
+  }
+
   it('delivers a task created through REST, signed so an independent Standard Webhooks check verifies it', async () => {
     const owner = await signUp();
     const org = await orgOf(owner.token);
@@ -189,6 +208,8 @@ describe('webhooks over REST', () => {
     expect(bodies[1]!.headers['webhook-id']).toBe(bodies[0]!.headers['webhook-id']);
     expect(bodies[1]!.body).toBe(bodies[0]!.body);
     expect((await rest('GET', `/v1/${webhook}`, owner.token)).json.webhook.state).toBe('STATE_ACTIVE');
+    // Settled by the second attempt: its retention counts from then (not from the failed first attempt).
+    expect(await settlement(webhook)).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: true }]);
   });
 
   it('disables an endpoint that keeps failing for the window, mails the owners, and audits it', async () => {
@@ -238,6 +259,8 @@ describe('webhooks over REST', () => {
     const ping = received.find((r) => r.path === '/ping')!;
     expect(verifyStandardWebhook(created.secret, ping.headers, ping.body)).toBe(true);
     expect(JSON.parse(ping.body)).toMatchObject({ type: 'taskmesh.webhook.v1.Ping', organization: org });
+    // A ping is settled at once: finished when its only attempt was made.
+    expect(await settlement(created.webhook.name)).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: false }]);
   });
 
   it.each([

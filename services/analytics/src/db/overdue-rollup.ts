@@ -1,14 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { pruneProcessedEvents } from '@taskmesh/runtime/events/processed-events';
 import { periodicJob, type PeriodicJob } from '@taskmesh/runtime/periodic-job';
 import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/tenant-sql';
 import { utcDay } from '../domain/task-activity.ts';
 import { ORG_TABLES } from './activity-store.ts';
 import { ROLLUP_SCAN_SETTING } from './rollup-scope.ts';
-
-/** Processed-event ids are kept a day longer than the event stream keeps messages (older ones cannot come back). */
-const PROCESSED_EVENTS_RETENTION_MS = 8 * 86_400_000;
 
 /** First day an org's rollup must (re)do: the day after the last one done, or earlier where events changed. */
 const FROM_SQL = sql.raw('coalesce(least(dirty_from, rolled_through + 1), dirty_from)');
@@ -27,8 +23,7 @@ export class OverdueRollup {
   ) {}
 
   /**
-   * Rolls up every org with ended days to do as of `now` and forgets processed-event ids past the stream's
-   * retention; returns how many orgs were rolled up.
+   * Rolls up every org with ended days to do as of `now`; returns how many orgs were rolled up.
    */
   async runDue(now = new Date()): Promise<number> {
     const yesterday = utcDay(new Date(now.getTime() - 86_400_000));
@@ -44,7 +39,6 @@ export class OverdueRollup {
     );
     let done = 0;
     for (const orgId of orgs) if (await this.rollUpOrg(orgId, yesterday)) done += 1;
-    await pruneProcessedEvents(this.em, new Date(now.getTime() - PROCESSED_EVENTS_RETENTION_MS));
     return done;
   }
 

@@ -95,12 +95,3 @@ export function processOnceBatch(
     if (options.onDuplicate) for (const event of duplicates) options.onDuplicate(event);
   };
 }
-
-/** Forgets processed events older than the stream keeps messages (they can no longer be redelivered). */
-export async function pruneProcessedEvents(em: EntityManager, olderThan: Date): Promise<number> {
-  const deleted = await em.fork().execute<{ event_id: string }[]>(
-    'delete from processed_events where processed_at < ? returning event_id',
-    [olderThan],
-  );
-  return deleted.length;
-}

@@ -35,6 +35,9 @@ export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
 };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long the event stream keeps an event, and the dead-letter stream a dead letter (days). */
+export const EVENTS_MAX_AGE_DAYS = 7;
+export const DEAD_LETTERS_MAX_AGE_DAYS = 30;
 
 /**
  * Retention, chosen: events are a carrier, not the record (each service's tables and the audit log are),
@@ -53,7 +56,7 @@ export function eventStreamConfig(settings: StreamSettings): Partial<StreamConfi
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
-    max_age: nanos(7 * DAY_MS),
+    max_age: nanos(EVENTS_MAX_AGE_DAYS * DAY_MS),
     max_bytes: settings.maxBytes,
     max_msgs: 10_000_000,
     max_msg_size: 1024 * 1024,
@@ -75,7 +78,7 @@ export function deadLetterStreamConfig(settings: StreamSettings): Partial<Stream
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
-    max_age: nanos(30 * DAY_MS),
+    max_age: nanos(DEAD_LETTERS_MAX_AGE_DAYS * DAY_MS),
     max_bytes: Math.max(Math.floor(settings.maxBytes / 4), 1024 * 1024),
     duplicate_window: nanos(10 * 60 * 1000),
     num_replicas: settings.replicas,

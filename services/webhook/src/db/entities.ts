@@ -36,6 +36,8 @@ export const DeliveryRecord = defineEntity({
     attempts: p.integer(),
     state: p.text().$type<'PENDING' | 'SUCCEEDED' | 'FAILED'>(),
     createdAt: p.datetime(),
+    /** When it succeeded or was given up (null while pending): its retention counts from here. */
+    finishTime: p.datetime().nullable(),
   },
 });
 export type DeliveryRecord = InferEntity<typeof DeliveryRecord>;

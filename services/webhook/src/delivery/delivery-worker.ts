@@ -125,7 +125,7 @@ export class DeliveryWorker {
       // Deleted or disabled endpoint, or settled already: nothing to send.
       await em.transactional(async (tx) => {
         await tx.execute('delete from delivery_due where delivery_id = ?', [claim.delivery_id]);
-        if (delivery && delivery.state === 'PENDING') await tx.nativeUpdate(DeliveryRecord, { id: delivery.id }, { state: 'FAILED' });
+        if (delivery && delivery.state === 'PENDING') await tx.nativeUpdate(DeliveryRecord, { id: delivery.id }, { state: 'FAILED', finishTime: new Date() });
       });
       return;
     }
@@ -136,7 +136,11 @@ export class DeliveryWorker {
     const disabled = await em.transactional(async (tx) => {
       tx.create(DeliveryAttemptRecord, attemptRow(delivery, webhook, attempt, outcome, now));
       const next = succeeded ? undefined : nextAttemptAfter(this.options.retryScheduleSeconds, attempt, now);
-      await tx.nativeUpdate(DeliveryRecord, { id: delivery.id }, { attempts: attempt, state: succeeded ? 'SUCCEEDED' : next ? 'PENDING' : 'FAILED' });
+      await tx.nativeUpdate(DeliveryRecord, { id: delivery.id }, {
+        attempts: attempt,
+        state: succeeded ? 'SUCCEEDED' : next ? 'PENDING' : 'FAILED',
+        finishTime: next ? null : now,
+      });
       if (next) await tx.execute('update delivery_due set next_attempt_at = ?, lease_until = null where delivery_id = ?', [next, delivery.id]);
       else await tx.execute('delete from delivery_due where delivery_id = ?', [delivery.id]);
       const current = await tx.findOneOrFail(WebhookRecord, { id: webhook.id });
@@ -209,6 +213,7 @@ export class DeliveryWorker {
         attempts: 1,
         state: outcome.error === undefined ? 'SUCCEEDED' : 'FAILED',
         createdAt: now,
+        finishTime: now,
       });
       return tx.create(DeliveryAttemptRecord, attemptRow(delivery, webhook, 1, outcome, now));
     });

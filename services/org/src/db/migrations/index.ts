@@ -4,6 +4,7 @@ import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { ApiTokensMigration } from './0003-api-tokens.ts';
 import { UserErasureMigration } from './0004-user-erasure.ts';
 import { PlatformAdministration } from './0005-platform-administration.ts';
+import { OutboxRetention } from './0006-outbox-retention.ts';
 
 /** Every migration of the org schema, in order (names are ids in the database: never rename one). */
 export const orgMigrations = migrationList({
@@ -12,4 +13,5 @@ export const orgMigrations = migrationList({
   '0003-api-tokens': ApiTokensMigration,
   '0004-user-erasure': UserErasureMigration,
   '0005-platform-administration': PlatformAdministration,
+  '0006-outbox-retention': OutboxRetention,
 });

@@ -4,6 +4,7 @@ import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { ReadTaskFunction } from './0003-read-task-function.ts';
 import { DropReadTaskFunction } from './0004-drop-read-task-function.ts';
 import { TaskStartTime } from './0005-task-start-time.ts';
+import { OutboxRetention } from './0006-outbox-retention.ts';
 
 /** Every migration of the task schema, in order (names are ids in the database: never rename one). */
 export const taskMigrations = migrationList({
@@ -12,4 +13,5 @@ export const taskMigrations = migrationList({
   '0003-read-task-function': ReadTaskFunction,
   '0004-drop-read-task-function': DropReadTaskFunction,
   '0005-task-start-time': TaskStartTime,
+  '0006-outbox-retention': OutboxRetention,
 });
