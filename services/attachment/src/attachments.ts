@@ -155,6 +155,8 @@ export class Attachments {
     const pending = await this.load(actor, ref, actor.em.fork());
     if (pending.state === 'READY') return pending;
     const stored = await this.store.stat(pending.objectKey);
+    // The reaper may have removed the row and its object since the read: then it is unknown, not missing bytes.
+    if (!stored || stored.sizeBytes !== pending.sizeBytes) await this.load(actor, ref, actor.em.fork());
     if (!stored) {
       throw new FailedPreconditionError('the file has not been uploaded: PUT it to the upload URL first', { reason: 'OBJECT_MISSING' });
     }

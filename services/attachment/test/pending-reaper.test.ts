@@ -206,6 +206,29 @@ describe('reaper of pending attachments', () => {
     expect(await running.reaper.reapDue()).toBe(0);
   }, 60_000);
 
+  it('a :complete whose row and object the reaper removes between its read and its check answers NOT_FOUND', async () => {
+    const w = await workspace();
+    const late = await pending(w.owner.token, w.task, 'uploaded late');
+    await age([late.id], 25);
+    // The reaper runs exactly between :complete's read of the row and its look at the stored object.
+    const stat = running.store.stat.bind(running.store);
+    let reaped = -1;
+    running.store.stat = async (key) => {
+      running.store.stat = stat;
+      reaped = await running.reaper.reapDue();
+      return stat(key);
+    };
+    try {
+      const complete = await rest(w.owner.token, 'POST', `${late.name}:complete`, {});
+      expect(reaped).toBe(1);
+      expect([complete.status, complete.body.code]).toEqual([404, 5]);
+    } finally {
+      running.store.stat = stat;
+    }
+    expect(await statesOf([late.id])).toEqual({});
+    expect(await headStatus(late.key)).toBe(404);
+  }, 60_000);
+
   it('runs on its periodic job (a second replica) and stops cleanly', async () => {
     const w = await workspace();
     const stale = await pending(w.owner.token, w.task, 'late');
