@@ -32,7 +32,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   PLATFORM_ADMIN_EMAILS: { meaning: 'platform administrators by e-mail address, comma-separated (identity); `npm run admin:grant -- <email>` grants others, `admin:revoke` takes a grant back' },
   PLATFORM_ADMIN_CACHE_TTL_MS: { meaning: "how long org reuses identity's answer to \"is this user a platform administrator?\" (at most 30 s)" },
   UPSTREAM_TIMEOUT_MS: { meaning: 'deadline of each call to another service' },
-  APP_BASE_URL: { meaning: 'public base URL of the web app, for links in mails' },
+  APP_BASE_URL: { meaning: 'public base URL of the web app, for links in mails (under npm start with EDGE_PORT set: http://127.0.0.1:<EDGE_PORT>)' },
   SMTP_URL: { meaning: 'mail delivery (`smtp://` or `smtps://user:pass@host:port`). Unset: `.eml` files under `$TASKMESH_DATA_DIR/mail`' },
   // Ports
   IDENTITY_PORT: { meaning: "identity's gRPC port (50051 in the images)" },
@@ -42,7 +42,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   AUDIT_PORT: { meaning: "audit's gRPC port (50051 in the images)" },
   SHARE_PORT: { meaning: "share's gRPC port (50051 in the images)" },
   // share
-  SHARE_LINK_BASE_URL: { meaning: 'public base URL of the REST edge; a new share link\'s URL is `<this>/v1/shared/{code}`' },
+  SHARE_LINK_BASE_URL: { meaning: 'public base URL of the REST edge; a new share link\'s URL is `<this>/v1/shared/{code}` (under npm start with EDGE_PORT set: http://127.0.0.1:<EDGE_PORT>)' },
   SHARE_OPEN_MAX_FAILURES_PER_CODE: { meaning: 'wrong passwords for one share link within the window before it answers 429 (even to the right password)' },
   SHARE_OPEN_MAX_FAILURES_PER_ADDRESS: { meaning: 'wrong share-link passwords from one client address (all links) within the window before it answers 429' },
   SHARE_OPEN_THROTTLE_WINDOW_SECONDS: { meaning: 'how long wrong share-link passwords are counted (counters in PostgreSQL, shared by all replicas)' },

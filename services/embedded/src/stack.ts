@@ -12,13 +12,29 @@ export const EVERY_PORT_FREE: Record<string, string> = {
 };
 
 /**
+ * Links in mails and share links point at the edge. In one process the edge's port is known, so when only
+ * EDGE_PORT is set (not 0) the public base URLs default to it instead of port 8080.
+ */
+export function linkBaseDefaults(environment: Record<string, string | undefined>): Record<string, string> {
+  const port = environment.EDGE_PORT;
+  if (!port || !/^[1-9]\d*$/.test(port)) return {};
+  const base = `http://127.0.0.1:${port}`;
+  return Object.fromEntries(['APP_BASE_URL', 'SHARE_LINK_BASE_URL'].filter((name) => !environment[name]).map((name) => [name, base]));
+}
+
+/**
  * `npm start`: every service in this process behind the REST edge (runtime/stack.ts), configured from the
  * environment; stops on SIGTERM/SIGINT within SHUTDOWN_GRACE_SECONDS (edge first, PostgreSQL last).
  * `early.postgres` is an embedded PostgreSQL already starting (main.ts).
  */
 export async function runEmbedded(early: { postgres?: Promise<EmbeddedPostgres> } = {}): Promise<void> {
   const log = createLogger('embedded');
-  const stack = await startStack({ services: ALL_SERVICES, front: edgeFront, ...(early.postgres ? { postgres: early.postgres } : {}) });
+  const stack = await startStack({
+    services: ALL_SERVICES,
+    front: edgeFront,
+    overrides: linkBaseDefaults(process.env),
+    ...(early.postgres ? { postgres: early.postgres } : {}),
+  });
   const listed = ALL_SERVICES.map((s) => [s.grpcService ?? `${s.name} (consumes events, no API)`, stack.addresses[s.name]!] as const);
   for (const [service, address] of listed) log.info({ service, address }, 'gRPC service listening');
   log.info({ url: stack.url }, 'REST edge listening');
