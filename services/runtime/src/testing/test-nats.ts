@@ -52,6 +52,12 @@ export interface PrivateNatsServer {
   dispose(): Promise<void>;
 }
 
+/**
+ * Runs the server under a shell that sends it SIGTERM once its stdin (a pipe from this process) closes: on
+ * stop(), and also when the test process dies in any way, so no server outlives its test file.
+ */
+const WATCHED = 'exec 4<&0; "$@" </dev/null & pid=$!; (read -r _ <&4; kill -TERM "$pid" 2>/dev/null) & wait "$pid"';
+
 export async function startPrivateNatsServer(binary = process.env.NATS_SERVER_BIN || '/usr/sbin/nats-server'): Promise<PrivateNatsServer> {
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), 'taskmesh-nats-'));
@@ -59,7 +65,10 @@ export async function startPrivateNatsServer(binary = process.env.NATS_SERVER_BI
   const server: PrivateNatsServer = {
     url: `nats://127.0.0.1:${port}`,
     async start() {
-      child = spawn(binary, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore' });
+      child = spawn('/bin/sh', ['-c', WATCHED, 'nats-watchdog', binary, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
+        stdio: ['pipe', 'ignore', 'ignore'],
+        detached: true,
+      });
       const exited = new Promise<never>((_, reject) =>
         child!.once('exit', (code) => reject(new Error(`nats-server exited with ${code}`))),
       );
@@ -77,12 +86,12 @@ export async function startPrivateNatsServer(binary = process.env.NATS_SERVER_BI
       // A clean stop (SIGTERM, as `systemctl stop` does): a SIGKILL can lose the file store's last writes,
       // which would be the server's loss, not one the code under test could prevent.
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => running.kill('SIGKILL'), 10_000);
+        const force = setTimeout(() => process.kill(-running.pid!, 'SIGKILL'), 10_000);
         running.once('exit', () => {
           clearTimeout(force);
           resolve();
         });
-        running.kill('SIGTERM');
+        running.stdin!.end();
       });
     },
     async dispose() {
