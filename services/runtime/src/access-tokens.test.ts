@@ -126,6 +126,28 @@ describe('the access token verifier, remembering verified tokens', () => {
   });
 });
 
+describe('the access token verifier, its key set', () => {
+  it('counts key set lookups and, once the key set is past its age, fetches it again and checks every token anew', async () => {
+    const key = await signingKey('k1');
+    let fetches = 0;
+    const caches = accessTokenCaches({ maxEntries: 100, jwksMaxAgeMs: 1_000, now: () => Date.now() });
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', caches, fetchJwks: async () => (fetches++, { keys: [key.jwk] }) });
+    const token = await tokenFor(key);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect([caches.jwks.hits, caches.jwks.misses, fetches]).toEqual([0, 1, 1]);
+    expect([caches.verified.hits, caches.verified.misses]).toEqual([1, 1]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 2_000);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect([caches.jwks.misses, fetches]).toEqual([2, 2]);
+    expect(caches.verified.misses).toBe(2);
+    // A second token is checked against the key set in memory.
+    expect(await reasonOf(verifier.authenticate(bearer(await tokenFor(key))))).toBe('accepted');
+    expect([caches.jwks.hits, fetches]).toEqual([1, 2]);
+  });
+});
+
 describe('the access token verifier and ended sessions', () => {
   it('refuses a remembered token once its session has ended, and loads the list before the first check', async () => {
     const key = await signingKey('k1');

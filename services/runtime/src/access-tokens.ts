@@ -1,8 +1,8 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
+import { z } from 'zod';
 import type { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
-import { z } from 'zod';
 import { GenerationalCache } from './generational-cache.ts';
 import { isApiToken, type ApiTokenGrant, type ApiTokenResolver } from './api-token-auth.ts';
 
@@ -64,11 +64,11 @@ export const accessTokenCacheConfigShape = {
  * expires and only while the key set it verified against is the current one; maxEntries counts tokens and the
  * exact `authorization` headers that carried them (each header answered without parsing it again).
  */
-export function accessTokenCaches(options: { maxEntries: number; verifiedTtlMs?: number; jwksMaxAgeMs?: number }): AccessTokenCaches {
+export function accessTokenCaches(options: { maxEntries: number; verifiedTtlMs?: number; jwksMaxAgeMs?: number; now?: () => number }): AccessTokenCaches {
   return {
     // One entry: a budget of 2 is room for it (an entry may take at most half a budget).
-    jwks: new GenerationalCache({ name: 'jwks', unit: 'entries', budget: 2, maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000 }),
-    verified: new GenerationalCache({ name: 'access_token', unit: 'entries', budget: options.maxEntries, maxAgeMs: options.verifiedTtlMs ?? 60_000 }),
+    jwks: new GenerationalCache({ name: 'jwks', unit: 'entries', budget: 2, maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000, now: options.now }),
+    verified: new GenerationalCache({ name: 'access_token', unit: 'entries', budget: options.maxEntries, maxAgeMs: options.verifiedTtlMs ?? 60_000, now: options.now }),
   };
 }
 

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import { callUnary } from './grpc-client.ts';
 import { z } from 'zod';
+import { callUnary } from './grpc-client.ts';
 import { GenerationalCache } from './generational-cache.ts';
 import { roleFromProto, type OrgRole } from './membership-lookup.ts';
 

@@ -1,8 +1,8 @@
 import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import { callUnary } from './grpc-client.ts';
 import { z } from 'zod';
+import { callUnary } from './grpc-client.ts';
 import { GenerationalCache } from './generational-cache.ts';
 
 /** A member's role in an organization; the permission matrix (API.md "Roles") is written in these. */
