@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { callerCacheConfigShape } from '@taskmesh/runtime/caller-caches';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const analyticsConfigSchema = z.object({
   ...commonConfigShape,
+  ...callerCacheConfigShape,
   ...eventBusConfigShape,
   ...processedEventsRetentionConfigShape,
   ANALYTICS_PORT: env.port(50061),

@@ -4,6 +4,8 @@ import { AnalyticsServiceService } from '@taskmesh/gen/taskmesh/analytics/v1/ana
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -70,18 +72,22 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
     { processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS },
     { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log },
   );
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('analytics', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
     subscriptions.push(await events.subscribe(endedSessionsSubscription(endedSessions, 'analytics')));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
-    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS });
+    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), callers.memberships);
     const counter = await events.subscribe(analyticsSubscription(db.em, { orgRetentionDays: config.ORG_RETENTION_DAYS }));
     subscriptions.push(counter);
     subscriptions.push(await events.subscribe(membershipEvictionSubscription(membershipCache, 'analytics')));
@@ -119,7 +125,8 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
         await retention.stop();
         identityClient.close();
         orgClient.close();
-        await db.close();
+        unobserveCaches();
+    await db.close();
       },
     };
   } catch (err) {
@@ -128,6 +135,7 @@ export async function startAnalytics({ config, log, bus }: AnalyticsDeps): Promi
     await ownBus?.close();
     identityClient.close();
     orgClient.close();
+    unobserveCaches();
     await db.close();
     throw err;
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callerCacheConfigShape } from '@taskmesh/runtime/caller-caches';
 import { commonConfigShape, ConfigError, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { UPLOAD_URL_TTL_SECONDS } from './domain/attachment-rules.ts';
@@ -6,6 +7,7 @@ import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from 
 
 export const attachmentConfigSchema = z.object({
   ...commonConfigShape,
+  ...callerCacheConfigShape,
   ...eventBusConfigShape,
   ...outboxRetentionConfigShape,
   ...processedEventsRetentionConfigShape,

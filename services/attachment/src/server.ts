@@ -8,6 +8,8 @@ import { AuditServiceClient } from '@taskmesh/gen/taskmesh/audit/v1/audit_servic
 import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_service.js';
 import { readDescriptorSet } from '@taskmesh/runtime/request-strings';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -150,22 +152,27 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
     store.close();
+    unobserveCaches();
     await db.close();
     await objectServer?.close();
   };
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('attachment', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
     subscriptions.push(await bus.subscribe(endedSessionsSubscription(endedSessions, 'attachment')));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
-      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+      callers.memberships,
     );
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'attachment')));
     subscriptions.push(await bus.subscribe(attachmentSubscription(db.em, deletions, { orgRetentionDays: config.ORG_RETENTION_DAYS })));

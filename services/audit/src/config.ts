@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { callerCacheConfigShape } from '@taskmesh/runtime/caller-caches';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 
 export const auditConfigSchema = z.object({
   ...commonConfigShape,
+  ...callerCacheConfigShape,
   ...eventBusConfigShape,
   AUDIT_PORT: env.port(50055),
   /** The identity service (host:port): JWKS for verifying access tokens. */

@@ -4,6 +4,8 @@ import { AuditServiceService } from '@taskmesh/gen/taskmesh/audit/v1/audit_servi
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -68,20 +70,22 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
   const ownBus = bus ? undefined : createEventBus(config, log, 'audit');
   const events = bus ?? ownBus!;
   const subscriptions: RunningSubscription[] = [];
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('audit', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
     subscriptions.push(await events.subscribe(endedSessionsSubscription(endedSessions, 'audit')));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
-    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), {
-      ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,
-    });
+    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient), callers.memberships);
     const auditLog = new AuditLog(db.em);
     const recorder = await events.subscribe(auditSubscription(auditLog, log));
     subscriptions.push(recorder);
@@ -128,7 +132,8 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
         await retention.stop();
         identityClient.close();
         orgClient.close();
-        await db.close();
+        unobserveCaches();
+    await db.close();
       },
     };
   } catch (err) {
@@ -136,6 +141,7 @@ export async function startAudit({ config, log, bus }: AuditDeps): Promise<Runni
     await ownBus?.close();
     identityClient.close();
     orgClient.close();
+    unobserveCaches();
     await db.close();
     throw err;
   }

@@ -6,6 +6,8 @@ import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identi
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -86,20 +88,24 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
   let sessionEvents: RunningSubscription | undefined;
   let relay: OutboxRelay | undefined;
   let retention: BookkeepingRetention | undefined;
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('board', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'board'));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
-      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+      callers.memberships,
     );
     const watchHub = new BoardWatchHub();
     // Every replica must see every event to serve its own watchers and evict its own cache: a broadcast
@@ -180,7 +186,8 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
         await sessionEvents?.stop();
         if (!sharedBus) await bus.close();
         closeClients();
-        await db.close();
+        unobserveCaches();
+    await db.close();
       },
     };
     return running;
@@ -192,6 +199,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
+    unobserveCaches();
     await db.close();
     throw err;
   }

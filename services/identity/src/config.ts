@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { accessTokenCacheConfigShape } from '@taskmesh/runtime/access-tokens';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { outboxRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const identityConfigSchema = z.object({
   ...commonConfigShape,
+  ...accessTokenCacheConfigShape,
   ...eventBusConfigShape,
   ...outboxRetentionConfigShape,
   IDENTITY_PORT: env.port(50051),

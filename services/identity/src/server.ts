@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { credentials } from '@grpc/grpc-js';
 import { IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
-import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { accessTokenCaches, createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { EndedSessions, endedSessionsSubscription } from '@taskmesh/runtime/ended-sessions';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
@@ -93,6 +94,9 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     audience: config.JWT_AUDIENCE,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   });
+  // The key set and the tokens that verified against it (budget from the configuration), reported as identity's caches.
+  const tokenCaches = accessTokenCaches({ maxEntries: config.ACCESS_TOKEN_CACHE_MAX_ENTRIES });
+  const unobserveCaches = observeCaches('identity', [tokenCaches.jwks, tokenCaches.verified]);
   try {
     const sealed = await sealSigningKeys(db.em, keyRing, { resealAll: false });
     if (sealed > 0) log.info({ sealed }, 'sealed plain signing keys under the key-encryption key');
@@ -143,6 +147,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     });
     // Identity verifies its own tokens against its own key set, exactly as other services do through JWKS.
     const verifier = createAccessTokenVerifier({
+      caches: tokenCaches,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: () => keys.jwks(),
@@ -197,7 +202,8 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         mail.close();
         orgClient.close();
         await throttlePool.end();
-        await db.close();
+        unobserveCaches();
+    await db.close();
       },
     };
   } catch (err) {
@@ -207,6 +213,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
     await relay?.stop().catch(() => undefined);
     await sessionEvents?.stop().catch(() => undefined);
     if (!sharedBus) await bus.close().catch(() => undefined);
+    unobserveCaches();
     await db.close();
     throw err;
   }

@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { callerCacheConfigShape } from '@taskmesh/runtime/caller-caches';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { outboxRetentionConfigShape, processedEventsRetentionConfigShape } from '@taskmesh/runtime/bookkeeping-retention';
 
 export const orgConfigSchema = z.object({
   ...commonConfigShape,
+  ...callerCacheConfigShape,
   ...eventBusConfigShape,
   ...outboxRetentionConfigShape,
   ...processedEventsRetentionConfigShape,
@@ -19,6 +21,8 @@ export const orgConfigSchema = z.object({
   TASK_ADDR: z.string().min(1).optional(),
   /** How long identity's "is this user a platform administrator?" answer is reused. */
   PLATFORM_ADMIN_CACHE_TTL_MS: z.coerce.number().int().min(0).max(30_000).default(5_000),
+  /** Most of those answers kept at once (0: none). */
+  PLATFORM_ADMIN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).default(1_000),
   JWT_ISSUER: z.string().default('taskmesh-identity'),
   JWT_AUDIENCE: z.string().default('taskmesh'),
   INVITATION_TTL_SECONDS: env.positiveInt(7 * 86_400),

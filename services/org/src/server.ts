@@ -5,6 +5,8 @@ import { AdminServiceService } from '@taskmesh/gen/taskmesh/admin/v1/admin_servi
 import { OrgServiceService } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { createEventBus } from '@taskmesh/runtime/events/create-event-bus';
 import type { EventBus, RunningSubscription } from '@taskmesh/runtime/events/event-bus';
@@ -32,7 +34,7 @@ import { membershipOf } from './db/membership-roles.ts';
 import { PlatformAdministration } from './db/platform-administration.ts';
 import { AdminDeadLetters } from './admin-dead-letters.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
-import { PlatformAdminDirectory } from './platform-admin-directory.ts';
+import { PlatformAdminDirectory, platformAdminCache } from './platform-admin-directory.ts';
 import { TaskCounts } from './task-counts.ts';
 import { OrganizationPurge } from './db/organization-purge.ts';
 import { Organizations } from './db/organizations.ts';
@@ -92,22 +94,27 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
   let sessionEvents: RunningSubscription | undefined;
   let erasureEvents: RunningSubscription | undefined;
   let purgeEvents: RunningSubscription | undefined;
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const adminAnswers = platformAdminCache({ ttlMs: config.PLATFORM_ADMIN_CACHE_TTL_MS, maxEntries: config.PLATFORM_ADMIN_CACHE_MAX_ENTRIES });
+  const unobserveCaches = observeCaches('org', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships, adminAnswers]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient) });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'org'));
     const apiTokens = new ApiTokens(db.em);
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient),
       endedSessions,
-      apiTokens: cachedApiTokens((token) => apiTokens.grantOf(token)),
+      apiTokens: cachedApiTokens((token) => apiTokens.grantOf(token), callers.apiTokens),
     });
     // The chain's membership cache; every use case that changes a membership evicts from it.
     const membershipCache = cachedMembershipLookup(
       membershipLookup((orgId, userId) => membershipOf(db.em, orgId, userId)),
-      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+      callers.memberships,
     );
     const identity = new IdentityDirectory(identityClient);
     const organizations = new Organizations(db.em, membershipCache);
@@ -138,7 +145,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       AdminServiceService,
       adminHandlers({
         verifier,
-        admins: new PlatformAdminDirectory(identityClient, { ttlMs: config.PLATFORM_ADMIN_CACHE_TTL_MS, timeoutMs: 5_000 }),
+        admins: new PlatformAdminDirectory(identityClient, adminAnswers, { timeoutMs: 5_000 }),
         administration,
         taskCounts: new TaskCounts(taskClient, 10_000),
         deadLetters,
@@ -190,7 +197,8 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
         identityClient.close();
         taskClient?.close();
         mail.close();
-        await db.close();
+        unobserveCaches();
+    await db.close();
       },
     };
   } catch (err) {
@@ -202,6 +210,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
     if (!sharedBus) await bus.close().catch(() => undefined);
     identityClient.close();
     taskClient?.close();
+    unobserveCaches();
     await db.close();
     throw err;
   }

@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createAccessTokenVerifier } from './access-tokens.ts';
+import { accessTokenCaches, createAccessTokenVerifier } from './access-tokens.ts';
 import { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
 
@@ -43,7 +43,7 @@ afterEach(() => {
 describe('the access token verifier, remembering verified tokens', () => {
   it('still refuses a remembered token once it has expired', async () => {
     const key = await signingKey('k1');
-    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', fetchJwks: async () => ({ keys: [key.jwk] }) });
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', caches: accessTokenCaches({ maxEntries: 100 }), fetchJwks: async () => ({ keys: [key.jwk] }) });
     const token = await tokenFor(key, 20);
     expect(await verifier.authenticate(bearer(token))).toMatchObject({ userId: 'u1', sessionId: 's1' });
     expect(await verifier.authenticate(bearer(token))).toMatchObject({ userId: 'u1' });
@@ -60,6 +60,7 @@ describe('the access token verifier, remembering verified tokens', () => {
       issuer: 'issuer',
       audience: 'audience',
       minRefreshIntervalMs: 0,
+      caches: accessTokenCaches({ maxEntries: 100 }),
       fetchJwks: async () => ({ keys: published }),
     });
     const oldToken = await tokenFor(retired);
@@ -75,7 +76,7 @@ describe('the access token verifier, remembering verified tokens', () => {
     const verifier = createAccessTokenVerifier({
       issuer: 'issuer',
       audience: 'audience',
-      verifiedTtlMs: 0,
+      caches: accessTokenCaches({ maxEntries: 100, verifiedTtlMs: 0 }),
       fetchJwks: async () => ({ keys: [key.jwk] }),
     });
     const token = await tokenFor(key);
@@ -87,10 +88,12 @@ describe('the access token verifier, remembering verified tokens', () => {
   it('answers a repeated header from memory only while its token is remembered', async () => {
     const key = await signingKey('k1');
     let fetches = 0;
+    // Room for one token and its header in the young half of the budget.
+    const caches = accessTokenCaches({ maxEntries: 4 });
     const verifier = createAccessTokenVerifier({
       issuer: 'issuer',
       audience: 'audience',
-      maxVerified: 1,
+      caches,
       fetchJwks: async () => (fetches++, { keys: [key.jwk] }),
     });
     const [first, second] = [await tokenFor(key), await tokenFor(key)];
@@ -104,16 +107,44 @@ describe('the access token verifier, remembering verified tokens', () => {
       expect(await verifier.authenticate(header(value))).toMatchObject({ userId: 'u1', sessionId: 's1' });
     }
     for (let i = 0; i < 2; i++) expect(await reasonOf(verifier.authenticate(header(`Basic ${first}`)))).toBe('TOKEN_INVALID');
-    // With room for one token, the second pushes the first out; the first's header is then checked again.
+    expect(caches.verified.size).toBeLessThanOrEqual(4);
+    // The second token and the altered one push the first out; the first's header is then checked again.
     expect(await reasonOf(verifier.authenticate(bearer(second)))).toBe('accepted');
     const altered = first.slice(0, -2) + (first.endsWith('AA') ? 'BB' : 'AA');
     expect(await reasonOf(verifier.authenticate(bearer(altered)))).toBe('TOKEN_INVALID');
+    expect(await reasonOf(verifier.authenticate(bearer(second)))).toBe('accepted');
+    const misses = caches.verified.misses;
     expect(await reasonOf(verifier.authenticate(bearer(first)))).toBe('accepted');
+    expect(caches.verified.misses).toBe(misses + 1);
+    expect(caches.verified.evictions).toBeGreaterThan(0);
+    expect(caches.verified.size).toBeLessThanOrEqual(4);
     expect(fetches).toBe(1);
     // Past the token's expiry, the remembered header no longer answers.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 16 * 60_000);
     expect(await reasonOf(verifier.authenticate(bearer(first)))).toBe('TOKEN_EXPIRED');
+  });
+});
+
+describe('the access token verifier, its key set', () => {
+  it('counts key set lookups and, once the key set is past its age, fetches it again and checks every token anew', async () => {
+    const key = await signingKey('k1');
+    let fetches = 0;
+    const caches = accessTokenCaches({ maxEntries: 100, jwksMaxAgeMs: 1_000, now: () => Date.now() });
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', caches, fetchJwks: async () => (fetches++, { keys: [key.jwk] }) });
+    const token = await tokenFor(key);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect([caches.jwks.hits, caches.jwks.misses, fetches]).toEqual([0, 1, 1]);
+    expect([caches.verified.hits, caches.verified.misses]).toEqual([1, 1]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 2_000);
+    expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
+    expect([caches.jwks.misses, fetches]).toEqual([2, 2]);
+    expect(caches.verified.misses).toBe(2);
+    // A second token is checked against the key set in memory.
+    expect(await reasonOf(verifier.authenticate(bearer(await tokenFor(key))))).toBe('accepted');
+    expect([caches.jwks.hits, fetches]).toEqual([1, 2]);
   });
 });
 
@@ -127,7 +158,7 @@ describe('the access token verifier and ended sessions', () => {
         return [{ sessionId: 'already-ended', forgetAt: Date.now() + 60_000 }];
       },
     });
-    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', fetchJwks: async () => ({ keys: [key.jwk] }), endedSessions: ended });
+    const verifier = createAccessTokenVerifier({ issuer: 'issuer', audience: 'audience', caches: accessTokenCaches({ maxEntries: 100 }), fetchJwks: async () => ({ keys: [key.jwk] }), endedSessions: ended });
     const token = await tokenFor(key);
     expect(await reasonOf(verifier.authenticate(bearer(token)))).toBe('accepted');
     expect(loads).toBe(1);

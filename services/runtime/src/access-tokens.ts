@@ -1,8 +1,9 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
+import { z } from 'zod';
 import type { EndedSessions } from './ended-sessions.ts';
 import { UnauthenticatedError } from './errors.ts';
-import { recordCacheLookup } from './cache-metrics.ts';
+import { GenerationalCache } from './generational-cache.ts';
 import { isApiToken, type ApiTokenGrant, type ApiTokenResolver } from './api-token-auth.ts';
 
 /** Who is calling, from a verified access token. */
@@ -21,16 +22,9 @@ export interface AccessTokenVerifierOptions {
   fetchJwks: () => Promise<JSONWebKeySet>;
   /** Cached key set is refreshed at most this often when a token names an unknown kid. */
   minRefreshIntervalMs?: number;
-  /** Cached key set is refreshed after this age even without an unknown kid. */
-  maxAgeMs?: number;
   clockToleranceSeconds?: number;
-  /**
-   * A token that verified is remembered this long (at most until it expires), so a client's every call does
-   * not cost a signature check. Forgotten whenever the key set is reloaded. 0 turns it off. Default 60 s.
-   */
-  verifiedTtlMs?: number;
-  /** Tokens remembered at most; the oldest are dropped first. Default 10,000. */
-  maxVerified?: number;
+  /** The key set and the tokens that verified against it (see accessTokenCaches), made where the service is composed. */
+  caches: AccessTokenCaches;
   /**
    * Sessions that ended (log-out, password reset...): their tokens are refused although their signature
    * holds. Loaded before the first token is checked.
@@ -40,11 +34,46 @@ export interface AccessTokenVerifierOptions {
   apiTokens?: ApiTokenResolver;
 }
 
-interface Remembered {
+type KeySet = ReturnType<typeof createLocalJWKSet>;
+
+/** A token that verified: who it names, until when it may be answered from memory, and against which key set. */
+export interface Remembered {
   token: string;
   principal: Principal;
   until: number;
+  keys: KeySet;
 }
+
+/** The caches of a verifier: identity's key set (`jwks`), and verified tokens by token and by header (`access_token`). */
+export interface AccessTokenCaches {
+  jwks: GenerationalCache<typeof KEY_SET, KeySet>;
+  verified: GenerationalCache<string, Remembered>;
+}
+
+const KEY_SET = 'keys';
+
+/** The budget of a service's verified-token cache. */
+export const accessTokenCacheConfigShape = {
+  /** Most verified access tokens and `authorization` headers kept at once (a header and its token are two; 0: none). */
+  ACCESS_TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+};
+
+/**
+ * The caches of an access token verifier. The key set is kept jwksMaxAgeMs (default 10 min) before it is
+ * fetched again. A token that verified is remembered verifiedTtlMs (default 60 s, 0: never), at most until it
+ * expires and only while the key set it verified against is the current one; maxEntries counts tokens and the
+ * exact `authorization` headers that carried them (each header answered without parsing it again).
+ */
+export function accessTokenCaches(options: { maxEntries: number; verifiedTtlMs?: number; jwksMaxAgeMs?: number; now?: () => number }): AccessTokenCaches {
+  return {
+    // One entry: a budget of 2 is room for it (an entry may take at most half a budget).
+    jwks: new GenerationalCache({ name: 'jwks', unit: 'entries', budget: 2, maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000, now: options.now }),
+    verified: new GenerationalCache({ name: 'access_token', unit: 'entries', budget: options.maxEntries, maxAgeMs: options.verifiedTtlMs ?? 60_000, now: options.now }),
+  };
+}
+
+/** Header keys cannot meet token keys: a token never holds a space. */
+const headerKey = (header: string) => `authorization: ${header}`;
 
 export interface AccessTokenVerifier {
   verify(token: string): Promise<Principal>;
@@ -58,35 +87,27 @@ export interface AccessTokenVerifier {
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
   const minRefresh = options.minRefreshIntervalMs ?? 5_000;
-  const maxAge = options.maxAgeMs ?? 10 * 60_000;
-  let keys: ReturnType<typeof createLocalJWKSet> | undefined;
+  const { jwks, verified } = options.caches;
   let fetchedAt = 0;
-  let loading: Promise<void> | undefined;
+  let loading: Promise<KeySet> | undefined;
   const tolerance = options.clockToleranceSeconds ?? 5;
-  const verifiedTtl = options.verifiedTtlMs ?? 60_000;
-  const maxVerified = options.maxVerified ?? 10_000;
   const ended = options.endedSessions;
   /** The principal, unless its session has ended. */
   const live = (principal: Principal): Principal => {
     if (ended?.has(principal.sessionId)) throw new UnauthenticatedError('session has ended', { reason: 'SESSION_ENDED' });
     return principal;
   };
-  // The exact token string (signature included) → what it verified to against the current key set.
-  const verified = new Map<string, Remembered>();
-  // The exact `authorization` header → the remembered entry of the token it carries, so a client's next call
-  // is answered without trimming and matching the header again. An entry counts only while it is still the
-  // one `verified` holds for its token (so a reload or an eviction there forgets it here too).
-  const byHeader = new Map<string, Remembered>();
 
-  async function load(): Promise<void> {
+  function load(): Promise<KeySet> {
     loading ??= options
       .fetchJwks()
-      .then((jwks) => {
-        keys = createLocalJWKSet(jwks);
+      .then((set) => {
+        const keys = createLocalJWKSet(set);
         fetchedAt = Date.now();
+        jwks.set(KEY_SET, keys, undefined);
         // A key may have been retired: every token is checked against the new set again.
         verified.clear();
-        byHeader.clear();
+        return keys;
       })
       .finally(() => {
         loading = undefined;
@@ -94,11 +115,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     return loading;
   }
 
-  async function verifyOnce(token: string) {
-    const stale = !keys || Date.now() - fetchedAt > maxAge;
-    recordCacheLookup('jwks', !stale);
-    if (stale) await load();
-    return jwtVerify(token, keys!, {
+  async function verifyWith(token: string, keys: KeySet) {
+    const result = await jwtVerify(token, keys, {
       issuer: options.issuer,
       audience: options.audience,
       algorithms: ['EdDSA'],
@@ -106,22 +124,25 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'],
       clockTolerance: tolerance,
     });
+    return { result, keys };
   }
 
-  /** A remembered entry still usable now: not past its time, and the key set not due for a refresh. */
-  const usable = (entry: Remembered) => {
-    const now = Date.now();
-    return entry.until > now && now - fetchedAt <= maxAge;
-  };
+  /**
+   * A remembered entry still usable now: not past its time, and verified against the key set in use (neither
+   * reloaded nor past its age since).
+   */
+  const usable = (entry: Remembered) => entry.until > Date.now() && jwks.find(KEY_SET) === entry.keys;
 
   async function verify(token: string): Promise<Principal> {
     if (isApiToken(token)) return verifyApiToken(token);
     if (ended && !ended.loaded) await ended.ensureLoaded();
-    const known = verified.get(token);
-    if (known) {
-      if (usable(known)) return live(known.principal);
-      verified.delete(token);
+    const known = verified.find(token);
+    if (known !== undefined && usable(known)) {
+      verified.countLookup(true);
+      return live(known.principal);
     }
+    verified.countLookup(false);
+    if (known !== undefined) verified.delete(token);
     return live(await verifySignature(token));
   }
 
@@ -133,22 +154,20 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
 
   async function verifySignature(token: string): Promise<Principal> {
     try {
-      let result;
+      let verification;
       try {
-        result = await verifyOnce(token);
+        verification = await verifyWith(token, jwks.get(KEY_SET, undefined) ?? (await load()));
       } catch (err) {
         if (!(err instanceof joseErrors.JWKSNoMatchingKey) || Date.now() - fetchedAt < minRefresh) throw err;
-        await load();
-        result = await verifyOnce(token);
+        verification = await verifyWith(token, await load());
       }
+      const { result, keys } = verification;
       const { sub, sid, jti } = result.payload;
       if (typeof sid !== 'string' || !sub || !jti) throw new UnauthenticatedError('invalid access token');
       const principal = { userId: sub, sessionId: sid, tokenId: jti };
-      if (verifiedTtl > 0 && typeof result.payload.exp === 'number') {
-        // Never past the moment jose itself would start refusing it as expired.
-        const until = Math.min((result.payload.exp + tolerance) * 1000, Date.now() + verifiedTtl);
-        if (verified.size >= maxVerified) verified.delete(verified.keys().next().value!);
-        verified.set(token, { token, principal, until });
+      if (verified.enabled && typeof result.payload.exp === 'number') {
+        // Never past the moment jose itself would start refusing it as expired (the cache's age bounds it too).
+        verified.set(token, { token, principal, until: (result.payload.exp + tolerance) * 1000, keys }, undefined);
       }
       return principal;
     } catch (err) {
@@ -167,20 +186,22 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     async authenticate(metadata) {
       const header = metadata.get('authorization')[0];
       if (typeof header !== 'string' || header.length === 0) throw new UnauthenticatedError();
-      const seen = byHeader.get(header);
+      // The exact header → the entry of the token it carries, so a client's next call is answered without
+      // trimming and matching the header again; it counts only while it is still the entry kept for its token.
+      const seen = verified.find(headerKey(header));
       if (seen !== undefined) {
-        if (verified.get(seen.token) === seen && usable(seen)) return live(seen.principal);
-        byHeader.delete(header);
+        if (verified.find(seen.token) === seen && usable(seen)) {
+          verified.countLookup(true);
+          return live(seen.principal);
+        }
+        verified.delete(headerKey(header));
       }
       const match = /^Bearer\s+([A-Za-z0-9\-_.]+)$/i.exec(header.trim());
       if (!match) throw new UnauthenticatedError('invalid authorization header', { reason: 'TOKEN_INVALID' });
       const token = match[1]!;
       const principal = await verify(token);
-      const entry = verified.get(token);
-      if (entry !== undefined) {
-        if (byHeader.size >= maxVerified) byHeader.delete(byHeader.keys().next().value!);
-        byHeader.set(header, entry);
-      }
+      const entry = verified.find(token);
+      if (entry !== undefined) verified.set(headerKey(header), entry, undefined);
       return principal;
     },
   };

@@ -1,8 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { z } from 'zod';
 import { callUnary } from './grpc-client.ts';
-import { recordCacheLookup } from './cache-metrics.ts';
+import { GenerationalCache } from './generational-cache.ts';
 import { roleFromProto, type OrgRole } from './membership-lookup.ts';
 
 /**
@@ -43,43 +44,47 @@ export function apiTokensViaOrgService(client: OrgServiceClient, options: { time
 /** Longest a resolved (or refused) token is remembered: revocation must bite within a second. */
 export const API_TOKEN_CACHE_MAX_TTL_MS = 1_000;
 
+/** The answer kept for a secret: a grant, or none (unknown, expired or revoked). */
+export type ApiTokenAnswers = GenerationalCache<string, { grant: ApiTokenGrant | undefined }>;
+
+/** The budget of a service's API token cache. */
+export const apiTokenCacheConfigShape = {
+  /** Most API token answers (grants and refusals) kept at once (0: none). */
+  API_TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+};
+
 /**
- * Remembers answers per secret for ttlMs (≤ 1 s), negative ones too so a bad token can't hammer org; concurrent
- * lookups of one secret share one call. Keys are the secrets themselves, held only in memory.
+ * The cache of API token answers (`api_token` in the metrics): at most maxEntries, each for ttlMs (default
+ * 500 ms, at most 1 s so a revocation takes effect within a second everywhere; 0 keeps nothing).
  */
-export function cachedApiTokens(
-  source: ApiTokenResolver,
-  options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
-): ApiTokenResolver & { clear(): void } {
+export function apiTokenCache(options: { maxEntries: number; ttlMs?: number; now?: () => number }): ApiTokenAnswers {
   const ttl = options.ttlMs ?? 500;
   if (ttl < 0 || ttl > API_TOKEN_CACHE_MAX_TTL_MS) throw new Error('API token cache ttl must be between 0 and 1000 ms');
-  const now = options.now ?? Date.now;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const entries = new Map<string, { grant: ApiTokenGrant | undefined; expiresAt: number }>();
+  return new GenerationalCache({ name: 'api_token', unit: 'entries', budget: options.maxEntries, maxAgeMs: ttl, now: options.now });
+}
+
+/**
+ * Answers from `answers` (see apiTokenCache) and keeps every answer there, negative ones too so a bad token
+ * can't hammer org; concurrent lookups of one secret share one call. Keys are the secrets themselves, held only
+ * in memory.
+ */
+export function cachedApiTokens(source: ApiTokenResolver, answers: ApiTokenAnswers): ApiTokenResolver & { clear(): void } {
   const inFlight = new Map<string, Promise<ApiTokenGrant | undefined>>();
   const resolve = async (token: string) => {
-    const hit = entries.get(token);
-    if (hit && hit.expiresAt > now()) {
-      recordCacheLookup('api_token', true);
-      return hit.grant;
-    }
-    recordCacheLookup('api_token', false);
-    entries.delete(token);
+    const hit = answers.get(token, undefined);
+    if (hit !== undefined) return hit.grant;
     const pending = inFlight.get(token);
     if (pending) return pending;
     const lookup = source(token)
       .then((grant) => {
-        if (ttl > 0) {
-          if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-          entries.set(token, { grant, expiresAt: now() + ttl });
-        }
+        answers.set(token, { grant }, undefined);
         return grant;
       })
       .finally(() => inFlight.delete(token));
     inFlight.set(token, lookup);
     return lookup;
   };
-  return Object.assign(resolve, { clear: () => entries.clear() });
+  return Object.assign(resolve, { clear: () => answers.clear() });
 }
 
 // The API token a tenant call runs as, so the outbox names the token (not a user) as the events' actor.

@@ -1,5 +1,4 @@
 import type { Attributes } from '@opentelemetry/api';
-import { currentService } from './current-service.ts';
 import { taskmeshMeter } from './metrics.ts';
 
 // The caches' metrics, read at each scrape from plain counters (a lookup costs an increment, not a record):
@@ -7,8 +6,7 @@ import { taskmeshMeter } from './metrics.ts';
 //   taskmesh.cache.evictions{service, cache}                  counter: entries dropped to stay within the budget
 //   taskmesh.cache.entries{service, cache}                    gauge
 //   taskmesh.cache.bytes{service, cache}                      gauge, for caches budgeted in bytes
-// The generational caches (generational-cache.ts) are registered by the server that composes them; the small
-// caches of the runtime (membership, jwks, api_token) count lookups with recordCacheLookup.
+// Every cache is a GenerationalCache (generational-cache.ts), registered by the server that composes it.
 
 /** What the metrics read of a cache (a GenerationalCache). */
 export interface ObservedCache {
@@ -29,8 +27,6 @@ interface Registered {
 }
 
 const registered = new Set<Registered>();
-/** Lookups counted by recordCacheLookup, by "service cache result". */
-const lookups = new Map<string, { attributes: Attributes; count: number }>();
 let instruments = false;
 
 /** Made on first use, after startTelemetry installed the MeterProvider (see metrics.ts). */
@@ -44,7 +40,6 @@ function ensureInstruments(): void {
   const bytes = meter.createObservableGauge('taskmesh.cache.bytes', { description: 'Bytes held by a cache budgeted in bytes' });
   meter.addBatchObservableCallback(
     (result) => {
-      for (const { attributes, count } of lookups.values()) result.observe(lookupCounter, count, attributes);
       for (const { cache, labels, hit, miss } of registered) {
         result.observe(lookupCounter, cache.hits, hit);
         result.observe(lookupCounter, cache.misses, miss);
@@ -71,17 +66,4 @@ export function observeCaches(service: string, caches: readonly ObservedCache[])
   return () => {
     for (const entry of entries) registered.delete(entry);
   };
-}
-
-/** Counts one lookup in `cache` (e.g. `membership`, `jwks`) for the current service: `hit` when answered from it. */
-export function recordCacheLookup(cache: string, hit: boolean): void {
-  ensureInstruments();
-  const service = currentService() ?? 'unknown';
-  const key = `${service} ${cache} ${hit ? 'hit' : 'miss'}`;
-  let counted = lookups.get(key);
-  if (counted === undefined) {
-    counted = { attributes: { service, cache, result: hit ? 'hit' : 'miss' }, count: 0 };
-    lookups.set(key, counted);
-  }
-  counted.count++;
 }

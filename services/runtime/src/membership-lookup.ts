@@ -1,8 +1,9 @@
 import { status as GrpcCode, type ServiceError } from '@grpc/grpc-js';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import type { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
+import { z } from 'zod';
 import { callUnary } from './grpc-client.ts';
-import { recordCacheLookup } from './cache-metrics.ts';
+import { GenerationalCache } from './generational-cache.ts';
 
 /** A member's role in an organization; the permission matrix (API.md "Roles") is written in these. */
 export const ORG_ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
@@ -81,66 +82,71 @@ export interface MembershipCache extends MembershipLookup {
   clear(): void;
 }
 
+/** Positive membership answers by `orgId/userId`, as cachedMembershipLookup keeps them. */
+export type MembershipAnswers = GenerationalCache<string, OrgMembership>;
+
+/** Longest a membership answer may be reused: a role change must take effect quickly even if an event is lost. */
+export const MEMBERSHIP_CACHE_MAX_TTL_MS = 30_000;
+
+/** The budget of a service's membership cache, shared by every service that checks memberships. */
+export const membershipCacheConfigShape = {
+  /** Most membership answers kept at once (0: none). */
+  MEMBERSHIP_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+};
+
+/**
+ * The cache of membership answers (`membership` in the metrics): at most maxEntries, each for ttlMs (0 keeps
+ * nothing; at most 30 s).
+ */
+export function membershipAnswerCache(options: { ttlMs: number; maxEntries: number; now?: () => number }): MembershipAnswers {
+  if (options.ttlMs < 0 || options.ttlMs > MEMBERSHIP_CACHE_MAX_TTL_MS) throw new Error('membership cache ttl must be between 0 and 30000 ms');
+  return new GenerationalCache({ name: 'membership', unit: 'entries', budget: options.maxEntries, maxAgeMs: options.ttlMs, now: options.now });
+}
+
 const idOf = (nameOrId: string) => nameOrId.slice(nameOrId.lastIndexOf('/') + 1);
 
 /**
- * Caches positive answers per process for ttlMs (at most 30 s: a role change must take effect quickly even
- * if an eviction event is lost). "Not a member" is never cached, so a user who just accepted an invitation
- * gets in at once. Concurrent lookups of one key share one call.
+ * Answers from `answers` (see membershipAnswerCache) and keeps positive ones there. "Not a member" is never cached, so
+ * a user who just accepted an invitation gets in at once. Concurrent lookups of one key share one call.
  */
-export function cachedMembershipLookup(
-  source: MembershipLookup,
-  options: { ttlMs: number; maxEntries?: number; now?: () => number },
-): MembershipCache {
-  if (options.ttlMs < 0 || options.ttlMs > 30_000) throw new Error('membership cache ttl must be between 0 and 30000 ms');
-  const now = options.now ?? Date.now;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const entries = new Map<string, { membership: OrgMembership; expiresAt: number }>();
+export function cachedMembershipLookup(source: MembershipLookup, answers: MembershipAnswers): MembershipCache {
   const inFlight = new Map<string, Promise<OrgMembership | undefined>>();
   // Bumped by every eviction, so a lookup that started before an eviction doesn't store its stale answer.
   let generation = 0;
   const keyOf = (orgId: string, userId: string) => `${orgId}/${userId}`;
 
   const membershipOf = async (orgId: string, userId: string): Promise<OrgMembership | undefined> => {
-      if (options.ttlMs === 0) return source.membershipOf(orgId, userId);
-      const key = keyOf(orgId, userId);
-      const hit = entries.get(key);
-      if (hit && hit.expiresAt > now()) {
-        recordCacheLookup('membership', true);
-        return hit.membership;
-      }
-      recordCacheLookup('membership', false);
-      entries.delete(key);
-      const pending = inFlight.get(key);
-      if (pending) return pending;
-      const started = generation;
-      const lookup = source
-        .membershipOf(orgId, userId)
-        .then((membership) => {
-          if (membership && started === generation) {
-            if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-            entries.set(key, { membership, expiresAt: now() + options.ttlMs });
-          }
-          return membership;
-        })
-        .finally(() => inFlight.delete(key));
-      inFlight.set(key, lookup);
-      return lookup;
+    if (!answers.enabled) return source.membershipOf(orgId, userId);
+    const key = keyOf(orgId, userId);
+    const hit = answers.get(key, undefined);
+    if (hit !== undefined) return hit;
+    const pending = inFlight.get(key);
+    if (pending) return pending;
+    const started = generation;
+    const lookup = source
+      .membershipOf(orgId, userId)
+      .then((membership) => {
+        if (membership && started === generation) answers.set(key, membership, undefined);
+        return membership;
+      })
+      .finally(() => inFlight.delete(key));
+    inFlight.set(key, lookup);
+    return lookup;
   };
   return {
     ...membershipLookup(membershipOf),
     evict(org, user) {
       generation++;
-      entries.delete(keyOf(idOf(org), idOf(user)));
+      answers.delete(keyOf(idOf(org), idOf(user)));
     },
     evictOrganization(org) {
       generation++;
       const prefix = `${idOf(org)}/`;
-      for (const key of entries.keys()) if (key.startsWith(prefix)) entries.delete(key);
+      answers.deleteWhere((key) => key.startsWith(prefix));
     },
     clear() {
       generation++;
-      entries.clear();
+      answers.clear();
     },
   };
 }

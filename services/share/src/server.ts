@@ -7,6 +7,8 @@ import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { ShareServiceService } from '@taskmesh/gen/taskmesh/share/v1/share_service.js';
 import { TaskServiceClient } from '@taskmesh/gen/taskmesh/task/v1/task_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -85,21 +87,26 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
     if (!sharedBus) await bus.close().catch(() => undefined);
     closeClients();
     await throttlePool.end().catch(() => undefined);
+    unobserveCaches();
     await db.close();
   };
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('share', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
     subscriptions.push(await bus.subscribe(endedSessionsSubscription(endedSessions, 'share')));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
-      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+      callers.memberships,
     );
     // Each replica evicts its own cache: a broadcast subscription.
     subscriptions.push(

@@ -5,6 +5,7 @@ import { BoardServiceClient } from '@taskmesh/gen/taskmesh/board/v1/board_servic
 import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -93,21 +94,24 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
   // The service's caches, each with its budget from the configuration, reported as `task`'s in the metrics.
   const boardAnswers = boardAnswerCache({ maxBoards: config.BOARD_CACHE_MAX_BOARDS, ttlMs: config.BOARD_CACHE_TTL_MS });
   const listing = listingCaches({ pageBytes: config.TASK_PAGE_CACHE_BYTES, rowBytes: config.TASK_BYTES_CACHE_BYTES });
-  const unobserveCaches = observeCaches('task', [boardAnswers, listing.pages, listing.rows]);
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('task', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships, boardAnswers, listing.pages, listing.rows]);
   try {
     // Tokens of ended sessions are refused: the list from identity, kept current by its events.
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
     sessionEvents = await bus.subscribe(endedSessionsSubscription(endedSessions, 'task'));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
     const membershipCache = cachedMembershipLookup(
       membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
-      { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS },
+      callers.memberships,
     );
     subscription = await bus.subscribe(membershipEvictionSubscription(membershipCache, 'task'));
     const boardCache = cachedBoardDirectory(boardDirectoryViaBoardService(boardClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), boardAnswers);

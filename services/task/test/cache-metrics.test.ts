@@ -1,6 +1,7 @@
-// The caches of a board listing seen from outside: REST traffic through the edge, then the Prometheus endpoint
-// shows each cache's lookups, evictions, entries and bytes under its own `cache` label, with the budgets the
-// configuration gave (a task-bytes budget small enough to evict).
+// The caches of a board listing and of the callers seen from outside: REST traffic through the edge (a user's
+// access token, then an API token), then the Prometheus endpoint shows each cache's lookups, evictions, entries
+// and bytes under its own `cache` label, with the budgets the configuration gave (a task-bytes budget small
+// enough to evict, memberships kept 30 s).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMetricsEndpoint, type MetricsEndpoint } from '@taskmesh/runtime/metrics';
 import { freePort } from '@taskmesh/runtime/testing/ports';
@@ -21,7 +22,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     services: [identityService, orgService, boardService, taskService],
     front: edgeFront,
-    overrides: { TASK_BYTES_CACHE_BYTES: '20000', TASK_PAGE_CACHE_BYTES: '4000000', BOARD_CACHE_MAX_BOARDS: '50', BOARD_CACHE_TTL_MS: '30000' },
+    overrides: { TASK_BYTES_CACHE_BYTES: '20000', TASK_PAGE_CACHE_BYTES: '4000000', BOARD_CACHE_MAX_BOARDS: '50', BOARD_CACHE_TTL_MS: '30000', MEMBERSHIP_CACHE_TTL_MS: '30000' },
   });
 });
 afterAll(async () => {
@@ -77,9 +78,19 @@ describe('cache metrics after REST traffic', () => {
     expect(await lookups('task', 'board_directory', 'hit')).toBeGreaterThan(0);
     expect(await lookups('edge', 'edge_large_response', 'hit')).toBe(1);
     expect(await lookups('edge', 'edge_large_response', 'miss')).toBe(2);
-    // The runtime's own small caches are on the same family (their service label comes from the context, which
-    // only the telemetry's context manager carries: not installed in this test process).
-    expect(await scraped('taskmesh_cache_lookups_total', { cache: 'jwks', result: 'miss' })).toBeGreaterThan(0);
+    // The caches about callers, made by each service's server.ts: the key set fetched once, then the same
+    // access token and membership answered from memory.
+    expect(await lookups('task', 'jwks', 'miss')).toBe(1);
+    expect(await lookups('task', 'jwks', 'hit')).toBe(0);
+    expect(await lookups('task', 'access_token', 'hit')).toBeGreaterThan(0);
+    expect(await lookups('task', 'access_token', 'miss')).toBeGreaterThan(0);
+    expect(await scraped('taskmesh_cache_entries', { service: 'task', cache: 'access_token' })).toBeGreaterThanOrEqual(2);
+    expect(await lookups('task', 'membership', 'hit')).toBeGreaterThan(0);
+    expect(await lookups('task', 'membership', 'miss')).toBe(1);
+    expect(await scraped('taskmesh_cache_entries', { service: 'task', cache: 'membership' })).toBe(1);
+    expect(await scraped('taskmesh_cache_evictions_total', { service: 'task', cache: 'membership' })).toBe(0);
+    expect(await lookups('task', 'api_token', 'miss')).toBe(0);
+
 
     // 20 kB of task bytes hold fewer than the page's 40 tasks: the older half was dropped, and counted.
     expect(await scraped('taskmesh_cache_evictions_total', { service: 'task', cache: 'task_bytes' })).toBeGreaterThan(0);
@@ -95,5 +106,15 @@ describe('cache metrics after REST traffic', () => {
     expect(await scraped('taskmesh_cache_bytes', { service: 'task', cache: 'board_directory' })).toBeUndefined();
     expect(await scraped('taskmesh_cache_entries', { service: 'edge', cache: 'edge_large_response' })).toBe(2);
     expect(await scraped('taskmesh_cache_bytes', { service: 'edge', cache: 'edge_large_response' })).toBeGreaterThan(2 * 16 * 1024);
+
+    // An API token: org's answer about it is kept half a second, so back-to-back calls find it.
+    const { token: apiSecret } = await alice.api.org.createApiToken({ parent: organization!.name, apiToken: { displayName: 'ci', role: 'ROLE_MEMBER' } });
+    for (let i = 0; i < 20 && !((await lookups('task', 'api_token', 'hit')) ?? 0); i++) {
+      const res = await fetch(`${stack.url}/v1/${board!.name}/tasks?pageSize=1`, { headers: { authorization: `Bearer ${apiSecret}` } });
+      expect(res.status).toBe(200);
+    }
+    expect(await lookups('task', 'api_token', 'miss')).toBeGreaterThanOrEqual(1);
+    expect(await lookups('task', 'api_token', 'hit')).toBeGreaterThan(0);
+    expect(await scraped('taskmesh_cache_entries', { service: 'task', cache: 'api_token' })).toBeLessThanOrEqual(1);
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callerCacheConfigShape } from '@taskmesh/runtime/caller-caches';
 import { commonConfigShape, env, parseConfig } from '@taskmesh/runtime/config';
 import { eventBusConfigShape } from '@taskmesh/runtime/events/create-event-bus';
 import { EVENTS_MAX_AGE_DAYS } from '@taskmesh/runtime/events/stream';
@@ -7,6 +8,7 @@ import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/ret
 
 export const webhookConfigSchema = z.object({
   ...commonConfigShape,
+  ...callerCacheConfigShape,
   ...eventBusConfigShape,
   ...outboxRetentionConfigShape,
   WEBHOOK_PORT: env.port(50060),

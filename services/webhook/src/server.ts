@@ -4,6 +4,8 @@ import { IdentityServiceClient } from '@taskmesh/gen/taskmesh/identity/v1/identi
 import { OrgServiceClient } from '@taskmesh/gen/taskmesh/org/v1/org_service.js';
 import { WebhookServiceService } from '@taskmesh/gen/taskmesh/webhook/v1/webhook_service.js';
 import { createAccessTokenVerifier } from '@taskmesh/runtime/access-tokens';
+import { callerCaches } from '@taskmesh/runtime/caller-caches';
+import { observeCaches } from '@taskmesh/runtime/cache-metrics';
 import { apiTokensViaOrgService, cachedApiTokens } from '@taskmesh/runtime/api-token-auth';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
 import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
@@ -103,21 +105,24 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
     identityClient.close();
     orgClient.close();
     if (!givenMailer) mailer.close();
+    unobserveCaches();
     await db.close();
   };
+  // What the service remembers about its callers (budgets from the configuration), reported as its caches.
+  const callers = callerCaches(config);
+  const unobserveCaches = observeCaches('webhook', [callers.accessTokens.jwks, callers.accessTokens.verified, callers.apiTokens, callers.memberships]);
   try {
     const endedSessions = new EndedSessions({ load: endedSessionsFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }) });
     subscriptions.push(await bus.subscribe(endedSessionsSubscription(endedSessions, 'webhook')));
     const verifier = createAccessTokenVerifier({
+      caches: callers.accessTokens,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       fetchJwks: jwksFromIdentity(identityClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
       endedSessions,
-      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient)),
+      apiTokens: cachedApiTokens(apiTokensViaOrgService(orgClient), callers.apiTokens),
     });
-    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), {
-      ttlMs: config.MEMBERSHIP_CACHE_TTL_MS,
-    });
+    const membershipCache = cachedMembershipLookup(membershipLookupViaOrgService(orgClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS }), callers.memberships);
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'webhook')));
     const eventTypes = subscribableEventTypes();
     subscriptions.push(await bus.subscribe(webhookFanOutSubscription(db.em, eventTypes, () => worker.wake())));
