@@ -25,7 +25,7 @@ export type { Attachment, Attachment_State } from './taskmesh/attachment/v1/atta
 export type { Status } from './google/rpc/status.js';
 export type { Operation } from './google/longrunning/operations.js';
 export { AttachmentServiceClient } from './taskmesh/attachment/v1/attachment_service.js';
-export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse, ExportOrganizationRequest, GetOperationRequest, ListOperationsRequest, ListOperationsResponse } from './taskmesh/attachment/v1/attachment_service.js';
+export type { CreateAttachmentRequest, CreateAttachmentResponse, CompleteAttachmentRequest, CompleteAttachmentResponse, GetAttachmentRequest, GetAttachmentResponse, ListAttachmentsRequest, ListAttachmentsResponse, DeleteAttachmentRequest, DeleteAttachmentResponse, ExportOrganizationRequest, GetOperationRequest, ListOperationsRequest, ListOperationsResponse, CancelOperationRequest, CancelOperationResponse, DeleteOperationRequest, DeleteOperationResponse } from './taskmesh/attachment/v1/attachment_service.js';
 export type { FieldChange } from './taskmesh/events/v1/field_change.js';
 export { AuditServiceClient } from './taskmesh/audit/v1/audit_service.js';
 export type { Board, List } from './taskmesh/board/v1/board.js';

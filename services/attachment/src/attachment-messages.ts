@@ -30,6 +30,7 @@ const STATE_TO_PROTO: Record<string, ExportOrganizationMetadata_State> = {
   RUNNING: ExportOrganizationMetadata_State.STATE_RUNNING,
   SUCCEEDED: ExportOrganizationMetadata_State.STATE_SUCCEEDED,
   FAILED: ExportOrganizationMetadata_State.STATE_FAILED,
+  CANCELLED: ExportOrganizationMetadata_State.STATE_CANCELLED,
 };
 
 /**
@@ -60,6 +61,8 @@ export function operationMessage(row: ExportOperationRecord, download: { url: st
     operation.response = { typeUrl: `${ANY_PREFIX}taskmesh.attachment.v1.ExportOrganizationResponse`, value: Buffer.from(response) };
   } else if (row.state === 'FAILED') {
     operation.error = { code: GrpcCode.INTERNAL, message: row.errorMessage ?? 'the export failed', details: [] };
+  } else if (row.state === 'CANCELLED') {
+    operation.error = { code: GrpcCode.CANCELLED, message: row.errorMessage ?? 'the export was cancelled', details: [] };
   }
   return operation;
 }

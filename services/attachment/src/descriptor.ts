@@ -1,7 +1,7 @@
 import type { ServiceDescriptor } from '@taskmesh/runtime/stack';
 import { loadAttachmentConfig } from './config.ts';
 import { attachmentMigrations } from './db/migrations/index.ts';
-import { ATTACHMENT_SERVICE_NAME, startAttachment, type RunningAttachment } from './server.ts';
+import { ATTACHMENT_SERVICE_NAME, startAttachment, type AttachmentDeps, type RunningAttachment } from './server.ts';
 
 /** The attachment service as the stack builder composes it (npm start, tests, bench). */
 export const attachmentService: ServiceDescriptor<RunningAttachment> = {
@@ -10,5 +10,5 @@ export const attachmentService: ServiceDescriptor<RunningAttachment> = {
   defaultPort: 50059,
   entryPoint: 'services/attachment/src/main.ts',
   migrations: attachmentMigrations,
-  start: ({ env, log, bus }) => startAttachment({ config: loadAttachmentConfig(env), log, bus }),
+  start: ({ env, log, bus, inject }) => startAttachment({ config: loadAttachmentConfig(env), log, bus, ...(inject as Partial<AttachmentDeps>) }),
 };

@@ -3,6 +3,7 @@ import type { ExportOperationRecord } from './db/entities.ts';
 import type { ExportOperations } from './db/export-operations.ts';
 import { ARCHIVE_URL_TTL_SECONDS } from './domain/export-rules.ts';
 import type { ExportWorker } from './export/export-worker.ts';
+import type { ObjectDeletions } from './storage/object-deletions.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
 export interface ExportView {
@@ -11,12 +12,16 @@ export interface ExportView {
   download: { url: string; expireTime: Date } | undefined;
 }
 
-/** The export use cases behind ExportOrganization, GetOperation and ListOperations (OWNER only: the access table). */
+/**
+ * The export use cases behind ExportOrganization, GetOperation, ListOperations, CancelOperation and
+ * DeleteOperation (OWNER only: the access table).
+ */
 export class OrgExports {
   constructor(
     private readonly operations: ExportOperations,
     private readonly worker: ExportWorker,
     private readonly store: ObjectStore,
+    private readonly deletions: ObjectDeletions,
   ) {}
 
   /** Queues the export (or finds the one in flight) and wakes the worker once the queue row is committed. */
@@ -33,6 +38,20 @@ export class OrgExports {
   async list(em: EntityManager, orgId: string, page: { pageSize: number; pageToken: string }): Promise<{ items: ExportView[]; nextPageToken: string }> {
     const result = await this.operations.list(em, orgId, page);
     return { items: await Promise.all(result.items.map((row) => this.view(row))), nextPageToken: result.nextPageToken };
+  }
+
+  /**
+   * Cancels an export not yet done (committed first); if this process runs it, its stream or upload stops at
+   * once, else its worker stops at its next page or object. A done operation is left as it is.
+   */
+  async cancel(em: EntityManager, orgId: string, userId: string, operationId: string): Promise<void> {
+    if (await this.operations.cancel(em, orgId, operationId, userId)) this.worker.cancelled(operationId);
+  }
+
+  /** Forgets a done operation; its archive is deleted from the store before answering (retried later if the store refuses). */
+  async delete(em: EntityManager, orgId: string, userId: string, operationId: string): Promise<void> {
+    await this.operations.delete(em, orgId, operationId, userId);
+    await this.deletions.drain().catch(() => undefined);
   }
 
   /** Presigning is local computation (no call to the store). */

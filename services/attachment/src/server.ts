@@ -29,7 +29,7 @@ import { Attachments } from './attachments.ts';
 import type { AttachmentConfig } from './config.ts';
 import { AttachmentRecord, ExportOperationRecord } from './db/entities.ts';
 import { ExportOperations } from './db/export-operations.ts';
-import { ExportWorker } from './export/export-worker.ts';
+import { ExportWorker, type ExportWorkerOptions } from './export/export-worker.ts';
 import { writeOrgArchive } from './export/org-archive.ts';
 import { OrgExports } from './org-exports.ts';
 import { attachmentMigrations } from './db/migrations/index.ts';
@@ -50,6 +50,8 @@ export interface AttachmentDeps {
   log: Logger;
   /** The process's event bus (embedded launcher); otherwise one from NATS_URL, started here. */
   bus?: EventBus;
+  /** Awaited by the export worker at each page and object boundary (tests hold an export there to cancel it). */
+  onExportCheckpoint?: ExportWorkerOptions['onCheckpoint'];
 }
 
 export interface RunningAttachment {
@@ -72,7 +74,7 @@ export interface RunningAttachment {
  * server under $TASKMESH_DATA_DIR/blobs), starts the outbox relay, the consumer of task and org deletions,
  * the object-deletion worker, the org purge and the pending-attachment reaper, and serves AttachmentService + health.
  */
-export async function startAttachment({ config, log, bus: sharedBus }: AttachmentDeps): Promise<RunningAttachment> {
+export async function startAttachment({ config, log, bus: sharedBus, onExportCheckpoint }: AttachmentDeps): Promise<RunningAttachment> {
   const objectServer = config.S3_ENDPOINT
     ? undefined
     : await startEmbeddedObjectServer({
@@ -137,7 +139,12 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     clients: { org: orgClient, board: boardClient, task: taskClient, audit: auditClient },
     streamTimeoutMs: config.EXPORT_STREAM_TIMEOUT_SECONDS * 1000,
   };
-  const exportWorker = new ExportWorker(exportOperations, (job, operation, signal) => writeOrgArchive(archiveDeps, job, operation, signal), log);
+  const exportWorker = new ExportWorker(
+    exportOperations,
+    (job, operation, signal, checkpoint) => writeOrgArchive(archiveDeps, job, operation, signal, checkpoint),
+    log,
+    { drainDeletions: () => deletions.drain(), ...(onExportCheckpoint ? { onCheckpoint: onExportCheckpoint } : {}) },
+  );
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
   let retention: BookkeepingRetention | undefined;
@@ -192,7 +199,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     const lookupTask = taskLookupViaTaskService(taskClient, { timeoutMs: config.UPSTREAM_TIMEOUT_MS });
     const implementation = bindService(
       AttachmentServiceService,
-      withOrgContext(AttachmentServiceService, attachmentAccessTable, attachmentHandlers(attachments, lookupTask, new OrgExports(exportOperations, exportWorker, store)), {
+      withOrgContext(AttachmentServiceService, attachmentAccessTable, attachmentHandlers(attachments, lookupTask, new OrgExports(exportOperations, exportWorker, store, deletions)), {
         verifier,
         memberships: membershipCache,
         em: db.em,

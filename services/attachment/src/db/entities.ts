@@ -32,7 +32,7 @@ export const ExportOperationRecord = defineEntity({
   properties: {
     id: p.uuid().primary(),
     requestedBy: p.uuid(),
-    /** 'PENDING' → 'RUNNING' → 'SUCCEEDED' or 'FAILED' (back to 'PENDING' between attempts). */
+    /** 'PENDING' → 'RUNNING' → 'SUCCEEDED' or 'FAILED' (back to 'PENDING' between attempts); 'CANCELLED' from either of the first two. */
     state: p.text(),
     objectKey: p.text().nullable(),
     sizeBytes: p.bigint('number').nullable(),

@@ -12,9 +12,15 @@ export const EXPORT_LEASE_SECONDS = 120;
 /** Bytes of an attachment object per archive record (base64 makes 1 MiB of text of it). */
 export const OBJECT_CHUNK_BYTES = 768 * 1024;
 
-export type ExportState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+/** How often at most a running export asks the database whether it was cancelled (at its page and object boundaries). */
+export const EXPORT_CANCEL_CHECK_MS = 500;
 
-export const isDone = (state: string): boolean => state === 'SUCCEEDED' || state === 'FAILED';
+export type ExportState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+export const isDone = (state: string): boolean => state === 'SUCCEEDED' || state === 'FAILED' || state === 'CANCELLED';
+
+/** Where an operation's archive is written: one key per operation, known before it is uploaded (cancel removes it). */
+export const archiveKeyOf = (orgId: string, operationId: string): string => `exports/${orgId}/${operationId}.jsonl.gz`;
 
 /**
  * An operation's name carries its organization (`operations/{org}.{operation}`), so GetOperation runs the

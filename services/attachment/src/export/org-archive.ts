@@ -10,10 +10,11 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { attachmentMessage } from '../attachment-messages.ts';
 import type { ArchiveWritten, ExportJob } from '../db/export-operations.ts';
 import { AttachmentRecord, type ExportOperationRecord } from '../db/entities.ts';
-import { EXPORT_FORMAT_VERSION, OBJECT_CHUNK_BYTES, operationNameOf } from '../domain/export-rules.ts';
+import { archiveKeyOf, EXPORT_FORMAT_VERSION, OBJECT_CHUNK_BYTES, operationNameOf } from '../domain/export-rules.ts';
 import { userNameOf } from '../resource-names.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import type { Checkpoint } from './export-worker.ts';
 
 /** A service that owns part of an organization's data and streams it through its ExportOrganizationData. */
 interface ExportSource {
@@ -41,12 +42,25 @@ const boardOf = (name: string) => /^organizations\/[^/]+\/boards\/[^/]+/.exec(na
  * Writes one organization's archive and uploads it: org and members (org service), boards and lists (board),
  * tasks and comments (task), attachment metadata and objects (here), audit log (audit), in that order. Each
  * owner streams its own records; nothing here runs inside a transaction. Tasks, comments and attachments under
- * a board that is not exported (deleted) are left out, as the API no longer shows them.
+ * a board that is not exported (deleted) are left out, as the API no longer shows them. `checkpoint` runs before
+ * each owner's stream and every PAGE records of it, before each object and before and after the upload: a
+ * cancelled export stops there (the temporary file is removed; the worker deletes what was uploaded).
  */
-export async function writeOrgArchive(deps: OrgArchiveDeps, job: ExportJob, operation: ExportOperationRecord, signal: AbortSignal): Promise<ArchiveWritten> {
+export async function writeOrgArchive(
+  deps: OrgArchiveDeps,
+  job: ExportJob,
+  operation: ExportOperationRecord,
+  signal: AbortSignal,
+  checkpoint: Checkpoint,
+): Promise<ArchiveWritten> {
   const orgName = `organizations/${job.orgId}`;
   const writer = await ArchiveWriter.open();
+  const record = async (type: string, data: unknown) => {
+    await writer.record(type, data);
+    if (writer.recordCount % PAGE === 0) await checkpoint('records');
+  };
   try {
+    await checkpoint('records');
     await writer.header({
       format: 'taskmesh.export',
       version: EXPORT_FORMAT_VERSION,
@@ -60,29 +74,33 @@ export async function writeOrgArchive(deps: OrgArchiveDeps, job: ExportJob, oper
     const underExportedBoard = (data: unknown) => boards.has(boardOf(String((data as { name?: unknown }).name ?? '')));
 
     for await (const { type, data } of recordsOf(deps, source(deps.clients.org, OrgServiceService.exportOrganizationData, 'taskmesh.org.v1.ExportOrganizationDataResponse'), orgName, signal)) {
-      await writer.record(type, data);
+      await record(type, data);
     }
+    await checkpoint('records');
     for await (const { type, data } of recordsOf(deps, source(deps.clients.board, BoardServiceService.exportOrganizationData, 'taskmesh.board.v1.ExportOrganizationDataResponse'), orgName, signal)) {
       if (type === 'board') boards.add(String((data as { name: string }).name));
-      await writer.record(type, data);
+      await record(type, data);
     }
+    await checkpoint('records');
     for await (const { type, data } of recordsOf(deps, source(deps.clients.task, TaskServiceService.exportOrganizationData, 'taskmesh.task.v1.ExportOrganizationDataResponse'), orgName, signal)) {
-      if (underExportedBoard(data)) await writer.record(type, data);
+      if (underExportedBoard(data)) await record(type, data);
     }
-    await writeAttachments(deps, writer, job.orgId, boards, signal);
+    await writeAttachments(deps, writer, job.orgId, boards, signal, checkpoint);
+    await checkpoint('records');
     for await (const { type, data } of recordsOf(deps, source(deps.clients.audit, AuditServiceService.exportOrganizationData, 'taskmesh.audit.v1.ExportOrganizationDataResponse'), orgName, signal)) {
-      await writer.record(type, data);
+      await record(type, data);
     }
 
     const { sizeBytes, recordCount } = await writer.finish();
-    signal.throwIfAborted();
-    const objectKey = `exports/${job.orgId}/${job.operationId}.jsonl.gz`;
+    await checkpoint('upload');
+    const objectKey = archiveKeyOf(job.orgId, job.operationId);
     const day = operation.createdAt.toISOString().slice(0, 10);
     await deps.store.putFile(objectKey, writer.path, {
       sizeBytes,
       contentType: 'application/gzip',
       filename: `taskmesh-export-${job.orgId}-${day}.jsonl.gz`,
-    });
+    }, signal);
+    await checkpoint('uploaded');
     return { objectKey, sizeBytes, recordCount };
   } finally {
     await writer.discard();
@@ -115,11 +133,19 @@ async function* recordsOf(deps: OrgArchiveDeps, source: ExportSource, orgName: s
 }
 
 /** Every attachment's metadata, each READY one followed by its object in base64 chunks. */
-async function writeAttachments(deps: OrgArchiveDeps, writer: ArchiveWriter, orgId: string, boards: Set<string>, signal: AbortSignal): Promise<void> {
+async function writeAttachments(
+  deps: OrgArchiveDeps,
+  writer: ArchiveWriter,
+  orgId: string,
+  boards: Set<string>,
+  signal: AbortSignal,
+  checkpoint: Checkpoint,
+): Promise<void> {
   const schema = deps.registry.getMessage('taskmesh.attachment.v1.Attachment');
   if (!schema) throw new Error('taskmesh.attachment.v1.Attachment is not in the descriptor set');
   let after: { createdAt: Date; id: string } | undefined;
   for (;;) {
+    await checkpoint('records');
     const where = after ? { $or: [{ createdAt: { $gt: after.createdAt } }, { createdAt: after.createdAt, id: { $gt: after.id } }] } : {};
     const rows = await forkForOrg(deps.em, orgId).find(AttachmentRecord, where, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: PAGE });
     for (const row of rows) {
@@ -127,7 +153,9 @@ async function writeAttachments(deps: OrgArchiveDeps, writer: ArchiveWriter, org
       if (!boards.has(boardOf(message.name))) continue;
       const bytes = Attachment.encode(message).finish();
       await writer.record('attachment', toJson(schema, fromBinary(schema, bytes), { registry: deps.registry, alwaysEmitImplicit: true }));
-      if (row.state === 'READY') await writeObject(deps, writer, message.name, row.objectKey, signal);
+      if (row.state !== 'READY') continue;
+      await checkpoint('object');
+      await writeObject(deps, writer, message.name, row.objectKey, signal);
     }
     if (rows.length < PAGE) return;
     const last = rows[rows.length - 1]!;

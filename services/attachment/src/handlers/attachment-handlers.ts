@@ -103,5 +103,15 @@ export function attachmentHandlers(
       const page = await exports.list(context.em, context.org.id, { pageSize: req.pageSize, pageToken: req.pageToken });
       return { operations: page.items.map((view) => operationMessage(view.operation, view.download)), nextPageToken: page.nextPageToken };
     },
+
+    async cancelOperation(req, context) {
+      await exports.cancel(context.em, context.org.id, context.principal.userId, parseOperationName(req.name).operationId);
+      return {};
+    },
+
+    async deleteOperation(req, context) {
+      await exports.delete(context.em, context.org.id, context.principal.userId, parseOperationName(req.name).operationId);
+      return {};
+    },
   };
 }

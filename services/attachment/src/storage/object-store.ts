@@ -115,7 +115,7 @@ export class ObjectStore {
   }
 
   /** Uploads a local file as the object (an export archive), with the type and download name it is served with. */
-  async putFile(key: string, path: string, object: { sizeBytes: number; contentType: string; filename: string }): Promise<void> {
+  async putFile(key: string, path: string, object: { sizeBytes: number; contentType: string; filename: string }, signal?: AbortSignal): Promise<void> {
     await this.client.send(
       new PutObjectCommand({
         Bucket: this.settings.bucket,
@@ -125,6 +125,7 @@ export class ObjectStore {
         ContentType: object.contentType,
         ContentDisposition: contentDispositionFor(object.filename),
       }),
+      signal ? { abortSignal: signal } : {},
     );
   }
 

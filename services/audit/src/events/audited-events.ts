@@ -86,6 +86,8 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.attachment.v1.AttachmentCompleted': noChanges,
   'taskmesh.attachment.v1.AttachmentDeleted': noChanges,
   'taskmesh.attachment.v1.OrganizationExportRequested': noChanges,
+  'taskmesh.attachment.v1.OrganizationExportCancelled': noChanges,
+  'taskmesh.attachment.v1.OrganizationExportDeleted': noChanges,
   'taskmesh.webhook.v1.WebhookCreated': noChanges,
   'taskmesh.webhook.v1.WebhookUpdated': noChanges,
   'taskmesh.webhook.v1.WebhookDeleted': noChanges,

@@ -119,6 +119,24 @@ export interface ListOperationsResponse {
   nextPageToken: string;
 }
 
+/** Request for CancelOperation. */
+export interface CancelOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Response for CancelOperation (empty, as google.longrunning's google.protobuf.Empty). */
+export type CancelOperationResponse = Record<string, never>;
+
+/** Request for DeleteOperation. */
+export interface DeleteOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Response for DeleteOperation (empty, as google.longrunning's google.protobuf.Empty). */
+export type DeleteOperationResponse = Record<string, never>;
+
 const attachmentServiceRoutes = {
   createAttachment: {
     procedure: "taskmesh.attachment.v1.AttachmentService/CreateAttachment",
@@ -173,6 +191,20 @@ const attachmentServiceRoutes = {
     procedure: "taskmesh.attachment.v1.AttachmentService/ListOperations",
     method: "GET",
     path: ["/v1/", { field: "parent", multi: true }, "/operations"],
+    body: "",
+    public: false,
+  },
+  cancelOperation: {
+    procedure: "taskmesh.attachment.v1.AttachmentService/CancelOperation",
+    method: "POST",
+    path: ["/v1/", { field: "name", multi: true }, ":cancel"],
+    body: "*",
+    public: false,
+  },
+  deleteOperation: {
+    procedure: "taskmesh.attachment.v1.AttachmentService/DeleteOperation",
+    method: "DELETE",
+    path: ["/v1/", { field: "name", multi: true }],
     body: "",
     public: false,
   },
@@ -272,6 +304,29 @@ export class AttachmentServiceClient {
    */
   listOperations(request: PartialMessage<ListOperationsRequest> & { parent: string }, options?: CallOptions): Promise<ListOperationsResponse> {
     return this.transport.unary<ListOperationsResponse>(attachmentServiceRoutes.listOperations, request, options);
+  }
+
+  /**
+   * Cancels an export not yet done (OWNER of its organization): it ends done with error CANCELLED (code 1) and
+   * state STATE_CANCELLED, its worker stops at its next page or object, and no archive is left in the bucket.
+   * Cancelling an operation that is already done succeeds and changes nothing. Audited
+   * (OrganizationExportCancelled).
+   *
+   * `POST /v1/operations/{operation}:cancel`
+   */
+  cancelOperation(request: PartialMessage<CancelOperationRequest> & { name: string }, options?: CallOptions): Promise<CancelOperationResponse> {
+    return this.transport.unary<CancelOperationResponse>(attachmentServiceRoutes.cancelOperation, request, options);
+  }
+
+  /**
+   * Forgets a finished operation and deletes its archive from the bucket (OWNER of its organization). An
+   * operation not yet done is refused with FAILED_PRECONDITION (reason OPERATION_NOT_DONE): cancel it first.
+   * Audited (OrganizationExportDeleted).
+   *
+   * `DELETE /v1/operations/{operation}`
+   */
+  deleteOperation(request: PartialMessage<DeleteOperationRequest> & { name: string }, options?: CallOptions): Promise<DeleteOperationResponse> {
+    return this.transport.unary<DeleteOperationResponse>(attachmentServiceRoutes.deleteOperation, request, options);
   }
 }
 

@@ -151,7 +151,7 @@ export interface ExportOrganizationMetadata {
   createTime?:
     | Date
     | undefined;
-  /** When it finished (succeeded or failed). */
+  /** When it finished (succeeded, failed or was cancelled). */
   endTime?:
     | Date
     | undefined;
@@ -171,6 +171,8 @@ export enum ExportOrganizationMetadata_State {
   STATE_SUCCEEDED = 3,
   /** STATE_FAILED - Given up; see the operation's error. */
   STATE_FAILED = 4,
+  /** STATE_CANCELLED - Cancelled by CancelOperation before it was done; the error is CANCELLED and no archive is kept. */
+  STATE_CANCELLED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -191,6 +193,9 @@ export function exportOrganizationMetadata_StateFromJSON(object: any): ExportOrg
     case 4:
     case "STATE_FAILED":
       return ExportOrganizationMetadata_State.STATE_FAILED;
+    case 5:
+    case "STATE_CANCELLED":
+      return ExportOrganizationMetadata_State.STATE_CANCELLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -210,6 +215,8 @@ export function exportOrganizationMetadata_StateToJSON(object: ExportOrganizatio
       return "STATE_SUCCEEDED";
     case ExportOrganizationMetadata_State.STATE_FAILED:
       return "STATE_FAILED";
+    case ExportOrganizationMetadata_State.STATE_CANCELLED:
+      return "STATE_CANCELLED";
     case ExportOrganizationMetadata_State.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -238,6 +245,26 @@ export interface ListOperationsResponse {
   operations: Operation[];
   /** Token of the next page; empty on the last one. */
   nextPageToken: string;
+}
+
+/** Request for CancelOperation. */
+export interface CancelOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Response for CancelOperation (empty, as google.longrunning's google.protobuf.Empty). */
+export interface CancelOperationResponse {
+}
+
+/** Request for DeleteOperation. */
+export interface DeleteOperationRequest {
+  /** operations/{operation}, as ExportOrganization returned it. */
+  name: string;
+}
+
+/** Response for DeleteOperation (empty, as google.longrunning's google.protobuf.Empty). */
+export interface DeleteOperationResponse {
 }
 
 function createBaseCreateAttachmentRequest(): CreateAttachmentRequest {
@@ -1848,6 +1875,244 @@ export const ListOperationsResponse: MessageFns<ListOperationsResponse> = {
   },
 };
 
+function createBaseCancelOperationRequest(): CancelOperationRequest {
+  return { name: "" };
+}
+
+export const CancelOperationRequest: MessageFns<CancelOperationRequest> = {
+  encode(message: CancelOperationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelOperationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelOperationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelOperationRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: CancelOperationRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelOperationRequest>): CancelOperationRequest {
+    return CancelOperationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelOperationRequest>): CancelOperationRequest {
+    const message = createBaseCancelOperationRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelOperationResponse(): CancelOperationResponse {
+  return {};
+}
+
+export const CancelOperationResponse: MessageFns<CancelOperationResponse> = {
+  encode(_: CancelOperationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelOperationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelOperationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CancelOperationResponse {
+    return {};
+  },
+
+  toJSON(_: CancelOperationResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelOperationResponse>): CancelOperationResponse {
+    return CancelOperationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<CancelOperationResponse>): CancelOperationResponse {
+    const message = createBaseCancelOperationResponse();
+    return message;
+  },
+};
+
+function createBaseDeleteOperationRequest(): DeleteOperationRequest {
+  return { name: "" };
+}
+
+export const DeleteOperationRequest: MessageFns<DeleteOperationRequest> = {
+  encode(message: DeleteOperationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteOperationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteOperationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteOperationRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: DeleteOperationRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteOperationRequest>): DeleteOperationRequest {
+    return DeleteOperationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteOperationRequest>): DeleteOperationRequest {
+    const message = createBaseDeleteOperationRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteOperationResponse(): DeleteOperationResponse {
+  return {};
+}
+
+export const DeleteOperationResponse: MessageFns<DeleteOperationResponse> = {
+  encode(_: DeleteOperationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteOperationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteOperationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteOperationResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteOperationResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteOperationResponse>): DeleteOperationResponse {
+    return DeleteOperationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteOperationResponse>): DeleteOperationResponse {
+    const message = createBaseDeleteOperationResponse();
+    return message;
+  },
+};
+
 /**
  * AttachmentService keeps the files attached to tasks: metadata here, bytes in object storage (S3 API),
  * moved by the client itself through presigned URLs.
@@ -1967,6 +2232,39 @@ export const AttachmentServiceService = {
       Buffer.from(ListOperationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListOperationsResponse => ListOperationsResponse.decode(value),
   },
+  /**
+   * Cancels an export not yet done (OWNER of its organization): it ends done with error CANCELLED (code 1) and
+   * state STATE_CANCELLED, its worker stops at its next page or object, and no archive is left in the bucket.
+   * Cancelling an operation that is already done succeeds and changes nothing. Audited
+   * (OrganizationExportCancelled).
+   */
+  cancelOperation: {
+    path: "/taskmesh.attachment.v1.AttachmentService/CancelOperation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelOperationRequest): Buffer =>
+      Buffer.from(CancelOperationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelOperationRequest => CancelOperationRequest.decode(value),
+    responseSerialize: (value: CancelOperationResponse): Buffer =>
+      Buffer.from(CancelOperationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelOperationResponse => CancelOperationResponse.decode(value),
+  },
+  /**
+   * Forgets a finished operation and deletes its archive from the bucket (OWNER of its organization). An
+   * operation not yet done is refused with FAILED_PRECONDITION (reason OPERATION_NOT_DONE): cancel it first.
+   * Audited (OrganizationExportDeleted).
+   */
+  deleteOperation: {
+    path: "/taskmesh.attachment.v1.AttachmentService/DeleteOperation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteOperationRequest): Buffer =>
+      Buffer.from(DeleteOperationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteOperationRequest => DeleteOperationRequest.decode(value),
+    responseSerialize: (value: DeleteOperationResponse): Buffer =>
+      Buffer.from(DeleteOperationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteOperationResponse => DeleteOperationResponse.decode(value),
+  },
 } as const;
 
 export interface AttachmentServiceServer extends UntypedServiceImplementation {
@@ -2007,6 +2305,19 @@ export interface AttachmentServiceServer extends UntypedServiceImplementation {
   getOperation: handleUnaryCall<GetOperationRequest, Operation>;
   /** Lists an organization's export operations, newest first (OWNER only). */
   listOperations: handleUnaryCall<ListOperationsRequest, ListOperationsResponse>;
+  /**
+   * Cancels an export not yet done (OWNER of its organization): it ends done with error CANCELLED (code 1) and
+   * state STATE_CANCELLED, its worker stops at its next page or object, and no archive is left in the bucket.
+   * Cancelling an operation that is already done succeeds and changes nothing. Audited
+   * (OrganizationExportCancelled).
+   */
+  cancelOperation: handleUnaryCall<CancelOperationRequest, CancelOperationResponse>;
+  /**
+   * Forgets a finished operation and deletes its archive from the bucket (OWNER of its organization). An
+   * operation not yet done is refused with FAILED_PRECONDITION (reason OPERATION_NOT_DONE): cancel it first.
+   * Audited (OrganizationExportDeleted).
+   */
+  deleteOperation: handleUnaryCall<DeleteOperationRequest, DeleteOperationResponse>;
 }
 
 export interface AttachmentServiceClient extends Client {
@@ -2158,6 +2469,47 @@ export interface AttachmentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListOperationsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Cancels an export not yet done (OWNER of its organization): it ends done with error CANCELLED (code 1) and
+   * state STATE_CANCELLED, its worker stops at its next page or object, and no archive is left in the bucket.
+   * Cancelling an operation that is already done succeeds and changes nothing. Audited
+   * (OrganizationExportCancelled).
+   */
+  cancelOperation(
+    request: CancelOperationRequest,
+    callback: (error: ServiceError | null, response: CancelOperationResponse) => void,
+  ): ClientUnaryCall;
+  cancelOperation(
+    request: CancelOperationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelOperationResponse) => void,
+  ): ClientUnaryCall;
+  cancelOperation(
+    request: CancelOperationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelOperationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Forgets a finished operation and deletes its archive from the bucket (OWNER of its organization). An
+   * operation not yet done is refused with FAILED_PRECONDITION (reason OPERATION_NOT_DONE): cancel it first.
+   * Audited (OrganizationExportDeleted).
+   */
+  deleteOperation(
+    request: DeleteOperationRequest,
+    callback: (error: ServiceError | null, response: DeleteOperationResponse) => void,
+  ): ClientUnaryCall;
+  deleteOperation(
+    request: DeleteOperationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteOperationResponse) => void,
+  ): ClientUnaryCall;
+  deleteOperation(
+    request: DeleteOperationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteOperationResponse) => void,
   ): ClientUnaryCall;
 }
 

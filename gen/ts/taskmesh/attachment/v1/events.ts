@@ -43,6 +43,28 @@ export interface OrganizationExportRequested {
   organization: string;
 }
 
+/**
+ * Payload of taskmesh.attachment.v1.OrganizationExportCancelled: an OWNER cancelled an export not yet done;
+ * no archive is kept.
+ */
+export interface OrganizationExportCancelled {
+  /** operations/{operation} */
+  operation: string;
+  /** organizations/{org} */
+  organization: string;
+}
+
+/**
+ * Payload of taskmesh.attachment.v1.OrganizationExportDeleted: an OWNER deleted a finished export operation
+ * and its archive.
+ */
+export interface OrganizationExportDeleted {
+  /** operations/{operation} */
+  operation: string;
+  /** organizations/{org} */
+  organization: string;
+}
+
 function createBaseAttachmentCreated(): AttachmentCreated {
   return { attachment: undefined };
 }
@@ -345,6 +367,176 @@ export const OrganizationExportRequested: MessageFns<OrganizationExportRequested
   },
   fromPartial(object: DeepPartial<OrganizationExportRequested>): OrganizationExportRequested {
     const message = createBaseOrganizationExportRequested();
+    message.operation = object.operation ?? "";
+    message.organization = object.organization ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationExportCancelled(): OrganizationExportCancelled {
+  return { operation: "", organization: "" };
+}
+
+export const OrganizationExportCancelled: MessageFns<OrganizationExportCancelled> = {
+  encode(message: OrganizationExportCancelled, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.organization !== "") {
+      writer.uint32(18).string(message.organization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationExportCancelled {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationExportCancelled();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationExportCancelled {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+    };
+  },
+
+  toJSON(message: OrganizationExportCancelled): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationExportCancelled>): OrganizationExportCancelled {
+    return OrganizationExportCancelled.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationExportCancelled>): OrganizationExportCancelled {
+    const message = createBaseOrganizationExportCancelled();
+    message.operation = object.operation ?? "";
+    message.organization = object.organization ?? "";
+    return message;
+  },
+};
+
+function createBaseOrganizationExportDeleted(): OrganizationExportDeleted {
+  return { operation: "", organization: "" };
+}
+
+export const OrganizationExportDeleted: MessageFns<OrganizationExportDeleted> = {
+  encode(message: OrganizationExportDeleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.organization !== "") {
+      writer.uint32(18).string(message.organization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationExportDeleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationExportDeleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.organization = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationExportDeleted {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      organization: isSet(object.organization) ? globalThis.String(object.organization) : "",
+    };
+  },
+
+  toJSON(message: OrganizationExportDeleted): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.organization !== "") {
+      obj.organization = message.organization;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrganizationExportDeleted>): OrganizationExportDeleted {
+    return OrganizationExportDeleted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrganizationExportDeleted>): OrganizationExportDeleted {
+    const message = createBaseOrganizationExportDeleted();
     message.operation = object.operation ?? "";
     message.organization = object.organization ?? "";
     return message;

@@ -4,6 +4,7 @@ import { OutboxTraceContext } from './0002-outbox-trace-context.ts';
 import { ExportOperations } from './0003-exports.ts';
 import { PendingAttachmentReaper } from './0004-pending-reaper.ts';
 import { OutboxRetention } from './0005-outbox-retention.ts';
+import { ExportCancel } from './0006-export-cancel.ts';
 
 /** Every migration of the attachment schema, in order (names are ids in the database: never rename one). */
 export const attachmentMigrations = migrationList({
@@ -12,4 +13,5 @@ export const attachmentMigrations = migrationList({
   '0003-exports': ExportOperations,
   '0004-pending-reaper': PendingAttachmentReaper,
   '0005-outbox-retention': OutboxRetention,
+  '0006-export-cancel': ExportCancel,
 });
