@@ -13,6 +13,10 @@ export const WebhookRecord = defineEntity({
     description: p.text(),
     state: p.text().$type<'ACTIVE' | 'DISABLED'>(),
     secretSealed: p.text(),
+    /** The secret the last rotation replaced, sealed like secretSealed; it signs too until previousSecretExpireTime. */
+    previousSecretSealed: p.text().nullable(),
+    /** End of the rotation's grace period; null (with previousSecretSealed) when only the current secret signs. */
+    previousSecretExpireTime: p.datetime().nullable(),
     createdBy: p.uuid(),
     /** Start of the current run of failed attempts; null after a success. */
     failingSince: p.datetime().nullable(),
