@@ -15,7 +15,7 @@ export const WebhookRecord = defineEntity({
     secretSealed: p.text(),
     /** The secret the last rotation replaced, sealed like secretSealed; it signs too until previousSecretExpireTime. */
     previousSecretSealed: p.text().nullable(),
-    /** End of the rotation's grace period; null (with previousSecretSealed) when only the current secret signs. */
+    /** End of the last rotation's grace period (kept after it, when previousSecretSealed is erased); null before any rotation. */
     previousSecretExpireTime: p.datetime().nullable(),
     createdBy: p.uuid(),
     /** Start of the current run of failed attempts; null after a success. */

@@ -16,9 +16,9 @@ export function expiredSecretErasure(em: EntityManager): RetentionPurge {
       return withAppConnection(em, { [SECRET_ERASE_BEFORE_SETTING]: now.toISOString() }, async (tx) => {
         const result = await tx.query<{ n: number }>(sql`
           with erased as (
-            update webhooks set previous_secret_sealed = null, previous_secret_expire_time = null
+            update webhooks set previous_secret_sealed = null
             where id in (
-              select id from webhooks where previous_secret_expire_time < ${now}::timestamptz
+              select id from webhooks where previous_secret_sealed is not null and previous_secret_expire_time < ${now}::timestamptz
               order by previous_secret_expire_time limit ${limit}::int for update skip locked)
             returning id)
           select count(*)::int as n from erased`);

@@ -231,10 +231,7 @@ export class DeliveryWorker {
 
 /** On use: a previous secret whose grace period has ended is erased (the retention job erases unused ones). */
 function eraseExpiredPreviousSecret(webhook: WebhookRecord, now: Date): void {
-  if (webhook.previousSecretExpireTime && !previousSecretActive(webhook.previousSecretExpireTime, now)) {
-    webhook.previousSecretSealed = null;
-    webhook.previousSecretExpireTime = null;
-  }
+  if (webhook.previousSecretSealed && !previousSecretActive(webhook.previousSecretExpireTime, now)) webhook.previousSecretSealed = null;
 }
 
 function attemptRow(delivery: DeliveryRecord, webhook: WebhookRecord, attempt: number, outcome: SendOutcome, now: Date): DeliveryAttemptRecord {
