@@ -124,23 +124,26 @@ describe('webhooks over REST', () => {
     }
   }
 
-  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
-  async function settlement(webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> {
+  /** A statement as the database's superuser (past RLS), with the webhook's id as $1. */
+  async function asSuperuser(statement: string, webhook: string): Promise<any[]> {
     const admin = new pg.Client({ connectionString: db.databaseUrl });
     await admin.connect();
     try {
-      const { rows } = await admin.query(
-        `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
-                coalesce(d.finish_time > min(a.deliver_time), false) as after_first
-         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
-         where d.webhook_id = $1::uuid group by d.id`,
-        [webhook.split('/').pop()],
-      );
-      return rows;
+      return (await admin.query(statement, [webhook.split('/').pop()])).rows;
     } finally {
       await admin.end();
     }
   }
+
+  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
+  const settlement = (webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> =>
+    asSuperuser(
+      `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
+              coalesce(d.finish_time > min(a.deliver_time), false) as after_first
+       from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
+       where d.webhook_id = $1::uuid group by d.id`,
+      webhook,
+    );
 
   it('delivers a task created through REST, signed so an independent Standard Webhooks check verifies it', async () => {
     const owner = await signUp();
@@ -268,18 +271,8 @@ describe('webhooks over REST', () => {
   });
 
   /** The webhook's stored secret columns, as the database holds them. */
-  async function storedSecrets(webhook: string): Promise<{ secret_sealed: string; previous_secret_sealed: string | null; previous_secret_expire_time: Date | null }> {
-    const admin = new pg.Client({ connectionString: db.databaseUrl });
-    await admin.connect();
-    try {
-      const { rows } = await admin.query('select secret_sealed, previous_secret_sealed, previous_secret_expire_time from webhook.webhooks where id = $1::uuid', [
-        webhook.split('/').pop(),
-      ]);
-      return rows[0];
-    } finally {
-      await admin.end();
-    }
-  }
+  const storedSecrets = async (webhook: string): Promise<{ secret_sealed: string; previous_secret_sealed: string | null; previous_secret_expire_time: Date | null }> =>
+    (await asSuperuser('select secret_sealed, previous_secret_sealed, previous_secret_expire_time from webhook.webhooks where id = $1::uuid', webhook))[0];
 
   /** The single signatures of a delivery's webhook-signature header, each as a header of its own. */
   const signaturesOf = (r: Received) => (r.headers['webhook-signature'] as string).split(' ').map((one) => ({ ...r.headers, 'webhook-signature': one }));
@@ -343,10 +336,7 @@ describe('webhooks over REST', () => {
 
     // The grace period ends (its stored end moved into the past): one signature, by the newest secret, and
     // the replaced secret is erased at that use.
-    const admin2 = new pg.Client({ connectionString: db.databaseUrl });
-    await admin2.connect();
-    await admin2.query(`update webhook.webhooks set previous_secret_expire_time = now() - interval '1 second' where id = $1::uuid`, [webhook.split('/').pop()]);
-    await admin2.end();
+    await asSuperuser(`update webhook.webhooks set previous_secret_expire_time = now() - interval '1 second' where id = $1::uuid`, webhook);
     expect((await rest('GET', `/v1/${webhook}`, owner.token)).json.webhook.previousSecretExpireTime).toBeUndefined();
     await rest('POST', `/v1/${org}/boards`, owner.token, { displayName: 'After grace' });
     const late = await until(() => received.find((r) => r.path === '/rotate' && r.body.includes('After grace')));
