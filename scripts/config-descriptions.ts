@@ -59,6 +59,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   WEBHOOK_DISABLE_AFTER_SECONDS: { meaning: "an endpoint whose deliveries have failed for this long (seconds, since its last success) is disabled and its organization's owners are mailed" },
   WEBHOOK_TIMEOUT_MS: { meaning: 'deadline of one webhook delivery attempt (connect, send, answer)' },
   WEBHOOK_POLL_MS: { meaning: 'how often the webhook delivery worker looks for due retries (new deliveries wake it at once)' },
+  WEBHOOK_SECRET_ROTATION_GRACE_HOURS: { meaning: 'after `:rotateSecret` the replaced signing secret still signs every delivery, beside the new one (two `v1,` signatures), for this many hours (fractions allowed, at most 720); then it is erased' },
   METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
   // identity
   ACCESS_TOKEN_TTL_SECONDS: { meaning: 'EdDSA access-token lifetime' },

@@ -49,7 +49,7 @@ export { TaskServiceClient } from './taskmesh/task/v1/task_service.js';
 export type { CreateTaskRequest, CreateTaskResponse, GetTaskRequest, GetTaskResponse, ListTasksRequest, ListTasksResponse, SearchTasksRequest, SearchTasksResponse, UpdateTaskRequest, UpdateTaskResponse, BatchUpdateTasksRequest, BatchUpdateTasksResponse, DeleteTaskRequest, DeleteTaskResponse, MoveTaskRequest, MoveTaskResponse, CreateCommentRequest, CreateCommentResponse, ListCommentsRequest, ListCommentsResponse, DeleteCommentRequest, DeleteCommentResponse } from './taskmesh/task/v1/task_service.js';
 export type { Webhook, Webhook_State, Delivery, Delivery_State } from './taskmesh/webhook/v1/webhook.js';
 export { WebhookServiceClient } from './taskmesh/webhook/v1/webhook_service.js';
-export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, ListWebhooksResponse, GetWebhookRequest, GetWebhookResponse, UpdateWebhookRequest, UpdateWebhookResponse, DeleteWebhookRequest, DeleteWebhookResponse, TestWebhookRequest, TestWebhookResponse, ListDeliveriesRequest, ListDeliveriesResponse } from './taskmesh/webhook/v1/webhook_service.js';
+export type { CreateWebhookRequest, CreateWebhookResponse, ListWebhooksRequest, ListWebhooksResponse, GetWebhookRequest, GetWebhookResponse, UpdateWebhookRequest, UpdateWebhookResponse, DeleteWebhookRequest, DeleteWebhookResponse, TestWebhookRequest, TestWebhookResponse, RotateWebhookSecretRequest, RotateWebhookSecretResponse, ListDeliveriesRequest, ListDeliveriesResponse } from './taskmesh/webhook/v1/webhook_service.js';
 
 /** Every HTTP-bound service of the API, sharing one base URL, token source and fetch. */
 export class TaskmeshClient {

@@ -44,6 +44,8 @@ export const webhookConfigSchema = z.object({
   /** How often the delivery worker looks for due deliveries (it is also woken by new ones). */
   WEBHOOK_POLL_MS: env.positiveInt(1_000),
   SMTP_URL: z.string().optional(),
+  /** After a secret rotation the replaced secret signs deliveries too for this long (hours; fractions allowed, tests). */
+  WEBHOOK_SECRET_ROTATION_GRACE_HOURS: z.coerce.number().positive().max(720).default(24),
   /**
    * Deliveries that succeeded or were given up this long ago are deleted with their attempts. At least a day
    * longer than the event stream keeps events, since a delivery is also what recognises a redelivered event.

@@ -28,6 +28,7 @@ import type { WebhookConfig } from './config.ts';
 import { DeliveryAttemptRecord, DeliveryRecord, OrgOwnerRecord, WebhookRecord } from './db/entities.ts';
 import { webhookMigrations } from './db/migrations/index.ts';
 import { deliveryRetentionPurge } from './db/delivery-retention.ts';
+import { expiredSecretErasure } from './db/secret-erasure.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { AllowedHosts } from './domain/destination-guard.ts';
 import { subscribableEventTypes } from './events/event-json.ts';
@@ -136,12 +137,12 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
       ),
     );
     relay = startOutboxRelay({ em: db.em, service: 'webhook', bus, log });
-    const startedRetention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, more: [deliveryRetentionPurge(db.em, config.WEBHOOK_DELIVERY_RETENTION_DAYS)] }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
+    const startedRetention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, more: [deliveryRetentionPurge(db.em, config.WEBHOOK_DELIVERY_RETENTION_DAYS), expiredSecretErasure(db.em)] }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     retention = startedRetention;
     if (!sharedBus) bus.start();
     worker.start();
 
-    const webhooks = new Webhooks({ keyRing, allowedHosts, knownEventTypes: eventTypes, worker });
+    const webhooks = new Webhooks({ keyRing, allowedHosts, knownEventTypes: eventTypes, worker, rotationGraceHours: config.WEBHOOK_SECRET_ROTATION_GRACE_HOURS });
     const implementation = bindService(
       WebhookServiceService,
       withOrgContext(WebhookServiceService, webhookAccessTable, webhookHandlers(webhooks), { verifier, memberships: membershipCache, em: db.em }),

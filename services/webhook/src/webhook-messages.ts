@@ -1,9 +1,14 @@
 import { Delivery_State, Webhook_State, type Delivery, type Webhook } from '@taskmesh/gen/taskmesh/webhook/v1/webhook.js';
 import type { DeliveryAttemptRecord, WebhookRecord } from './db/entities.ts';
+import { previousSecretActive } from './domain/signature.ts';
 import { deliveryNameOf, userNameOf, webhookNameOf } from './resource-names.ts';
 
-/** Records → API messages, for the handlers and the event payloads alike (never with the secret). */
-export function webhookMessage(webhook: WebhookRecord): Webhook {
+/**
+ * Records → API messages, for the handlers and the event payloads alike (never with a secret). A previous
+ * secret past its expiry but not yet erased no longer signs, so it is not shown either.
+ */
+export function webhookMessage(webhook: WebhookRecord, now = new Date()): Webhook {
+  const previousExpiry = webhook.previousSecretExpireTime;
   return {
     name: webhookNameOf(webhook.orgId, webhook.id),
     url: webhook.url,
@@ -12,6 +17,7 @@ export function webhookMessage(webhook: WebhookRecord): Webhook {
     state: webhook.state === 'ACTIVE' ? Webhook_State.STATE_ACTIVE : Webhook_State.STATE_DISABLED,
     createTime: webhook.createdAt,
     creator: userNameOf(webhook.createdBy),
+    ...(previousSecretActive(previousExpiry, now) ? { previousSecretExpireTime: previousExpiry } : {}),
   };
 }
 

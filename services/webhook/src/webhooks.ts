@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WebhookCreated, WebhookDeleted, WebhookUpdated } from '@taskmesh/gen/taskmesh/webhook/v1/events.js';
+import { WebhookCreated, WebhookDeleted, WebhookSecretRotated, WebhookUpdated } from '@taskmesh/gen/taskmesh/webhook/v1/events.js';
 import { InvalidArgumentError, NotFoundError } from '@taskmesh/runtime/errors';
 import type { KeyRing } from '@taskmesh/runtime/key-encryption';
 import { domainEvent, recordEvent, type DomainEvent, type MessageCodec } from '@taskmesh/runtime/outbox';
 import { decodePageToken, pageOf, pageSizeOf } from '@taskmesh/runtime/paging';
 import { DeliveryAttemptRecord, WebhookRecord } from './db/entities.ts';
 import { AllowedHosts, destinationOf, type Destination } from './domain/destination-guard.ts';
-import { newSigningSecret } from './domain/signature.ts';
+import { newSigningSecret, secretAad } from './domain/signature.ts';
 import { descriptionViolation, eventTypesViolation, MAX_URL, rejectViolations, type WebhookField } from './domain/webhook-rules.ts';
 import { ForbiddenDestinationError, resolveDestination } from './delivery/http-sender.ts';
 import type { DeliveryWorker } from './delivery/delivery-worker.ts';
@@ -27,16 +28,20 @@ export interface WebhookInput {
   state?: 'ACTIVE' | 'DISABLED';
 }
 
-/** The additional authenticated data a secret is sealed with: it opens only for its own endpoint. */
-export const secretAad = (orgId: string, webhookId: string) => `webhook:${orgId}:${webhookId}`;
-
 /**
  * Endpoint management. The URL is checked (shape, scheme, resolved addresses) before any transaction opens;
  * each change and its event are written in one transaction (the outbox).
  */
 export class Webhooks {
   constructor(
-    private readonly deps: { keyRing: KeyRing; allowedHosts: AllowedHosts; knownEventTypes: readonly string[]; worker: DeliveryWorker },
+    private readonly deps: {
+      keyRing: KeyRing;
+      allowedHosts: AllowedHosts;
+      knownEventTypes: readonly string[];
+      worker: DeliveryWorker;
+      /** How long a rotation's replaced secret keeps signing beside the new one. */
+      rotationGraceHours: number;
+    },
   ) {}
 
   private event<T>(actor: Actor, type: string, codec: MessageCodec<T>, payload: T, resource: string): DomainEvent {
@@ -81,6 +86,8 @@ export class Webhooks {
         state: 'ACTIVE',
         secretSealed: this.deps.keyRing.sealText(secret, secretAad(actor.orgId, id)),
         createdBy: actor.userId,
+        previousSecretSealed: null,
+        previousSecretExpireTime: null,
         failingSince: null,
         createdAt: now,
         updatedAt: now,
@@ -142,6 +149,28 @@ export class Webhooks {
       tx.remove(webhook);
       recordEvent(tx, this.event(actor, 'WebhookDeleted', WebhookDeleted, { webhook: webhookNameOf(actor.orgId, webhook.id), url: webhook.url }, webhookNameOf(actor.orgId, webhook.id)));
     });
+  }
+
+  /**
+   * A new secret, returned once. The current one becomes the previous one (still sealed, moved as it is) and
+   * signs beside the new one for the grace period; a previous one from an earlier rotation is dropped, so at
+   * most two sign. The row is locked so that two rotations at once chain instead of losing one's secret.
+   */
+  async rotateSecret(actor: Actor, ref: WebhookRef): Promise<{ webhook: WebhookRecord; secret: string }> {
+    const secret = newSigningSecret();
+    const sealed = this.deps.keyRing.sealText(secret, secretAad(actor.orgId, ref.webhookId));
+    const webhook = await actor.em.transactional(async (tx) => {
+      const row = await tx.findOne(WebhookRecord, { id: ref.webhookId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!row) throw new NotFoundError(webhookNameOf(ref.orgId, ref.webhookId));
+      const now = new Date();
+      row.previousSecretSealed = row.secretSealed;
+      row.previousSecretExpireTime = new Date(now.getTime() + this.deps.rotationGraceHours * 3_600_000);
+      row.secretSealed = sealed;
+      row.updatedAt = now;
+      recordEvent(tx, this.event(actor, 'WebhookSecretRotated', WebhookSecretRotated, { webhook: webhookMessage(row, now) }, webhookNameOf(actor.orgId, row.id)));
+      return row;
+    });
+    return { webhook, secret };
   }
 
   /** Sends a ping now (outside any transaction) and returns its logged attempt. */

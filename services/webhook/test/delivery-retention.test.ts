@@ -1,6 +1,7 @@
 // Retention of finished webhook deliveries on a real PostgreSQL with the service's own migrations (RLS on):
 // deliveries that succeeded or were given up before the cutoff go with their attempts, in every org and in
 // bounded batches; pending deliveries, recent ones, and every other org's row outside that scope stay.
+// Also the erasure of rotated-out signing secrets whose grace period ended, in every org, and nothing else.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
@@ -13,8 +14,10 @@ import { sql, withAppConnection, withOrgConnection } from '@taskmesh/runtime/ten
 import { createTestDatabase, type TestDatabase } from '@taskmesh/runtime/testing/test-database';
 import { loadWebhookConfig } from '../src/config.ts';
 import { deliveryRetentionPurge } from '../src/db/delivery-retention.ts';
+import { expiredSecretErasure } from '../src/db/secret-erasure.ts';
 import { DeliveryAttemptRecord, DeliveryRecord, OrgOwnerRecord, WebhookRecord } from '../src/db/entities.ts';
 import { webhookMigrations } from '../src/db/migrations/index.ts';
+import { SECRET_ERASE_BEFORE_SETTING } from '../src/db/retention-scope.ts';
 
 const DAY = 86_400_000;
 const quietLog = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
@@ -112,6 +115,43 @@ describe('webhook delivery retention', () => {
     expect(await remaining('deliveries', 'pending-a')).toBe(6);
     expect(await remaining('delivery_attempts', 'pending-a')).toBe(12);
     expect(await retention.purgeDue(now)).toEqual({ 'finished webhook deliveries': 0 });
+  });
+
+  it('erases previous signing secrets past their grace period in every org, and can write nothing else', async () => {
+    const previous = async (orgId: string) =>
+      (await admin.query('select previous_secret_sealed as sealed, previous_secret_expire_time as expiry from webhook.webhooks where id = $1::uuid', [hooks.get(orgId)])).rows[0];
+    const rotate = (orgId: string, expiry: Date) =>
+      withOrgConnection(db.em, orgId, (tx) =>
+        tx.commit(sql`update webhooks set previous_secret_sealed = 'sealed-before', previous_secret_expire_time = ${expiry}::timestamptz where id = ${hooks.get(orgId)!}::uuid`),
+      );
+    await rotate(orgA, new Date(now.getTime() - 60_000));
+    await rotate(orgB, new Date(now.getTime() + 3_600_000));
+    // A previous secret never comes without the end of its grace period.
+    await expect(
+      withOrgConnection(db.em, orgA, (tx) => tx.commit(sql`update webhooks set previous_secret_expire_time = null where id = ${hooks.get(orgA)!}::uuid`)),
+    ).rejects.toThrow(/webhooks_previous_secret_expiry/);
+
+    const retention = new BookkeepingRetention(db.em, { more: [expiredSecretErasure(db.em)] }, { intervalSeconds: 3600, log: quietLog });
+    expect(await retention.purgeDue(now)).toEqual({ 'expired previous webhook signing secrets': 1 });
+    // The secret is gone; the end of its grace period (nothing secret) stays.
+    expect(await previous(orgA)).toEqual({ sealed: null, expiry: new Date(now.getTime() - 60_000) });
+    expect((await previous(orgB)).sealed).toBe('sealed-before');
+    expect(await retention.purgeDue(now)).toEqual({ 'expired previous webhook signing secrets': 0 });
+
+    // The erasure's scope admits only rows whose previous secret it erases: any other write is refused.
+    await rotate(orgA, new Date(now.getTime() - 60_000));
+    await expect(
+      withAppConnection(db.em, { [SECRET_ERASE_BEFORE_SETTING]: now.toISOString() }, (tx) =>
+        tx.commit(sql`update webhooks set url = 'https://attacker.example/' where previous_secret_expire_time is not null`),
+      ),
+    ).rejects.toThrow(/row-level security/);
+    // Without the setting (or an org) nothing is visible to update.
+    const untouched = await withAppConnection(db.em, {}, async (tx) =>
+      (await tx.query<{ n: number }>(sql`with u as (update webhooks set previous_secret_sealed = null returning id) select count(*)::int as n from u`)).rows[0]!.n,
+    );
+    expect(untouched).toBe(0);
+    expect((await previous(orgA)).sealed).toBe('sealed-before');
+    expect((await admin.query(`select count(*)::int as n from webhook.webhooks where url <> 'https://example.com/hook'`)).rows[0].n).toBe(0);
   });
 
   it('defaults to 30 days and refuses fewer days than the event stream keeps events', () => {

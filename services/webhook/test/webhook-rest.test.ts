@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
@@ -11,7 +12,8 @@ import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
 /**
  * Webhooks end to end over REST, on real PostgreSQL and (when available) real JetStream: registration and
  * its role and SSRF checks, signed deliveries of a task event to a real HTTP receiver on loopback (allowed
- * through WEBHOOK_ALLOWED_HOSTS), retries, the attempt log, disabling after the failure window, isolation.
+ * through WEBHOOK_ALLOWED_HOSTS), retries, the attempt log, disabling after the failure window, secret
+ * rotation, isolation. Every service's log lines are kept (debug level) to check that no secret reaches them.
  */
 const natsUrl = await natsForTests();
 
@@ -52,6 +54,7 @@ describe('webhooks over REST', () => {
   /** Status per path; a number list is consumed one answer per request (then 200). */
   const answers = new Map<string, number[] | number>();
   let counter = 0;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     receiver = createServer((req, res) => {
@@ -71,6 +74,7 @@ describe('webhooks over REST', () => {
       services: ALL_SERVICES,
       front: edgeFront,
       ...(natsUrl ? { natsUrl } : {}),
+      logger: (component) => pino({ level: 'debug', base: { service: component } }, { write: (line: string) => void logLines.push(line) }),
       overrides: {
         WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`,
         WEBHOOK_RETRY_SCHEDULE: Array.from({ length: 40 }, () => '0.25').join(','),
@@ -120,23 +124,26 @@ describe('webhooks over REST', () => {
     }
   }
 
-  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
-  async function settlement(webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> {
+  /** A statement as the database's superuser (past RLS), with the webhook's id as $1. */
+  async function asSuperuser(statement: string, webhook: string): Promise<any[]> {
     const admin = new pg.Client({ connectionString: db.databaseUrl });
     await admin.connect();
     try {
-      const { rows } = await admin.query(
-        `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
-                coalesce(d.finish_time > min(a.deliver_time), false) as after_first
-         from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
-         where d.webhook_id = $1::uuid group by d.id`,
-        [webhook.split('/').pop()],
-      );
-      return rows;
+      return (await admin.query(statement, [webhook.split('/').pop()])).rows;
     } finally {
       await admin.end();
     }
   }
+
+  /** Each delivery of the webhook: its state, and whether its finish time is its last attempt's (and later than its first). */
+  const settlement = (webhook: string): Promise<{ state: string; at_last_attempt: boolean; after_first: boolean }[]> =>
+    asSuperuser(
+      `select d.state, coalesce(d.finish_time = max(a.deliver_time), false) as at_last_attempt,
+              coalesce(d.finish_time > min(a.deliver_time), false) as after_first
+       from webhook.deliveries d join webhook.delivery_attempts a on a.delivery_id = d.id
+       where d.webhook_id = $1::uuid group by d.id`,
+      webhook,
+    );
 
   it('delivers a task created through REST, signed so an independent Standard Webhooks check verifies it', async () => {
     const owner = await signUp();
@@ -263,6 +270,101 @@ describe('webhooks over REST', () => {
     expect(await settlement(created.webhook.name)).toEqual([{ state: 'SUCCEEDED', at_last_attempt: true, after_first: false }]);
   });
 
+  /** The webhook's stored secret columns, as the database holds them. */
+  const storedSecrets = async (webhook: string): Promise<{ secret_sealed: string; previous_secret_sealed: string | null; previous_secret_expire_time: Date | null }> =>
+    (await asSuperuser('select secret_sealed, previous_secret_sealed, previous_secret_expire_time from webhook.webhooks where id = $1::uuid', webhook))[0];
+
+  /** The single signatures of a delivery's webhook-signature header, each as a header of its own. */
+  const signaturesOf = (r: Received) => (r.headers['webhook-signature'] as string).split(' ').map((one) => ({ ...r.headers, 'webhook-signature': one }));
+
+  it('rotates the signing secret: the new and the replaced one both sign for the grace period, then only the new one', async () => {
+    const owner = await signUp();
+    const org = await orgOf(owner.token);
+    const admin = await signUp();
+    const invitation = await rest('POST', `/v1/${org}/invitations`, owner.token, { email: admin.email, role: 'ROLE_ADMIN' });
+    expect((await rest('POST', '/v1/invitations:accept', admin.token, { token: invitation.json.token })).status).toBe(200);
+    const created = (await rest('POST', `/v1/${org}/webhooks`, owner.token, { url: hookUrl('/rotate'), eventTypes: ['taskmesh.board.v1.BoardCreated'] })).json;
+    const webhook = created.webhook.name as string;
+    const first = created.secret as string;
+    expect(created.webhook.previousSecretExpireTime).toBeUndefined();
+
+    const before = Date.now();
+    const rotated = await rest('POST', `/v1/${webhook}:rotateSecret`, owner.token, {});
+    expect(rotated.status).toBe(200);
+    expect(Object.keys(rotated.json).sort()).toEqual(['secret', 'webhook']);
+    const second = rotated.json.secret as string;
+    expect(second).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(second).not.toBe(first);
+    expect(rotated.json.webhook).toMatchObject({ name: webhook, url: hookUrl('/rotate'), state: 'STATE_ACTIVE' });
+    // The default grace period: 24 h from the rotation.
+    const expiry = Date.parse(rotated.json.webhook.previousSecretExpireTime);
+    expect(expiry).toBeGreaterThanOrEqual(before + 24 * 3_600_000 - 1_000);
+    expect(expiry).toBeLessThanOrEqual(Date.now() + 24 * 3_600_000 + 1_000);
+    // Both stored sealed under the KEK (neither in the clear), the replaced one as it was.
+    const stored = await storedSecrets(webhook);
+    expect(stored.previous_secret_sealed).toMatch(/^v1\./);
+    expect(stored.secret_sealed).toMatch(/^v1\./);
+    for (const secret of [first, second]) expect(JSON.stringify(stored)).not.toContain(secret.slice(6));
+
+    // An event delivery during the grace period carries two signatures: the new secret's, then the old one's.
+    await rest('POST', `/v1/${org}/boards`, owner.token, { displayName: 'Rotated' });
+    const delivery = await until(() => received.find((r) => r.path === '/rotate'));
+    const [byNew, byOld] = signaturesOf(delivery);
+    expect(signaturesOf(delivery)).toHaveLength(2);
+    expect(verifyStandardWebhook(second, byNew!, delivery.body)).toBe(true);
+    expect(verifyStandardWebhook(first, byOld!, delivery.body)).toBe(true);
+    expect(verifyStandardWebhook(first, byNew!, delivery.body)).toBe(false);
+    expect(verifyStandardWebhook(second, byOld!, delivery.body)).toBe(false);
+
+    // Reads show when the old secret stops signing, never a secret.
+    const read = await rest('GET', `/v1/${webhook}`, owner.token);
+    expect(read.json.webhook.previousSecretExpireTime).toBe(rotated.json.webhook.previousSecretExpireTime);
+    const listed = await rest('GET', `/v1/${org}/webhooks`, owner.token);
+    for (const secret of [first, second]) expect(JSON.stringify([read.json, listed.json])).not.toContain(secret.slice(6));
+
+    // An ADMIN rotates again inside the grace period: the first secret is dropped, only two sign.
+    const again = await rest('POST', `/v1/${webhook}:rotateSecret`, admin.token, {});
+    expect(again.status).toBe(200);
+    const third = again.json.secret as string;
+    expect((await rest('POST', `/v1/${webhook}:test`, owner.token, {})).json.delivery.state).toBe('STATE_SUCCEEDED');
+    const ping = received.filter((r) => r.path === '/rotate').at(-1)!;
+    const pingSignatures = signaturesOf(ping);
+    expect(pingSignatures).toHaveLength(2);
+    expect(verifyStandardWebhook(third, pingSignatures[0]!, ping.body)).toBe(true);
+    expect(verifyStandardWebhook(second, pingSignatures[1]!, ping.body)).toBe(true);
+    expect(verifyStandardWebhook(first, ping.headers, ping.body)).toBe(false);
+
+    // The grace period ends (its stored end moved into the past): one signature, by the newest secret, and
+    // the replaced secret is erased at that use.
+    await asSuperuser(`update webhook.webhooks set previous_secret_expire_time = now() - interval '1 second' where id = $1::uuid`, webhook);
+    expect((await rest('GET', `/v1/${webhook}`, owner.token)).json.webhook.previousSecretExpireTime).toBeUndefined();
+    await rest('POST', `/v1/${org}/boards`, owner.token, { displayName: 'After grace' });
+    const late = await until(() => received.find((r) => r.path === '/rotate' && r.body.includes('After grace')));
+    expect(late.headers['webhook-signature']).not.toContain(' ');
+    expect(verifyStandardWebhook(third, late.headers, late.body)).toBe(true);
+    expect(verifyStandardWebhook(second, late.headers, late.body)).toBe(false);
+    const erased = await until(async () => {
+      const row = await storedSecrets(webhook);
+      return row.previous_secret_sealed === null ? row : undefined;
+    });
+    expect(erased.previous_secret_expire_time!.getTime()).toBeLessThan(Date.now());
+
+    // Audited once per rotation, with who did it; no secret in the log entries.
+    const audit = await until(async () => {
+      const res = await rest('GET', `/v1/${org}/auditEvents`, owner.token);
+      const rotations = (res.json.auditEvents ?? []).filter((e: any) => e.eventType === 'taskmesh.webhook.v1.WebhookSecretRotated');
+      return rotations.length === 2 ? res.json : undefined;
+    });
+    const rotations = audit.auditEvents.filter((e: any) => e.eventType === 'taskmesh.webhook.v1.WebhookSecretRotated');
+    expect(rotations.map((e: any) => [e.resource, e.actor]).sort()).toEqual([[webhook, owner.user], [webhook, admin.user]].sort());
+    // Nor in any service's log lines (the check would see one: the lines are there).
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const secret of [first, second, third]) {
+      expect(JSON.stringify(audit)).not.toContain(secret.slice(6));
+      expect(logLines.some((line) => line.includes(secret.slice(6)))).toBe(false);
+    }
+  });
+
   it.each([
     ['loopback IPv4', 'https://127.0.0.1/hook'],
     ['private 10/8', 'https://10.1.2.3/hook'],
@@ -298,6 +400,7 @@ describe('webhooks over REST', () => {
       ['PATCH', `/v1/${webhook}`, { description: 'x' }],
       ['DELETE', `/v1/${webhook}`, undefined],
       ['POST', `/v1/${webhook}:test`, {}],
+      ['POST', `/v1/${webhook}:rotateSecret`, {}],
       ['GET', `/v1/${webhook}/deliveries`, undefined],
     ] as const) {
       expect((await rest(method, path, member.token, body)).status, `${method} ${path}`).toBe(403);
@@ -310,6 +413,8 @@ describe('webhooks over REST', () => {
     const foreign = webhook.replace(org, otherOrg);
     expect((await rest('GET', `/v1/${foreign}`, stranger.token)).status).toBe(404);
     expect((await rest('DELETE', `/v1/${foreign}`, stranger.token)).status).toBe(404);
+    expect((await rest('POST', `/v1/${webhook}:rotateSecret`, stranger.token, {})).status).toBe(404);
+    expect((await rest('POST', `/v1/${foreign}:rotateSecret`, stranger.token, {})).status).toBe(404);
     expect((await rest('GET', `/v1/${otherOrg}/webhooks`, stranger.token)).json.webhooks ?? []).toEqual([]);
     // The owner deletes it; it is gone, and the deletion is audited.
     expect((await rest('DELETE', `/v1/${webhook}`, owner.token)).status).toBe(200);

@@ -92,6 +92,8 @@ export const AUDITED_EVENTS: Readonly<Record<string, ChangesOf>> = {
   'taskmesh.webhook.v1.WebhookUpdated': noChanges,
   'taskmesh.webhook.v1.WebhookDeleted': noChanges,
   'taskmesh.webhook.v1.WebhookDisabled': noChanges,
+  // Its payload is the endpoint with the grace period's end; neither secret is in any event.
+  'taskmesh.webhook.v1.WebhookSecretRotated': noChanges,
 };
 
 /** Event types deliberately not recorded, each with the reason. */

@@ -60,7 +60,7 @@ afterAll(async () => {
 });
 
 describe('webhook API', () => {
-  it.skipIf(!local)('registers, reads, updates, tests, lists attempts and deletes an endpoint', async () => {
+  it.skipIf(!local)('registers, reads, updates, tests, rotates the secret of, lists attempts of and deletes an endpoint', async () => {
     const created = await ok(
       api.post(`/v1/${org}/webhooks`, { url: receiverUrl, eventTypes: ['taskmesh.task.v1.TaskCreated'], description: 'ci' }, { token: owner.accessToken }),
     );
@@ -81,6 +81,16 @@ describe('webhook API', () => {
 
     const tested = await ok(api.post(`/v1/${name}:test`, {}, { token: owner.accessToken }));
     expect(tested.delivery).toMatchObject({ attempt: 1, httpStatus: 204, state: 'STATE_SUCCEEDED' });
+    const rotated = await ok(api.post(`/v1/${name}:rotateSecret`, {}, { token: owner.accessToken }));
+    expect(Object.keys(rotated).sort()).toEqual(['secret', 'webhook']);
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(created.secret);
+    expect(rotated.webhook.name).toBe(name);
+    expect(Date.parse(rotated.webhook.previousSecretExpireTime)).toBeGreaterThan(Date.now());
+    const reread = await ok(api.get(`/v1/${name}`, { token: owner.accessToken }));
+    expect(reread.webhook.previousSecretExpireTime).toBe(rotated.webhook.previousSecretExpireTime);
+    expect(reread.webhook.secret).toBeUndefined();
+
     const deliveries = await ok(api.get(`/v1/${name}/deliveries`, { token: owner.accessToken }));
     const [first] = deliveries.deliveries;
     expect(Object.keys(first)).toEqual(expect.arrayContaining(['name', 'eventId', 'eventType', 'attempt', 'httpStatus', 'durationMs', 'deliverTime', 'state']));
@@ -107,6 +117,9 @@ describe('webhook API', () => {
     expect((await api.post(`/v1/${org}/webhooks`, { url }, { token: member.accessToken })).status).toBe(403);
     expect((await api.get(`/v1/${org}/webhooks`, { token: member.accessToken })).status).toBe(403);
     expect((await api.get(`/v1/${org}/webhooks`, { token: outsider.accessToken })).status).toBe(404);
+    const hook = `${org}/webhooks/00000000-0000-4000-8000-000000000000`;
+    expect((await api.post(`/v1/${hook}:rotateSecret`, {}, { token: member.accessToken })).status).toBe(403);
+    expect((await api.post(`/v1/${hook}:rotateSecret`, {}, { token: outsider.accessToken })).status).toBe(404);
     expect((await api.get(`/v1/${org}/webhooks`)).status).toBe(401);
   });
 });

@@ -12,7 +12,7 @@ export interface ServiceClientClass<C extends Client> {
   serviceName: string;
 }
 
-export interface TestStackOptions extends Pick<StackOptions, 'services' | 'front' | 'bus' | 'inject'> {
+export interface TestStackOptions extends Pick<StackOptions, 'services' | 'front' | 'bus' | 'inject' | 'logger'> {
   /** Configuration beyond the test defaults below (the only environment a test stack reads). */
   overrides?: Record<string, string | undefined>;
   /** Events on JetStream at this NATS, in a stream of the stack's own (deleted on close); in-process when absent. */
@@ -42,7 +42,7 @@ export const TEST_DEFAULTS: Record<string, string> = {
 
 /**
  * The stack of runtime/stack.ts for a test: `services` (descriptors) on free ports with a database of their
- * own, quiet logs (TEST_LOG_LEVEL to see them), the process environment ignored. Every integration test that
+ * own, quiet logs (TEST_LOG_LEVEL to see them; `logger` to capture them), the process environment ignored. Every integration test that
  * needs running services starts them through this.
  */
 export async function startTestStack(options: TestStackOptions): Promise<TestStack> {
@@ -70,7 +70,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
       ...options,
       environment: {},
       overrides,
-      logger: (component) => pino({ level, base: { service: component } }),
+      logger: options.logger ?? ((component) => pino({ level, base: { service: component } })),
     });
   } catch (err) {
     await db.drop();

@@ -13,6 +13,10 @@ export const WebhookRecord = defineEntity({
     description: p.text(),
     state: p.text().$type<'ACTIVE' | 'DISABLED'>(),
     secretSealed: p.text(),
+    /** The secret the last rotation replaced, sealed like secretSealed; it signs too until previousSecretExpireTime. */
+    previousSecretSealed: p.text().nullable(),
+    /** End of the last rotation's grace period (kept after it, when previousSecretSealed is erased); null before any rotation. */
+    previousSecretExpireTime: p.datetime().nullable(),
     createdBy: p.uuid(),
     /** Start of the current run of failed attempts; null after a success. */
     failingSince: p.datetime().nullable(),

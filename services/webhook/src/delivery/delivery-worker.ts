@@ -9,7 +9,7 @@ import { forkForOrg } from '@taskmesh/runtime/tenancy';
 import { DeliveryAttemptRecord, DeliveryRecord, OrgOwnerRecord, WebhookRecord } from '../db/entities.ts';
 import { destinationOf, type AllowedHosts } from '../domain/destination-guard.ts';
 import { nextAttemptAfter } from '../domain/retry-schedule.ts';
-import { signatureOf } from '../domain/signature.ts';
+import { previousSecretActive, secretAad, signatureHeaderOf } from '../domain/signature.ts';
 import { webhookNameOf } from '../resource-names.ts';
 import { webhookMessage } from '../webhook-messages.ts';
 import { sendDelivery, type SendOutcome } from './http-sender.ts';
@@ -100,13 +100,19 @@ export class DeliveryWorker {
     }
   }
 
+  /** Signed with the current secret, and with the previous one while a rotation's grace period lasts. */
   private headersFor(webhook: WebhookRecord, messageId: string, body: string): Record<string, string> {
-    const secret = this.options.keyRing.openText(webhook.secretSealed, `webhook:${webhook.orgId}:${webhook.id}`);
-    const timestamp = Math.floor(Date.now() / 1000);
+    const now = new Date();
+    const aad = secretAad(webhook.orgId, webhook.id);
+    const secrets = [this.options.keyRing.openText(webhook.secretSealed, aad)];
+    if (webhook.previousSecretSealed && previousSecretActive(webhook.previousSecretExpireTime, now)) {
+      secrets.push(this.options.keyRing.openText(webhook.previousSecretSealed, aad));
+    }
+    const timestamp = Math.floor(now.getTime() / 1000);
     return {
       'webhook-id': messageId,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': signatureOf(secret, messageId, timestamp, body),
+      'webhook-signature': signatureHeaderOf(secrets, messageId, timestamp, body),
     };
   }
 
@@ -144,6 +150,7 @@ export class DeliveryWorker {
       if (next) await tx.execute('update delivery_due set next_attempt_at = ?, lease_until = null where delivery_id = ?', [next, delivery.id]);
       else await tx.execute('delete from delivery_due where delivery_id = ?', [delivery.id]);
       const current = await tx.findOneOrFail(WebhookRecord, { id: webhook.id });
+      eraseExpiredPreviousSecret(current, now);
       if (succeeded) {
         current.failingSince = null;
         return false;
@@ -203,6 +210,8 @@ export class DeliveryWorker {
     });
     const outcome = await this.post(webhook, id, body);
     return em.transactional(async (tx) => {
+      const current = await tx.findOne(WebhookRecord, { id: webhook.id });
+      if (current) eraseExpiredPreviousSecret(current, now);
       const delivery = tx.create(DeliveryRecord, {
         id: randomUUID(),
         orgId: webhook.orgId,
@@ -218,6 +227,11 @@ export class DeliveryWorker {
       return tx.create(DeliveryAttemptRecord, attemptRow(delivery, webhook, 1, outcome, now));
     });
   }
+}
+
+/** On use: a previous secret whose grace period has ended is erased (the retention job erases unused ones). */
+function eraseExpiredPreviousSecret(webhook: WebhookRecord, now: Date): void {
+  if (webhook.previousSecretSealed && !previousSecretActive(webhook.previousSecretExpireTime, now)) webhook.previousSecretSealed = null;
 }
 
 function attemptRow(delivery: DeliveryRecord, webhook: WebhookRecord, attempt: number, outcome: SendOutcome, now: Date): DeliveryAttemptRecord {

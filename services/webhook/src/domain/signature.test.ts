@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newSigningSecret, signatureOf } from './signature.ts';
+import { newSigningSecret, previousSecretActive, signatureHeaderOf, signatureOf } from './signature.ts';
 
 describe('Standard Webhooks signature', () => {
   it('matches the specification example', () => {
@@ -12,5 +12,17 @@ describe('Standard Webhooks signature', () => {
     expect(a).toMatch(/^whsec_/);
     expect(Buffer.from(a.slice(6), 'base64')).toHaveLength(32);
     expect(newSigningSecret()).not.toBe(a);
+  });
+  it('puts one space-separated signature per secret in the header, the first secret first', () => {
+    const [current, previous] = [newSigningSecret(), newSigningSecret()];
+    const header = signatureHeaderOf([current, previous], 'msg_1', 1614265330, '{}');
+    expect(header.split(' ')).toEqual([signatureOf(current, 'msg_1', 1614265330, '{}'), signatureOf(previous, 'msg_1', 1614265330, '{}')]);
+    expect(signatureHeaderOf([current], 'msg_1', 1614265330, '{}')).toBe(signatureOf(current, 'msg_1', 1614265330, '{}'));
+  });
+  it('treats a previous secret as signing until its expiry only', () => {
+    const now = new Date('2026-12-06T00:00:00Z');
+    expect(previousSecretActive(null, now)).toBe(false);
+    expect(previousSecretActive(new Date(now.getTime() + 1), now)).toBe(true);
+    expect(previousSecretActive(now, now)).toBe(false);
   });
 });

@@ -11,5 +11,6 @@ export const webhookAccessTable = {
   updateWebhook: { roles: WEBHOOK_ADMINS },
   deleteWebhook: { roles: WEBHOOK_ADMINS },
   testWebhook: { roles: WEBHOOK_ADMINS },
+  rotateWebhookSecret: { roles: WEBHOOK_ADMINS },
   listDeliveries: { roles: WEBHOOK_ADMINS, whileSuspended: 'owners' },
 } as const satisfies AccessTable<typeof WebhookServiceService>;

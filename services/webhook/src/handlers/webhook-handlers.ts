@@ -33,7 +33,7 @@ export function webhookHandlers(webhooks: Webhooks): TenantAwareService<typeof W
     },
     async listWebhooks(req, context) {
       const page = await webhooks.list(actorOf(context), { pageSize: req.pageSize, pageToken: req.pageToken });
-      return { webhooks: page.webhooks.map(webhookMessage), nextPageToken: page.nextPageToken };
+      return { webhooks: page.webhooks.map((webhook) => webhookMessage(webhook)), nextPageToken: page.nextPageToken };
     },
     async getWebhook(req, context) {
       return { webhook: webhookMessage(await webhooks.get(actorOf(context), refIn(context, req.name, 'name'))) };
@@ -61,6 +61,10 @@ export function webhookHandlers(webhooks: Webhooks): TenantAwareService<typeof W
     },
     async testWebhook(req, context) {
       return { delivery: deliveryMessage(await webhooks.test(actorOf(context), refIn(context, req.name, 'name'))) };
+    },
+    async rotateWebhookSecret(req, context) {
+      const { webhook, secret } = await webhooks.rotateSecret(actorOf(context), refIn(context, req.name, 'name'));
+      return { webhook: webhookMessage(webhook), secret };
     },
     async listDeliveries(req, context) {
       const page = await webhooks.listAttempts(actorOf(context), refIn(context, req.parent, 'parent'), { pageSize: req.pageSize, pageToken: req.pageToken });

@@ -18,6 +18,11 @@ export interface Webhook {
   createTime?: string;
   /** The user who registered it: users/{user}. */
   creator: string;
+  /**
+   * Until when the secret replaced by the last RotateWebhookSecret still signs deliveries, beside the current
+   * one (two signatures per delivery); unset when only the current secret signs. Never the secret itself.
+   */
+  previousSecretExpireTime?: string;
 }
 
 /** State of an endpoint. */

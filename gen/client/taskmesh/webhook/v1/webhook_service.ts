@@ -86,6 +86,20 @@ export interface TestWebhookResponse {
   delivery?: Delivery;
 }
 
+/** Request of RotateWebhookSecret. */
+export interface RotateWebhookSecretRequest {
+  /** organizations/{org}/webhooks/{webhook} */
+  name: string;
+}
+
+/** Answer of RotateWebhookSecret. */
+export interface RotateWebhookSecretResponse {
+  /** The endpoint, with previous_secret_expire_time set. */
+  webhook?: Webhook;
+  /** The new secret: whsec_ + base64 of the signing key; shown only here. */
+  secret: string;
+}
+
 /** Request of ListDeliveries. */
 export interface ListDeliveriesRequest {
   /** organizations/{org}/webhooks/{webhook} */
@@ -144,6 +158,13 @@ const webhookServiceRoutes = {
     procedure: "taskmesh.webhook.v1.WebhookService/TestWebhook",
     method: "POST",
     path: ["/v1/", { field: "name", multi: true }, ":test"],
+    body: "*",
+    public: false,
+  },
+  rotateWebhookSecret: {
+    procedure: "taskmesh.webhook.v1.WebhookService/RotateWebhookSecret",
+    method: "POST",
+    path: ["/v1/", { field: "name", multi: true }, ":rotateSecret"],
     body: "*",
     public: false,
   },
@@ -220,6 +241,18 @@ export class WebhookServiceClient {
    */
   testWebhook(request: PartialMessage<TestWebhookRequest> & { name: string }, options?: CallOptions): Promise<TestWebhookResponse> {
     return this.transport.unary<TestWebhookResponse>(webhookServiceRoutes.testWebhook, request, options);
+  }
+
+  /**
+   * Replaces the signing secret (OWNER, ADMIN); the new secret is in this answer only. For
+   * WEBHOOK_SECRET_ROTATION_GRACE_HOURS the replaced secret signs deliveries too (two signatures in
+   * webhook-signature), so receivers can switch without losing one; a second rotation in that time drops
+   * the oldest secret (at most two sign).
+   *
+   * `POST /v1/organizations/{organization}/webhooks/{webhook}:rotateSecret`
+   */
+  rotateWebhookSecret(request: PartialMessage<RotateWebhookSecretRequest> & { name: string }, options?: CallOptions): Promise<RotateWebhookSecretResponse> {
+    return this.transport.unary<RotateWebhookSecretResponse>(webhookServiceRoutes.rotateWebhookSecret, request, options);
   }
 
   /**

@@ -41,6 +41,15 @@ export interface WebhookDisabled {
   webhook?: Webhook | undefined;
 }
 
+/**
+ * Payload of taskmesh.webhook.v1.WebhookSecretRotated: an endpoint's signing secret was replaced; the replaced
+ * one signs beside it until webhook.previous_secret_expire_time (never carries either secret).
+ */
+export interface WebhookSecretRotated {
+  /** The endpoint after the rotation. */
+  webhook?: Webhook | undefined;
+}
+
 function createBaseWebhookCreated(): WebhookCreated {
   return { webhook: undefined };
 }
@@ -326,6 +335,75 @@ export const WebhookDisabled: MessageFns<WebhookDisabled> = {
   },
   fromPartial(object: DeepPartial<WebhookDisabled>): WebhookDisabled {
     const message = createBaseWebhookDisabled();
+    message.webhook = (object.webhook !== undefined && object.webhook !== null)
+      ? Webhook.fromPartial(object.webhook)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWebhookSecretRotated(): WebhookSecretRotated {
+  return { webhook: undefined };
+}
+
+export const WebhookSecretRotated: MessageFns<WebhookSecretRotated> = {
+  encode(message: WebhookSecretRotated, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.webhook !== undefined) {
+      Webhook.encode(message.webhook, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WebhookSecretRotated {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWebhookSecretRotated();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.webhook = Webhook.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WebhookSecretRotated {
+    return { webhook: isSet(object.webhook) ? Webhook.fromJSON(object.webhook) : undefined };
+  },
+
+  toJSON(message: WebhookSecretRotated): unknown {
+    const obj: any = {};
+    if (message.webhook !== undefined) {
+      obj.webhook = Webhook.toJSON(message.webhook);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WebhookSecretRotated>): WebhookSecretRotated {
+    return WebhookSecretRotated.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WebhookSecretRotated>): WebhookSecretRotated {
+    const message = createBaseWebhookSecretRotated();
     message.webhook = (object.webhook !== undefined && object.webhook !== null)
       ? Webhook.fromPartial(object.webhook)
       : undefined;

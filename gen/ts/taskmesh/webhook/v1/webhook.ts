@@ -30,6 +30,11 @@ export interface Webhook {
     | undefined;
   /** The user who registered it: users/{user}. */
   creator: string;
+  /**
+   * Until when the secret replaced by the last RotateWebhookSecret still signs deliveries, beside the current
+   * one (two signatures per delivery); unset when only the current secret signs. Never the secret itself.
+   */
+  previousSecretExpireTime?: Date | undefined;
 }
 
 /** State of an endpoint. */
@@ -150,7 +155,16 @@ export function delivery_StateToJSON(object: Delivery_State): string {
 }
 
 function createBaseWebhook(): Webhook {
-  return { name: "", url: "", eventTypes: [], description: "", state: 0, createTime: undefined, creator: "" };
+  return {
+    name: "",
+    url: "",
+    eventTypes: [],
+    description: "",
+    state: 0,
+    createTime: undefined,
+    creator: "",
+    previousSecretExpireTime: undefined,
+  };
 }
 
 export const Webhook: MessageFns<Webhook> = {
@@ -175,6 +189,9 @@ export const Webhook: MessageFns<Webhook> = {
     }
     if (message.creator !== "") {
       writer.uint32(58).string(message.creator);
+    }
+    if (message.previousSecretExpireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.previousSecretExpireTime), writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -248,6 +265,14 @@ export const Webhook: MessageFns<Webhook> = {
             message.creator = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.previousSecretExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -277,6 +302,11 @@ export const Webhook: MessageFns<Webhook> = {
         ? fromJsonTimestamp(object.create_time)
         : undefined,
       creator: isSet(object.creator) ? globalThis.String(object.creator) : "",
+      previousSecretExpireTime: isSet(object.previousSecretExpireTime)
+        ? fromJsonTimestamp(object.previousSecretExpireTime)
+        : isSet(object.previous_secret_expire_time)
+        ? fromJsonTimestamp(object.previous_secret_expire_time)
+        : undefined,
     };
   },
 
@@ -303,6 +333,9 @@ export const Webhook: MessageFns<Webhook> = {
     if (message.creator !== "") {
       obj.creator = message.creator;
     }
+    if (message.previousSecretExpireTime !== undefined) {
+      obj.previousSecretExpireTime = message.previousSecretExpireTime.toISOString();
+    }
     return obj;
   },
 
@@ -318,6 +351,7 @@ export const Webhook: MessageFns<Webhook> = {
     message.state = object.state ?? 0;
     message.createTime = object.createTime ?? undefined;
     message.creator = object.creator ?? "";
+    message.previousSecretExpireTime = object.previousSecretExpireTime ?? undefined;
     return message;
   },
 };
