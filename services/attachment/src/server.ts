@@ -119,7 +119,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     auditClient.close();
   };
   const bus = sharedBus ?? createEventBus(config, log, 'attachment');
-  const deletions = new ObjectDeletions(db.em, store, log);
+  const deletions = new ObjectDeletions(db.em, store, log, db.timeouts.backgroundPollMs);
   const orgPurge = new OrgAttachmentPurge(db.em, deletions, { intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS }, log);
   const reaper = new PendingAttachmentReaper(
     db.em,
@@ -135,7 +135,12 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     clients: { org: orgClient, board: boardClient, task: taskClient, audit: auditClient },
     streamTimeoutMs: config.EXPORT_STREAM_TIMEOUT_SECONDS * 1000,
   };
-  const exportWorker = new ExportWorker(exportOperations, (job, operation, signal) => writeOrgArchive(archiveDeps, job, operation, signal), log);
+  const exportWorker = new ExportWorker(
+    exportOperations,
+    (job, operation, signal) => writeOrgArchive(archiveDeps, job, operation, signal),
+    log,
+    db.timeouts.backgroundPollMs,
+  );
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
   let retention: BookkeepingRetention | undefined;
@@ -169,7 +174,7 @@ export async function startAttachment({ config, log, bus: sharedBus }: Attachmen
     );
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'attachment')));
     subscriptions.push(await bus.subscribe(attachmentSubscription(db.em, deletions, { orgRetentionDays: config.ORG_RETENTION_DAYS })));
-    relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     deletions.start();

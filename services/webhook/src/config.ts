@@ -40,7 +40,8 @@ export const webhookConfigSchema = z.object({
   /** Deadline of one delivery attempt. */
   WEBHOOK_TIMEOUT_MS: env.positiveInt(10_000),
   /** How often the delivery worker looks for due deliveries (it is also woken by new ones). */
-  WEBHOOK_POLL_MS: env.positiveInt(1_000),
+  /** Unset: BACKGROUND_POLL_INTERVAL_MS when set, else 1 s. */
+  WEBHOOK_POLL_MS: z.coerce.number().int().positive().optional(),
   SMTP_URL: z.string().optional(),
   /**
    * Deliveries that succeeded or were given up this long ago are deleted with their attempts. At least a day
