@@ -1,7 +1,7 @@
 import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Database } from './database.ts';
-import { jittered } from './jitter.ts';
+import { everyJittered } from './jitter.ts';
 
 /**
  * Keeps a server's grpc.health statuses in line with its database: every intervalMs (±20%) a `select 1` through
@@ -56,18 +56,12 @@ export function watchDatabaseHealth(options: {
       })
       .finally(() => (running = undefined)));
 
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => void check().finally(schedule), jittered(intervalMs));
-    timer.unref();
-  };
-  schedule();
+  const timer = everyJittered(() => void check(), intervalMs);
   return {
     check,
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      timer.stop();
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { everyJittered, type JitteredTimer } from '@taskmesh/runtime/jitter';
 import type { ArchiveWritten, ExportJob, ExportOperations } from '../db/export-operations.ts';
 import type { ExportOperationRecord } from '../db/entities.ts';
 import { EXPORT_LEASE_SECONDS, EXPORT_MAX_ATTEMPTS, isDone } from '../domain/export-rules.ts';
@@ -15,7 +16,7 @@ const FAILED_MESSAGE = 'the export could not be written; start a new one';
  * lapses: the export restarts from the beginning, at most EXPORT_MAX_ATTEMPTS times, then is marked FAILED.
  */
 export class ExportWorker {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: JitteredTimer | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private readonly stopping = new AbortController();
@@ -84,13 +85,12 @@ export class ExportWorker {
 
   start(): void {
     void this.nudge();
-    this.timer = setInterval(() => void this.nudge(), this.intervalMs);
-    this.timer.unref();
+    this.timer = everyJittered(() => void this.nudge(), this.intervalMs);
   }
 
   /** Stops taking exports and cancels the one running (it is resumed by the next process). */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.stop();
     this.stopping.abort();
     await this.running;
   }
