@@ -58,7 +58,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   WEBHOOK_RETRY_SCHEDULE: { meaning: 'seconds to wait after failed delivery attempt 1, 2, … (comma-separated, fractions allowed); when they run out the delivery has failed' },
   WEBHOOK_DISABLE_AFTER_SECONDS: { meaning: "an endpoint whose deliveries have failed for this long (seconds, since its last success) is disabled and its organization's owners are mailed" },
   WEBHOOK_TIMEOUT_MS: { meaning: 'deadline of one webhook delivery attempt (connect, send, answer)' },
-  WEBHOOK_POLL_MS: { meaning: 'how often the webhook delivery worker looks for due retries (new deliveries wake it at once)' },
+  WEBHOOK_POLL_MS: { meaning: 'how often the webhook delivery worker looks for due retries (new deliveries wake it at once); unset: `BACKGROUND_POLL_INTERVAL_MS` when set, else 1000' },
   WEBHOOK_SECRET_ROTATION_GRACE_HOURS: { meaning: 'after `:rotateSecret` the replaced signing secret still signs every delivery, beside the new one (two `v1,` signatures), for this many hours (fractions allowed, at most 720); then it is erased' },
   METRICS_PORT: { meaning: 'port of the Prometheus scrape endpoint `/metrics` (9464 in the images)' },
   // identity
@@ -97,7 +97,7 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   ANALYTICS_ROLLUP_INTERVAL_SECONDS: { meaning: 'how often the analytics rollup counts the overdue tasks of the days that have ended (and redoes days late events changed)' },
   // Set by vitest, never by an operator: each test worker picks free ports from its own band (free-port.ts).
   // Retention of bookkeeping rows
-  RETENTION_INTERVAL_SECONDS: { meaning: 'how often the retention purge of bookkeeping rows runs (published outbox rows, processed-event ids, finished webhook deliveries, finished mail); the first run comes 30 s after start' },
+  RETENTION_INTERVAL_SECONDS: { meaning: 'how often the retention purge of bookkeeping rows runs (published outbox rows, processed-event ids, finished webhook deliveries, finished mail); the first run comes 15–45 s after start (at random, so services started together purge apart)' },
   OUTBOX_RETENTION_HOURS: { meaning: 'how long a published outbox row is kept (unpublished rows always are)' },
   PROCESSED_EVENTS_RETENTION_DAYS: { meaning: 'how long the id of a handled event is kept to recognise a redelivery; at least 31 (the dead-letter stream keeps events 30 days), a smaller value stops the service at start' },
   WEBHOOK_DELIVERY_RETENTION_DAYS: { meaning: 'how long a webhook delivery that succeeded or was given up is kept, with its attempt log; at least 8 (the event stream keeps events 7 days)' },
@@ -109,7 +109,9 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   DB_ACQUIRE_TIMEOUT_MS: { meaning: 'longest wait for a pooled database connection before the call fails (UNAVAILABLE)' },
   DB_STATEMENT_TIMEOUT_MS: { meaning: "the app role's `statement_timeout`: a statement running longer is cancelled (DEADLINE_EXCEEDED)" },
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: { meaning: "the app role's `idle_in_transaction_session_timeout`: a transaction left idle this long is ended by PostgreSQL" },
-  DB_HEALTH_INTERVAL_MS: { meaning: 'how often `select 1` checks the database; health says NOT_SERVING while it fails' },
+  DB_HEALTH_INTERVAL_MS: { meaning: 'how often `select 1` checks the database; health says NOT_SERVING while it fails (`npm start` on its embedded PostgreSQL: 30000)' },
+  DB_POOL_IDLE_TIMEOUT_MS: { meaning: 'a pooled database connection unused this long is closed; pools keep no minimum, so an idle service holds no PostgreSQL backend (`npm start` on its embedded PostgreSQL: 2000)' },
+  BACKGROUND_POLL_INTERVAL_MS: { meaning: "how often the loops nudged when work arrives in the process (outbox relay, notify's mail dispatcher, attachment's object deletions and exports, webhook deliveries unless `WEBHOOK_POLL_MS` is set) look anyway for work nobody announced (other processes' writes, retries come due); unset: each loop's own 1–5 s (`npm start` on its embedded PostgreSQL: 30000)" },
   SHUTDOWN_GRACE_SECONDS: { meaning: 'how long SIGTERM waits for in-flight calls to finish before closing' },
   WATCH_HEARTBEAT_SECONDS: { meaning: 'interval of the heartbeat on WatchBoard streams' },
   // edge (services/edge, read by edge-config.ts)

@@ -123,7 +123,7 @@ export async function startAttachment({ config, log, bus: sharedBus, onExportChe
     auditClient.close();
   };
   const bus = sharedBus ?? createEventBus(config, log, 'attachment');
-  const deletions = new ObjectDeletions(db.em, store, log);
+  const deletions = new ObjectDeletions(db.em, store, log, db.timeouts.backgroundPollMs);
   const orgPurge = new OrgAttachmentPurge(db.em, deletions, { intervalSeconds: config.ORG_PURGE_INTERVAL_SECONDS }, log);
   const reaper = new PendingAttachmentReaper(
     db.em,
@@ -143,7 +143,11 @@ export async function startAttachment({ config, log, bus: sharedBus, onExportChe
     exportOperations,
     (job, operation, signal, checkpoint) => writeOrgArchive(archiveDeps, job, operation, signal, checkpoint),
     log,
-    { drainDeletions: () => deletions.drain(), ...(onExportCheckpoint ? { onCheckpoint: onExportCheckpoint } : {}) },
+    {
+      drainDeletions: () => deletions.drain(),
+      ...(onExportCheckpoint ? { onCheckpoint: onExportCheckpoint } : {}),
+      ...(db.timeouts.backgroundPollMs ? { intervalMs: db.timeouts.backgroundPollMs } : {}),
+    },
   );
   const subscriptions: RunningSubscription[] = [];
   let relay: OutboxRelay | undefined;
@@ -183,7 +187,7 @@ export async function startAttachment({ config, log, bus: sharedBus, onExportChe
     );
     subscriptions.push(await bus.subscribe(membershipEvictionSubscription(membershipCache, 'attachment')));
     subscriptions.push(await bus.subscribe(attachmentSubscription(db.em, deletions, { orgRetentionDays: config.ORG_RETENTION_DAYS })));
-    relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'attachment', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     deletions.start();

@@ -135,7 +135,7 @@ export async function startBoard({ config, log, bus: sharedBus }: BoardDeps): Pr
       },
     });
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'board-purge', tables: ['lists', 'boards'], outbox: true }));
-    relay = startOutboxRelay({ em: db.em, service: 'board', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'board', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
 

@@ -12,6 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const root = join(import.meta.dirname, '..', '..', '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'taskmesh-bench-embedded-'));
 const idleSeconds = Number(process.env.IDLE_SECONDS ?? 20);
+/** After the idle wait, memory is sampled once a second for this long: the background loops come and go. */
+const windowSeconds = Number(process.env.WINDOW_SECONDS ?? 60);
 const portVariables = ['EDGE_PORT', 'IDENTITY_PORT', 'ORG_PORT', 'BOARD_PORT', 'TASK_PORT', 'AUDIT_PORT', 'NOTIFY_PORT'];
 
 interface Started {
@@ -106,6 +108,26 @@ function memory(pid: number): { rss: number; pss: number } {
   }
 }
 
+interface IdleSample {
+  nodeRss: number;
+  nodePss: number;
+  pgProcesses: number;
+  pgRss: number;
+  pgPss: number;
+}
+
+function idleSample(node: number): IdleSample {
+  const own = memory(node);
+  const pg = postgresProcesses(postmasterPid()).map(memory);
+  return {
+    nodeRss: own.rss,
+    nodePss: own.pss,
+    pgProcesses: pg.length,
+    pgRss: pg.reduce((a, m) => a + m.rss, 0),
+    pgPss: pg.reduce((a, m) => a + m.pss, 0),
+  };
+}
+
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -116,12 +138,22 @@ try {
   console.log(`first start, empty data dir -> /healthz 200: ${sec(first.ms)}   (target <= 10 s)`);
   console.log(`  CPU used to get there: Node ${firstCpu.node.toFixed(2)} s (with initdb), PostgreSQL ${firstCpu.postgres.toFixed(2)} s`);
   await sleep(idleSeconds * 1000);
-  const node = memory(first.child.pid!);
-  const pg = postgresProcesses(postmasterPid()).map(memory);
-  const pgRss = pg.reduce((a, m) => a + m.rss, 0);
-  const pgPss = pg.reduce((a, m) => a + m.pss, 0);
-  console.log(`idle after ${idleSeconds} s: Node RSS ${mb(node.rss)} (PSS ${mb(node.pss)}); PostgreSQL ${pg.length} processes RSS ${mb(pgRss)} (PSS ${mb(pgPss)})`);
-  console.log(`whole stack resident: PSS ${mb(node.pss + pgPss)}, RSS sum ${mb(node.rss + pgRss)}   (target <= 500 MB)`);
+  const samples: IdleSample[] = [];
+  for (let i = 0; i <= windowSeconds; i++) {
+    if (i > 0) await sleep(1000);
+    samples.push(idleSample(first.child.pid!));
+  }
+  const s0 = samples[0]!;
+  console.log(`idle after ${idleSeconds} s: Node RSS ${mb(s0.nodeRss)} (PSS ${mb(s0.nodePss)}); PostgreSQL ${s0.pgProcesses} processes RSS ${mb(s0.pgRss)} (PSS ${mb(s0.pgPss)})`);
+  console.log(`whole stack resident: PSS ${mb(s0.nodePss + s0.pgPss)}, RSS sum ${mb(s0.nodeRss + s0.pgRss)}   (target <= 500 MB)`);
+  const spread = (pick: (s: IdleSample) => number, unit: (n: number) => string) => {
+    const sorted = samples.map(pick).sort((a, b) => a - b);
+    return `min ${unit(sorted[0]!)}, median ${unit(sorted[Math.floor(sorted.length / 2)]!)}, max ${unit(sorted.at(-1)!)}`;
+  };
+  console.log(`over the next ${windowSeconds} s (${samples.length} samples, one a second):`);
+  console.log(`  PostgreSQL processes: ${spread((s) => s.pgProcesses, String)}`);
+  console.log(`  whole stack PSS: ${spread((s) => s.nodePss + s.pgPss, mb)}`);
+  console.log(`  whole stack RSS sum: ${spread((s) => s.nodeRss + s.pgRss, mb)}   (Node RSS ${spread((s) => s.nodeRss, mb)})`);
   console.log(`stop (SIGINT -> exit): ${sec(await stop(first.child))}`);
 
   const second = await start();

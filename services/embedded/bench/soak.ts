@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,6 +34,8 @@ export interface MemorySample {
   postgresMiB: number;
   /** Longest event-loop stall of the load driver in the phase (a starved machine answers late). */
   loopDelayMaxMs: number;
+  /** PostgreSQL backends serving the stack's connections (pools close theirs after DB_POOL_IDLE_TIMEOUT_MS). */
+  connections: number;
 }
 
 export interface SoakReport {
@@ -83,10 +85,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       nodeMiB: Math.round(residentMiB([stackPid])),
       postgresMiB: Math.round(residentMiB(new Set([...children, ...backends]))),
       loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
+      connections: databaseUrl ? backends.length : children.filter(isClientBackend).length,
     };
     loopDelay.reset();
     memory.push(entry);
-    print(`[${String(entry.atSeconds).padStart(5)} s] ${phase.padEnd(12)} node ${entry.nodeMiB} MiB, postgres ${entry.postgresMiB} MiB, loop stall ≤ ${entry.loopDelayMaxMs} ms | ${stats.summary()}`);
+    print(`[${String(entry.atSeconds).padStart(5)} s] ${phase.padEnd(12)} node ${entry.nodeMiB} MiB, postgres ${entry.postgresMiB} MiB, loop stall ≤ ${entry.loopDelayMaxMs} ms, ${entry.connections} db connections | ${stats.summary()}`);
   };
 
   /** A new user with a workspace of their own: sign-up, log-in, refresh, org, board, lists. */
@@ -169,6 +172,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     else if (stats.failed > 0) print(`the stack's log: ${join(dataDir, 'soak-stack.log')}`);
   }
   return { stats, memory, watchEvents, acknowledgedCreates: acknowledged.length };
+}
+
+/** A PostgreSQL process serving a client connection ("postgres: user database host(port) state"), not an auxiliary one. */
+function isClientBackend(pid: number): boolean {
+  try {
+    return /^postgres: \S+ \S+ \S+\(\d+\)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** Server processes of the connections to the soak's database on an external PostgreSQL (DATABASE_URL). */

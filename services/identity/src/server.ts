@@ -175,7 +175,7 @@ export async function startIdentity({ config, log, mailer, bus: sharedBus, requi
         },
       ],
     });
-    relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'identity', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;

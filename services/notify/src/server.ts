@@ -84,7 +84,14 @@ export async function startNotify(deps: NotifyDeps): Promise<RunningNotify> {
       closers.push(() => owned.close());
     }
 
-    const dispatcher = startMailDispatcher({ queue: new MailQueue(db.em), mailer, users, appBaseUrl: config.APP_BASE_URL, log });
+    const dispatcher = startMailDispatcher({
+      queue: new MailQueue(db.em),
+      mailer,
+      users,
+      appBaseUrl: config.APP_BASE_URL,
+      log,
+      pollIntervalMs: db.timeouts.backgroundPollMs,
+    });
     closers.push(() => dispatcher.stop());
     const subscription = await bus.subscribe(notifySubscription(db.em, () => dispatcher.nudge()));
     closers.push(() => subscription.stop());

@@ -168,7 +168,7 @@ export async function startOrg({ config, log, mailer, bus: sharedBus }: OrgDeps)
       ],
     });
     purge.start();
-    relay = startOutboxRelay({ em: db.em, service: 'org', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'org', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     const startedRelay = relay;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { env } from './config.ts';
 import { DEAD_LETTERS_MAX_AGE_DAYS } from './events/stream.ts';
 import { periodicJob, type PeriodicJob } from './periodic-job.ts';
+import { jittered } from './jitter.ts';
 
 /** A processed-event id must outlive any redelivery, the dead-letter stream's replays included. */
 export const MIN_PROCESSED_EVENTS_RETENTION_DAYS = DEAD_LETTERS_MAX_AGE_DAYS + 1;
@@ -58,7 +59,7 @@ export interface BookkeepingRetentionOptions {
   log: Logger;
   /** Rows per delete statement. */
   batchSize?: number;
-  /** The first run comes this long after start, so that it does not compete with start-up. */
+  /** The first run comes this long after start, so that it does not compete with start-up (default 15–45 s). */
   firstRunAfterMs?: number;
 }
 
@@ -146,7 +147,8 @@ export class BookkeepingRetention {
       intervalMs: this.options.intervalSeconds * 1000,
       log: this.options.log,
       what: 'bookkeeping retention purge',
-      firstRunAfterMs: this.options.firstRunAfterMs ?? DEFAULT_FIRST_RUN_AFTER_MS,
+      // Services started together (npm start, a rollout) purge at different moments, not all in one second.
+      firstRunAfterMs: this.options.firstRunAfterMs ?? jittered(DEFAULT_FIRST_RUN_AFTER_MS, 0.5),
     });
     this.job.start();
   }

@@ -43,6 +43,9 @@ export const commonConfigShape = {
   DB_STATEMENT_TIMEOUT_MS: env.positiveInt(DB.statementMs),
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.positiveInt(DB.idleInTransactionMs),
   DB_HEALTH_INTERVAL_MS: env.positiveInt(DB.healthIntervalMs),
+  DB_POOL_IDLE_TIMEOUT_MS: env.positiveInt(DB.poolIdleMs),
+  /** Unset: each background loop's own poll interval; `npm start` on its embedded PostgreSQL sets a long one. */
+  BACKGROUND_POLL_INTERVAL_MS: z.coerce.number().int().positive().optional(),
   TASKMESH_DATA_DIR: z.string().default('.data'),
   GRPC_HOST: z.string().default('127.0.0.1'),
 };

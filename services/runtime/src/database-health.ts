@@ -1,9 +1,10 @@
 import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Database } from './database.ts';
+import { everyJittered } from './jitter.ts';
 
 /**
- * Keeps a server's grpc.health statuses in line with its database: every intervalMs a `select 1` through
+ * Keeps a server's grpc.health statuses in line with its database: every intervalMs (±20%) a `select 1` through
  * the service's own pool must answer within timeoutMs, else the server reports NOT_SERVING (and the edge's
  * /healthz with it) until it answers again.
  */
@@ -55,13 +56,12 @@ export function watchDatabaseHealth(options: {
       })
       .finally(() => (running = undefined)));
 
-  const timer = setInterval(() => void check(), intervalMs);
-  timer.unref();
+  const timer = everyJittered(() => void check(), intervalMs);
   return {
     check,
     stop() {
       stopped = true;
-      clearInterval(timer);
+      timer.stop();
     },
   };
 }

@@ -11,6 +11,14 @@ export interface DatabaseTimeouts {
   idleInTransactionMs: number;
   /** How often the service checks that its database answers (grpc.health NOT_SERVING when not). */
   healthIntervalMs: number;
+  /** A pooled connection unused this long is closed (pools keep none open: min 0). */
+  poolIdleMs: number;
+  /**
+   * How often the background loops that are nudged when work arrives in this process (outbox relay, mail
+   * dispatcher, object deletions, exports, webhook deliveries) look anyway for work nobody announced (other
+   * processes' writes, retries come due). Undefined: each loop's own default (1–5 s).
+   */
+  backgroundPollMs?: number;
 }
 
 export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
@@ -18,6 +26,7 @@ export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
   statementMs: 10_000,
   idleInTransactionMs: 10_000,
   healthIntervalMs: 5_000,
+  poolIdleMs: 10_000,
 };
 
 /** From the DB_* variables of commonConfigShape (config.ts). */
@@ -26,11 +35,15 @@ export function databaseTimeouts(config: {
   DB_STATEMENT_TIMEOUT_MS: number;
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
   DB_HEALTH_INTERVAL_MS: number;
+  DB_POOL_IDLE_TIMEOUT_MS: number;
+  BACKGROUND_POLL_INTERVAL_MS?: number | undefined;
 }): DatabaseTimeouts {
   return {
     acquireMs: config.DB_ACQUIRE_TIMEOUT_MS,
     statementMs: config.DB_STATEMENT_TIMEOUT_MS,
     idleInTransactionMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     healthIntervalMs: config.DB_HEALTH_INTERVAL_MS,
+    poolIdleMs: config.DB_POOL_IDLE_TIMEOUT_MS,
+    backgroundPollMs: config.BACKGROUND_POLL_INTERVAL_MS,
   };
 }

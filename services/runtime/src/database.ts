@@ -94,7 +94,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     clientUrl: url,
     schema,
     entities: options.entities,
-    pool: { min: 0, max: options.poolMax ?? 10 },
+    // No connection is kept for its own sake: an idle service holds no PostgreSQL backend after poolIdleMs.
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: timeouts.poolIdleMs },
     // pg's connectionTimeoutMillis also bounds the wait for a free pooled connection; the two session limits
     // are startup parameters, so they hold for the app role after `set role` and survive `reset all`.
     driverOptions: {

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { periodicJob } from './periodic-job.ts';
 
 describe('periodicJob', () => {
@@ -54,5 +54,25 @@ describe('periodicJob', () => {
     await stoppedEarly.stop();
     await new Promise((r) => setTimeout(r, 80));
     expect(runs).toBe(1);
+  });
+
+  it('with firstRunAfterMs, counts the interval from the first run, not from start', async () => {
+    vi.useFakeTimers();
+    try {
+      let runs = 0;
+      const job = periodicJob(async () => void (runs += 1), { intervalMs: 100, log: pino({ level: 'silent' }), what: 'phased', firstRunAfterMs: 30 });
+      job.start();
+      await vi.advanceTimersByTimeAsync(30);
+      expect(runs).toBe(1);
+      await vi.advanceTimersByTimeAsync(90);
+      expect(runs).toBe(1);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(runs).toBe(2);
+      await job.stop();
+      await vi.advanceTimersByTimeAsync(500);
+      expect(runs).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

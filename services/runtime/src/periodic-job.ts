@@ -15,7 +15,10 @@ export function periodicJob(
     log: Logger;
     what: string;
     runAtStart?: boolean;
-    /** Instead of at start, the first run comes this long after it (then every interval), e.g. to let start-up settle. */
+    /**
+     * Instead of at start, the first run comes this long after it (then every interval from that run), e.g. to
+     * let start-up settle or, jittered, to keep jobs of services started together from running together.
+     */
     firstRunAfterMs?: number;
   },
 ): PeriodicJob {
@@ -31,12 +34,17 @@ export function periodicJob(
   };
   return {
     start() {
+      const every = () => {
+        timer = setInterval(tick, options.intervalMs);
+        timer.unref();
+      };
       if (options.firstRunAfterMs !== undefined) {
-        first = setTimeout(tick, options.firstRunAfterMs);
+        first = setTimeout(() => (tick(), every()), options.firstRunAfterMs);
         first.unref();
-      } else if (options.runAtStart ?? true) tick();
-      timer = setInterval(tick, options.intervalMs);
-      timer.unref();
+        return;
+      }
+      if (options.runAtStart ?? true) tick();
+      every();
     },
     async stop() {
       clearTimeout(first);

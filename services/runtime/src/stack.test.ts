@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './free-port.ts';
-import { startStack, type FrontDescriptor, type RunningService, type ServiceDescriptor } from './stack.ts';
+import { EMBEDDED_IDLE_DEFAULTS, startStack, type FrontDescriptor, type RunningService, type ServiceDescriptor } from './stack.ts';
 
 const quiet = () => pino({ level: 'silent' });
 // Never dialled: the fake services below open no connection.
@@ -80,8 +83,31 @@ describe('startStack', () => {
       expect(stack.get(mail.descriptor).name).toBe('mail');
       expect(stack.events).toBe('in-process');
       expect(stack.url).toBe('http://127.0.0.1:1');
+      // On a PostgreSQL of its own choosing (DATABASE_URL) nothing of the embedded idle defaults applies.
+      for (const name of Object.keys(EMBEDDED_IDLE_DEFAULTS)) expect(board.seen.env?.[name]).toBeUndefined();
     } finally {
       await stack.close();
+    }
+  });
+
+  it('on its embedded PostgreSQL, gives the services the idle defaults the environment does not set', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'taskmesh-stack-idle-'));
+    const board = fakeService('board', []);
+    try {
+      const stack = await startStack({
+        services: [board.descriptor],
+        environment: { TASKMESH_DATA_DIR: dataDir, DB_HEALTH_INTERVAL_MS: '7000' },
+        overrides: { BOARD_PORT: '0' },
+        logger: quiet,
+      });
+      try {
+        expect(stack.postgresPid).toBeGreaterThan(0);
+        expect(board.seen.env).toMatchObject({ BACKGROUND_POLL_INTERVAL_MS: '30000', DB_POOL_IDLE_TIMEOUT_MS: '2000', DB_HEALTH_INTERVAL_MS: '7000' });
+      } finally {
+        await stack.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

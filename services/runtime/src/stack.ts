@@ -104,6 +104,18 @@ export interface RunningStack {
 const stackConfigSchema = z.object({ ...commonConfigShape, ...eventBusConfigShape });
 
 /**
+ * On its own embedded PostgreSQL (one machine, every writer in this process, each commit nudging its loop) the
+ * stack looks for unannounced work and checks the database every 30 s instead of every 1–5 s, and a pooled
+ * connection goes after 2 s unused: an idle stack holds almost no PostgreSQL backends (README, "Start-up and
+ * footprint"). Each is only a default: the environment's own value wins.
+ */
+export const EMBEDDED_IDLE_DEFAULTS: Readonly<Record<string, string>> = {
+  BACKGROUND_POLL_INTERVAL_MS: '30000',
+  DB_HEALTH_INTERVAL_MS: '30000',
+  DB_POOL_IDLE_TIMEOUT_MS: '2000',
+};
+
+/**
  * Starts `services` in this process, each as itself (tracing and metrics carry its name) on its own port with
  * its own schema in one PostgreSQL (an embedded one under $TASKMESH_DATA_DIR/postgres unless DATABASE_URL is
  * set), sharing one event bus (in-process unless NATS_URL is set), then the front. Port 0 means a free port,
@@ -134,7 +146,10 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const postgres = config.DATABASE_URL
     ? undefined
     : await (options.postgres ?? startEmbeddedPostgres({ dataDir: config.TASKMESH_DATA_DIR, maxConnections: 150, log: logger('postgres') }));
-  if (postgres) env.DATABASE_URL = postgres.url;
+  if (postgres) {
+    env.DATABASE_URL = postgres.url;
+    for (const [name, value] of Object.entries(EMBEDDED_IDLE_DEFAULTS)) env[name] ??= value;
+  }
   const closers: (() => Promise<void>)[] = postgres ? [() => postgres.stop()] : [];
   const close = async () => {
     for (const closeOne of closers.splice(0).reverse()) await closeOne().catch(() => undefined);

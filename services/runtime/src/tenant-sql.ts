@@ -288,7 +288,7 @@ export async function selectTextRowsInOrg(em: EntityManager, orgId: string, stat
  * the app role, with the ORM pool's timeouts. Tenant data is not reached through it.
  */
 export function openAppRolePool(
-  db: { url: string; timeouts: { acquireMs: number; statementMs: number; idleInTransactionMs: number } },
+  db: { url: string; timeouts: { acquireMs: number; statementMs: number; idleInTransactionMs: number; poolIdleMs: number } },
   max: number,
 ): pg.Pool {
   return new pg.Pool({
@@ -296,6 +296,7 @@ export function openAppRolePool(
     max,
     options: `-c role=${APP_ROLE}`,
     connectionTimeoutMillis: db.timeouts.acquireMs,
+    idleTimeoutMillis: db.timeouts.poolIdleMs,
     statement_timeout: db.timeouts.statementMs,
     idle_in_transaction_session_timeout: db.timeouts.idleInTransactionMs,
   });

@@ -5,8 +5,9 @@ import { Writable } from 'node:stream';
 import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdentityServiceClient, IdentityServiceService } from '@taskmesh/gen/taskmesh/identity/v1/identity_service.js';
 import { openDatabase, type Database } from '../src/database.ts';
 import type { DatabaseTimeouts } from '../src/database-timeouts.ts';
@@ -26,10 +27,10 @@ let postgres: EmbeddedPostgres;
 const opened: Database[] = [];
 const servers: RunningGrpcServer[] = [];
 
-const TIMEOUTS: DatabaseTimeouts = { acquireMs: 500, statementMs: 1_000, idleInTransactionMs: 5_000, healthIntervalMs: 60_000 };
+const TIMEOUTS: DatabaseTimeouts = { acquireMs: 500, statementMs: 1_000, idleInTransactionMs: 5_000, healthIntervalMs: 60_000, poolIdleMs: 10_000 };
 
-async function open(poolMax: number, service = `limits${opened.length}`): Promise<Database> {
-  const db = await openDatabase({ service, entities: [], migrations: [], databaseUrl: postgres.url, log, poolMax, timeouts: TIMEOUTS });
+async function open(poolMax: number, service = `limits${opened.length}`, timeouts = TIMEOUTS): Promise<Database> {
+  const db = await openDatabase({ service, entities: [], migrations: [], databaseUrl: postgres.url, log, poolMax, timeouts });
   opened.push(db);
   return db;
 }
@@ -122,6 +123,37 @@ describe('no call waits forever', () => {
     expect(rows[0]).toEqual({ idle_in_transaction_session_timeout: '5s' });
     const role = await db.em.fork().execute('select current_user as role, current_setting($$statement_timeout$$) as statement_timeout');
     expect(role[0]).toEqual({ role: 'taskmesh_app', statement_timeout: '1s' });
+  });
+
+  it('closes pooled connections unused for poolIdleMs, and the next call opens one again as the app role', { timeout: 20_000 }, async () => {
+    const db = await open(4, 'limits_idle', { ...TIMEOUTS, poolIdleMs: 300 });
+    const { client } = await serve(db, (d) => d.em.fork().execute('select 1'));
+    const backends = async () => {
+      const rows = await db.em.fork().execute<{ pid: number }[]>('select pg_backend_pid() as pid');
+      return rows[0]!.pid;
+    };
+    const first = await backends();
+    const pool = (await db.em.getConnection().getNativeClient()) as { totalCount: number };
+    // The server itself no longer has that backend: the pool closed it rather than only forgetting it.
+    const observer = new pg.Client({ connectionString: postgres.url });
+    await observer.connect();
+    try {
+      await vi.waitFor(
+        async () => {
+          expect(pool.totalCount).toBe(0);
+          const alive = await observer.query('select 1 from pg_stat_activity where pid = $1', [first]);
+          expect(alive.rowCount).toBe(0);
+        },
+        { timeout: 5_000, interval: 100 },
+      );
+    } finally {
+      await observer.end();
+    }
+    await expect(callUnary(client, client.getJwks, {})).resolves.toEqual({ keys: [] });
+    const role = await db.em.fork().execute('select current_user as role, pg_backend_pid() as pid');
+    expect(role[0]).toMatchObject({ role: 'taskmesh_app' });
+    expect((role[0] as { pid: number }).pid).not.toBe(first);
+    client.close();
   });
 
   it('reports NOT_SERVING while the database does not answer, and SERVING once it does again', { timeout: 60_000 }, async () => {

@@ -130,7 +130,7 @@ export async function startShare({ config, log, bus: sharedBus }: ShareDeps): Pr
         }),
       ),
     );
-    relay = startOutboxRelay({ em: db.em, service: 'share', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'share', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
 

@@ -124,7 +124,7 @@ export async function startTask({ config, log, bus: sharedBus }: TaskDeps): Prom
     });
     consumer = await bus.subscribe({ consumer: TASK_CONSUMER, types: CONSUMED_EVENT_TYPES, handle: listDeletionHandler(db.em) });
     purgeEvents = await bus.subscribe(organizationPurgeSubscription(db.em, { consumer: 'task-purge', tables: ['comments', 'tasks'], outbox: true }));
-    relay = startOutboxRelay({ em: db.em, service: 'task', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'task', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     retention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, processedEventsRetentionDays: config.PROCESSED_EVENTS_RETENTION_DAYS }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     if (!sharedBus) bus.start();
     // The store's commits fire the ORM's commit hook, which nudges the relay.

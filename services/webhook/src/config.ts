@@ -42,7 +42,8 @@ export const webhookConfigSchema = z.object({
   /** Deadline of one delivery attempt. */
   WEBHOOK_TIMEOUT_MS: env.positiveInt(10_000),
   /** How often the delivery worker looks for due deliveries (it is also woken by new ones). */
-  WEBHOOK_POLL_MS: env.positiveInt(1_000),
+  /** Unset: BACKGROUND_POLL_INTERVAL_MS when set, else 1 s. */
+  WEBHOOK_POLL_MS: z.coerce.number().int().positive().optional(),
   SMTP_URL: z.string().optional(),
   /** After a secret rotation the replaced secret signs deliveries too for this long (hours; fractions allowed, tests). */
   WEBHOOK_SECRET_ROTATION_GRACE_HOURS: z.coerce.number().positive().max(720).default(24),

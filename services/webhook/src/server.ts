@@ -88,7 +88,7 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
     retryScheduleSeconds: config.WEBHOOK_RETRY_SCHEDULE,
     disableAfterSeconds: config.WEBHOOK_DISABLE_AFTER_SECONDS,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-    pollMs: config.WEBHOOK_POLL_MS,
+    pollMs: config.WEBHOOK_POLL_MS ?? db.timeouts.backgroundPollMs ?? 1_000,
     mailer,
     addressesOf: async (users) => {
       if (users.length === 0) return [];
@@ -136,7 +136,7 @@ export async function startWebhook({ config, log, bus: sharedBus, mailer: givenM
         }),
       ),
     );
-    relay = startOutboxRelay({ em: db.em, service: 'webhook', bus, log });
+    relay = startOutboxRelay({ em: db.em, service: 'webhook', bus, log, pollIntervalMs: db.timeouts.backgroundPollMs });
     const startedRetention = startBookkeepingRetention(db.em, { outboxRetentionHours: config.OUTBOX_RETENTION_HOURS, more: [deliveryRetentionPurge(db.em, config.WEBHOOK_DELIVERY_RETENTION_DAYS), expiredSecretErasure(db.em)] }, { intervalSeconds: config.RETENTION_INTERVAL_SECONDS, log });
     retention = startedRetention;
     if (!sharedBus) bus.start();

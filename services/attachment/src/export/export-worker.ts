@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { everyJittered, type JitteredTimer } from '@taskmesh/runtime/jitter';
 import type { ArchiveWritten, ExportJob, ExportOperations } from '../db/export-operations.ts';
 import type { ExportOperationRecord } from '../db/entities.ts';
 import { EXPORT_LEASE_SECONDS, EXPORT_MAX_ATTEMPTS, isDone } from '../domain/export-rules.ts';
@@ -37,7 +38,7 @@ const FAILED_MESSAGE = 'the export could not be written; start a new one';
  * and anything it uploaded is deleted from the bucket.
  */
 export class ExportWorker {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: JitteredTimer | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private readonly stopping = new AbortController();
@@ -143,13 +144,12 @@ export class ExportWorker {
 
   start(): void {
     void this.nudge();
-    this.timer = setInterval(() => void this.nudge(), this.intervalMs);
-    this.timer.unref();
+    this.timer = everyJittered(() => void this.nudge(), this.intervalMs);
   }
 
   /** Stops taking exports and cancels the one running (it is resumed by the next process). */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.stop();
     this.stopping.abort();
     await this.running;
   }

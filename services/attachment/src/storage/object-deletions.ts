@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { everyJittered, type JitteredTimer } from '@taskmesh/runtime/jitter';
 import type { ObjectStore } from './object-store.ts';
 
 /** Waits before the n-th retry of an object that could not be deleted (the last value repeats). */
@@ -13,7 +14,7 @@ const BATCH = 100;
  * store said it is gone. Deleting is idempotent, so two replicas draining the same key do no harm.
  */
 export class ObjectDeletions {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: JitteredTimer | undefined;
   private running: Promise<number> | undefined;
   private queued: Promise<number> | undefined;
 
@@ -70,14 +71,13 @@ export class ObjectDeletions {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
+    this.timer = everyJittered(() => {
       this.drain().catch((err: unknown) => this.log.error({ err }, 'object deletions failed'));
     }, this.intervalMs);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.stop();
     await this.queued?.catch(() => undefined);
     await this.running?.catch(() => undefined);
   }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { jittered } from '@taskmesh/runtime/jitter';
 import type { Mailer } from '@taskmesh/runtime/mail';
 import { peopleMentioned, renderMail, type Person } from '../domain/mails.ts';
 import type { ClaimedMail, MailQueue } from '../db/mail-queue.ts';
@@ -10,7 +11,7 @@ export interface MailDispatcherOptions {
   users: UserDirectory;
   appBaseUrl: string;
   log: Logger;
-  /** Poll interval when not nudged. Default 2 s. */
+  /** Poll interval when not nudged (±20%). Default 2 s. */
   pollIntervalMs?: number;
   /** Attempts before a mail is given up. Default 8 (about 4 hours of backoff). */
   maxAttempts?: number;
@@ -101,7 +102,7 @@ export function startMailDispatcher(options: MailDispatcherOptions): MailDispatc
       if (stopped) break;
       if (nudged) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
+        const timer = setTimeout(resolve, jittered(pollIntervalMs));
         wake = () => {
           clearTimeout(timer);
           resolve();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { WebhookDisabled } from '@taskmesh/gen/taskmesh/webhook/v1/events.js';
+import { everyJittered, type JitteredTimer } from '@taskmesh/runtime/jitter';
 import type { KeyRing } from '@taskmesh/runtime/key-encryption';
 import type { Mailer } from '@taskmesh/runtime/mail';
 import { domainEvent, recordEvent } from '@taskmesh/runtime/outbox';
@@ -46,7 +47,7 @@ const LEASE_SECONDS = 120;
  * has failed for the whole window is disabled, with a WebhookDisabled event and a mail to the org's owners.
  */
 export class DeliveryWorker {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: JitteredTimer | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -54,8 +55,7 @@ export class DeliveryWorker {
   constructor(private readonly options: DeliveryWorkerOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => this.wake(), this.options.pollMs);
-    this.timer.unref();
+    this.timer = everyJittered(() => this.wake(), this.options.pollMs);
     this.wake();
   }
 
@@ -79,7 +79,7 @@ export class DeliveryWorker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     await this.running;
   }
 

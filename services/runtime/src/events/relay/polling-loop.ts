@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { jittered } from '../../jitter.ts';
 import { DeliveryDeferredError } from '../event-bus.ts';
 
 export interface PollingLoop {
@@ -11,7 +12,7 @@ export interface PollingLoop {
 }
 
 /**
- * Runs `round` every `pollIntervalMs`, at once again when nudged during a successful round, and after a
+ * Runs `round` every `pollIntervalMs` (±20%), at once again when nudged during a successful round, and after a
  * failure with exponential backoff (capped at 30 s), or the delay a DeliveryDeferredError asks for.
  */
 export function startPollingLoop(round: () => Promise<void>, options: { pollIntervalMs: number; log: Logger }): PollingLoop {
@@ -23,7 +24,7 @@ export function startPollingLoop(round: () => Promise<void>, options: { pollInte
   let running: Promise<void> = Promise.resolve();
   const loop = (async () => {
     while (!stopped) {
-      let delay = pollIntervalMs;
+      let delay = jittered(pollIntervalMs);
       try {
         nudged = false;
         running = round();
