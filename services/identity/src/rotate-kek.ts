@@ -1,7 +1,13 @@
-// Re-seals every signing private key under a new key-encryption key: `npm run identity:rotate-kek` with
-// TASKMESH_KEK=<new> and TASKMESH_KEK_PREVIOUS=<old> (the procedure is in services/identity/README.md).
-// Rows already under the new KEK are left alone, so running it twice is harmless.
+// The KEK rotation's re-seal (step 3 of "Rotating the KEK" in services/identity/README.md): `npm run rotate-kek`
+// with TASKMESH_KEK=<new> and TASKMESH_KEK_PREVIOUS=<old>, or in a cluster
+// `kubectl -n taskmesh exec deploy/identity -- node dist/services/identity/rotate-kek.js`. Re-seals everything
+// sealed under the KEK: identity's signing private keys, then every webhook endpoint's current and previous
+// signing secret in every org (the webhook schema of the same DATABASE_URL). Rows already under the new KEK
+// are left alone, so running it twice is harmless. Exits 1 when a value opens under neither KEK.
+import pino from 'pino';
 import { ConfigError } from '@taskmesh/runtime/config';
+import { databaseTimeouts } from '@taskmesh/runtime/database-timeouts';
+import { resealWebhookSecretsAt } from '@taskmesh/webhook/kek-reseal';
 import { loadIdentityConfig } from './config.ts';
 import { openKeyAdminDatabase } from './key-admin-database.ts';
 import { loadKeyRing } from './domain/key-encryption.ts';
@@ -18,4 +24,10 @@ try {
   process.stdout.write(`re-sealed ${changed} signing key(s) under key-encryption key ${ring.current.id}\n`);
 } finally {
   await db.close();
+}
+const webhooks = await resealWebhookSecretsAt({ url: config.DATABASE_URL, timeouts: databaseTimeouts(config), log: pino({ level: 'warn' }) }, ring);
+process.stdout.write(`re-sealed ${webhooks.secrets} webhook signing secret(s) of ${webhooks.endpoints} endpoint(s) under key-encryption key ${ring.current.id}\n`);
+if (webhooks.unopenable.length > 0) {
+  for (const name of webhooks.unopenable) process.stderr.write(`${name}: a signing secret opens under neither TASKMESH_KEK nor TASKMESH_KEK_PREVIOUS; left as it is\n`);
+  process.exitCode = 1;
 }
