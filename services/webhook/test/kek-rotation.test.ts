@@ -12,7 +12,7 @@ import { identityService } from '@taskmesh/identity/descriptor';
 import { orgService } from '@taskmesh/org/descriptor';
 import { callUnary } from '@taskmesh/runtime/grpc-client';
 import { openDatabase, type Database } from '@taskmesh/runtime/database';
-import { KeyEncryptionKey } from '@taskmesh/runtime/key-encryption';
+import { KeyEncryptionKey, KeyRing } from '@taskmesh/runtime/key-encryption';
 import { sql, withAppConnection } from '@taskmesh/runtime/tenant-sql';
 import { startRecordingReceiver, type RecordingReceiver } from '@taskmesh/runtime/testing/http-receiver';
 import { createOrg, invite, signUp, type TestUser } from '@taskmesh/runtime/testing/test-clients';
@@ -21,6 +21,7 @@ import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { webhookMigrations } from '../src/db/migrations/index.ts';
 import { KEK_RESEAL_SETTING } from '../src/db/retention-scope.ts';
+import { resealWebhookSecrets } from '../src/kek-reseal.ts';
 import { webhookService } from '../src/descriptor.ts';
 import { verifyStandardWebhook } from './standard-webhooks.ts';
 
@@ -189,7 +190,7 @@ describe('KEK rotation with webhooks', () => {
     expect(await sealedUnder()).toEqual({ [idOf(kekB)]: 5 });
   });
 
-  describe("the rotation's database scope", () => {
+  describe("the rotation's database scope and batches", () => {
     let db: Database;
     beforeAll(async () => {
       db = await openDatabase({ service: 'webhook', entities: [], migrations: webhookMigrations, databaseUrl: database.databaseUrl, log: pino({ level: 'silent' }) });
@@ -216,6 +217,19 @@ describe('KEK rotation with webhooks', () => {
       await expect(update(`secret_sealed = '${underA}'`)).rejects.toThrow(/row-level security/);
       await expect(resealing((tx) => tx.query(sql`delete from webhooks where id = ${row!.id}::uuid`)).then((r: any) => r.rowCount)).resolves.toBe(0);
       expect((await stored())[0]).toEqual(row);
+    });
+
+    it('reports a secret that opens under no KEK of the ring and leaves it; batches reach every row', async () => {
+      const kekC = KeyEncryptionKey.fromBase64(randomBytes(32).toString('base64'), 'TASKMESH_KEK');
+      const before = await stored();
+      const orphaned = await resealWebhookSecrets(db.em, new KeyRing(kekC), { batchSize: 2 });
+      expect(orphaned).toEqual({ endpoints: 0, secrets: 0, unopenable: endpoints.map((e) => e.name).sort((a, b) => a.split('/').at(-1)!.localeCompare(b.split('/').at(-1)!)) });
+      expect(await stored()).toEqual(before);
+      // Three current secrets and one previous, in batches of two endpoints.
+      const ring = new KeyRing(kekC, [KeyEncryptionKey.fromBase64(kekB, 'TASKMESH_KEK_PREVIOUS')]);
+      expect(await resealWebhookSecrets(db.em, ring, { batchSize: 2 })).toEqual({ endpoints: 3, secrets: 4, unopenable: [] });
+      expect(await sealedUnder()).toEqual({ [kekC.id]: 4, [idOf(kekB)]: 1 });
+      expect(await resealWebhookSecrets(db.em, ring, { batchSize: 2 })).toEqual({ endpoints: 0, secrets: 0, unopenable: [] });
     });
   });
 });
