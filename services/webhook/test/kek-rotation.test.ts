@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Role } from '@taskmesh/gen/taskmesh/org/v1/member.js';
 import { Delivery_State } from '@taskmesh/gen/taskmesh/webhook/v1/webhook.js';
 import { CreateWebhookRequest, WebhookServiceClient } from '@taskmesh/gen/taskmesh/webhook/v1/webhook_service.js';
@@ -85,16 +85,6 @@ async function sealedUnder(): Promise<Record<string, number>> {
   return counts;
 }
 
-async function until<T>(what: () => T | undefined): Promise<T> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const value = what();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 interface Endpoint {
   name: string;
   path: string;
@@ -118,7 +108,14 @@ async function expectPingVerifies(endpoint: Endpoint): Promise<void> {
 async function expectEventVerifies(endpoint: Endpoint, org: string): Promise<void> {
   const email = `invitee-${randomBytes(4).toString('hex')}@example.com`;
   await invite(stack!, org, endpoint.owner, email, Role.ROLE_MEMBER);
-  const delivery = await until(() => receiver.received.find((r) => r.path === endpoint.path && r.body.includes(email)));
+  const delivery = await vi.waitFor(
+    () => {
+      const found = receiver.received.find((r) => r.path === endpoint.path && r.body.includes(email));
+      if (!found) throw new Error(`no delivery to ${endpoint.path} yet`);
+      return found;
+    },
+    { timeout: 10_000, interval: 50 },
+  );
   for (const secret of endpoint.secrets) expect(verifyStandardWebhook(secret, delivery.headers, delivery.body), endpoint.path).toBe(true);
 }
 
