@@ -25,6 +25,8 @@ export function deployableServices(): string[] {
 const adminCommands: Record<string, Record<string, string>> = {
   identity: {
     'rotate-signing-key': 'services/identity/src/rotate-signing-key.ts',
+    // The KEK rotation's re-seal: identity's signing keys and every webhook secret (same DATABASE_URL).
+    'rotate-kek': 'services/identity/src/rotate-kek.ts',
     admin: 'services/identity/src/platform-admin-main.ts',
   },
 };

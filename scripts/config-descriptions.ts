@@ -80,7 +80,9 @@ export const variableDescriptions: Record<string, VariableDescription> = {
   ARGON2_ITERATIONS: { meaning: 'argon2id iterations' },
   ARGON2_PARALLELISM: { meaning: 'argon2id lanes' },
   SIGNING_KEY_RELOAD_SECONDS: { meaning: 'how often the signing keys are reloaded from the database (a rotation by another replica is picked up within it)' },
-  TASKMESH_KEK_PREVIOUS: { meaning: '`npm run identity:rotate-kek` only: the key-encryption key the rows are sealed under now' },
+  TASKMESH_KEK_PREVIOUS: {
+    meaning: 'during a KEK rotation only (`npm run rotate-kek`): the key-encryption key the rows are sealed under now; identity and webhook open rows under it too',
+  },
   TASKMESH_KEK: { meaning: 'key-encryption key: base64 of 32 random bytes that encrypts the identity signing keys and the webhook signing secrets at rest (a Secret; `openssl rand -base64 32`)' },
   // org
   INVITATION_TTL_SECONDS: { meaning: 'invitation lifetime' },

@@ -37,7 +37,7 @@ export const identityConfigSchema = z.object({
   ARGON2_PARALLELISM: env.positiveInt(1),
   /** Key-encryption key of the signing keys (base64, 32 bytes); required standalone, see key-encryption.ts. */
   TASKMESH_KEK: z.string().optional(),
-  /** The KEK before a rotation, while `npm run identity:rotate-kek` re-seals the rows. */
+  /** The KEK before a rotation, while `npm run rotate-kek` re-seals the rows. */
   TASKMESH_KEK_PREVIOUS: z.string().optional(),
   APP_BASE_URL: z.url().default('http://127.0.0.1:8080'),
   SMTP_URL: z.string().startsWith('smtp').optional(),

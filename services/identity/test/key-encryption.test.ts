@@ -103,7 +103,7 @@ describe('signing keys at rest', () => {
     await expect(start({ TASKMESH_KEK: 'too short' })).rejects.toThrow(ConfigError);
   });
 
-  it('rotates the KEK with npm run identity:rotate-kek; afterwards only the new KEK is needed', async () => {
+  it('rotates the KEK with npm run rotate-kek; afterwards only the new KEK is needed', async () => {
     const kid = await signUpWith({ TASKMESH_KEK: currentKek });
     const next = newKek();
     // During the rotation the service runs with both.

@@ -155,11 +155,14 @@ describe.skipIf(!natsUrl)('the compiled services (what the image runs)', () => {
       expect(output).toMatch(/Tests\s+\d+ passed/);
 
       // The admin commands the images carry run from dist/ too.
-      const command = (path: string, args: string[] = path.endsWith('dlq.js') ? ['list'] : []) =>
-        execFileSync(process.execPath, [path, ...args], { cwd: app, env: { PATH: '/usr/bin:/bin', LOG_LEVEL: 'warn', ...common }, encoding: 'utf8' });
+      const command = (path: string, args: string[] = path.endsWith('dlq.js') ? ['list'] : [], env: Record<string, string> = {}) =>
+        execFileSync(process.execPath, [path, ...args], { cwd: app, env: { PATH: '/usr/bin:/bin', LOG_LEVEL: 'warn', ...common, ...env }, encoding: 'utf8' });
       expect(command('dist/services/audit/dlq.js').trim()).toBe(`0 dead letter(s) in ${streams.stream}_DLQ`);
       expect(command('dist/services/identity/rotate-signing-key.js')).toMatch(/^new signing key \S+/);
       expect(command('dist/services/identity/admin.js', ['grant', 'ops@example.com']).trim()).toBe('granted platform administration to ops@example.com');
+      // Everything is under the current KEK already: the re-seal reaches both schemas and changes nothing.
+      const reseal = command('dist/services/identity/rotate-kek.js', [], { TASKMESH_KEK_PREVIOUS: randomBytes(32).toString('base64') });
+      expect(reseal).toMatch(/^re-sealed 0 signing key\(s\) .*\nre-sealed 0 webhook signing secret\(s\) of 0 endpoint\(s\) /);
 
       for (const running of [...started].reverse()) expect(await stop(running), `${running.name} exit code`).toBe(0);
     },

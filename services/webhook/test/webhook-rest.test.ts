@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTests } from '@taskmesh/runtime/testing/test-nats';
 import { startTestStack, type TestStack } from '@taskmesh/runtime/testing/test-stack';
 import { ALL_SERVICES, edgeFront } from '../../embedded/src/services.ts';
+import { verifyStandardWebhook } from './standard-webhooks.ts';
 
 /**
  * Webhooks end to end over REST, on real PostgreSQL and (when available) real JetStream: registration and
@@ -22,27 +22,6 @@ interface Received {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
-}
-
-/**
- * Standard Webhooks verification written from the spec, independently of the service's signing code:
- * key = base64-decode(secret without "whsec_"); signed content = "{webhook-id}.{webhook-timestamp}.{body}";
- * the header holds space-separated "v1,<base64 HMAC-SHA256>" entries, one of which must match.
- */
-function verifyStandardWebhook(secret: string, headers: IncomingHttpHeaders, body: string): boolean {
-  const id = headers['webhook-id'];
-  const timestamp = headers['webhook-timestamp'];
-  const signatures = headers['webhook-signature'];
-  if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signatures !== 'string') return false;
-  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return false;
-  const key = Buffer.from(secret.split('_')[1]!, 'base64');
-  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest();
-  return signatures.split(' ').some((entry) => {
-    const [version, value] = entry.split(',');
-    if (version !== 'v1' || !value) return false;
-    const given = Buffer.from(value, 'base64');
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
 }
 
 describe('webhooks over REST', () => {

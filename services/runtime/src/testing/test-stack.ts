@@ -17,10 +17,12 @@ export interface TestStackOptions extends Pick<StackOptions, 'services' | 'front
   overrides?: Record<string, string | undefined>;
   /** Events on JetStream at this NATS, in a stream of the stack's own (deleted on close); in-process when absent. */
   natsUrl?: string;
+  /** A database to start on instead of a new one, e.g. to restart a stack on the same data with other settings; the caller drops it. */
+  database?: TestDatabase;
 }
 
 export interface TestStack extends RunningStack {
-  /** The database of this stack alone, dropped on close. */
+  /** The database of this stack alone, dropped on close (unless it was given as `database`). */
   db: TestDatabase;
   /** The JetStream stream of this stack alone (with `natsUrl`), deleted on close. */
   eventStream: string | undefined;
@@ -46,7 +48,8 @@ export const TEST_DEFAULTS: Record<string, string> = {
  * needs running services starts them through this.
  */
 export async function startTestStack(options: TestStackOptions): Promise<TestStack> {
-  const db = await createTestDatabase();
+  const db = options.database ?? (await createTestDatabase());
+  const dropDatabase = () => (options.database ? Promise.resolve() : db.drop());
   const streams = options.natsUrl ? uniqueStreamSettings() : undefined;
   const overrides: Record<string, string | undefined> = {
     ...TEST_DEFAULTS,
@@ -73,7 +76,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
       logger: options.logger ?? ((component) => pino({ level, base: { service: component } })),
     });
   } catch (err) {
-    await db.drop();
+    await dropDatabase();
     throw err;
   }
   const clients = new Map<ServiceClientClass<Client>, Client>();
@@ -96,7 +99,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
       clients.clear();
       await stack.close();
       if (options.natsUrl && streams) await deleteStreams(options.natsUrl, [streams.stream, `${streams.stream}_DLQ`]);
-      await db.drop();
+      await dropDatabase();
     },
   };
 }
